@@ -1,0 +1,13 @@
+//! The streamer: H.264 from a camera (or a test pattern, or a file) to many browsers.
+//!
+//! Data flows one way: a [`source`] produces Annex-B bytes on its own thread, the
+//! [`h264`] module cuts them into access units, the [`hub`] fans each access unit out
+//! to every viewer as shared [`bytes::Bytes`], and [`web`] writes them to WebSockets.
+//! See `ARCHITECTURE.md` for the map and the invariants.
+
+pub mod config;
+pub mod h264;
+pub mod hub;
+pub mod service;
+pub mod source;
+pub mod web;

@@ -1,0 +1,3 @@
+//! The `streamer` command line. SKELETON.
+
+fn main() {}

@@ -1,0 +1,58 @@
+//! Video sources: everything that produces H.264.
+//!
+//! A [`Source`] runs on a thread of its own (never on the async runtime), writes
+//! Annex-B bytes into a [`Sink`], and returns when asked to stop or when it fails.
+//! The [`supervisor`] owns the running source: it restarts a failed one with backoff
+//! and publishes what it produces to the hub.
+
+pub mod file;
+pub mod supervisor;
+pub mod test_pattern;
+
+use std::time::SystemTime;
+
+/// Where a source delivers its output. Implemented by the supervisor's ingest
+/// pipeline (H.264 reader -> hub) and by tests.
+pub trait Sink {
+    /// Annex-B bytes, in stream order. `frame_end` says the data ends on an access-unit
+    /// boundary, so the frame is published now rather than when the next one starts.
+    /// `captured` is when the frame was captured (wall clock), for latency estimates.
+    fn write(&mut self, annex_b: &[u8], frame_end: bool, captured: SystemTime);
+
+    /// True once the source should return from [`Source::run`] as soon as it can.
+    fn should_stop(&self) -> bool;
+}
+
+/// Why a source stopped producing.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The source could not start (missing file, camera absent, bad settings).
+    #[error("cannot start {source_name}: {reason}")]
+    Start {
+        /// Which source.
+        source_name: &'static str,
+        /// What went wrong, in plain words.
+        reason: String,
+    },
+    /// The source stopped while running.
+    #[error("{source_name} failed: {reason}")]
+    Failed {
+        /// Which source.
+        source_name: &'static str,
+        /// What went wrong, in plain words.
+        reason: String,
+    },
+}
+
+/// Something that produces H.264.
+pub trait Source: Send {
+    /// Short name for logs and status, e.g. `test` or `file`.
+    fn name(&self) -> &'static str;
+
+    /// One line describing what this source reads, e.g. the file path.
+    fn describe(&self) -> String;
+
+    /// Produces video into `sink` until `sink.should_stop()` or an error. Blocking;
+    /// runs on a dedicated thread.
+    fn run(&mut self, sink: &mut dyn Sink) -> Result<(), SourceError>;
+}

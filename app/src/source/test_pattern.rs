@@ -1,0 +1,1 @@
+//! Test pattern source. SKELETON: written by the test-pattern work item.

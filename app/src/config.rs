@@ -162,3 +162,9 @@ pub fn load_or_defaults(path: &Path) -> Loaded {
         file_found: false,
     }
 }
+/// STUB
+pub fn load(_p: &Path) -> Result<Loaded, String> { Err("stub".into()) }
+/// STUB
+pub fn default_toml() -> String { String::new() }
+/// STUB
+pub fn effective_toml(_c: &Config) -> String { String::new() }

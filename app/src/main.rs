@@ -1,3 +1,186 @@
-//! The `streamer` command line. SKELETON.
+//! The `streamer` command line.
 
-fn main() {}
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use streamer::config::{self, Config};
+use streamer::hub::{Hub, HubLimits};
+use streamer::source::{self, supervisor};
+use streamer::{service, web};
+
+/// Live H.264 from a Raspberry Pi camera to many browsers.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (TOML). A missing file means built-in defaults.
+    #[arg(long, global = true, default_value = "/boot/streamer.toml")]
+    config: PathBuf,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Stream (the default).
+    Run,
+    /// Validate a configuration file and print the effective configuration;
+    /// exits 1 and lists every problem when it is invalid.
+    CheckConfig {
+        /// The file to check (default: --config).
+        path: Option<PathBuf>,
+    },
+    /// Print a fully commented default configuration file.
+    PrintDefaultConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::PrintDefaultConfig => {
+            print!("{}", config::default_toml());
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig { path } => check_config(path.as_deref().unwrap_or(&cli.config)),
+        Command::Run => match run(&cli.config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                tracing::error!("{error:#}");
+                eprintln!("streamer: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok(loaded) => {
+            if !loaded.file_found {
+                eprintln!("{}: no such file; these are the defaults", path.display());
+            }
+            print!("{}", config::effective_toml(&loaded.config));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config_path: &Path) -> anyhow::Result<()> {
+    let loaded = config::load_or_defaults(config_path);
+    let target = service::init_logging(&loaded.config.log.level);
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), log = ?target, "streamer starting");
+    if !loaded.file_found {
+        tracing::info!(path = %config_path.display(), "no configuration file; using defaults");
+    }
+    for error in &loaded.errors {
+        tracing::error!(path = %config_path.display(), %error, "configuration error; running on defaults");
+    }
+    let report = web::ConfigReport {
+        path: config_path.to_path_buf(),
+        found: loaded.file_found,
+        errors: loaded.errors.clone(),
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("streamer-io")
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(serve(loaded.config, report))
+}
+
+async fn serve(config: Config, report: web::ConfigReport) -> anyhow::Result<()> {
+    let framerate = f64::from(config.camera.framerate);
+    let hub = Hub::new(
+        HubLimits::for_frame_rate(framerate, config.server.max_viewers),
+        Some(framerate),
+    );
+    let listener = bind(config.server.bind, config.server.port).await?;
+    let address = listener.local_addr().context("listening socket")?;
+    if !config.server.web_root.join("index.html").is_file() {
+        tracing::warn!(web_root = %config.server.web_root.display(), "the web root has no index.html: the page will say the player is missing");
+    }
+
+    let plan = source::plan(&config);
+    tracing::info!(source = %plan.kind, description = %plan.description, reason = ?plan.reason, "source chosen");
+    let supervisor = supervisor::spawn(hub.clone(), plan, supervisor::SupervisorSettings::default());
+
+    tracing::info!(%address, "listening on http://{}", display_address(address));
+    service::notify_ready();
+    service::notify_status(&format!("serving on port {}", address.port()));
+    if let Some(interval) = service::watchdog_interval() {
+        tracing::info!(interval_s = interval.as_secs_f64(), "systemd watchdog enabled");
+        tokio::spawn(service::watchdog(hub.clone(), interval));
+    }
+
+    let state = web::AppState {
+        hub: hub.clone(),
+        config: Arc::new(report),
+    };
+    let served = web::serve(
+        listener,
+        state,
+        config.server.web_root.clone(),
+        service::shutdown_signal(),
+        Duration::from_secs(2),
+    )
+    .await;
+    service::notify_stopping();
+    tokio::task::spawn_blocking(move || supervisor.stop(Duration::from_secs(2)))
+        .await
+        .context("stopping the source")?;
+    served.context("HTTP server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Linux's "address family not supported" (no IPv6 in the kernel).
+const EAFNOSUPPORT: i32 = 97;
+
+/// Binds the listening socket. `::` falls back to `0.0.0.0` on a machine without
+/// IPv6, so the default works everywhere.
+async fn bind(ip: IpAddr, port: u16) -> anyhow::Result<TcpListener> {
+    match TcpListener::bind(SocketAddr::new(ip, port)).await {
+        Ok(listener) => Ok(listener),
+        Err(error)
+            if ip.is_unspecified()
+                && ip.is_ipv6()
+                && (matches!(
+                    error.kind(),
+                    ErrorKind::AddrNotAvailable | ErrorKind::Unsupported
+                ) || error.raw_os_error() == Some(EAFNOSUPPORT)) =>
+        {
+            tracing::warn!(%error, "no IPv6 here; listening on IPv4 only");
+            let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+            TcpListener::bind(any)
+                .await
+                .with_context(|| format!("cannot listen on {any}"))
+        }
+        Err(error) => Err(error).with_context(|| {
+            format!(
+                "cannot listen on {} (server.bind, server.port)",
+                SocketAddr::new(ip, port)
+            )
+        }),
+    }
+}
+
+/// An address a person can paste into a browser.
+fn display_address(address: SocketAddr) -> String {
+    if address.ip().is_unspecified() {
+        format!("localhost:{}", address.port())
+    } else {
+        address.to_string()
+    }
+}

@@ -9,6 +9,7 @@
 
 pub mod access_unit;
 pub mod nal;
+pub mod pps;
 pub mod reader;
 pub mod split;
 pub mod sps;

@@ -11,6 +11,11 @@ pub mod test_pattern;
 
 use std::time::SystemTime;
 
+use crate::config::{Config, SourceKind};
+use file::FileSource;
+use supervisor::SourcePlan;
+use test_pattern::{TestPattern, TestPatternSettings};
+
 /// Where a source delivers its output. Implemented by the supervisor's ingest
 /// pipeline (H.264 reader -> hub) and by tests.
 pub trait Sink {
@@ -55,4 +60,49 @@ pub trait Source: Send {
     /// Produces video into `sink` until `sink.should_stop()` or an error. Blocking;
     /// runs on a dedicated thread.
     fn run(&mut self, sink: &mut dyn Sink) -> Result<(), SourceError>;
+}
+
+/// Decides which source to run for `config`.
+///
+/// `auto` chooses the test pattern until camera sources exist (the Raspberry Pi
+/// camera work adds them to the probe), and says so.
+pub fn plan(config: &Config) -> SourcePlan {
+    let camera = &config.camera;
+    match camera.source {
+        SourceKind::File => {
+            let path = camera.file.clone().unwrap_or_default();
+            let fallback_fps = f64::from(camera.framerate);
+            SourcePlan {
+                kind: "file".into(),
+                description: format!("file {}", path.display()),
+                reason: None,
+                factory: Box::new(move || {
+                    Ok(Box::new(FileSource::new(path.clone(), fallback_fps)) as Box<dyn Source>)
+                }),
+            }
+        }
+        SourceKind::Test | SourceKind::Auto => {
+            let settings = TestPatternSettings {
+                width: camera.width,
+                height: camera.height,
+                framerate: camera.framerate,
+                bitrate: config.encoder.bitrate,
+                intra_period: config.encoder.intra_period,
+            };
+            let reason = (camera.source == SourceKind::Auto).then(|| {
+                "camera.source = auto: no camera found, showing the test pattern".to_string()
+            });
+            SourcePlan {
+                kind: "test".into(),
+                description: format!(
+                    "test pattern {}x{} @ {} fps",
+                    settings.width, settings.height, settings.framerate
+                ),
+                reason,
+                factory: Box::new(move || {
+                    Ok(Box::new(TestPattern::new(settings.clone())?) as Box<dyn Source>)
+                }),
+            }
+        }
+    }
 }

@@ -1,1 +1,425 @@
-//! Source supervision. SKELETON.
+//! Keeps the source running and feeds what it produces to the hub.
+//!
+//! The supervisor owns one thread. It builds the source from its [`SourcePlan`],
+//! runs it with an ingest [`Sink`] (H.264 reader -> [`Hub::publish`]), and when the
+//! source fails, ends, or stalls (no frame for [`SupervisorSettings::stall_timeout`]),
+//! reports the source offline and starts it again after an exponential backoff.
+//! The server never exits because of its source.
+//!
+//! Stall detection works through [`Sink::should_stop`]: it turns true once no frame
+//! arrived in time, and every source calls it at least every ~100 ms.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::{Sink, Source, SourceError};
+use crate::h264::{AccessUnit, AccessUnitReader};
+use crate::hub::{Hub, Published, SourceState, SourceStatus};
+
+/// Builds a fresh source for every (re)start.
+pub type SourceFactory = Box<dyn Fn() -> Result<Box<dyn Source>, SourceError> + Send>;
+
+/// Which source to run and why.
+pub struct SourcePlan {
+    /// Source kind, e.g. `test`.
+    pub kind: String,
+    /// What it reads.
+    pub description: String,
+    /// Why this source was chosen, shown while it is live (e.g. "no camera found").
+    pub reason: Option<String>,
+    /// Builds it.
+    pub factory: SourceFactory,
+}
+
+/// Timings of supervision.
+#[derive(Debug, Clone, Copy)]
+pub struct SupervisorSettings {
+    /// A running source with no frame for this long is restarted.
+    pub stall_timeout: Duration,
+    /// A starting source has this long to deliver its first frame.
+    pub start_timeout: Duration,
+    /// First delay before a restart.
+    pub backoff_initial: Duration,
+    /// Longest delay between restarts.
+    pub backoff_max: Duration,
+    /// A source that ran this long without trouble restarts quickly again.
+    pub healthy_after: Duration,
+}
+
+impl Default for SupervisorSettings {
+    fn default() -> Self {
+        SupervisorSettings {
+            stall_timeout: Duration::from_secs(2),
+            start_timeout: Duration::from_secs(10),
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            healthy_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A flag to stop a thread, with an interruptible sleep.
+#[derive(Debug, Default)]
+pub struct StopSignal {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl StopSignal {
+    /// Asks the thread to stop and wakes it from [`StopSignal::sleep`].
+    pub fn stop(&self) {
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.wake.notify_all();
+    }
+
+    /// True once [`StopSignal::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sleeps for `duration` or until stopped; returns true when stopped.
+    pub fn sleep(&self, duration: Duration) -> bool {
+        let deadline = Instant::now() + duration;
+        let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        while !*stopped {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            stopped = self
+                .wake
+                .wait_timeout(stopped, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *stopped
+    }
+}
+
+/// The running supervisor; [`SupervisorHandle::stop`] ends it.
+pub struct SupervisorHandle {
+    stop: Arc<StopSignal>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SupervisorHandle {
+    /// Stops the source and waits up to `timeout` for its thread.
+    pub fn stop(mut self, timeout: Duration) {
+        self.stop.stop();
+        if let Some(thread) = self.thread.take() {
+            let deadline = Instant::now() + timeout;
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            } else {
+                tracing::warn!("source did not stop in time; leaving it behind");
+            }
+        }
+    }
+}
+
+/// Starts supervising `plan` on a thread of its own.
+pub fn spawn(hub: Hub, plan: SourcePlan, settings: SupervisorSettings) -> SupervisorHandle {
+    let stop = Arc::new(StopSignal::default());
+    let thread_stop = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("source-{}", plan.kind))
+        .spawn(move || supervise(&hub, &plan, settings, &thread_stop));
+    match thread {
+        Ok(thread) => SupervisorHandle {
+            stop,
+            thread: Some(thread),
+        },
+        Err(error) => {
+            tracing::error!(%error, "cannot start the source thread");
+            SupervisorHandle { stop, thread: None }
+        }
+    }
+}
+
+fn supervise(hub: &Hub, plan: &SourcePlan, settings: SupervisorSettings, stop: &StopSignal) {
+    let mut restarts = 0u64;
+    let mut backoff = settings.backoff_initial;
+    let status = |state: SourceState, message: Option<String>, restarts: u64| SourceStatus {
+        kind: plan.kind.clone(),
+        description: plan.description.clone(),
+        state,
+        message,
+        restarts,
+    };
+    while !stop.is_stopped() {
+        hub.set_source_status(status(SourceState::Starting, plan.reason.clone(), restarts));
+        let started = Instant::now();
+        let trouble = match (plan.factory)() {
+            Err(error) => error.to_string(),
+            Ok(mut source) => {
+                tracing::info!(source = source.name(), description = %source.describe(), "source starting");
+                let mut sink = Ingest::new(hub, stop, settings, |hub: &Hub, restarts| {
+                    hub.set_source_status(status(SourceState::Live, plan.reason.clone(), restarts))
+                }, restarts);
+                let result = source.run(&mut sink);
+                if stop.is_stopped() {
+                    break;
+                }
+                match (result, sink.quiet_too_long()) {
+                    (Err(error), _) => error.to_string(),
+                    (Ok(()), Some(quiet)) => format!(
+                        "{} delivered no video for {:.1} s",
+                        plan.kind,
+                        quiet.as_secs_f64()
+                    ),
+                    (Ok(()), None) => format!("{} ended", plan.kind),
+                }
+            }
+        };
+        restarts += 1;
+        if started.elapsed() >= settings.healthy_after {
+            backoff = settings.backoff_initial;
+        }
+        tracing::warn!(source = %plan.kind, problem = %trouble, retry_in_s = backoff.as_secs_f64(), "source offline");
+        hub.set_source_status(status(
+            SourceState::Offline,
+            Some(format!("{trouble}; retrying in {:.1} s", backoff.as_secs_f64())),
+            restarts,
+        ));
+        if stop.sleep(backoff) {
+            break;
+        }
+        backoff = (backoff * 2).min(settings.backoff_max);
+    }
+    tracing::info!(source = %plan.kind, "source stopped");
+}
+
+/// The sink a supervised source writes into: H.264 reader -> hub.
+struct Ingest<'a, F: Fn(&Hub, u64)> {
+    hub: &'a Hub,
+    stop: &'a StopSignal,
+    settings: SupervisorSettings,
+    reader: AccessUnitReader,
+    units: Vec<AccessUnit>,
+    started: Instant,
+    last_frame: Option<Instant>,
+    on_live: F,
+    restarts: u64,
+}
+
+impl<'a, F: Fn(&Hub, u64)> Ingest<'a, F> {
+    fn new(
+        hub: &'a Hub,
+        stop: &'a StopSignal,
+        settings: SupervisorSettings,
+        on_live: F,
+        restarts: u64,
+    ) -> Self {
+        Ingest {
+            hub,
+            stop,
+            settings,
+            reader: AccessUnitReader::new(),
+            units: Vec::new(),
+            started: Instant::now(),
+            last_frame: None,
+            on_live,
+            restarts,
+        }
+    }
+}
+
+impl<F: Fn(&Hub, u64)> Sink for Ingest<'_, F> {
+    fn write(&mut self, annex_b: &[u8], frame_end: bool, captured: SystemTime) {
+        self.reader.push(annex_b, &mut self.units);
+        if frame_end {
+            self.reader.flush(&mut self.units);
+        }
+        for unit in self.units.drain(..) {
+            if let Published::Frame(_) = self.hub.publish(&unit, captured) {
+                if self.last_frame.is_none() {
+                    (self.on_live)(self.hub, self.restarts);
+                }
+                self.last_frame = Some(Instant::now());
+            }
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        if self.stop.is_stopped() {
+            return true;
+        }
+        self.quiet_too_long().is_some()
+    }
+}
+
+impl<F: Fn(&Hub, u64)> Ingest<'_, F> {
+    /// How long the source has been quiet, once that is longer than allowed.
+    fn quiet_too_long(&self) -> Option<Duration> {
+        let (since, limit) = match self.last_frame {
+            Some(last) => (last, self.settings.stall_timeout),
+            None => (self.started, self.settings.start_timeout),
+        };
+        let quiet = since.elapsed();
+        (quiet > limit).then_some(quiet)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::HubLimits;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// One decodable frame: SPS, PPS and an IDR slice of a 64x48 stream.
+    const KEYFRAME: &[u8] = &[
+        0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x0a, 0xd9, 0x04, 0x7b, 0x01, 0x10, 0x00, 0x00, 0x03,
+        0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x22, 0x64, 0x80, 0, 0, 0, 1, 0x68,
+        0xcb, 0x83, 0xcb, 0x20, 0, 0, 0, 1, 0x65, 0x88, 0x84, 0x00, 0x33,
+    ];
+
+    fn fast_settings() -> SupervisorSettings {
+        SupervisorSettings {
+            stall_timeout: Duration::from_millis(200),
+            start_timeout: Duration::from_millis(300),
+            backoff_initial: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(80),
+            healthy_after: Duration::from_secs(30),
+        }
+    }
+
+    fn hub() -> Hub {
+        Hub::new(HubLimits::for_frame_rate(25.0, 4), None)
+    }
+
+    /// Writes `frames` keyframes, then either fails, returns, or goes quiet.
+    struct Scripted {
+        frames: u32,
+        then: Then,
+    }
+
+    #[derive(Clone, Copy)]
+    enum Then {
+        Fail,
+        GoQuiet,
+    }
+
+    impl Source for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        fn describe(&self) -> String {
+            "a scripted test source".into()
+        }
+        fn run(&mut self, sink: &mut dyn Sink) -> Result<(), SourceError> {
+            for _ in 0..self.frames {
+                sink.write(KEYFRAME, true, SystemTime::now());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            match self.then {
+                Then::Fail => Err(SourceError::Failed {
+                    source_name: "scripted",
+                    reason: "the camera went away".into(),
+                }),
+                Then::GoQuiet => {
+                    while !sink.should_stop() {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn plan(then: Then, starts: Arc<AtomicU32>) -> SourcePlan {
+        SourcePlan {
+            kind: "scripted".into(),
+            description: "scripted".into(),
+            reason: None,
+            factory: Box::new(move || {
+                starts.fetch_add(1, Ordering::SeqCst);
+                Ok(Box::new(Scripted { frames: 3, then }) as Box<dyn Source>)
+            }),
+        }
+    }
+
+    fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !condition() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_failing_source_is_restarted_and_reported_offline_with_the_reason() {
+        let hub = hub();
+        let starts = Arc::new(AtomicU32::new(0));
+        let handle = spawn(hub.clone(), plan(Then::Fail, starts.clone()), fast_settings());
+        wait_for("three starts", || starts.load(Ordering::SeqCst) >= 3);
+        wait_for("offline status", || {
+            hub.source_status().state == SourceState::Offline
+        });
+        let status = hub.source_status();
+        assert!(status.restarts >= 2);
+        let message = status.message.unwrap_or_default();
+        assert!(message.contains("the camera went away"), "{message}");
+        assert!(message.contains("retrying in"), "{message}");
+        assert!(hub.snapshot().frames >= 6, "frames of every run were published");
+        handle.stop(Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_stalled_source_is_stopped_and_restarted() {
+        let hub = hub();
+        let starts = Arc::new(AtomicU32::new(0));
+        let handle = spawn(hub.clone(), plan(Then::GoQuiet, starts.clone()), fast_settings());
+        wait_for("live", || hub.source_status().state == SourceState::Live);
+        wait_for("a restart after the stall", || {
+            starts.load(Ordering::SeqCst) >= 2
+        });
+        let status = hub.source_status();
+        assert!(status.restarts >= 1);
+        handle.stop(Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_source_that_cannot_start_is_retried_with_growing_backoff() {
+        let hub = hub();
+        let attempts = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+        let log = attempts.clone();
+        let plan = SourcePlan {
+            kind: "broken".into(),
+            description: "broken".into(),
+            reason: None,
+            factory: Box::new(move || {
+                log.lock().unwrap().push(Instant::now());
+                Err(SourceError::Start {
+                    source_name: "broken",
+                    reason: "no such device".into(),
+                })
+            }),
+        };
+        let handle = spawn(hub.clone(), plan, fast_settings());
+        wait_for("five attempts", || attempts.lock().unwrap().len() >= 5);
+        handle.stop(Duration::from_secs(2));
+        let times = attempts.lock().unwrap().clone();
+        let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps[0] >= Duration::from_millis(20));
+        assert!(gaps[2] >= Duration::from_millis(80), "backoff grows: {gaps:?}");
+        let message = hub.source_status().message.unwrap_or_default();
+        assert!(message.contains("no such device"), "{message}");
+    }
+
+    #[test]
+    fn stop_interrupts_a_long_backoff() {
+        let hub = hub();
+        let mut settings = fast_settings();
+        settings.backoff_initial = Duration::from_secs(60);
+        let starts = Arc::new(AtomicU32::new(0));
+        let handle = spawn(hub.clone(), plan(Then::Fail, starts.clone()), settings);
+        wait_for("offline", || hub.source_status().state == SourceState::Offline);
+        let stopping = Instant::now();
+        handle.stop(Duration::from_secs(5));
+        assert!(stopping.elapsed() < Duration::from_secs(1));
+    }
+}

@@ -1,1 +1,81 @@
-//! HTTP and WebSocket server. SKELETON.
+//! HTTP and WebSocket server (axum).
+//!
+//! - [`ws`]: `GET /ws`, one task pair per viewer, fed by the hub.
+//! - [`api`]: `GET /api/status` and `GET /healthz`.
+//! - [`metrics`]: `GET /metrics`, Prometheus text format.
+//! - [`static_files`]: the player from `server.web_root`.
+//! - [`protocol`]: the JSON messages of `docs/protocol.md`.
+
+pub mod api;
+pub mod metrics;
+pub mod protocol;
+pub mod static_files;
+pub mod ws;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::hub::Hub;
+
+/// How the configuration file was read, for `/api/status` and the player's banner.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ConfigReport {
+    /// The configuration file's path.
+    pub path: PathBuf,
+    /// Whether it existed.
+    pub found: bool,
+    /// What was wrong with it; the streamer runs on defaults when not empty.
+    pub errors: Vec<String>,
+}
+
+/// Shared by every request handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The fan-out hub.
+    pub hub: Hub,
+    /// How the configuration was read.
+    pub config: Arc<ConfigReport>,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState, web_root: PathBuf) -> Router {
+    Router::new()
+        .route("/ws", get(ws::upgrade))
+        .route("/api/status", get(api::status))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .with_state(state)
+        .fallback_service(static_files::service(web_root))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then closes every
+/// viewer (WebSocket close 1001) and waits up to `drain` for them to go.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    web_root: PathBuf,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let hub = state.hub.clone();
+    let app = router(state, web_root).into_make_service_with_connect_info::<SocketAddr>();
+    let closing_hub = hub.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closing_hub.close();
+        })
+        .await?;
+    let deadline = tokio::time::Instant::now() + drain;
+    while hub.viewer_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}

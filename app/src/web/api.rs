@@ -1,0 +1,104 @@
+//! `GET /api/status` and `GET /healthz`.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use serde::Serialize;
+
+use super::{AppState, ConfigReport};
+use crate::hub::{HubSnapshot, SourceStatus, StreamInfo, ViewerStats};
+
+/// Video older than this makes `/healthz` unhealthy.
+pub const HEALTHY_FRAME_AGE: Duration = Duration::from_secs(5);
+
+/// The `/api/status` document.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// Server version.
+    pub version: &'static str,
+    /// Seconds since the server started.
+    pub uptime_s: f64,
+    /// The source and its state.
+    pub source: SourceStatus,
+    /// Stream parameters, once known.
+    pub stream: Option<StreamInfo>,
+    /// Counters of the video path.
+    pub video: VideoCounters,
+    /// Viewers watching now.
+    pub viewers: Vec<ViewerStats>,
+    /// How the configuration file was read, and its errors.
+    pub config: ConfigReport,
+}
+
+/// Counters of the video path.
+#[derive(Debug, Serialize)]
+pub struct VideoCounters {
+    /// Frames published.
+    pub frames: u64,
+    /// Bytes published.
+    pub bytes: u64,
+    /// Keyframes published.
+    pub keyframes: u64,
+    /// Seconds since the last frame.
+    pub last_frame_age_s: Option<f64>,
+    /// Frames viewers lost by falling behind (all viewers ever).
+    pub viewer_drops: u64,
+    /// Viewers that ever connected.
+    pub viewers_total: u64,
+    /// Viewers turned away because the server was full.
+    pub viewers_rejected: u64,
+}
+
+impl Status {
+    /// Builds the document from a hub snapshot.
+    pub fn new(snapshot: HubSnapshot, uptime: Duration, config: ConfigReport) -> Self {
+        Status {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_s: uptime.as_secs_f64(),
+            source: snapshot.source,
+            stream: snapshot.stream,
+            video: VideoCounters {
+                frames: snapshot.frames,
+                bytes: snapshot.bytes,
+                keyframes: snapshot.keyframes,
+                last_frame_age_s: snapshot.last_frame_age_s,
+                viewer_drops: snapshot.viewer_drops,
+                viewers_total: snapshot.viewers_total,
+                viewers_rejected: snapshot.viewers_rejected,
+            },
+            viewers: snapshot.viewers,
+            config,
+        }
+    }
+}
+
+/// `GET /api/status`.
+pub async fn status(State(app): State<AppState>) -> Json<Status> {
+    Json(Status::new(
+        app.hub.snapshot(),
+        app.hub.uptime(),
+        (*app.config).clone(),
+    ))
+}
+
+/// `GET /healthz`: 200 while video flows, 503 with the reason otherwise.
+pub async fn healthz(State(app): State<AppState>) -> Response {
+    match app.hub.last_frame_age() {
+        Some(age) if age <= HEALTHY_FRAME_AGE => (StatusCode::OK, "ok\n").into_response(),
+        age => {
+            let source = app.hub.source_status();
+            let since = match age {
+                Some(age) => format!("no video for {:.1} s", age.as_secs_f64()),
+                None => "no video yet".to_string(),
+            };
+            let why = source.message.unwrap_or_default();
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{since}; source {} is {:?}. {why}\n", source.kind, source.state),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! `GET /metrics`: Prometheus text exposition format, version 0.0.4.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::AppState;
+use crate::hub::{HubSnapshot, SourceState};
+
+/// `GET /metrics`.
+pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    let body = render(
+        &app.hub.snapshot(),
+        app.hub.uptime().as_secs_f64(),
+        app.config.errors.len(),
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+}
+
+/// The exposition text for a hub snapshot.
+pub fn render(s: &HubSnapshot, uptime_s: f64, config_errors: usize) -> String {
+    let mut out = String::with_capacity(2048);
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = writeln!(out, "# HELP streamer_{name} {help}");
+        let _ = writeln!(out, "# TYPE streamer_{name} {kind}");
+        let _ = writeln!(out, "streamer_{name} {value}");
+    };
+    metric("uptime_seconds", "gauge", "Seconds since the server started.", uptime_s);
+    metric(
+        "source_up",
+        "gauge",
+        "1 while the source delivers video, else 0.",
+        f64::from(u8::from(s.source.state == SourceState::Live)),
+    );
+    metric(
+        "source_restarts_total",
+        "counter",
+        "Times the source was restarted after a failure or stall.",
+        s.source.restarts as f64,
+    );
+    metric("frames_total", "counter", "Access units published.", s.frames as f64);
+    metric("bytes_total", "counter", "Bytes of video published.", s.bytes as f64);
+    metric("keyframes_total", "counter", "Keyframes published.", s.keyframes as f64);
+    metric(
+        "undecodable_frames_total",
+        "counter",
+        "Access units dropped because no viewer could decode them (before the first keyframe or without parameter sets).",
+        s.undecodable as f64,
+    );
+    metric(
+        "last_frame_age_seconds",
+        "gauge",
+        "Seconds since the last frame (-1 before the first).",
+        s.last_frame_age_s.unwrap_or(-1.0),
+    );
+    metric("viewers", "gauge", "Viewers watching now.", s.viewers.len() as f64);
+    metric(
+        "viewers_total",
+        "counter",
+        "Viewers that ever connected.",
+        s.viewers_total as f64,
+    );
+    metric(
+        "viewers_rejected_total",
+        "counter",
+        "Viewers turned away because the server was full.",
+        s.viewers_rejected as f64,
+    );
+    metric(
+        "viewer_dropped_frames_total",
+        "counter",
+        "Frames viewers lost by falling behind.",
+        s.viewer_drops as f64,
+    );
+    metric(
+        "viewer_resyncs_total",
+        "counter",
+        "Times a viewer fell behind and skipped to the next keyframe.",
+        s.viewer_resyncs as f64,
+    );
+    metric(
+        "viewer_sent_bytes",
+        "gauge",
+        "Bytes written to the viewers watching now.",
+        s.viewers.iter().map(|v| v.sent_bytes).sum::<u64>() as f64,
+    );
+    metric(
+        "join_cache_frames",
+        "gauge",
+        "Frames kept since the last keyframe for joining viewers.",
+        s.gop_frames as f64,
+    );
+    metric(
+        "join_cache_bytes",
+        "gauge",
+        "Bytes kept since the last keyframe for joining viewers.",
+        s.gop_bytes as f64,
+    );
+    metric(
+        "config_errors",
+        "gauge",
+        "Problems found in the configuration file (running on defaults when > 0).",
+        config_errors as f64,
+    );
+    out
+}

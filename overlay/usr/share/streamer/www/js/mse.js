@@ -1,0 +1,228 @@
+// The fallback path: H.264 access units -> jMuxer (fMP4 into Media Source Extensions) -> <video>.
+
+import { isKeyframe } from './h264.js';
+
+/** Behind the end of the buffer by more than this (s), jump to the live edge. */
+const MAX_BEHIND_S = 0.4;
+/** Where to land when jumping: this far before the end of the buffer (s). */
+const LAND_BEFORE_END_S = 0.05;
+
+let loading = null;
+
+/** Loads jMuxer (vendored next to the player) once, by injecting a script tag. */
+export function loadJMuxer() {
+  if (globalThis.JMuxer) return Promise.resolve(globalThis.JMuxer);
+  if (!loading) {
+    loading = new Promise((resolve, reject) => {
+      const script = document.createElement('script');
+      script.src = new URL('../vendor/jmuxer.min.js', import.meta.url).href;
+      script.async = true;
+      script.onload = () =>
+        globalThis.JMuxer ? resolve(globalThis.JMuxer) : reject(new Error('jMuxer did not load'));
+      script.onerror = () => {
+        loading = null;
+        script.remove();
+        reject(new Error('cannot load vendor/jmuxer.min.js (run `make web`)'));
+      };
+      document.head.append(script);
+    });
+  }
+  return loading;
+}
+
+/** True when this browser has Media Source Extensions. */
+export function hasMse() {
+  return Boolean(globalThis.MediaSource || globalThis.ManagedMediaSource || globalThis.WebKitMediaSource);
+}
+
+/**
+ * Feeds each access unit to jMuxer and keeps the <video> at the live edge.
+ *
+ * Callbacks as for the WebCodecs player: `onShown({capturedUs, width, height})`,
+ * `onDecoded()`, `onDropped(n)`, `onUnsupported(reason)`.
+ */
+export class MsePlayer {
+  constructor(video, callbacks) {
+    this.name = 'mse';
+    this.video = video;
+    this.callbacks = callbacks;
+    this.muxer = null;
+    this.stream = null;
+    this.needKey = true;
+    this.pending = [];
+    this.fed = 0;
+    this.captured = new Map();
+    this.closed = false;
+    this.lastDecoded = 0;
+    this.edgeTimer = setInterval(() => this.#keepLive(), 250);
+    this.onVisibility = () => {
+      if (!document.hidden) this.#keepLive();
+    };
+    document.addEventListener('visibilitychange', this.onVisibility);
+    this.#watchFrames();
+  }
+
+  /** The element that shows the picture. */
+  get element() {
+    return this.video;
+  }
+
+  /** Takes a `stream` message: a new muxer when the parameters changed. */
+  configure(stream) {
+    const same =
+      this.stream &&
+      this.stream.codec === stream.codec &&
+      this.stream.width === stream.width &&
+      this.stream.height === stream.height &&
+      this.stream.fps === stream.fps;
+    if (same) return;
+    const wanted = { ...stream };
+    this.stream = wanted;
+    if (!hasMse()) {
+      this.callbacks.onUnsupported?.('this browser has neither WebCodecs nor Media Source Extensions');
+      return;
+    }
+    const type = `video/mp4; codecs="${stream.codec}"`;
+    const source = globalThis.MediaSource || globalThis.ManagedMediaSource || globalThis.WebKitMediaSource;
+    if (source.isTypeSupported && !source.isTypeSupported(type)) {
+      console.warn(`streamer: MSE says it cannot play ${type}; trying anyway`);
+    }
+    this.#destroyMuxer();
+    this.needKey = true;
+    loadJMuxer().then(
+      (JMuxer) => {
+        if (this.closed || this.stream !== wanted) return;
+        this.fps = stream.fps > 0 ? stream.fps : 30;
+        this.frameMs = (1000 / this.fps) | 0;
+        this.muxer = new JMuxer({
+          node: this.video,
+          mode: 'video',
+          flushingTime: 0,
+          maxDelay: MAX_BEHIND_S * 1000,
+          fps: this.fps,
+          clearBuffer: true,
+          debug: false,
+          onError: (error) => console.warn('streamer: MSE buffer error', error),
+        });
+        this.fed = 0;
+        this.captured.clear();
+        const pending = this.pending;
+        this.pending = [];
+        for (const item of pending) this.push(item.bytes, item.info);
+      },
+      (error) => this.callbacks.onUnsupported?.(error.message),
+    );
+  }
+
+  /** One access unit; `info.capturedUs` is its capture time (server clock) when known. */
+  push(bytes, info = {}) {
+    if (this.closed) return;
+    if (!this.muxer) {
+      if (this.stream && this.pending.length < 600) this.pending.push({ bytes, info });
+      return;
+    }
+    if (this.needKey && !isKeyframe(bytes)) {
+      this.callbacks.onDropped?.(1);
+      return;
+    }
+    this.needKey = false;
+    if (info.capturedUs) {
+      this.captured.set(this.fed, info.capturedUs);
+      if (this.captured.size > 64) this.captured.delete(this.captured.keys().next().value);
+    }
+    this.fed += 1;
+    this.muxer.feed({ video: bytes });
+  }
+
+  /** The server skipped frames; the next access unit is a keyframe. */
+  resync() {
+    this.needKey = true;
+  }
+
+  /** A canvas with the current picture (for snapshots), or null. */
+  snapshotCanvas() {
+    const { videoWidth: width, videoHeight: height } = this.video;
+    if (!width || !height) return null;
+    const canvas = document.createElement('canvas');
+    canvas.width = width;
+    canvas.height = height;
+    canvas.getContext('2d').drawImage(this.video, 0, 0, width, height);
+    return canvas;
+  }
+
+  /** Stops playback and releases the muxer. */
+  close() {
+    this.closed = true;
+    clearInterval(this.edgeTimer);
+    clearInterval(this.fallbackTimer);
+    document.removeEventListener('visibilitychange', this.onVisibility);
+    this.#destroyMuxer();
+    this.video.removeAttribute('src');
+    this.video.load();
+  }
+
+  #destroyMuxer() {
+    if (this.muxer) {
+      try {
+        this.muxer.destroy();
+      } catch (error) {
+        console.warn('streamer: closing jMuxer', error);
+      }
+    }
+    this.muxer = null;
+    this.pending = [];
+  }
+
+  /** Never let latency grow: jump to the end of the buffer when behind it. */
+  #keepLive() {
+    const video = this.video;
+    if (!this.muxer || document.hidden) return;
+    const ranges = video.buffered;
+    if (ranges.length) {
+      const end = ranges.end(ranges.length - 1);
+      if (end - video.currentTime > MAX_BEHIND_S && !video.seeking) {
+        video.currentTime = Math.max(ranges.start(ranges.length - 1), end - LAND_BEFORE_END_S);
+        this.callbacks.onSkip?.();
+      }
+    }
+    if (video.paused && video.readyState >= 2) video.play().catch(() => {});
+    this.#countDecoded();
+  }
+
+  #countDecoded() {
+    const quality = this.video.getVideoPlaybackQuality?.();
+    if (!quality) return;
+    const total = quality.totalVideoFrames;
+    if (total > this.lastDecoded) {
+      for (let i = this.lastDecoded; i < total; i++) this.callbacks.onDecoded?.();
+    }
+    this.lastDecoded = total;
+  }
+
+  /** Counts painted frames (and their latency) with requestVideoFrameCallback where there is one. */
+  #watchFrames() {
+    const video = this.video;
+    if (typeof video.requestVideoFrameCallback === 'function') {
+      const onFrame = (_now, metadata) => {
+        if (this.closed) return;
+        // jMuxer gives frame k the media time k * frameMs.
+        const index = this.frameMs ? Math.round((metadata.mediaTime * 1000) / this.frameMs) : -1;
+        const capturedUs = this.captured.get(index);
+        this.callbacks.onShown?.({ capturedUs, width: metadata.width, height: metadata.height });
+        video.requestVideoFrameCallback(onFrame);
+      };
+      video.requestVideoFrameCallback(onFrame);
+    } else {
+      // No per-frame callback: count what the element reports every tick.
+      let shown = 0;
+      this.fallbackTimer = setInterval(() => {
+        const quality = video.getVideoPlaybackQuality?.();
+        if (!quality) return;
+        const total = quality.totalVideoFrames - quality.droppedVideoFrames;
+        for (; shown < total; shown++) {
+          this.callbacks.onShown?.({ width: video.videoWidth, height: video.videoHeight });
+        }
+      }, 250);
+    }
+  }
+}

@@ -1,0 +1,234 @@
+// The WebCodecs path: H.264 access units -> VideoDecoder -> <canvas>, at the live edge.
+
+import { isKeyframe } from './h264.js';
+
+/** Chunks waiting in the decoder beyond which it is behind: skip to the next keyframe. */
+const MAX_DECODE_QUEUE = 3;
+/** Access units kept while the tab is hidden (one GOP at most), for the catch-up. */
+const MAX_HIDDEN_GOP = 600;
+/** Decoder errors with no picture in between before giving up on WebCodecs. */
+const MAX_FAILURES = 3;
+
+/** True when this browser has WebCodecs video decoding at all. */
+export function hasWebCodecs() {
+  return typeof globalThis.VideoDecoder === 'function' && typeof globalThis.EncodedVideoChunk === 'function';
+}
+
+/** The decoder configuration for a `stream` message (Annex-B: no `description`). */
+export function decoderConfig(stream) {
+  return {
+    codec: stream.codec,
+    codedWidth: stream.width,
+    codedHeight: stream.height,
+    optimizeForLatency: true,
+  };
+}
+
+/**
+ * Decodes each access unit as it arrives and paints each picture as soon as the
+ * decoder outputs it; nothing is queued for display.
+ *
+ * Callbacks: `onShown({capturedUs})` after a picture is drawn, `onDecoded()`,
+ * `onDropped(n)` access units skipped, `onUnsupported(reason)` WebCodecs cannot play
+ * this stream (switch to the other path).
+ */
+export class WebCodecsPlayer {
+  constructor(canvas, callbacks, { forced = false } = {}) {
+    this.name = 'webcodecs';
+    this.canvas = canvas;
+    this.context = canvas.getContext('2d', { alpha: false, desynchronized: true });
+    this.callbacks = callbacks;
+    this.forced = forced;
+    this.decoder = null;
+    this.config = null;
+    this.configured = false;
+    this.checking = null;
+    this.pending = [];
+    this.needKey = true;
+    this.failures = 0;
+    this.nextTimestamp = 0;
+    this.meta = new Map();
+    this.hiddenGop = null;
+    this.hasPicture = false;
+    this.onVisibility = () => this.#visibilityChanged();
+    document.addEventListener('visibilitychange', this.onVisibility);
+    if (document.hidden) this.hiddenGop = [];
+  }
+
+  /** The element that shows the picture. */
+  get element() {
+    return this.canvas;
+  }
+
+  /** Takes a `stream` message: (re)configures the decoder when the parameters changed. */
+  configure(stream) {
+    const config = decoderConfig(stream);
+    if (this.config && JSON.stringify(this.config) === JSON.stringify(config)) return;
+    this.config = config;
+    this.configured = false;
+    this.needKey = true;
+    const check = VideoDecoder.isConfigSupported(config).then(
+      (support) => support.supported,
+      () => false,
+    );
+    this.checking = check;
+    check.then((supported) => {
+      if (this.checking !== check || this.closed) return;
+      this.checking = null;
+      if (!supported && !this.forced) {
+        this.callbacks.onUnsupported?.(`this browser cannot decode ${config.codec} with WebCodecs`);
+        return;
+      }
+      this.#startDecoder();
+      const pending = this.pending;
+      this.pending = [];
+      for (const item of pending) this.push(item.bytes, item.info);
+    });
+  }
+
+  /**
+   * One access unit. `info.capturedUs`: capture time (server clock) when known;
+   * `info.silent`: decode but do not paint (a join backlog before its last frame);
+   * `info.catchUp`: part of a burst decoded at once, not a sign of falling behind.
+   */
+  push(bytes, info = {}) {
+    if (this.closed) return;
+    if (!this.configured) {
+      if (this.checking) this.pending.push({ bytes, info });
+      else this.callbacks.onDropped?.(1);
+      return;
+    }
+    const key = isKeyframe(bytes);
+    if (this.hiddenGop) {
+      // Hidden tab: decode nothing, keep the current GOP to catch up on return.
+      if (key) this.hiddenGop = [];
+      if (this.hiddenGop.length < MAX_HIDDEN_GOP) this.hiddenGop.push({ bytes, info, key });
+      return;
+    }
+    if (info.catchUp) {
+      // A burst on purpose (join backlog, return from a hidden tab): let it drain.
+      this.draining = true;
+    } else if (this.draining) {
+      if (this.decoder.decodeQueueSize <= MAX_DECODE_QUEUE) this.draining = false;
+    } else if (this.decoder.decodeQueueSize > MAX_DECODE_QUEUE && !this.needKey) {
+      // The decoder cannot keep up: let latency not grow, skip to the next keyframe.
+      this.needKey = true;
+      this.resetOnKey = true;
+    }
+    if (this.needKey && !key) {
+      this.callbacks.onDropped?.(1);
+      return;
+    }
+    if (key && this.resetOnKey) {
+      this.resetOnKey = false;
+      const discarded = this.decoder.decodeQueueSize;
+      this.#resetDecoder();
+      if (discarded) this.callbacks.onDropped?.(discarded);
+    }
+    this.needKey = false;
+    const timestamp = this.nextTimestamp;
+    this.nextTimestamp += 1000;
+    this.meta.set(timestamp, info);
+    try {
+      this.decoder.decode(new EncodedVideoChunk({ type: key ? 'key' : 'delta', timestamp, data: bytes }));
+    } catch (error) {
+      this.#failed(error);
+    }
+  }
+
+  /** The server skipped frames; the next access unit is a keyframe. */
+  resync() {
+    this.needKey = true;
+  }
+
+  /** Draws the current picture into a new canvas (for snapshots), or null. */
+  snapshotCanvas() {
+    if (!this.hasPicture) return null;
+    return this.canvas;
+  }
+
+  /** Stops decoding and releases the decoder. */
+  close() {
+    this.closed = true;
+    document.removeEventListener('visibilitychange', this.onVisibility);
+    if (this.decoder && this.decoder.state !== 'closed') this.decoder.close();
+    this.decoder = null;
+    this.meta.clear();
+  }
+
+  #startDecoder() {
+    if (!this.decoder || this.decoder.state === 'closed') {
+      this.decoder = new VideoDecoder({
+        output: (frame) => this.#output(frame),
+        error: (error) => this.#failed(error),
+      });
+    }
+    this.decoder.configure(this.config);
+    this.configured = true;
+    this.needKey = true;
+  }
+
+  #resetDecoder() {
+    this.meta.clear();
+    if (this.decoder.state !== 'closed') this.decoder.reset();
+    this.decoder.configure(this.config);
+  }
+
+  #output(frame) {
+    const info = this.meta.get(frame.timestamp) || {};
+    this.meta.delete(frame.timestamp);
+    this.failures = 0;
+    this.callbacks.onDecoded?.();
+    try {
+      if (info.silent || document.hidden) return;
+      const width = frame.displayWidth;
+      const height = frame.displayHeight;
+      if (this.canvas.width !== width || this.canvas.height !== height) {
+        this.canvas.width = width;
+        this.canvas.height = height;
+      }
+      this.context.drawImage(frame, 0, 0, width, height);
+      this.hasPicture = true;
+      this.callbacks.onShown?.({ capturedUs: info.capturedUs, width, height });
+    } finally {
+      frame.close();
+    }
+  }
+
+  #failed(error) {
+    if (this.closed) return;
+    this.failures += 1;
+    console.warn('streamer: video decoder error', error);
+    if (this.failures >= MAX_FAILURES && !this.forced) {
+      this.callbacks.onUnsupported?.(`WebCodecs keeps failing: ${error && error.message}`);
+      return;
+    }
+    // A decoder that reported an error is closed: start a new one at the next keyframe.
+    this.decoder = null;
+    this.meta.clear();
+    if (this.config) this.#startDecoder();
+  }
+
+  #visibilityChanged() {
+    if (this.closed) return;
+    if (document.hidden) {
+      this.hiddenGop = [];
+      return;
+    }
+    // Back in view: decode the GOP received while hidden at once and paint its last picture.
+    const gop = this.hiddenGop || [];
+    this.hiddenGop = null;
+    if (!this.configured) return;
+    this.#resetDecoder();
+    this.needKey = true;
+    const start = gop.findIndex((item) => item.key);
+    if (start < 0) return;
+    const backlog = gop.slice(start);
+    const dropped = gop.length - backlog.length;
+    if (dropped) this.callbacks.onDropped?.(dropped);
+    backlog.forEach((item, index) => {
+      const last = index === backlog.length - 1;
+      this.push(item.bytes, { ...item.info, silent: !last || item.info.silent, catchUp: true });
+    });
+  }
+}

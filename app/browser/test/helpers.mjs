@@ -1,0 +1,238 @@
+// Shared parts of the browser tests: the real streamer binary, headless Chromium and
+// pixel checks of the test pattern.
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** app/browser */
+export const browserDir = path.resolve(here, '..');
+/** The player's files. */
+export const webRoot = path.resolve(browserDir, '../../overlay/usr/share/streamer/www');
+/** The streamer binary under test (`STREAMER_BIN`, relative to app/browser or absolute). */
+export const streamerBin = path.resolve(browserDir, process.env.STREAMER_BIN || '../../target/debug/streamer');
+/** The browser (`CHROMIUM` overrides). */
+export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+export const WIDTH = 640;
+export const HEIGHT = 480;
+
+/** A TCP port nobody listens on right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Starts the streamer with the test pattern at 640x480 on 127.0.0.1:`port` and waits
+ * until /healthz answers 200 (video flows). `config` is the --config file.
+ */
+export async function startStreamer({ port, config = '/nonexistent.toml', env = {} } = {}) {
+  if (!existsSync(streamerBin)) {
+    throw new Error(`no streamer binary at ${streamerBin}: build it (cargo build --bin streamer) or set STREAMER_BIN`);
+  }
+  port ??= await freePort();
+  const child = spawn(streamerBin, ['--config', config], {
+    env: {
+      ...process.env,
+      STREAMER_SERVER__BIND: '127.0.0.1',
+      STREAMER_SERVER__PORT: String(port),
+      STREAMER_SERVER__WEB_ROOT: webRoot,
+      STREAMER_CAMERA__SOURCE: 'test',
+      STREAMER_CAMERA__WIDTH: String(WIDTH),
+      STREAMER_CAMERA__HEIGHT: String(HEIGHT),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines = [];
+  const keep = (chunk) => {
+    lines.push(...chunk.toString().split('\n').filter(Boolean));
+    if (lines.length > 200) lines.splice(0, lines.length - 200);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  let done = null;
+  exited.then((status) => (done = status));
+
+  const url = `http://127.0.0.1:${port}/`;
+  const server = {
+    port,
+    url,
+    child,
+    output: () => lines.join('\n'),
+    /** Stops the server (SIGTERM, SIGKILL after 5 s) and waits until it has exited. */
+    async stop() {
+      if (done) return done;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const status = await exited;
+      clearTimeout(timer);
+      return status;
+    },
+  };
+
+  const deadline = Date.now() + 20_000;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (done) throw new Error(`streamer exited (${JSON.stringify(done)}):\n${server.output()}`);
+    try {
+      const response = await fetch(`${url}healthz`);
+      last = `${response.status} ${(await response.text()).trim()}`;
+      if (response.status === 200) return server;
+    } catch (error) {
+      last = String(error.cause?.code || error.message);
+    }
+    await sleep(100);
+  }
+  await server.stop();
+  throw new Error(`streamer on port ${port} not healthy after 20 s (last: ${last}):\n${server.output()}`);
+}
+
+/** Headless Chromium, as the brief and CI use it. */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: chromiumPath,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+/** A new page that fails the test on uncaught page errors (collected in `page.errors`). */
+export async function newPage(browser) {
+  const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+  page.errors = [];
+  page.on('pageerror', (error) => page.errors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') page.errors.push(message.text());
+  });
+  return page;
+}
+
+/** Polls `fn` in the page until it returns something truthy; returns that. */
+export async function waitInPage(page, fn, arg, { timeout = 10_000, what = 'condition' } = {}) {
+  try {
+    const handle = await page.waitForFunction(fn, arg, { timeout, polling: 50 });
+    return await handle.jsonValue();
+  } catch (error) {
+    const state = await page.evaluate(() => JSON.stringify(window.streamerPlayer ?? null)).catch(() => '?');
+    throw new Error(`timed out after ${timeout} ms waiting for ${what}; player: ${state}`, { cause: error });
+  }
+}
+
+/** The player's state, path and statistics. */
+export function playerState(page) {
+  return page.evaluate(() => ({
+    state: window.streamerPlayer.state,
+    path: window.streamerPlayer.path,
+    stats: { ...window.streamerPlayer.stats },
+  }));
+}
+
+/**
+ * Samples the picture shown by `selector` (a canvas, or a video drawn to a canvas):
+ * the colour at each of the 8 bar centres (x = (i + 0.5) * W / 8, y = H / 8, 5x5
+ * average) and grey levels on a 4-pixel grid below the bars (`below`).
+ */
+export function samplePicture(page, selector) {
+  return page.evaluate((selector) => {
+    const source = document.querySelector(selector);
+    const width = source.videoWidth || source.width;
+    const height = source.videoHeight || source.height;
+    let canvas = source;
+    if (source instanceof HTMLVideoElement) {
+      canvas = document.createElement('canvas');
+      canvas.width = width;
+      canvas.height = height;
+      canvas.getContext('2d').drawImage(source, 0, 0, width, height);
+    }
+    const pixels = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+    const at = (x, y) => {
+      const i = (Math.round(y) * width + Math.round(x)) * 4;
+      return [pixels[i], pixels[i + 1], pixels[i + 2]];
+    };
+    const bars = [];
+    for (let bar = 0; bar < 8; bar++) {
+      const cx = ((bar + 0.5) * width) / 8;
+      const cy = height / 8;
+      const sum = [0, 0, 0];
+      for (let dy = -2; dy <= 2; dy++) {
+        for (let dx = -2; dx <= 2; dx++) {
+          const [r, g, b] = at(cx + dx, cy + dy);
+          sum[0] += r;
+          sum[1] += g;
+          sum[2] += b;
+        }
+      }
+      bars.push(sum.map((v) => Math.round(v / 25)));
+    }
+    // Grey levels on a 4-pixel grid below the bars, to see the picture move.
+    const below = [];
+    for (let y = Math.ceil(height / 4) + 4; y < height; y += 4) {
+      for (let x = 0; x < width; x += 4) {
+        const [r, g, b] = at(x, y);
+        below.push(Math.round((r + g + b) / 3));
+      }
+    }
+    return { width, height, bars, below };
+  }, selector);
+}
+
+/** The test pattern's bars, left to right, as on/off per RGB channel. */
+export const BARS = [
+  ['white', [1, 1, 1]],
+  ['yellow', [1, 1, 0]],
+  ['cyan', [0, 1, 1]],
+  ['green', [0, 1, 0]],
+  ['magenta', [1, 0, 1]],
+  ['red', [1, 0, 0]],
+  ['blue', [0, 0, 1]],
+  ['black', [0, 0, 0]],
+];
+
+/**
+ * Names what is wrong with sampled bar colours, or returns [] when each bar is the
+ * expected colour: every channel clearly on (>= 150) or off (<= 90), allowing for
+ * compression and limited-range conversion.
+ */
+export function barMismatches(bars) {
+  const wrong = [];
+  BARS.forEach(([name, expected], i) => {
+    const rgb = bars[i];
+    const ok = expected.every((on, c) => (on ? rgb[c] >= 150 : rgb[c] <= 90));
+    if (!ok) wrong.push(`bar ${i} should be ${name}, is rgb(${rgb.join(', ')})`);
+  });
+  return wrong;
+}
+
+/** How many samples of two `below` grids differ clearly (by more than 40 grey levels). */
+export function changedSamples(a, b) {
+  let changed = 0;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (Math.abs(a[i] - b[i]) > 40) changed += 1;
+  return changed;
+}
+
+export { sleep };

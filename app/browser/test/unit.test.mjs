@@ -1,0 +1,80 @@
+// Unit tests of the player's pure parts, in node (no browser, no server).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { ServerClock } from '../../../overlay/usr/share/streamer/www/js/clock.js';
+import { backoffDelay, wsUrl } from '../../../overlay/usr/share/streamer/www/js/connection.js';
+import { isKeyframe, nalUnits } from '../../../overlay/usr/share/streamer/www/js/h264.js';
+import { snapshotName } from '../../../overlay/usr/share/streamer/www/js/ui.js';
+
+const at = (href) => {
+  const url = new URL(href);
+  return { protocol: url.protocol, host: url.host, pathname: url.pathname };
+};
+
+test('the WebSocket address follows the page: scheme, host, port and path prefix', () => {
+  assert.equal(wsUrl(at('http://192.168.1.20:8000/')), 'ws://192.168.1.20:8000/ws');
+  assert.equal(wsUrl(at('http://camera.local/index.html')), 'ws://camera.local/ws');
+  assert.equal(wsUrl(at('https://example.org/cams/garden/')), 'wss://example.org/cams/garden/ws');
+  assert.equal(wsUrl(at('https://example.org:8443/cams/garden/index.html?player=mse')), 'wss://example.org:8443/cams/garden/ws');
+  assert.equal(wsUrl(at('http://[::1]:8000/')), 'ws://[::1]:8000/ws');
+  assert.equal(wsUrl(at('http://localhost:8000/p/'), 'timing=frame'), 'ws://localhost:8000/p/ws?timing=frame');
+  // The same answer as resolving "ws" against the page, as the browser would.
+  for (const href of ['http://a:1/', 'https://b/x/y/', 'https://b/x/y/z.html', 'http://c/x']) {
+    const resolved = new URL('ws', href);
+    resolved.protocol = resolved.protocol === 'https:' ? 'wss:' : 'ws:';
+    assert.equal(wsUrl(at(href)), resolved.href, href);
+  }
+});
+
+test('reconnection backoff: 0.5 s doubling to 10 s, with bounded jitter', () => {
+  const mid = () => 0.5;
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 20].map((n) => backoffDelay(n, mid)), [500, 1000, 2000, 4000, 8000, 10000, 10000, 10000]);
+  assert.equal(backoffDelay(0, () => 0), 400);
+  assert.equal(backoffDelay(0, () => 0.999999), 600);
+  assert.equal(backoffDelay(9, () => 0.999999), 12000);
+});
+
+test('keyframes are access units with an IDR slice (or SPS + recovery point SEI)', () => {
+  const sc = [0, 0, 0, 1];
+  const idr = new Uint8Array([...sc, 0x09, 0x10, ...sc, 0x67, 0x64, 0, 0x28, ...sc, 0x68, 0xee, ...[0, 0, 1], 0x65, 0x88, 0x84]);
+  assert.deepEqual([...nalUnits(idr)].map((n) => n.type), [9, 7, 8, 5]);
+  assert.equal(isKeyframe(idr), true);
+  const delta = new Uint8Array([...sc, 0x09, 0x30, ...sc, 0x41, 0x9a, 0x00, 0x00, 0x03, 0x01]);
+  assert.equal(isKeyframe(delta), false);
+  // An IDR type byte inside a slice's payload is not a NAL header.
+  const tricky = new Uint8Array([...sc, 0x41, 0x9a, 0x65, 0x65, 0x00, 0x00, 0x02, 0x65]);
+  assert.equal(isKeyframe(tricky), false);
+  const recovery = new Uint8Array([...sc, 0x67, 0x42, ...sc, 0x68, 0xce, ...sc, 0x06, 0x06, 0x01, 0x80, ...sc, 0x41, 0x9a]);
+  assert.equal(isKeyframe(recovery), true);
+  assert.equal(isKeyframe(new Uint8Array([])), false);
+});
+
+test('the clock offset comes from the pong with the smallest round trip', () => {
+  let now = 1_000_000;
+  const clock = new ServerClock({ now: () => now });
+  assert.equal(clock.toClientMs(5_000_000), null);
+  // The server clock is 250 ms ahead. A slow sample (asymmetric 80 ms) then a fast one.
+  const exchange = (out, back) => {
+    const ping = clock.ping();
+    now += out;
+    const server = (now + 250) * 1000;
+    now += back;
+    clock.pong({ type: 'pong', id: ping.id, client_time: ping.client_time, server_time_us: server });
+  };
+  exchange(80, 2);
+  assert.ok(Math.abs(clock.offsetMs - 289) < 1e-6);
+  exchange(1, 1);
+  assert.ok(Math.abs(clock.offsetMs - 250) < 1e-6);
+  assert.equal(clock.rttMs, 2);
+  exchange(40, 40); // slower again: the best sample stays
+  assert.ok(Math.abs(clock.offsetMs - 250) < 1e-6);
+  assert.equal(clock.toClientMs((now + 250) * 1000), now);
+  clock.pong({ type: 'pong', client_time: 'nonsense', server_time_us: 1 });
+  assert.equal(clock.samples.length, 3);
+});
+
+test('snapshot file names carry the local date and time', () => {
+  assert.equal(snapshotName(new Date(2024, 4, 1, 9, 5, 7)), 'snapshot-2024-05-01T09-05-07.png');
+});

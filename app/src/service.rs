@@ -39,6 +39,17 @@ pub fn stderr_is_journal() -> bool {
     dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
 }
 
+/// Human-readable lines on stderr, coloured only on a terminal.
+fn stderr_layer<S>() -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+}
+
 /// Starts logging with `filter` (a tracing `EnvFilter` directive such as `info` or
 /// `streamer=debug,info`); `RUST_LOG`, when set, wins. An invalid filter falls
 /// back to `info` and is reported once logging works.
@@ -46,11 +57,17 @@ pub fn init_logging(filter: &str) -> LogTarget {
     let (env_filter, bad_filter) = match std::env::var("RUST_LOG") {
         Ok(from_env) if !from_env.is_empty() => match EnvFilter::try_new(&from_env) {
             Ok(f) => (f, None),
-            Err(e) => (EnvFilter::new("info"), Some(format!("RUST_LOG={from_env}: {e}"))),
+            Err(e) => (
+                EnvFilter::new("info"),
+                Some(format!("RUST_LOG={from_env}: {e}")),
+            ),
         },
         _ => match EnvFilter::try_new(filter) {
             Ok(f) => (f, None),
-            Err(e) => (EnvFilter::new("info"), Some(format!("log.level = {filter:?}: {e}"))),
+            Err(e) => (
+                EnvFilter::new("info"),
+                Some(format!("log.level = {filter:?}: {e}")),
+            ),
         },
     };
     let registry = tracing_subscriber::registry().with(env_filter);
@@ -63,16 +80,12 @@ pub fn init_logging(filter: &str) -> LogTarget {
                 LogTarget::Journald
             }
             Err(_) => {
-                registry
-                    .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-                    .init();
+                registry.with(stderr_layer()).init();
                 LogTarget::Stderr
             }
         }
     } else {
-        registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-            .init();
+        registry.with(stderr_layer()).init();
         LogTarget::Stderr
     };
     if let Some(problem) = bad_filter {

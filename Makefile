@@ -54,7 +54,7 @@ shellcheck:
 	shellcheck .ci/run $(wildcard $(BROWSER_DIR)/*.sh)
 
 test-rust:
-	$(CARGO) test --workspace --locked --all-targets
+	$(CARGO) test --workspace --locked
 
 test-browser: web
 	$(CARGO) build --locked --bin streamer

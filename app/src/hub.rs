@@ -934,7 +934,7 @@ impl ViewerQueue {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::h264::RandomAccess;
     use proptest::prelude::*;
@@ -954,7 +954,9 @@ mod tests {
             .collect()
     }
 
-    fn idr(with_parameter_sets: bool, tag: u8) -> AccessUnit {
+    /// A keyframe access unit, with or without SPS+PPS in front (also used by the
+    /// service's tests).
+    pub(crate) fn idr(with_parameter_sets: bool, tag: u8) -> AccessUnit {
         let mut nals = Vec::new();
         if with_parameter_sets {
             nals.push(nal(&unhex(SPS)));

@@ -174,3 +174,54 @@ pub async fn shutdown_signal() {
         std::process::exit(130);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::tests::idr;
+    use crate::hub::{HubLimits, SourceStatus};
+    use std::time::SystemTime;
+
+    fn hub() -> Hub {
+        Hub::new(HubLimits::for_frame_rate(25.0, 4), Some(25.0))
+    }
+
+    fn status(state: SourceState, message: Option<&str>) -> SourceStatus {
+        SourceStatus {
+            kind: "test".into(),
+            description: "test".into(),
+            state,
+            message: message.map(str::to_owned),
+            restarts: 0,
+        }
+    }
+
+    #[test]
+    fn alive_while_frames_flow_and_not_once_they_stop() {
+        let hub = hub();
+        hub.set_source_status(status(SourceState::Live, None));
+        hub.publish(&idr(true, 1), SystemTime::now());
+        assert!(is_alive(&hub, Duration::from_millis(200)));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !is_alive(&hub, Duration::from_millis(200)),
+            "a live source that delivers nothing is a stall"
+        );
+    }
+
+    #[test]
+    fn alive_while_the_supervisor_retries_an_offline_source() {
+        let hub = hub();
+        hub.set_source_status(status(SourceState::Offline, Some("camera unplugged")));
+        assert!(is_alive(&hub, Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn starting_is_alive_only_for_one_interval() {
+        let hub = hub();
+        hub.set_source_status(status(SourceState::Starting, None));
+        assert!(is_alive(&hub, Duration::from_secs(5)));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(!is_alive(&hub, Duration::from_millis(10)));
+    }
+}

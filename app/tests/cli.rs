@@ -176,3 +176,58 @@ fn a_missing_file_source_is_reported_offline_not_fatal() {
     let (code, body) = server.get("/healthz");
     assert_eq!(code, 503, "no video means unhealthy: {body}");
 }
+
+#[test]
+fn tells_systemd_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut server = StreamerProcess::start(
+        &binary(),
+        &no_config(),
+        &[
+            ("STREAMER_CAMERA__SOURCE", "test"),
+            ("STREAMER_CAMERA__WIDTH", "320"),
+            ("STREAMER_CAMERA__HEIGHT", "240"),
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut receive = || {
+        let mut buffer = [0u8; 4096];
+        let n = socket.recv(&mut buffer).expect("a notification");
+        String::from_utf8_lossy(&buffer[..n]).into_owned()
+    };
+    let mut messages = Vec::new();
+    while !messages.iter().any(|m: &String| m.contains("READY=1")) {
+        messages.push(receive());
+    }
+    // Keep-alives come every half interval while the test pattern flows.
+    let started = Instant::now();
+    let mut watchdogs = 0;
+    while watchdogs < 4 {
+        let message = receive();
+        if message.contains("WATCHDOG=1") {
+            watchdogs += 1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "too few keep-alives: {messages:?}"
+        );
+        messages.push(message);
+    }
+    server.signal("TERM");
+    loop {
+        let message = receive();
+        if message.contains("STOPPING=1") {
+            break;
+        }
+        messages.push(message);
+    }
+    let exit = server.wait_exit(Duration::from_secs(5)).expect("exits");
+    assert!(exit.success(), "{}", server.log());
+}

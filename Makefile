@@ -76,6 +76,8 @@ bench:
 	$(CARGO) bench --locked --bench fanout
 
 fuzz:
+	@rustup toolchain list | grep -q '^nightly' || { echo "make fuzz needs the nightly toolchain: rustup toolchain install nightly"; exit 1; }
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd app/fuzz && for target in $(FUZZ_TARGETS); do \
 		$(CARGO) +nightly fuzz run "$$target" -- -max_total_time=$(FUZZ_SECONDS); \
 	done

@@ -163,8 +163,14 @@ pub fn load_or_defaults(path: &Path) -> Loaded {
     }
 }
 /// STUB
-pub fn load(_p: &Path) -> Result<Loaded, String> { Err("stub".into()) }
+pub fn load(_p: &Path) -> Result<Loaded, String> {
+    Err("stub".into())
+}
 /// STUB
-pub fn default_toml() -> String { String::new() }
+pub fn default_toml() -> String {
+    String::new()
+}
 /// STUB
-pub fn effective_toml(_c: &Config) -> String { String::new() }
+pub fn effective_toml(_c: &Config) -> String {
+    String::new()
+}

@@ -324,14 +324,20 @@ impl Hub {
 
         let keyframe = au.is_keyframe();
         if !keyframe && state.gop.is_empty() && state.next_seq == 0 {
-            self.inner.counters.undecodable.fetch_add(1, Ordering::Relaxed);
+            self.inner
+                .counters
+                .undecodable
+                .fetch_add(1, Ordering::Relaxed);
             return Published::WaitingForKeyframe;
         }
         let data = if keyframe {
             match state.keyframe_with_parameter_sets(au) {
                 Some(data) => data,
                 None => {
-                    self.inner.counters.undecodable.fetch_add(1, Ordering::Relaxed);
+                    self.inner
+                        .counters
+                        .undecodable
+                        .fetch_add(1, Ordering::Relaxed);
                     return Published::MissingParameterSets;
                 }
             }
@@ -440,11 +446,7 @@ impl Hub {
     fn unsubscribe(&self, id: u64) {
         let mut state = self.state();
         state.viewers.retain(|v| v.id != id);
-        tracing::info!(
-            viewer = id,
-            viewers = state.viewers.len(),
-            "viewer left"
-        );
+        tracing::info!(viewer = id, viewers = state.viewers.len(), "viewer left");
     }
 
     /// Ends every viewer's stream (server shutdown); later subscriptions fail.
@@ -614,7 +616,8 @@ impl State {
             return;
         }
         let len = frame.data.len();
-        if self.gop.len() + 1 > limits.gop_cache_frames || self.gop_bytes + len > limits.gop_cache_bytes
+        if self.gop.len() + 1 > limits.gop_cache_frames
+            || self.gop_bytes + len > limits.gop_cache_bytes
         {
             // Too long since the last keyframe to replay it all: joiners wait for
             // the next keyframe instead.
@@ -912,12 +915,18 @@ impl ViewerQueue {
             })
             .collect();
         assert_eq!(self.frames, frames.len());
-        assert_eq!(self.bytes, frames.iter().map(|f| f.data.len()).sum::<usize>());
+        assert_eq!(
+            self.bytes,
+            frames.iter().map(|f| f.data.len()).sum::<usize>()
+        );
         assert!(self.frames <= limits.viewer_queue_frames + self.backlog_frames);
         assert!(self.bytes <= limits.viewer_queue_bytes + self.backlog_bytes);
         assert!(self.backlog_frames <= self.frames);
         if self.waiting_for_keyframe {
-            assert!(frames.is_empty(), "no frames queued while waiting for a keyframe");
+            assert!(
+                frames.is_empty(),
+                "no frames queued while waiting for a keyframe"
+            );
         }
         // Frames are queued in order.
         assert!(frames.windows(2).all(|w| w[0].seq < w[1].seq));
@@ -925,7 +934,7 @@ impl ViewerQueue {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::h264::RandomAccess;
     use proptest::prelude::*;
@@ -945,7 +954,9 @@ mod tests {
             .collect()
     }
 
-    fn idr(with_parameter_sets: bool, tag: u8) -> AccessUnit {
+    /// A keyframe access unit, with or without SPS+PPS in front (also used by the
+    /// service's tests).
+    pub(crate) fn idr(with_parameter_sets: bool, tag: u8) -> AccessUnit {
         let mut nals = Vec::new();
         if with_parameter_sets {
             nals.push(nal(&unhex(SPS)));

@@ -114,13 +114,17 @@ async fn serve(config: Config, report: web::ConfigReport) -> anyhow::Result<()> 
 
     let plan = source::plan(&config);
     tracing::info!(source = %plan.kind, description = %plan.description, reason = ?plan.reason, "source chosen");
-    let supervisor = supervisor::spawn(hub.clone(), plan, supervisor::SupervisorSettings::default());
+    let supervisor =
+        supervisor::spawn(hub.clone(), plan, supervisor::SupervisorSettings::default());
 
     tracing::info!(%address, "listening on http://{}", display_address(address));
     service::notify_ready();
     service::notify_status(&format!("serving on port {}", address.port()));
     if let Some(interval) = service::watchdog_interval() {
-        tracing::info!(interval_s = interval.as_secs_f64(), "systemd watchdog enabled");
+        tracing::info!(
+            interval_s = interval.as_secs_f64(),
+            "systemd watchdog enabled"
+        );
         tokio::spawn(service::watchdog(hub.clone(), interval));
     }
 

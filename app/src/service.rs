@@ -39,6 +39,17 @@ pub fn stderr_is_journal() -> bool {
     dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
 }
 
+/// Human-readable lines on stderr, coloured only on a terminal.
+fn stderr_layer<S>() -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+}
+
 /// Starts logging with `filter` (a tracing `EnvFilter` directive such as `info` or
 /// `streamer=debug,info`); `RUST_LOG`, when set, wins. An invalid filter falls
 /// back to `info` and is reported once logging works.
@@ -46,11 +57,17 @@ pub fn init_logging(filter: &str) -> LogTarget {
     let (env_filter, bad_filter) = match std::env::var("RUST_LOG") {
         Ok(from_env) if !from_env.is_empty() => match EnvFilter::try_new(&from_env) {
             Ok(f) => (f, None),
-            Err(e) => (EnvFilter::new("info"), Some(format!("RUST_LOG={from_env}: {e}"))),
+            Err(e) => (
+                EnvFilter::new("info"),
+                Some(format!("RUST_LOG={from_env}: {e}")),
+            ),
         },
         _ => match EnvFilter::try_new(filter) {
             Ok(f) => (f, None),
-            Err(e) => (EnvFilter::new("info"), Some(format!("log.level = {filter:?}: {e}"))),
+            Err(e) => (
+                EnvFilter::new("info"),
+                Some(format!("log.level = {filter:?}: {e}")),
+            ),
         },
     };
     let registry = tracing_subscriber::registry().with(env_filter);
@@ -63,16 +80,12 @@ pub fn init_logging(filter: &str) -> LogTarget {
                 LogTarget::Journald
             }
             Err(_) => {
-                registry
-                    .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-                    .init();
+                registry.with(stderr_layer()).init();
                 LogTarget::Stderr
             }
         }
     } else {
-        registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-            .init();
+        registry.with(stderr_layer()).init();
         LogTarget::Stderr
     };
     if let Some(problem) = bad_filter {
@@ -160,4 +173,55 @@ pub async fn shutdown_signal() {
         eprintln!("second signal: exiting now");
         std::process::exit(130);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::tests::idr;
+    use crate::hub::{HubLimits, SourceStatus};
+    use std::time::SystemTime;
+
+    fn hub() -> Hub {
+        Hub::new(HubLimits::for_frame_rate(25.0, 4), Some(25.0))
+    }
+
+    fn status(state: SourceState, message: Option<&str>) -> SourceStatus {
+        SourceStatus {
+            kind: "test".into(),
+            description: "test".into(),
+            state,
+            message: message.map(str::to_owned),
+            restarts: 0,
+        }
+    }
+
+    #[test]
+    fn alive_while_frames_flow_and_not_once_they_stop() {
+        let hub = hub();
+        hub.set_source_status(status(SourceState::Live, None));
+        hub.publish(&idr(true, 1), SystemTime::now());
+        assert!(is_alive(&hub, Duration::from_millis(200)));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !is_alive(&hub, Duration::from_millis(200)),
+            "a live source that delivers nothing is a stall"
+        );
+    }
+
+    #[test]
+    fn alive_while_the_supervisor_retries_an_offline_source() {
+        let hub = hub();
+        hub.set_source_status(status(SourceState::Offline, Some("camera unplugged")));
+        assert!(is_alive(&hub, Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn starting_is_alive_only_for_one_interval() {
+        let hub = hub();
+        hub.set_source_status(status(SourceState::Starting, None));
+        assert!(is_alive(&hub, Duration::from_secs(5)));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(!is_alive(&hub, Duration::from_millis(10)));
+    }
 }

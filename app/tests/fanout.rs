@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use streamer::hub::Hub;
 use streamer::web::protocol::ServerMessage;
-use support::{collect_frames, limits, nal_types, next, pi_sample_units, Publisher, Received, TestServer};
+use support::{
+    collect_frames, limits, nal_types, next, pi_sample_units, Publisher, Received, TestServer,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -66,7 +68,10 @@ async fn a_slow_viewer_resyncs_while_a_fast_one_loses_nothing() {
         .iter()
         .max_by_key(|v| v.dropped_frames)
         .expect("viewers");
-    assert!(slow_stats.dropped_frames > 0, "the slow viewer dropped frames");
+    assert!(
+        slow_stats.dropped_frames > 0,
+        "the slow viewer dropped frames"
+    );
     assert!(slow_stats.resyncs > 0);
     assert!(
         slow_stats.queued_frames <= queue_limit,
@@ -74,7 +79,11 @@ async fn a_slow_viewer_resyncs_while_a_fast_one_loses_nothing() {
         slow_stats.queued_frames
     );
     // The fast viewer got every frame, in order, without a gap.
-    assert!(fast_seqs.len() > 300, "fast viewer saw {} frames", fast_seqs.len());
+    assert!(
+        fast_seqs.len() > 300,
+        "fast viewer saw {} frames",
+        fast_seqs.len()
+    );
     assert!(
         fast_seqs.windows(2).all(|w| w[1] == w[0] + 1),
         "fast viewer lost frames"
@@ -97,7 +106,10 @@ async fn a_slow_viewer_resyncs_while_a_fast_one_loses_nothing() {
             }
             Received::Binary(frame) if saw_resync => {
                 let types = nal_types(&frame);
-                assert!(types.contains(&5) && types.starts_with(&[7, 8]), "{types:?}");
+                assert!(
+                    types.contains(&5) && types.starts_with(&[7, 8]),
+                    "{types:?}"
+                );
                 break;
             }
             Received::Close(code) => panic!("slow viewer closed: {code:?}"),

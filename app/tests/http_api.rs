@@ -9,7 +9,11 @@ use support::{collect_frames, limits, pi_sample_units, Publisher, TestServer};
 
 fn chunked_body(body: &str) -> String {
     // The server may answer with chunked transfer encoding; strip the chunk sizes.
-    if body.lines().next().is_some_and(|l| u64::from_str_radix(l.trim(), 16).is_ok()) {
+    if body
+        .lines()
+        .next()
+        .is_some_and(|l| u64::from_str_radix(l.trim(), 16).is_ok())
+    {
         body.lines()
             .collect::<Vec<_>>()
             .chunks(2)
@@ -39,7 +43,9 @@ async fn status_reports_source_stream_viewers_and_config_errors() {
 
     let (status, headers, body) = server.get("/api/status").await;
     assert_eq!(status, 200);
-    assert!(headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("application/json")));
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v.starts_with("application/json")));
     let json: serde_json::Value = serde_json::from_str(&chunked_body(&body)).expect("JSON");
     assert_eq!(json["source"]["kind"], "file");
     assert_eq!(json["source"]["state"], "live");
@@ -81,7 +87,10 @@ async fn metrics_are_prometheus_text() {
         "streamer_source_up",
         "streamer_config_errors",
     ] {
-        assert!(body.contains(&format!("# TYPE {name} ")), "{name} missing:\n{body}");
+        assert!(
+            body.contains(&format!("# TYPE {name} ")),
+            "{name} missing:\n{body}"
+        );
     }
     let frames: f64 = body
         .lines()
@@ -116,8 +125,13 @@ async fn the_player_is_served_without_caching() {
     let server = TestServer::start(hub, vec![]).await;
     let (status, headers, body) = server.get("/").await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("<html") || body.contains("<!doctype html"), "{body}");
-    assert!(headers.iter().any(|(k, v)| k == "cache-control" && v == "no-cache"));
+    assert!(
+        body.contains("<html") || body.contains("<!doctype html"),
+        "{body}"
+    );
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "cache-control" && v == "no-cache"));
     let (status, _, _) = server.get("/no-such-file.js").await;
     assert_eq!(status, 404);
     server.stop().await;
@@ -127,8 +141,7 @@ async fn the_player_is_served_without_caching() {
 async fn a_missing_player_is_explained_not_blank() {
     let empty = tempfile::tempdir().expect("temp dir");
     let hub = Hub::new(limits(10), None);
-    let server =
-        TestServer::start_with_web_root(hub, vec![], empty.path().to_path_buf()).await;
+    let server = TestServer::start_with_web_root(hub, vec![], empty.path().to_path_buf()).await;
     let (status, _, body) = server.get("/").await;
     assert_eq!(status, 404);
     assert!(body.contains("The player is missing"), "{body}");

@@ -10,8 +10,8 @@ use futures_util::SinkExt;
 use streamer::hub::{Hub, SourceState, SourceStatus};
 use streamer::web::protocol::ServerMessage;
 use support::{
-    access_units_in, collect_frames, ffmpeg_decode_errors, ffprobe_frames, limits, nal_types,
-    next, pi_sample_units, send_text, Publisher, Received, TestServer,
+    access_units_in, collect_frames, ffmpeg_decode_errors, ffprobe_frames, limits, nal_types, next,
+    pi_sample_units, send_text, Publisher, Received, TestServer,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -97,7 +97,11 @@ async fn every_binary_message_is_one_access_unit_and_the_stream_decodes() {
     let (frames, _) = collect_frames(&mut client, 100, WAIT).await;
     publisher.stop();
     for (i, frame) in frames.iter().enumerate() {
-        assert_eq!(access_units_in(frame), 1, "message {i} holds one access unit");
+        assert_eq!(
+            access_units_in(frame),
+            1,
+            "message {i} holds one access unit"
+        );
         assert_eq!(&frame[..4], &[0, 0, 0, 1], "message {i} is Annex-B");
     }
     // ffmpeg as the independent judge: the received bytes decode without error and
@@ -123,20 +127,27 @@ async fn timing_messages_come_once_a_second_or_for_every_frame_on_request() {
     let mut default = server.connect("").await;
     let publisher = Publisher::start(hub.clone(), pi_sample_units(), 50.0);
     let (frames, texts) = collect_frames(&mut every, 40, WAIT).await;
-    let timings: Vec<(u64, u64, u64)> = texts
+    let timings: Vec<(u64, u64, u64, u64)> = texts
         .iter()
         .filter_map(|m| match m {
             ServerMessage::Timing {
                 seq,
                 captured_us,
+                published_us,
                 sent_us,
-            } => Some((*seq, *captured_us, *sent_us)),
+            } => Some((*seq, *captured_us, *published_us, *sent_us)),
             _ => None,
         })
         .collect();
     assert_eq!(timings.len(), frames.len());
-    assert!(timings.windows(2).all(|w| w[1].0 == w[0].0 + 1), "consecutive");
-    assert!(timings.iter().all(|t| t.1 <= t.2), "captured before sent");
+    assert!(
+        timings.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+        "consecutive"
+    );
+    assert!(
+        timings.iter().all(|t| t.1 <= t.2 && t.2 <= t.3),
+        "captured, then published, then sent: {timings:?}"
+    );
     let (frames, texts) = collect_frames(&mut default, 40, WAIT).await;
     let default_timings = texts
         .iter()
@@ -202,9 +213,7 @@ async fn hostile_clients_are_closed_with_the_right_code_and_others_keep_watching
     assert_eq!(expect_close(&mut binary).await, Some(1003));
 
     let mut big = server.connect("").await;
-    let _ = big
-        .send(Message::Text("x".repeat(100_000).into()))
-        .await;
+    let _ = big.send(Message::Text("x".repeat(100_000).into())).await;
     assert_eq!(expect_close(&mut big).await, Some(1009));
 
     let mut flood = server.connect("").await;

@@ -31,6 +31,14 @@ impl Sps {
 /// STUB
 #[derive(Debug)]
 pub struct SpsError;
-impl std::fmt::Display for SpsError { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("stub") } }
-impl Sps { /// STUB
-pub fn parse(_d: &[u8]) -> Result<Sps, SpsError> { Err(SpsError) } }
+impl std::fmt::Display for SpsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stub")
+    }
+}
+impl Sps {
+    /// STUB
+    pub fn parse(_d: &[u8]) -> Result<Sps, SpsError> {
+        Err(SpsError)
+    }
+}

@@ -102,9 +102,9 @@ impl Source for FileSource {
                 if sink.should_stop() {
                     return Ok(());
                 }
-                let n = file
-                    .read(&mut buffer)
-                    .map_err(|e| self.failed(format!("cannot read {}: {e}", self.path.display())))?;
+                let n = file.read(&mut buffer).map_err(|e| {
+                    self.failed(format!("cannot read {}: {e}", self.path.display()))
+                })?;
                 if n == 0 {
                     reader.flush(&mut units);
                     at_end = true;

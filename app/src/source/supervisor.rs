@@ -157,9 +157,19 @@ fn supervise(hub: &Hub, plan: &SourcePlan, settings: SupervisorSettings, stop: &
             Err(error) => error.to_string(),
             Ok(mut source) => {
                 tracing::info!(source = source.name(), description = %source.describe(), "source starting");
-                let mut sink = Ingest::new(hub, stop, settings, |hub: &Hub, restarts| {
-                    hub.set_source_status(status(SourceState::Live, plan.reason.clone(), restarts))
-                }, restarts);
+                let mut sink = Ingest::new(
+                    hub,
+                    stop,
+                    settings,
+                    |hub: &Hub, restarts| {
+                        hub.set_source_status(status(
+                            SourceState::Live,
+                            plan.reason.clone(),
+                            restarts,
+                        ))
+                    },
+                    restarts,
+                );
                 let result = source.run(&mut sink);
                 if stop.is_stopped() {
                     break;
@@ -182,7 +192,10 @@ fn supervise(hub: &Hub, plan: &SourcePlan, settings: SupervisorSettings, stop: &
         tracing::warn!(source = %plan.kind, problem = %trouble, retry_in_s = backoff.as_secs_f64(), "source offline");
         hub.set_source_status(status(
             SourceState::Offline,
-            Some(format!("{trouble}; retrying in {:.1} s", backoff.as_secs_f64())),
+            Some(format!(
+                "{trouble}; retrying in {:.1} s",
+                backoff.as_secs_f64()
+            )),
             restarts,
         ));
         if stop.sleep(backoff) {
@@ -272,9 +285,9 @@ mod tests {
 
     /// One decodable frame: SPS, PPS and an IDR slice of a 64x48 stream.
     const KEYFRAME: &[u8] = &[
-        0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x0a, 0xd9, 0x04, 0x7b, 0x01, 0x10, 0x00, 0x00, 0x03,
-        0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x22, 0x64, 0x80, 0, 0, 0, 1, 0x68,
-        0xcb, 0x83, 0xcb, 0x20, 0, 0, 0, 1, 0x65, 0x88, 0x84, 0x00, 0x33,
+        0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x0a, 0xd9, 0x04, 0x7b, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
+        0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x22, 0x64, 0x80, 0, 0, 0, 1, 0x68, 0xcb, 0x83,
+        0xcb, 0x20, 0, 0, 0, 1, 0x65, 0x88, 0x84, 0x00, 0x33,
     ];
 
     fn fast_settings() -> SupervisorSettings {
@@ -354,7 +367,11 @@ mod tests {
     fn a_failing_source_is_restarted_and_reported_offline_with_the_reason() {
         let hub = hub();
         let starts = Arc::new(AtomicU32::new(0));
-        let handle = spawn(hub.clone(), plan(Then::Fail, starts.clone()), fast_settings());
+        let handle = spawn(
+            hub.clone(),
+            plan(Then::Fail, starts.clone()),
+            fast_settings(),
+        );
         wait_for("three starts", || starts.load(Ordering::SeqCst) >= 3);
         wait_for("offline status", || {
             hub.source_status().state == SourceState::Offline
@@ -364,7 +381,10 @@ mod tests {
         let message = status.message.unwrap_or_default();
         assert!(message.contains("the camera went away"), "{message}");
         assert!(message.contains("retrying in"), "{message}");
-        assert!(hub.snapshot().frames >= 6, "frames of every run were published");
+        assert!(
+            hub.snapshot().frames >= 6,
+            "frames of every run were published"
+        );
         handle.stop(Duration::from_secs(2));
     }
 
@@ -372,7 +392,11 @@ mod tests {
     fn a_stalled_source_is_stopped_and_restarted() {
         let hub = hub();
         let starts = Arc::new(AtomicU32::new(0));
-        let handle = spawn(hub.clone(), plan(Then::GoQuiet, starts.clone()), fast_settings());
+        let handle = spawn(
+            hub.clone(),
+            plan(Then::GoQuiet, starts.clone()),
+            fast_settings(),
+        );
         wait_for("live", || hub.source_status().state == SourceState::Live);
         wait_for("a restart after the stall", || {
             starts.load(Ordering::SeqCst) >= 2
@@ -405,7 +429,10 @@ mod tests {
         let times = attempts.lock().unwrap().clone();
         let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
         assert!(gaps[0] >= Duration::from_millis(20));
-        assert!(gaps[2] >= Duration::from_millis(80), "backoff grows: {gaps:?}");
+        assert!(
+            gaps[2] >= Duration::from_millis(80),
+            "backoff grows: {gaps:?}"
+        );
         let message = hub.source_status().message.unwrap_or_default();
         assert!(message.contains("no such device"), "{message}");
     }
@@ -417,7 +444,9 @@ mod tests {
         settings.backoff_initial = Duration::from_secs(60);
         let starts = Arc::new(AtomicU32::new(0));
         let handle = spawn(hub.clone(), plan(Then::Fail, starts.clone()), settings);
-        wait_for("offline", || hub.source_status().state == SourceState::Offline);
+        wait_for("offline", || {
+            hub.source_status().state == SourceState::Offline
+        });
         let stopping = Instant::now();
         handle.stop(Duration::from_secs(5));
         assert!(stopping.elapsed() < Duration::from_secs(1));

@@ -96,7 +96,10 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
             let why = source.message.unwrap_or_default();
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("{since}; source {} is {:?}. {why}\n", source.kind, source.state),
+                format!(
+                    "{since}; source {} is {:?}. {why}\n",
+                    source.kind, source.state
+                ),
             )
                 .into_response()
         }

@@ -17,7 +17,10 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         app.config.errors.len(),
     );
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
 }
@@ -30,7 +33,12 @@ pub fn render(s: &HubSnapshot, uptime_s: f64, config_errors: usize) -> String {
         let _ = writeln!(out, "# TYPE streamer_{name} {kind}");
         let _ = writeln!(out, "streamer_{name} {value}");
     };
-    metric("uptime_seconds", "gauge", "Seconds since the server started.", uptime_s);
+    metric(
+        "uptime_seconds",
+        "gauge",
+        "Seconds since the server started.",
+        uptime_s,
+    );
     metric(
         "source_up",
         "gauge",
@@ -43,9 +51,24 @@ pub fn render(s: &HubSnapshot, uptime_s: f64, config_errors: usize) -> String {
         "Times the source was restarted after a failure or stall.",
         s.source.restarts as f64,
     );
-    metric("frames_total", "counter", "Access units published.", s.frames as f64);
-    metric("bytes_total", "counter", "Bytes of video published.", s.bytes as f64);
-    metric("keyframes_total", "counter", "Keyframes published.", s.keyframes as f64);
+    metric(
+        "frames_total",
+        "counter",
+        "Access units published.",
+        s.frames as f64,
+    );
+    metric(
+        "bytes_total",
+        "counter",
+        "Bytes of video published.",
+        s.bytes as f64,
+    );
+    metric(
+        "keyframes_total",
+        "counter",
+        "Keyframes published.",
+        s.keyframes as f64,
+    );
     metric(
         "undecodable_frames_total",
         "counter",
@@ -58,7 +81,12 @@ pub fn render(s: &HubSnapshot, uptime_s: f64, config_errors: usize) -> String {
         "Seconds since the last frame (-1 before the first).",
         s.last_frame_age_s.unwrap_or(-1.0),
     );
-    metric("viewers", "gauge", "Viewers watching now.", s.viewers.len() as f64);
+    metric(
+        "viewers",
+        "gauge",
+        "Viewers watching now.",
+        s.viewers.len() as f64,
+    );
     metric(
         "viewers_total",
         "counter",

@@ -58,6 +58,8 @@ pub enum ServerMessage {
         seq: u64,
         /// Capture time, µs since the Unix epoch.
         captured_us: u64,
+        /// When the hub published it to all viewers, µs since the Unix epoch.
+        published_us: u64,
         /// When the server queued it for this viewer, µs since the Unix epoch.
         sent_us: u64,
     },

@@ -176,6 +176,7 @@ impl Writer<'_> {
                         messages.push(text(&ServerMessage::Timing {
                             seq: frame.seq,
                             captured_us: frame.captured_us,
+                            published_us: frame.published_us,
                             sent_us: unix_micros(SystemTime::now()),
                         }));
                     }
@@ -189,9 +190,7 @@ impl Writer<'_> {
                     message: status.message.clone(),
                 })),
                 Item::Join { frames } => messages.push(text(&ServerMessage::Join { frames })),
-                Item::Resync { dropped } => {
-                    messages.push(text(&ServerMessage::Resync { dropped }))
-                }
+                Item::Resync { dropped } => messages.push(text(&ServerMessage::Resync { dropped })),
             }
         }
         messages
@@ -256,19 +255,22 @@ async fn read_client(mut stream: SplitStream<WebSocket>, control: mpsc::Sender<M
         }
         let reply = match message {
             Ok(Message::Text(text)) => match serde_json::from_str::<ClientMessage>(&text) {
-                Ok(ClientMessage::Ping { id, client_time }) => Some(
-                    self::text(&ServerMessage::Pong {
+                Ok(ClientMessage::Ping { id, client_time }) => {
+                    Some(self::text(&ServerMessage::Pong {
                         id,
                         client_time,
                         server_time_us: unix_micros(SystemTime::now()),
-                    }),
-                ),
+                    }))
+                }
                 // Unknown messages are ignored, as the protocol says.
                 Err(_) => None,
             },
             Ok(Message::Binary(_)) => {
                 let _ = control
-                    .send(close(close_code::UNSUPPORTED, "binary messages are not accepted"))
+                    .send(close(
+                        close_code::UNSUPPORTED,
+                        "binary messages are not accepted",
+                    ))
                     .await;
                 return;
             }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,7 +126,10 @@ impl TestServer {
     pub async fn get(&self, path: &str) -> (u16, Vec<(String, String)>, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = TcpStream::connect(self.addr).await.expect("connect");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
         stream.write_all(request.as_bytes()).await.expect("request");
         let mut response = Vec::new();
         tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
@@ -208,7 +213,10 @@ impl Publisher {
     /// Stops and returns how many units were published.
     pub fn stop(mut self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().map(|t| t.join().expect("publisher")).unwrap_or(0)
+        self.thread
+            .take()
+            .map(|t| t.join().expect("publisher"))
+            .unwrap_or(0)
     }
 }
 
@@ -266,10 +274,9 @@ where
         match next(client, timeout).await {
             Received::Binary(data) => frames.push(data),
             Received::Text(message) => texts.push(message),
-            Received::Close(code) => panic!(
-                "closed ({code:?}) after {} of {n} frames",
-                frames.len()
-            ),
+            Received::Close(code) => {
+                panic!("closed ({code:?}) after {} of {n} frames", frames.len())
+            }
         }
     }
     (frames, texts)

@@ -1,0 +1,102 @@
+# streamer: live H.264 from a Raspberry Pi camera to many browsers.
+#
+#   make run     serve the live test pattern at http://localhost:8000
+#   make test    every check: format, lints, unit/integration tests, browser tests
+#   make bench   fan-out load benchmark (see docs/benchmarks.md)
+#   make fuzz    run each cargo-fuzz target for FUZZ_SECONDS (needs nightly + cargo-fuzz)
+#   make web     fetch the player's npm dependencies (jMuxer) into the web root
+#   make deps    install what a fresh Debian machine lacks (as root), or list it
+#
+# Everything third-party comes from the registries, pinned: Cargo.lock for crates,
+# app/browser/package-lock.json for npm packages.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+WEB_ROOT := $(CURDIR)/overlay/usr/share/streamer/www
+BROWSER_DIR := app/browser
+NODE_STAMP := $(BROWSER_DIR)/node_modules/.installed
+VENDOR_STAMP := $(WEB_ROOT)/vendor/.installed
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := split access_units sps
+# Debian packages the tests use, as command:package. ffmpeg/ffprobe judge the video,
+# Chromium runs the browser tests, shellcheck checks the shell scripts, Node runs the
+# browser tests and npm fetches jMuxer and playwright-core.
+DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellcheck node:nodejs npm:npm
+
+.PHONY: help run test lint fmt check-msrv shellcheck test-rust test-browser bench fuzz web deps clean
+
+help:
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+
+## Run the streamer on this machine with the test pattern and the repo's player.
+run: web
+	STREAMER_CAMERA__SOURCE=test \
+	STREAMER_SERVER__WEB_ROOT="$(WEB_ROOT)" \
+	$(CARGO) run --release --bin streamer -- --config "$(CURDIR)/board/common/streamer.toml"
+
+## Every check, as CI runs it.
+test: deps lint web test-rust test-browser
+
+lint: fmt check-msrv shellcheck
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all --check
+
+# Buildroot 2026.02 ships Rust 1.88: no dependency may need a newer compiler.
+check-msrv:
+	$(CARGO) metadata --format-version 1 --locked | .ci/check-msrv
+
+shellcheck:
+	shellcheck .ci/run $(wildcard $(BROWSER_DIR)/*.sh)
+
+test-rust:
+	$(CARGO) test --workspace --locked
+
+test-browser: web
+	$(CARGO) build --locked --bin streamer
+	cd $(BROWSER_DIR) && STREAMER_BIN="$(CURDIR)/target/debug/streamer" node --test --test-concurrency=1
+
+## The player's npm dependencies, from package-lock.json (integrity-checked).
+web: $(VENDOR_STAMP)
+
+$(NODE_STAMP): $(BROWSER_DIR)/package.json $(BROWSER_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: sudo apt-get install nodejs npm (or: make deps as root)"; exit 1; }
+	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+$(VENDOR_STAMP): $(NODE_STAMP)
+	$(BROWSER_DIR)/install-vendor.sh "$(WEB_ROOT)/vendor"
+	touch $@
+
+bench:
+	$(CARGO) bench --locked --bench fanout
+
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || { echo "make fuzz needs the nightly toolchain: rustup toolchain install nightly"; exit 1; }
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd app/fuzz && for target in $(FUZZ_TARGETS); do \
+		$(CARGO) +nightly fuzz run "$$target" -- -max_total_time=$(FUZZ_SECONDS); \
+	done
+
+## Installs missing Debian packages when root; otherwise names them and stops.
+deps:
+	@missing=""; for need in $(DEBIAN_NEEDS); do \
+		command -v "$${need%%:*}" >/dev/null || missing="$$missing $${need#*:}"; \
+	done; \
+	missing="$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' ')"; \
+	if [ -z "$${missing// /}" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+		echo "missing Debian packages: $$missing"; \
+		echo "install them with: sudo apt-get install $$missing"; exit 1; \
+	fi
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BROWSER_DIR)/node_modules $(WEB_ROOT)/vendor

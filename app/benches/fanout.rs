@@ -1,0 +1,422 @@
+//! Fan-out load benchmark (`make bench`): starts the real `streamer` binary fed by the
+//! file source at a chosen bitrate, opens N WebSocket viewers against it and reports
+//! server CPU and memory, delivery latency (hub publish -> viewer received), join time
+//! (connect -> first keyframe) and drops; then the same with one viewer that reads at
+//! a tenth of the bitrate, to show that a slow viewer hurts nobody else.
+//!
+//! Options (environment): `BENCH_VIEWERS` (100), `BENCH_MBPS` (8), `BENCH_SECONDS`
+//! (10 per scenario), `BENCH_WIDTH`/`BENCH_HEIGHT` (1920x1080), `BENCH_FPS` (25).
+//! Targets on the 2-core development machine at 100 viewers x 8 Mbps: p99 delivery
+//! < 5 ms, join < 50 ms, RSS < 30 MB, the slow viewer moving others' p99 by < 1 ms.
+//! Results go to docs/benchmarks.md by hand, with the machine they ran on.
+
+#[path = "../tests/support/process.rs"]
+mod process;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use process::StreamerProcess;
+use tokio_tungstenite::tungstenite::Message;
+
+struct Settings {
+    viewers: usize,
+    mbps: f64,
+    seconds: u64,
+    width: u32,
+    height: u32,
+    fps: u32,
+}
+
+fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value} is not a valid value")),
+        Err(_) => default,
+    }
+}
+
+fn main() {
+    let settings = Settings {
+        viewers: setting("BENCH_VIEWERS", 100),
+        mbps: setting("BENCH_MBPS", 8.0),
+        seconds: setting("BENCH_SECONDS", 10),
+        width: setting("BENCH_WIDTH", 1920),
+        height: setting("BENCH_HEIGHT", 1080),
+        fps: setting("BENCH_FPS", 25),
+    };
+    let video = ensure_video(&settings);
+    let file_bytes = std::fs::metadata(&video).expect("bench video").len();
+    let file_mbps = file_bytes as f64 * 8.0 / VIDEO_SECONDS as f64 / 1e6;
+
+    println!("streamer fan-out benchmark");
+    println!("  machine: {}", machine());
+    println!(
+        "  video:   {}x{} at {} fps, {:.1} Mbit/s ({})",
+        settings.width,
+        settings.height,
+        settings.fps,
+        file_mbps,
+        video.display()
+    );
+    println!(
+        "  load:    {} viewers, {} s per scenario",
+        settings.viewers, settings.seconds
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    let fast = runtime.block_on(scenario(&settings, &video, None));
+    fast.print("all viewers read at full speed");
+    let slow = runtime.block_on(scenario(&settings, &video, Some(file_mbps / 10.0)));
+    slow.print("plus one viewer reading at a tenth of the bitrate");
+    println!(
+        "\nslow viewer's effect on the others' p99 delivery: {:+.2} ms",
+        slow.delivery.percentile(99.0) - fast.delivery.percentile(99.0)
+    );
+}
+
+/// Seconds of video in the generated file (the file source loops it).
+const VIDEO_SECONDS: u64 = 10;
+
+/// A noisy moving test video at the requested bitrate, made once by ffmpeg and kept
+/// in the target folder.
+fn ensure_video(settings: &Settings) -> PathBuf {
+    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data");
+    std::fs::create_dir_all(&target).expect("create target/bench-data");
+    let path = target.join(format!(
+        "fanout-{}x{}-{}fps-{}mbps.h264",
+        settings.width, settings.height, settings.fps, settings.mbps
+    ));
+    if path.is_file() {
+        return path;
+    }
+    let bitrate = format!("{}k", (settings.mbps * 1000.0) as u64);
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!(
+            "testsrc2=size={}x{}:rate={},noise=alls=12:allf=t",
+            settings.width, settings.height, settings.fps
+        ))
+        .args(["-t", &VIDEO_SECONDS.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+        ])
+        .args(["-profile:v", "high", "-pix_fmt", "yuv420p"])
+        .args(["-b:v", &bitrate, "-maxrate", &bitrate, "-bufsize", &bitrate])
+        .args([
+            "-g",
+            &(settings.fps * 2).to_string(),
+            "-bsf:v",
+            "h264_mp4toannexb",
+        ])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg runs (apt-get install ffmpeg)");
+    assert!(status.success(), "ffmpeg failed to make the bench video");
+    path
+}
+
+#[derive(Default)]
+struct Samples(Vec<f64>);
+
+impl Samples {
+    fn percentile(&self, p: f64) -> f64 {
+        if self.0.is_empty() {
+            return f64::NAN;
+        }
+        let mut sorted = self.0.clone();
+        sorted.sort_by(f64::total_cmp);
+        let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+        sorted[rank.min(sorted.len() - 1)]
+    }
+
+    fn max(&self) -> f64 {
+        self.0.iter().copied().fold(f64::NAN, f64::max)
+    }
+}
+
+#[derive(Default)]
+struct ViewerResult {
+    join_ms: Option<f64>,
+    delivery_ms: Vec<f64>,
+    frames: u64,
+    bytes: u64,
+    resyncs: u64,
+    dropped: u64,
+}
+
+struct Report {
+    viewers: usize,
+    seconds: f64,
+    cpu_percent: f64,
+    rss_mb: f64,
+    peak_rss_mb: f64,
+    join: Samples,
+    delivery: Samples,
+    frames: u64,
+    megabits: f64,
+    resyncs: u64,
+    dropped: u64,
+    slow: Option<ViewerResult>,
+}
+
+impl Report {
+    fn print(&self, title: &str) {
+        println!("\n## {title}");
+        println!(
+            "  server CPU:        {:.1} % of one core ({:.0} s window)",
+            self.cpu_percent, self.seconds
+        );
+        println!(
+            "  server RSS:        {:.1} MB (peak {:.1} MB)",
+            self.rss_mb, self.peak_rss_mb
+        );
+        println!(
+            "  delivered:         {} frames, {:.0} Mbit/s to {} viewers",
+            self.frames,
+            self.megabits / self.seconds,
+            self.viewers
+        );
+        println!(
+            "  delivery latency:  p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            self.delivery.percentile(50.0),
+            self.delivery.percentile(99.0),
+            self.delivery.max()
+        );
+        println!(
+            "  join time:         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            self.join.percentile(50.0),
+            self.join.percentile(99.0),
+            self.join.max()
+        );
+        println!(
+            "  drops (fast):      {} resyncs, {} frames",
+            self.resyncs, self.dropped
+        );
+        if let Some(slow) = &self.slow {
+            println!(
+                "  slow viewer:       {} frames, {:.2} Mbit/s, {} resyncs, {} frames dropped",
+                slow.frames,
+                slow.bytes as f64 * 8.0 / self.seconds / 1e6,
+                slow.resyncs,
+                slow.dropped
+            );
+        }
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+async fn scenario(settings: &Settings, video: &Path, slow_mbps: Option<f64>) -> Report {
+    let server = StreamerProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_streamer")),
+        Path::new("/nonexistent/streamer.toml"),
+        &[
+            ("STREAMER_CAMERA__SOURCE", "file"),
+            ("STREAMER_CAMERA__FILE", video.to_str().expect("UTF-8 path")),
+            ("STREAMER_SERVER__MAX_VIEWERS", "1000"),
+            ("STREAMER_LOG__LEVEL", "warn"),
+        ],
+    );
+    server.wait_for_ok("/healthz", Duration::from_secs(10));
+    let url = format!("ws://{}/ws?timing=frame", server.address);
+    let window = Duration::from_secs(settings.seconds);
+    // Everyone connects at once; the window starts when all have their first frame.
+    let clock = Arc::new(Window::default());
+    let mut tasks = Vec::new();
+    for _ in 0..settings.viewers {
+        tasks.push(tokio::spawn(viewer(url.clone(), clock.clone(), None)));
+    }
+    let slow_task = slow_mbps.map(|mbps| {
+        let url = format!("ws://{}/ws", server.address);
+        tokio::spawn(viewer(url, clock.clone(), Some(mbps)))
+    });
+    let expected = settings.viewers + usize::from(slow_mbps.is_some());
+    let join_deadline = Instant::now() + Duration::from_secs(30);
+    while clock.joined.load(Ordering::SeqCst) < expected {
+        assert!(Instant::now() < join_deadline, "viewers did not all join");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let cpu_start = cpu_ticks(server.pid());
+    let started = Instant::now();
+    let start_us = now_us();
+    clock
+        .end_us
+        .store(start_us + window.as_micros() as u64, Ordering::SeqCst);
+    clock.start_us.store(start_us, Ordering::SeqCst);
+    let mut peak_rss_mb = 0.0f64;
+    while started.elapsed() < window {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        peak_rss_mb = peak_rss_mb.max(rss_mb(server.pid()));
+    }
+    let cpu_end = cpu_ticks(server.pid());
+    let seconds = started.elapsed().as_secs_f64();
+    let rss = rss_mb(server.pid());
+
+    let mut report = Report {
+        viewers: settings.viewers,
+        seconds,
+        cpu_percent: (cpu_end - cpu_start) as f64 / clock_ticks() / seconds * 100.0,
+        rss_mb: rss,
+        peak_rss_mb: peak_rss_mb.max(rss),
+        join: Samples::default(),
+        delivery: Samples::default(),
+        frames: 0,
+        megabits: 0.0,
+        resyncs: 0,
+        dropped: 0,
+        slow: None,
+    };
+    for task in tasks {
+        let result = task.await.expect("viewer task");
+        report.join.0.extend(result.join_ms);
+        report.delivery.0.extend(result.delivery_ms);
+        report.frames += result.frames;
+        report.megabits += result.bytes as f64 * 8.0 / 1e6;
+        report.resyncs += result.resyncs;
+        report.dropped += result.dropped;
+    }
+    if let Some(task) = slow_task {
+        report.slow = Some(task.await.expect("slow viewer task"));
+    }
+    drop(server);
+    report
+}
+
+/// The measurement window shared by the viewers: `start_us` is 0 until every viewer
+/// has joined.
+#[derive(Default)]
+struct Window {
+    joined: AtomicUsize,
+    start_us: AtomicU64,
+    end_us: AtomicU64,
+}
+
+/// One viewer: connects, records its join time, then every frame's delivery latency
+/// inside the window. A slow viewer sleeps after each message so that it reads
+/// `throttle_mbps` on average.
+async fn viewer(url: String, window: Arc<Window>, throttle_mbps: Option<f64>) -> ViewerResult {
+    let mut result = ViewerResult::default();
+    let connect = Instant::now();
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("viewer connects");
+    let mut published_us = None;
+    loop {
+        let message = match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(message))) => message,
+            other => panic!("viewer lost the stream: {other:?}"),
+        };
+        let received = now_us();
+        let start = window.start_us.load(Ordering::SeqCst);
+        let measuring = start != 0 && received >= start;
+        if measuring && received >= window.end_us.load(Ordering::SeqCst) {
+            break;
+        }
+        match message {
+            Message::Text(text) => {
+                let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+                match value["type"].as_str() {
+                    Some("timing") => published_us = value["published_us"].as_u64(),
+                    Some("resync") if measuring => {
+                        result.resyncs += 1;
+                        result.dropped += value["dropped"].as_u64().unwrap_or(0);
+                    }
+                    _ => {}
+                }
+            }
+            Message::Binary(data) => {
+                if result.join_ms.is_none() {
+                    result.join_ms = Some(connect.elapsed().as_secs_f64() * 1000.0);
+                    window.joined.fetch_add(1, Ordering::SeqCst);
+                }
+                let published = published_us.take();
+                if measuring {
+                    result.frames += 1;
+                    result.bytes += data.len() as u64;
+                    if let Some(published) = published {
+                        result
+                            .delivery_ms
+                            .push(received.saturating_sub(published) as f64 / 1000.0);
+                    }
+                }
+                if let Some(mbps) = throttle_mbps {
+                    let seconds = data.len() as f64 * 8.0 / (mbps * 1e6);
+                    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+                }
+            }
+            _ => {}
+        }
+    }
+    result
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) in parentheses.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat; index 11 and 12 after the name.
+    field(11) + field(12)
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Resident set size in MB.
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{model}, {cores} cores")
+}

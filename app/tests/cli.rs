@@ -1,0 +1,233 @@
+//! The `streamer` binary end to end: configuration from file and environment, real
+//! Pi encoder output through the file source, signals and exit codes.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use support::process::{http_get, StreamerProcess};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_streamer"))
+}
+
+fn no_config() -> PathBuf {
+    PathBuf::from("/nonexistent/streamer.toml")
+}
+
+fn file_source(sample: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("STREAMER_CAMERA__SOURCE", "file".to_owned()),
+        ("STREAMER_CAMERA__FILE", sample.to_owned()),
+        ("STREAMER_LOG__LEVEL", "info".to_owned()),
+    ]
+}
+
+fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[test]
+fn streams_a_file_and_stops_cleanly_on_sigterm() {
+    let sample = support::pi_sample();
+    let env = file_source(sample.to_str().unwrap());
+    let mut server = StreamerProcess::start(&binary(), &no_config(), &env_refs(&env));
+    assert!(
+        server.log().contains("no configuration file"),
+        "a missing config file is logged:\n{}",
+        server.log()
+    );
+
+    server.wait_for_ok("/healthz", Duration::from_secs(10));
+    let status: serde_json::Value =
+        serde_json::from_str(&server.get("/api/status").1).expect("status is JSON");
+    assert_eq!(status["source"]["kind"], "file", "{status}");
+    assert_eq!(status["source"]["state"], "live", "{status}");
+    assert_eq!(status["stream"]["codec"], "avc1.640028", "{status}");
+    assert_eq!(status["stream"]["width"], 1920, "{status}");
+    assert_eq!(status["stream"]["height"], 1080, "{status}");
+
+    let address = server.address;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let close = runtime.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
+            .await
+            .expect("WebSocket connects");
+        // The first binary message is a keyframe with its parameter sets.
+        let first = loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Binary(data)))) => break data,
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("no video: {other:?}"),
+            }
+        };
+        let types = support::nal_types(&first);
+        assert!(
+            types.starts_with(&[7, 8, 5]),
+            "first frame starts with SPS, PPS, IDR: {types:?}"
+        );
+
+        server.signal("TERM");
+        // The server closes the socket with 1001 (going away).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            assert!(Instant::now() < deadline, "no close frame after SIGTERM");
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => break frame,
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("connection ended without a close frame: {other:?}"),
+            }
+        }
+    });
+    assert_eq!(
+        close.map(|frame| frame.code),
+        Some(CloseCode::Away),
+        "viewers are told the server is going away"
+    );
+    let exit = server
+        .wait_exit(Duration::from_secs(5))
+        .expect("exits within 5 s of SIGTERM");
+    assert!(exit.success(), "exit status {exit:?}\n{}", server.log());
+    assert_eq!(
+        http_get(address, "/healthz").0,
+        0,
+        "nothing listens after the exit"
+    );
+}
+
+#[test]
+fn invalid_config_file_runs_on_defaults_and_reports_the_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("streamer.toml");
+    std::fs::write(
+        &config,
+        "[server]\nport = \"eighty\"\n[camera]\nsource = \"test\"\ncolour = \"blue\"\n",
+    )
+    .unwrap();
+    let server = StreamerProcess::start(
+        &binary(),
+        &config,
+        &[
+            ("STREAMER_CAMERA__SOURCE", "test"),
+            ("STREAMER_CAMERA__WIDTH", "320"),
+            ("STREAMER_CAMERA__HEIGHT", "240"),
+        ],
+    );
+    // The device does not go dark: the test pattern streams.
+    server.wait_for_ok("/healthz", Duration::from_secs(10));
+    let status: serde_json::Value =
+        serde_json::from_str(&server.get("/api/status").1).expect("status is JSON");
+    let errors = status["config"]["errors"].to_string();
+    assert!(errors.contains("server.port"), "{status}");
+    assert!(errors.contains("camera.colour"), "{status}");
+    assert!(
+        errors.contains(config.to_str().unwrap()),
+        "errors name the file: {status}"
+    );
+    assert!(
+        server.log().contains("camera.colour"),
+        "errors are logged:\n{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = std::process::Command::new(binary())
+        .args(["--config", "/nonexistent/streamer.toml"])
+        .env("STREAMER_SERVER__BIND", "127.0.0.1")
+        .env("STREAMER_SERVER__PORT", &port)
+        .env("STREAMER_CAMERA__SOURCE", "test")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot listen on 127.0.0.1:") && stderr.contains("server.port"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_file_source_is_reported_offline_not_fatal() {
+    let env = file_source("/nonexistent/video.h264");
+    let server = StreamerProcess::start(&binary(), &no_config(), &env_refs(&env));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status: serde_json::Value =
+            serde_json::from_str(&server.get("/api/status").1).expect("status is JSON");
+        if status["source"]["state"] == "offline" {
+            let message = status["source"]["message"].to_string();
+            assert!(message.contains("/nonexistent/video.h264"), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never offline: {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, body) = server.get("/healthz");
+    assert_eq!(code, 503, "no video means unhealthy: {body}");
+}
+
+#[test]
+fn tells_systemd_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut server = StreamerProcess::start(
+        &binary(),
+        &no_config(),
+        &[
+            ("STREAMER_CAMERA__SOURCE", "test"),
+            ("STREAMER_CAMERA__WIDTH", "320"),
+            ("STREAMER_CAMERA__HEIGHT", "240"),
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let receive = || {
+        let mut buffer = [0u8; 4096];
+        let n = socket.recv(&mut buffer).expect("a notification");
+        String::from_utf8_lossy(&buffer[..n]).into_owned()
+    };
+    let mut messages = Vec::new();
+    while !messages.iter().any(|m: &String| m.contains("READY=1")) {
+        messages.push(receive());
+    }
+    // Keep-alives come every half interval while the test pattern flows.
+    let started = Instant::now();
+    let mut watchdogs = 0;
+    while watchdogs < 4 {
+        let message = receive();
+        if message.contains("WATCHDOG=1") {
+            watchdogs += 1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "too few keep-alives: {messages:?}"
+        );
+        messages.push(message);
+    }
+    server.signal("TERM");
+    loop {
+        let message = receive();
+        if message.contains("STOPPING=1") {
+            break;
+        }
+        messages.push(message);
+    }
+    let exit = server.wait_exit(Duration::from_secs(5)).expect("exits");
+    assert!(exit.success(), "{}", server.log());
+}

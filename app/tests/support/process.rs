@@ -1,0 +1,189 @@
+//! The real `streamer` binary as a child process on a loopback port, for end-to-end
+//! tests and the load benchmark.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A running `streamer` process.
+pub struct StreamerProcess {
+    child: Child,
+    /// Where it listens.
+    pub address: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl StreamerProcess {
+    /// Starts `binary` with `--config config` and the given `STREAMER_*` variables,
+    /// listening on 127.0.0.1 port 0, and waits until it says where it listens.
+    /// Panics with its log when it does not start within 20 s.
+    pub fn start(binary: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(binary);
+        command
+            .arg("--config")
+            .arg(config)
+            .env("STREAMER_SERVER__BIND", "127.0.0.1")
+            .env("STREAMER_SERVER__PORT", "0")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+        let log = Arc::new(Mutex::new(String::new()));
+        let (address_tx, address_rx) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        spawn_log_reader(stderr, log.clone(), Some(address_tx));
+        spawn_log_reader(stdout, log.clone(), None);
+        let address = match address_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(address) => address,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "streamer did not report its address; log:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+        };
+        StreamerProcess {
+            child,
+            address,
+            log,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Blocking HTTP/1.1 GET on loopback: status and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.address, path)
+    }
+
+    /// Polls `path` until it answers 200, up to `timeout`.
+    pub fn wait_for_ok(&self, path: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, body) = self.get(path);
+            if status == 200 {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} still answers {status}: {body}\nlog:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for StreamerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_log_reader(
+    stream: impl Read + Send + 'static,
+    log: Arc<Mutex<String>>,
+    address_tx: Option<mpsc::Sender<SocketAddr>>,
+) {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Some(tx) = &address_tx {
+                if let Some(address) = listening_address(&line) {
+                    let _ = tx.send(address);
+                }
+            }
+            let mut log = log.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+}
+
+/// The address in the streamer's "listening on http://ADDRESS" log line.
+fn listening_address(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find("listening on http://")? + "listening on http://".len()..];
+    let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// Blocking HTTP/1.1 GET: status and body (`Connection: close`).
+pub fn http_get(address: SocketAddr, path: &str) -> (u16, String) {
+    use std::io::Write;
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2))
+    else {
+        return (0, String::from("connection refused"));
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::from("write failed"));
+    }
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}

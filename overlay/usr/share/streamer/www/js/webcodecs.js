@@ -4,8 +4,8 @@ import { isKeyframe } from './h264.js';
 
 /** Chunks waiting in the decoder beyond which it is behind: skip to the next keyframe. */
 const MAX_DECODE_QUEUE = 3;
-/** Access units kept while the tab is hidden (one GOP at most), for the catch-up. */
-const MAX_HIDDEN_GOP = 600;
+/** Most access units kept of the current GOP (for the catch-up when a hidden tab returns). */
+const MAX_GOP = 600;
 /** Decoder errors with no picture in between before giving up on WebCodecs. */
 const MAX_FAILURES = 3;
 
@@ -48,11 +48,10 @@ export class WebCodecsPlayer {
     this.failures = 0;
     this.nextTimestamp = 0;
     this.meta = new Map();
-    this.hiddenGop = null;
+    this.gop = null;
     this.hasPicture = false;
     this.onVisibility = () => this.#visibilityChanged();
     document.addEventListener('visibilitychange', this.onVisibility);
-    if (document.hidden) this.hiddenGop = [];
   }
 
   /** The element that shows the picture. */
@@ -99,10 +98,15 @@ export class WebCodecsPlayer {
       return;
     }
     const key = isKeyframe(bytes);
-    if (this.hiddenGop) {
-      // Hidden tab: decode nothing, keep the current GOP to catch up on return.
-      if (key) this.hiddenGop = [];
-      if (this.hiddenGop.length < MAX_HIDDEN_GOP) this.hiddenGop.push({ bytes, info, key });
+    // The access units since the last keyframe: what a returning hidden tab decodes at once.
+    if (key) this.gop = [];
+    if (this.gop) {
+      if (this.gop.length < MAX_GOP) this.gop.push({ bytes, info });
+      else this.gop = null;
+    }
+    if (document.hidden) {
+      // Nobody sees it: decode nothing (the decoder would only fall behind).
+      this.needKey = true;
       return;
     }
     if (info.catchUp) {
@@ -139,9 +143,10 @@ export class WebCodecsPlayer {
   /** The server skipped frames; the next access unit is a keyframe. */
   resync() {
     this.needKey = true;
+    this.gop = null;
   }
 
-  /** Draws the current picture into a new canvas (for snapshots), or null. */
+  /** The canvas with the current picture (for snapshots), or null before the first one. */
   snapshotCanvas() {
     if (!this.hasPicture) return null;
     return this.canvas;
@@ -210,25 +215,15 @@ export class WebCodecsPlayer {
   }
 
   #visibilityChanged() {
-    if (this.closed) return;
-    if (document.hidden) {
-      this.hiddenGop = [];
-      return;
-    }
-    // Back in view: decode the GOP received while hidden at once and paint its last picture.
-    const gop = this.hiddenGop || [];
-    this.hiddenGop = null;
-    if (!this.configured) return;
+    if (this.closed || document.hidden || !this.configured) return;
+    // Back in view: decode the current GOP at once and paint only its last picture.
+    const gop = this.gop || [];
     this.#resetDecoder();
     this.needKey = true;
-    const start = gop.findIndex((item) => item.key);
-    if (start < 0) return;
-    const backlog = gop.slice(start);
-    const dropped = gop.length - backlog.length;
-    if (dropped) this.callbacks.onDropped?.(dropped);
-    backlog.forEach((item, index) => {
-      const last = index === backlog.length - 1;
-      this.push(item.bytes, { ...item.info, silent: !last || item.info.silent, catchUp: true });
+    this.resetOnKey = false;
+    this.gop = null;
+    gop.forEach((item, index) => {
+      this.push(item.bytes, { ...item.info, silent: index < gop.length - 1, catchUp: true });
     });
   }
 }

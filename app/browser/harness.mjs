@@ -10,7 +10,7 @@ import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** app/browser */
-export const browserDir = path.resolve(here, '..');
+export const browserDir = here;
 /** The player's files. */
 export const webRoot = path.resolve(browserDir, '../../overlay/usr/share/streamer/www');
 /** The streamer binary under test (`STREAMER_BIN`, relative to app/browser or absolute). */

@@ -1,0 +1,154 @@
+// The WebCodecs path against the real streamer: pictures, live edge, late joiners,
+// latency estimate, stats overlay and snapshot.
+
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, test } from 'node:test';
+
+import {
+  barMismatches,
+  changedSamples,
+  HEIGHT,
+  launchBrowser,
+  newPage,
+  playerState,
+  samplePicture,
+  sleep,
+  startStreamer,
+  waitInPage,
+  WIDTH,
+} from '../harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  [server, browser] = await Promise.all([startStreamer(), launchBrowser()]);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('WebCodecs decodes the test pattern to the canvas, and it moves', async () => {
+  const page = await newPage(browser);
+  await page.goto(server.url);
+  await waitInPage(page, () => window.streamerPlayer.stats.framesShown >= 10, null, { what: '10 frames shown' });
+  const state = await playerState(page);
+  assert.equal(state.path, 'webcodecs');
+  assert.equal(state.state, 'live');
+  assert.equal(state.stats.width, WIDTH);
+  assert.equal(state.stats.height, HEIGHT);
+  assert.ok(state.stats.framesDecoded >= state.stats.framesShown);
+  assert.equal(await page.isVisible('#canvas'), true);
+  assert.equal(await page.isVisible('#video'), false);
+
+  const first = await samplePicture(page, '#canvas');
+  assert.equal(first.width, WIDTH);
+  assert.equal(first.height, HEIGHT);
+  assert.deepEqual(barMismatches(first.bars), [], JSON.stringify(first.bars));
+  await sleep(700);
+  const later = await samplePicture(page, '#canvas');
+  assert.deepEqual(barMismatches(later.bars), []);
+  assert.ok(changedSamples(first.below, later.below) >= 5, 'the picture below the bars should change over time');
+
+  // Frames keep flowing at about the stream's rate.
+  const before = (await playerState(page)).stats.framesShown;
+  await sleep(1000);
+  const { stats } = await playerState(page);
+  assert.ok(stats.framesShown - before >= 15, `only ${stats.framesShown - before} frames in 1 s`);
+  assert.ok(stats.fps >= 15, `measured ${stats.fps} fps`);
+  assert.ok(stats.bitrateKbps > 0);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('a late joiner shows its first frame within 1 s of navigating', async () => {
+  const first = await newPage(browser);
+  await first.goto(server.url);
+  await waitInPage(first, () => window.streamerPlayer.stats.framesShown >= 5, null, { what: 'first viewer' });
+  // Join at several points of the keyframe interval: the server sends the cached
+  // keyframe and the frames since, so no join waits for the next keyframe.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const page = await newPage(browser);
+    await page.goto(server.url);
+    const firstFrameMs = await waitInPage(page, () => window.streamerPlayer.stats.firstFrameMs, null, {
+      what: 'first frame of the late joiner',
+      timeout: 5000,
+    });
+    assert.ok(firstFrameMs < 1000, `first frame ${firstFrameMs} ms after navigation`);
+    const state = await playerState(page);
+    assert.equal(state.stats.framesDropped, 0, 'a joiner starts at a keyframe, dropping nothing');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+    await sleep(450);
+  }
+  await first.close();
+});
+
+test('latency estimate is sane, the stats overlay shows the resolution, snapshots download', async () => {
+  const page = await newPage(browser);
+  await page.goto(server.url);
+  const latency = await waitInPage(page, () => window.streamerPlayer.stats.latencyMs, null, {
+    what: 'a latency estimate',
+    timeout: 5000,
+  });
+  assert.ok(latency > 0 && latency < 1000, `latency ${latency} ms on loopback`);
+  const clock = await page.evaluate(() => ({ offset: window.streamerPlayer.clock.offsetMs, rtt: window.streamerPlayer.clock.rttMs }));
+  // Same machine, same clock: the estimated offset is within a few ms of zero.
+  assert.ok(Math.abs(clock.offset) < 20, `clock offset ${clock.offset} ms`);
+  assert.ok(clock.rtt >= 0 && clock.rtt < 100, `round trip ${clock.rtt} ms`);
+
+  await waitInPage(page, () => window.streamerPlayer.stats.viewers !== null, null, { what: 'a stats message' });
+  assert.equal(await page.isVisible('#stats'), false);
+  await page.click('#btn-stats');
+  assert.equal(await page.getAttribute('#btn-stats', 'aria-pressed'), 'true');
+  await waitInPage(page, () => document.getElementById('stats').textContent.includes('640×480'), null, {
+    what: 'resolution in the stats overlay',
+  });
+  const overlay = await page.textContent('#stats');
+  assert.match(overlay, /WebCodecs/);
+  assert.match(overlay, /Latency\d+ ms/);
+  assert.match(overlay, /Viewers\d+/);
+  await page.keyboard.press('s');
+  assert.equal(await page.isVisible('#stats'), false);
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#btn-snapshot')]);
+  assert.match(download.suggestedFilename(), /^snapshot-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.png$/);
+  const png = await readFile(await download.path());
+  assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  assert.equal(png.readUInt32BE(16), WIDTH);
+  assert.equal(png.readUInt32BE(20), HEIGHT);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('a hidden tab decodes nothing and catches up at once when shown again', async () => {
+  const page = await newPage(browser);
+  await page.goto(server.url);
+  await waitInPage(page, () => window.streamerPlayer.stats.framesShown >= 5, null, { what: 'frames' });
+  const setHidden = (hidden) =>
+    page.evaluate((hidden) => {
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (hidden ? 'hidden' : 'visible') });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, hidden);
+  await setHidden(true);
+  await sleep(100);
+  const hidden = (await playerState(page)).stats;
+  await sleep(1000);
+  const stillHidden = (await playerState(page)).stats;
+  assert.ok(stillHidden.framesReceived - hidden.framesReceived >= 15, 'frames keep arriving');
+  assert.equal(stillHidden.framesDecoded, hidden.framesDecoded, 'nothing decoded while hidden');
+  await setHidden(false);
+  // Shown at once: no waiting for the next keyframe.
+  await waitInPage(page, (n) => window.streamerPlayer.stats.framesShown > n, stillHidden.framesShown, {
+    what: 'a picture after the tab came back',
+    timeout: 500,
+  });
+  const picture = await samplePicture(page, '#canvas');
+  assert.deepEqual(barMismatches(picture.bars), []);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

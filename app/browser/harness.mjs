@@ -38,9 +38,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Starts the streamer with the test pattern at 640x480 on 127.0.0.1:`port` and waits
- * until /healthz answers 200 (video flows). `config` is the --config file.
+ * until /healthz answers 200 (video flows), or with `healthy: false` until it answers
+ * at all. `config` is the --config file; `env` adds or overrides variables.
  */
-export async function startStreamer({ port, config = '/nonexistent.toml', env = {} } = {}) {
+export async function startStreamer({ port, config = '/nonexistent.toml', env = {}, healthy = true } = {}) {
   if (!existsSync(streamerBin)) {
     throw new Error(`no streamer binary at ${streamerBin}: build it (cargo build --bin streamer) or set STREAMER_BIN`);
   }
@@ -93,7 +94,7 @@ export async function startStreamer({ port, config = '/nonexistent.toml', env = 
     try {
       const response = await fetch(`${url}healthz`);
       last = `${response.status} ${(await response.text()).trim()}`;
-      if (response.status === 200) return server;
+      if (response.status === 200 || !healthy) return server;
     } catch (error) {
       last = String(error.cause?.code || error.message);
     }

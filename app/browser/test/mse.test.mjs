@@ -1,0 +1,92 @@
+// The MSE fallback (jMuxer) forced with ?player=mse, against the real streamer.
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import {
+  barMismatches,
+  changedSamples,
+  HEIGHT,
+  launchBrowser,
+  newPage,
+  playerState,
+  samplePicture,
+  sleep,
+  startStreamer,
+  waitInPage,
+  webRoot,
+  WIDTH,
+} from '../harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  assert.ok(
+    existsSync(path.join(webRoot, 'vendor/jmuxer.min.js')),
+    'vendor/jmuxer.min.js is missing from the web root: run `make web` (npm ci + install-vendor.sh)',
+  );
+  [server, browser] = await Promise.all([startStreamer(), launchBrowser()]);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('?player=mse plays the stream in a <video> through jMuxer, at the live edge', async () => {
+  const page = await newPage(browser);
+  await page.goto(`${server.url}?player=mse`);
+  await waitInPage(
+    page,
+    () => {
+      const video = document.getElementById('video');
+      return video.readyState >= 2 && video.currentTime > 0.5 && window.streamerPlayer.stats.framesShown >= 10;
+    },
+    null,
+    { what: 'the video playing', timeout: 15_000 },
+  );
+  const state = await playerState(page);
+  assert.equal(state.path, 'mse');
+  assert.equal(state.state, 'live');
+  assert.equal(await page.isVisible('#video'), true);
+  assert.equal(await page.isVisible('#canvas'), false);
+  // jMuxer was loaded on demand from the web root, nowhere else.
+  const scripts = await page.evaluate(() => [...document.scripts].map((s) => s.src).filter(Boolean));
+  assert.ok(scripts.some((src) => src === `${server.url}vendor/jmuxer.min.js`), scripts.join(' '));
+
+  const media = () =>
+    page.evaluate(() => {
+      const video = document.getElementById('video');
+      const ranges = video.buffered;
+      return {
+        time: video.currentTime,
+        paused: video.paused,
+        readyState: video.readyState,
+        behind: ranges.length ? ranges.end(ranges.length - 1) - video.currentTime : 0,
+      };
+    });
+  const start = await media();
+  await sleep(1000);
+  const end = await media();
+  assert.ok(end.time - start.time > 0.5, `currentTime advanced ${end.time - start.time} s in 1 s`);
+  assert.equal(end.paused, false);
+  assert.ok(end.readyState >= 2);
+  assert.ok(end.behind < 1, `${end.behind} s behind the end of the buffer`);
+
+  const first = await samplePicture(page, '#video');
+  assert.equal(first.width, WIDTH);
+  assert.equal(first.height, HEIGHT);
+  assert.deepEqual(barMismatches(first.bars), [], JSON.stringify(first.bars));
+  await sleep(700);
+  const later = await samplePicture(page, '#video');
+  assert.ok(changedSamples(first.below, later.below) >= 5, 'the picture below the bars should change over time');
+
+  await page.click('#btn-stats');
+  await waitInPage(page, () => /MSE/.test(document.getElementById('stats').textContent), null, { what: 'stats overlay' });
+  assert.match(await page.textContent('#stats'), /640×480/);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

@@ -50,7 +50,8 @@ export class Connection {
     try {
       socket = new WebSocket(this.url);
     } catch (error) {
-      this.#scheduleRetry({ code: 0, reason: String(error) });
+      console.warn('streamer: cannot open the WebSocket', error);
+      this.#scheduleRetry();
       return;
     }
     socket.binaryType = 'arraybuffer';
@@ -73,7 +74,7 @@ export class Connection {
       if (this.socket !== socket) return;
       this.socket = null;
       this.callbacks.onClose?.({ code: event.code, reason: event.reason });
-      this.#scheduleRetry(event);
+      this.#scheduleRetry();
     };
   }
 

@@ -105,7 +105,7 @@ export class Ui {
       ['Bit rate', formatBitrate(values.bitrateKbps)],
       ['Latency', values.latencyMs === null ? '–' : `${values.latencyMs} ms`],
       ['Viewers', values.viewers === null ? '–' : String(values.viewers)],
-      ['Dropped', `${values.framesDropped} here, ${values.serverDropped} by the server`],
+      ['Dropped', `${values.framesDropped} (server ${values.serverDropped})`],
       ['Resyncs', String(values.resyncs)],
       ['Reconnects', String(values.reconnects)],
       ['Decoder', values.path === 'mse' ? 'MSE (jMuxer)' : values.path === 'webcodecs' ? 'WebCodecs' : '–'],

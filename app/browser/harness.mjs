@@ -126,8 +126,10 @@ export function launchBrowser() {
 export async function newPage(browser) {
   const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
   page.errors = [];
+  page.log = [];
   page.on('pageerror', (error) => page.errors.push(error.message));
   page.on('console', (message) => {
+    page.log.push(`${message.type()}: ${message.text()}`);
     if (message.type() === 'error') page.errors.push(message.text());
   });
   return page;
@@ -140,7 +142,10 @@ export async function waitInPage(page, fn, arg, { timeout = 10_000, what = 'cond
     return await handle.jsonValue();
   } catch (error) {
     const state = await page.evaluate(() => JSON.stringify(window.streamerPlayer ?? null)).catch(() => '?');
-    throw new Error(`timed out after ${timeout} ms waiting for ${what}; player: ${state}`, { cause: error });
+    const log = (page.log || []).slice(-20).join('\n');
+    throw new Error(`timed out after ${timeout} ms waiting for ${what}; player: ${state}\nconsole:\n${log}`, {
+      cause: error,
+    });
   }
 }
 

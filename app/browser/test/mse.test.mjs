@@ -90,3 +90,29 @@ test('?player=mse plays the stream in a <video> through jMuxer, at the live edge
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('without WebCodecs the player falls back to MSE by itself', async () => {
+  const page = await newPage(browser);
+  await page.addInitScript(() => {
+    delete window.VideoDecoder;
+  });
+  await page.goto(server.url);
+  await waitInPage(page, () => window.streamerPlayer.stats.framesShown >= 5, null, { what: 'frames', timeout: 15_000 });
+  assert.equal((await playerState(page)).path, 'mse');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('when WebCodecs cannot decode the stream the player switches to MSE', async () => {
+  const page = await newPage(browser);
+  await page.addInitScript(() => {
+    window.VideoDecoder.isConfigSupported = async (config) => ({ supported: false, config });
+  });
+  await page.goto(server.url);
+  await waitInPage(page, () => window.streamerPlayer.path === 'mse', null, { what: 'the switch to MSE' });
+  await waitInPage(page, () => window.streamerPlayer.stats.framesShown >= 5, null, { what: 'frames', timeout: 15_000 });
+  const picture = await samplePicture(page, '#video');
+  assert.deepEqual(barMismatches(picture.bars), []);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

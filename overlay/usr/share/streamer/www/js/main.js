@@ -50,6 +50,8 @@ function usePath(path) {
     onDropped: (n) => stats.dropped(n),
     onShown: shown,
     onUnsupported: unsupported,
+    // A fresh connection starts with a keyframe.
+    onNeedKeyframe: () => connection.restart(),
   };
   player =
     path === 'mse'

@@ -6,6 +6,8 @@ import { isKeyframe } from './h264.js';
 const MAX_BEHIND_S = 0.4;
 /** Where to land when jumping: this far before the end of the buffer (s). */
 const LAND_BEFORE_END_S = 0.05;
+/** Fed this long (ms) and still nothing to show: start the muxer anew. */
+const STALL_MS = 4000;
 
 let loading = null;
 
@@ -39,7 +41,8 @@ export function hasMse() {
  * Feeds each access unit to jMuxer and keeps the <video> at the live edge.
  *
  * Callbacks as for the WebCodecs player: `onShown({capturedUs, width, height})`,
- * `onDecoded()`, `onDropped(n)`, `onUnsupported(reason)`.
+ * `onDecoded()`, `onDropped(n)`, `onUnsupported(reason)`; and `onNeedKeyframe()`:
+ * the muxer was started anew and waits for a keyframe (reconnecting brings one at once).
  */
 export class MsePlayer {
   constructor(video, callbacks) {
@@ -54,6 +57,7 @@ export class MsePlayer {
     this.captured = new Map();
     this.closed = false;
     this.lastDecoded = 0;
+    this.firstFedAt = null;
     this.edgeTimer = setInterval(() => this.#keepLive(), 250);
     this.onVisibility = () => {
       if (!document.hidden) this.#keepLive();
@@ -103,8 +107,10 @@ export class MsePlayer {
           clearBuffer: true,
           debug: false,
           onError: (error) => console.warn('streamer: MSE buffer error', error),
+          onUnsupportedCodec: (codec) => console.warn(`streamer: MSE cannot play ${codec}`),
         });
         this.fed = 0;
+        this.firstFedAt = null;
         this.captured.clear();
         const pending = this.pending;
         this.pending = [];
@@ -119,6 +125,7 @@ export class MsePlayer {
     if (this.closed) return;
     if (!this.muxer) {
       if (this.stream && this.pending.length < 600) this.pending.push({ bytes, info });
+      else this.callbacks.onDropped?.(1);
       return;
     }
     if (this.needKey && !isKeyframe(bytes)) {
@@ -131,6 +138,7 @@ export class MsePlayer {
       if (this.captured.size > 64) this.captured.delete(this.captured.keys().next().value);
     }
     this.fed += 1;
+    this.firstFedAt ??= performance.now();
     this.muxer.feed({ video: bytes });
   }
 
@@ -177,6 +185,15 @@ export class MsePlayer {
   #keepLive() {
     const video = this.video;
     if (!this.muxer || document.hidden) return;
+    if (video.readyState < 2 && this.firstFedAt !== null && performance.now() - this.firstFedAt > STALL_MS) {
+      console.warn('streamer: MSE shows nothing after', STALL_MS, 'ms of video; starting it anew');
+      const stream = this.stream;
+      this.#destroyMuxer();
+      this.stream = null;
+      this.configure(stream);
+      this.callbacks.onNeedKeyframe?.();
+      return;
+    }
     const ranges = video.buffered;
     if (ranges.length) {
       const end = ranges.end(ranges.length - 1);

@@ -47,7 +47,7 @@ function usePath(path) {
   player?.close();
   const callbacks = {
     onDecoded: () => stats.frameDecoded(),
-    onDropped: (n) => stats.dropped(n),
+    onDropped: (n, reason) => stats.dropped(n, reason),
     onShown: shown,
     onUnsupported: unsupported,
     // A fresh connection starts with a keyframe.

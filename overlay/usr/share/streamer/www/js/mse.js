@@ -41,7 +41,7 @@ export function hasMse() {
  * Feeds each access unit to jMuxer and keeps the <video> at the live edge.
  *
  * Callbacks as for the WebCodecs player: `onShown({capturedUs, width, height})`,
- * `onDecoded()`, `onDropped(n)`, `onUnsupported(reason)`; and `onNeedKeyframe()`:
+ * `onDecoded()`, `onDropped(n, reason)`, `onUnsupported(reason)`; and `onNeedKeyframe()`:
  * the muxer was started anew and waits for a keyframe (reconnecting brings one at once).
  */
 export class MsePlayer {
@@ -125,11 +125,11 @@ export class MsePlayer {
     if (this.closed) return;
     if (!this.muxer) {
       if (this.stream && this.pending.length < 600) this.pending.push({ bytes, info });
-      else this.callbacks.onDropped?.(1);
+      else this.callbacks.onDropped?.(1, 'not ready');
       return;
     }
     if (this.needKey && !isKeyframe(bytes)) {
-      this.callbacks.onDropped?.(1);
+      this.callbacks.onDropped?.(1, 'waiting for a keyframe');
       return;
     }
     this.needKey = false;

@@ -31,6 +31,7 @@ export class Stats {
       latencyMs: null,
       viewers: null,
       firstFrameMs: null,
+      dropReasons: {},
     };
   }
 
@@ -69,9 +70,10 @@ export class Stats {
     v.latencyMs = Math.round(v.latencyMs === null ? ms : 0.7 * v.latencyMs + 0.3 * ms);
   }
 
-  /** `n` access units were skipped by the player. */
-  dropped(n) {
+  /** `n` access units were skipped by the player, and why. */
+  dropped(n, reason = 'other') {
     this.values.framesDropped += n;
+    this.values.dropReasons[reason] = (this.values.dropReasons[reason] || 0) + n;
   }
 
   /** Recomputes the rates; call now and then when no frames come. */

@@ -2,8 +2,14 @@
 
 import { isKeyframe } from './h264.js';
 
-/** Chunks waiting in the decoder beyond which it is behind: skip to the next keyframe. */
+/**
+ * The decoder is behind when more than MAX_DECODE_QUEUE chunks wait in it for
+ * BEHIND_MS in a row, or more than 4x that many at once: then skip to the next
+ * keyframe rather than let the latency grow. (A short hiccup is not worth a freeze
+ * until the next keyframe.)
+ */
 const MAX_DECODE_QUEUE = 3;
+const BEHIND_MS = 400;
 /** Most access units kept of the current GOP (for the catch-up when a hidden tab returns). */
 const MAX_GOP = 600;
 /** Decoder errors with no picture in between before giving up on WebCodecs. */
@@ -29,7 +35,7 @@ export function decoderConfig(stream) {
  * decoder outputs it; nothing is queued for display.
  *
  * Callbacks: `onShown({capturedUs})` after a picture is drawn, `onDecoded()`,
- * `onDropped(n)` access units skipped, `onUnsupported(reason)` WebCodecs cannot play
+ * `onDropped(n, reason)` access units skipped, `onUnsupported(reason)` WebCodecs cannot play
  * this stream (switch to the other path).
  */
 export class WebCodecsPlayer {
@@ -49,6 +55,10 @@ export class WebCodecsPlayer {
     this.nextTimestamp = 0;
     this.meta = new Map();
     this.gop = null;
+    this.behindSince = null;
+    this.draining = false;
+    this.resetOnKey = false;
+    this.closed = false;
     this.hasPicture = false;
     this.onVisibility = () => this.#visibilityChanged();
     document.addEventListener('visibilitychange', this.onVisibility);
@@ -94,7 +104,7 @@ export class WebCodecsPlayer {
     if (this.closed) return;
     if (!this.configured) {
       if (this.checking) this.pending.push({ bytes, info });
-      else this.callbacks.onDropped?.(1);
+      else this.callbacks.onDropped?.(1, 'not configured');
       return;
     }
     const key = isKeyframe(bytes);
@@ -114,20 +124,20 @@ export class WebCodecsPlayer {
       this.draining = true;
     } else if (this.draining) {
       if (this.decoder.decodeQueueSize <= MAX_DECODE_QUEUE) this.draining = false;
-    } else if (this.decoder.decodeQueueSize > MAX_DECODE_QUEUE && !this.needKey) {
+    } else if (!this.needKey && this.#fallingBehind()) {
       // The decoder cannot keep up: let latency not grow, skip to the next keyframe.
       this.needKey = true;
       this.resetOnKey = true;
     }
     if (this.needKey && !key) {
-      this.callbacks.onDropped?.(1);
+      this.callbacks.onDropped?.(1, this.resetOnKey ? 'decoder behind' : 'waiting for a keyframe');
       return;
     }
     if (key && this.resetOnKey) {
       this.resetOnKey = false;
       const discarded = this.decoder.decodeQueueSize;
       this.#resetDecoder();
-      if (discarded) this.callbacks.onDropped?.(discarded);
+      if (discarded) this.callbacks.onDropped?.(discarded, 'decoder behind');
     }
     this.needKey = false;
     const timestamp = this.nextTimestamp;
@@ -173,7 +183,19 @@ export class WebCodecsPlayer {
     this.needKey = true;
   }
 
+  #fallingBehind() {
+    const queued = this.decoder.decodeQueueSize;
+    if (queued <= MAX_DECODE_QUEUE) {
+      this.behindSince = null;
+      return false;
+    }
+    const now = performance.now();
+    this.behindSince ??= now;
+    return queued > 4 * MAX_DECODE_QUEUE || now - this.behindSince >= BEHIND_MS;
+  }
+
   #resetDecoder() {
+    this.behindSince = null;
     this.meta.clear();
     if (this.decoder.state !== 'closed') this.decoder.reset();
     this.decoder.configure(this.config);

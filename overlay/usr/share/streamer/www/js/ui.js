@@ -25,6 +25,7 @@ export class Ui {
     this.status = $('status');
     this.statusText = $('status-text');
     this.statusDetail = $('status-detail');
+    this.statusCountdown = $('status-countdown');
     this.banner = $('config-errors');
     this.bannerList = $('config-errors-list');
     this.statsPanel = $('stats');
@@ -56,16 +57,21 @@ export class Ui {
     this.countdown = null;
     this.stage.dataset.state = state;
     this.statusText.textContent = STATUS_TEXT[state] || state;
+    this.statusCountdown.textContent = '';
     this.statusDetail.textContent = detail || '';
     this.statusDetail.hidden = !detail;
   }
 
-  /** Shows "reconnecting in N s", counting down to `at` (ms, Date.now clock). */
+  /**
+   * Shows "reconnecting in N s", counting down to `at` (ms, Date.now clock). Screen
+   * readers hear "Reconnecting" once, not every second of the countdown.
+   */
   setReconnecting(at, detail = '') {
     this.setState('reconnecting', detail);
+    this.statusText.textContent = 'Reconnecting';
     const tick = () => {
       const seconds = Math.max(0, Math.ceil((at - Date.now()) / 1000));
-      this.statusText.textContent = seconds > 0 ? `Reconnecting in ${seconds} s…` : 'Reconnecting…';
+      this.statusCountdown.textContent = seconds > 0 ? ` in ${seconds} s…` : '…';
     };
     tick();
     this.countdown = setInterval(tick, 250);

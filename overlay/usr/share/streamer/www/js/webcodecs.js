@@ -143,6 +143,8 @@ export class WebCodecsPlayer {
     const timestamp = this.nextTimestamp;
     this.nextTimestamp += 1000;
     this.meta.set(timestamp, info);
+    // A decoder that swallowed chunks without output must not make this map grow.
+    if (this.meta.size > 256) this.meta.delete(this.meta.keys().next().value);
     try {
       this.decoder.decode(new EncodedVideoChunk({ type: key ? 'key' : 'delta', timestamp, data: bytes }));
     } catch (error) {

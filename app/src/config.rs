@@ -96,8 +96,9 @@ pub struct CameraConfig {
     /// or "file" (replay the H.264 file named by file below, looping).
     pub source: SourceKind,
     /// The raw H.264 (Annex-B) file to replay when source = "file"; required then,
-    /// ignored otherwise. Make one with e.g. ffmpeg -i in.mp4 -c:v copy -bsf:v
-    /// h264_mp4toannexb out.h264, or raspivid -o out.h264.
+    /// ignored otherwise. It replays in real time and loops. To make one from an
+    /// MP4 video:
+    ///     ffmpeg -i in.mp4 -an -c:v copy -bsf:v h264_mp4toannexb out.h264
     #[schemars(example = &"/boot/video.h264")]
     pub file: Option<PathBuf>,
     /// Picture width in pixels: even, 16-4096 (the camera may support less).
@@ -531,6 +532,61 @@ fn schema_doc() -> SchemaDoc {
     }
 }
 
+impl SchemaDoc {
+    fn section(&self, name: &str) -> Option<&SectionDoc> {
+        self.sections.iter().find(|s| s.name == name)
+    }
+
+    /// The section that has `key`, other than `except`.
+    fn section_with_key(&self, key: &str, except: &str) -> Option<&SectionDoc> {
+        self.sections
+            .iter()
+            .find(|s| s.name != except && s.keys.iter().any(|k| k.name == key))
+    }
+
+    /// Why `name` is not a section, with a hint when it looks like a misplaced key.
+    fn unknown_section(&self, name: &str) -> String {
+        if let Some(owner) = self.section_with_key(name, "") {
+            return format!(
+                "unknown section; {name} is a key of [{0}]: write it below [{0}]",
+                owner.name
+            );
+        }
+        if let Some(section) = self.section(&name.to_ascii_lowercase()) {
+            return format!(
+                "unknown section; did you mean [{}]? (names are lowercase)",
+                section.name
+            );
+        }
+        let names: Vec<_> = self
+            .sections
+            .iter()
+            .map(|s| format!("[{}]", s.name))
+            .collect();
+        format!("unknown section (the sections are {})", names.join(", "))
+    }
+
+    /// Why `key` is not a key of `section`, with a hint when it is a key elsewhere.
+    fn unknown_key(&self, section: &SectionDoc, key: &str) -> String {
+        let lower = key.to_ascii_lowercase();
+        if lower != key && section.keys.iter().any(|k| k.name == lower) {
+            return format!("unknown key; did you mean {lower}? (names are lowercase)");
+        }
+        if let Some(owner) = self.section_with_key(key, &section.name) {
+            return format!(
+                "unknown key in [{}]; {key} belongs in [{}]",
+                section.name, owner.name
+            );
+        }
+        let keys: Vec<_> = section.keys.iter().map(|k| k.name.as_str()).collect();
+        format!(
+            "unknown key (the keys of [{}] are {})",
+            section.name,
+            keys.join(", ")
+        )
+    }
+}
+
 /// `text` as `#` comment lines.
 fn comment(out: &mut String, text: &str) {
     for line in text.lines() {
@@ -683,20 +739,11 @@ impl Layer {
         let mut entries = Vec::new();
         for entry in raw {
             let path = format!("{}.{}", entry.section, entry.key);
-            let Some(section) = schema.sections.iter().find(|s| s.name == entry.section) else {
+            let Some(section) = schema.section(&entry.section) else {
                 problems.push(Problem {
                     origin: entry.origin,
                     key: Some(path),
-                    why: format!(
-                        "unknown section [{}] (the sections are {})",
-                        entry.section,
-                        schema
-                            .sections
-                            .iter()
-                            .map(|s| format!("[{}]", s.name))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    why: schema.unknown_section(&entry.section),
                 });
                 continue;
             };
@@ -704,16 +751,7 @@ impl Layer {
                 problems.push(Problem {
                     origin: entry.origin,
                     key: Some(path),
-                    why: format!(
-                        "unknown key (the keys of [{}] are {})",
-                        section.name,
-                        section
-                            .keys
-                            .iter()
-                            .map(|k| k.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    why: schema.unknown_key(section, &entry.key),
                 });
                 continue;
             }
@@ -790,7 +828,7 @@ fn file_layer(schema: &SchemaDoc, path: &Path) -> (bool, Layer) {
     for (name, de_value) in sections {
         let name: &str = name.get_ref();
         let line = Some(line_of(&text, de_value.span().start));
-        let known = schema.sections.iter().any(|s| s.name == name);
+        let known = schema.section(name).is_some();
         match (de_value.get_ref().as_table(), table.get(name)) {
             (Some(de_table), Some(toml::Value::Table(values))) if known => {
                 let mut keys: Vec<_> = de_table.iter().collect();
@@ -814,15 +852,7 @@ fn file_layer(schema: &SchemaDoc, path: &Path) -> (bool, Layer) {
             _ if !known => problems.push(Problem {
                 origin: at(line),
                 key: Some(name.to_string()),
-                why: format!(
-                    "unknown section (the sections are {})",
-                    schema
-                        .sections
-                        .iter()
-                        .map(|s| format!("[{}]", s.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                why: schema.unknown_section(name),
             }),
             (_, value) => problems.push(Problem {
                 origin: at(line),

@@ -521,3 +521,82 @@ fn cli_check_config_uses_global_config_option() {
         .unwrap()
         .contains("server.port"));
 }
+
+#[test]
+fn misplaced_keys_get_a_hint() {
+    let (_dir, path) = file(
+        "port = 8001\n[camera]\nbitrate = 100000\n[server]\nPort = 1\n[Log]\nlevel = \"info\"\n",
+    );
+    let p = problems(&path, &[]);
+    let f = path.display();
+    assert_eq!(
+        p,
+        vec![
+            format!(
+                "{f}:1: port: unknown section; port is a key of [server]: write it below [server]"
+            ),
+            format!("{f}:3: camera.bitrate: unknown key in [camera]; bitrate belongs in [encoder]"),
+            format!("{f}:5: server.Port: unknown key; did you mean port? (names are lowercase)"),
+            format!("{f}:6: Log: unknown section; did you mean [log]? (names are lowercase)"),
+        ]
+    );
+}
+
+#[test]
+fn every_syntax_error_is_reported() {
+    let (_dir, path) = file("[server]\nport = \nbind = \"::\"\n[camera]\nwidth = 12 34\n");
+    let p = problems(&path, &[]);
+    let f = path.display();
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(
+        p[0].starts_with(&format!("{f}:2: not valid TOML: ")),
+        "{}",
+        p[0]
+    );
+    assert!(
+        p[1].starts_with(&format!("{f}:5: not valid TOML: ")),
+        "{}",
+        p[1]
+    );
+}
+
+#[test]
+fn unreadable_file_is_a_problem_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder where the file should be.
+    let loaded = load_or_defaults_from(dir.path(), no_env());
+    assert!(loaded.file_found);
+    assert_eq!(loaded.errors.len(), 1);
+    assert!(
+        loaded.errors[0].contains("cannot read the file"),
+        "{:?}",
+        loaded.errors
+    );
+    assert_eq!(loaded.config, Config::default());
+    // Not UTF-8.
+    let path = dir.path().join("latin1.toml");
+    std::fs::write(&path, b"[server]\nweb_root = \"/caf\xe9\"\n").unwrap();
+    let loaded = load_or_defaults_from(&path, no_env());
+    assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+}
+
+#[test]
+fn sections_may_be_written_as_dotted_keys_or_inline_tables() {
+    let (_dir, path) = file("server.port = 9002\ncamera = { width = 640, height = 480 }\n");
+    let c = load_from(&path, no_env()).unwrap().config;
+    assert_eq!(c.server.port, 9002);
+    assert_eq!((c.camera.width, c.camera.height), (640, 480));
+    let (_dir, path) = file("server = 5\n[[camera]]\nwidth = 640\n");
+    let p = problems(&path, &[]);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(
+        p[0].contains(":1: server: must be a section [server], not 5"),
+        "{}",
+        p[0]
+    );
+    assert!(
+        p[1].contains("camera: must be a section [camera], not an array"),
+        "{}",
+        p[1]
+    );
+}

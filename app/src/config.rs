@@ -899,13 +899,11 @@ fn env_layer(schema: &SchemaDoc, vars: impl IntoIterator<Item = (String, String)
             continue;
         }
         let mut candidates = Vec::new();
-        // A TOML reading first (8080, true, 4.1), then the plain text.
+        // A TOML reading first (8080, true, 4.1, "quoted text"), then the plain text.
         if let Ok(parsed) =
             toml::de::ValueDeserializer::parse(&value).and_then(toml::Value::deserialize)
         {
-            if !parsed.is_str() {
-                candidates.push(parsed);
-            }
+            candidates.push(parsed);
         }
         candidates.push(toml::Value::String(value));
         raw.push(RawEntry {

@@ -123,11 +123,16 @@ fn environment_section_and_key_are_case_insensitive_and_text_needs_no_quotes() {
             ("STREAMER_Server__Max_Viewers", "7"),
             // A number where text is expected is taken as text.
             ("STREAMER_SERVER__WEB_ROOT", "123"),
+            // Quotes (as in some env files) are TOML quotes.
+            ("STREAMER_LOG__LEVEL", "\"debug\""),
+            ("STREAMER_CAMERA__FILE", "'/a b.h264'"),
         ]),
     )
     .unwrap();
     assert_eq!(loaded.config.server.max_viewers, 7);
     assert_eq!(loaded.config.server.web_root, PathBuf::from("123"));
+    assert_eq!(loaded.config.log.level, "debug");
+    assert_eq!(loaded.config.camera.file, Some(PathBuf::from("/a b.h264")));
 }
 
 #[test]

@@ -605,8 +605,9 @@ fn comment(out: &mut String, text: &str) {
 const FILE_HEADER: &str = "\
 This file is read when the streamer starts (default /boot/streamer.toml: the
 boot partition, so it can be edited from any computer). Every key is shown with
-its default value; change the ones you need. A missing file or missing key means
-the default. Check a file with: streamer check-config /boot/streamer.toml
+its default value (keys without a default are commented out, with an example);
+change the ones you need. A missing file or missing key means the default.
+Check a file with: streamer check-config /boot/streamer.toml
 
 An environment variable STREAMER_<SECTION>__<KEY> overrides a key of this file,
 e.g. STREAMER_SERVER__PORT=8080 or STREAMER_CAMERA__SOURCE=test.
@@ -1156,6 +1157,54 @@ mod tests {
                 toml::Value::Integer(8080)
             ]
         );
+    }
+
+    fn key_doc(section: &str, key: &str) -> String {
+        let schema = schema_doc();
+        let section = schema.section(section).unwrap();
+        section
+            .keys
+            .iter()
+            .find(|k| k.name == key)
+            .unwrap()
+            .doc
+            .clone()
+    }
+
+    #[test]
+    fn docs_name_every_choice_and_limit_the_checks_use() {
+        let words = |doc: String| doc.split_whitespace().collect::<Vec<_>>().join(" ");
+        let source = words(key_doc("camera", "source"));
+        for kind in [SourceKind::Auto, SourceKind::Test, SourceKind::File] {
+            let name = toml::Value::try_from(kind).unwrap();
+            assert!(source.contains(&name.to_string()), "{name} in {source}");
+        }
+        let profile = words(key_doc("encoder", "profile"));
+        for p in [Profile::Baseline, Profile::Main, Profile::High] {
+            let name = toml::Value::try_from(p).unwrap();
+            assert!(profile.contains(&name.to_string()), "{name} in {profile}");
+        }
+        let level = words(key_doc("encoder", "level"));
+        for (name, _) in LEVELS {
+            assert!(level.contains(&format!("\"{name}\"")), "{name} in {level}");
+        }
+        for rule in INT_RULES {
+            let (section, key) = rule.key.split_once('.').unwrap();
+            let doc = words(key_doc(section, key));
+            let limit = if rule.max == i64::from(u32::MAX) {
+                format!("at least {}", rule.min)
+            } else {
+                format!("{}-{}", rule.min, rule.max)
+            };
+            assert!(
+                doc.contains(&limit),
+                "{}: {limit:?} not in {doc:?}",
+                rule.key
+            );
+            if rule.even {
+                assert!(doc.contains("even"), "{}", rule.key);
+            }
+        }
     }
 
     #[test]

@@ -605,3 +605,34 @@ fn sections_may_be_written_as_dotted_keys_or_inline_tables() {
         p[1]
     );
 }
+
+#[test]
+fn cli_check_config_missing_file_means_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent.toml");
+    let out = streamer().arg("check-config").arg(&path).output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("no such file"), "{stderr}");
+    let printed: Config = toml::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(printed, Config::default());
+}
+
+#[test]
+fn cli_check_config_names_bad_environment_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = streamer()
+        .arg("check-config")
+        .arg(dir.path().join("absent.toml"))
+        .env("STREAMER_SERVER__PORTS", "1")
+        .env("STREAMER_BIN", "ignored")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("environment variable STREAMER_SERVER__PORTS: server.ports: unknown key"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("STREAMER_BIN"), "{stderr}");
+}

@@ -51,7 +51,7 @@ pub struct ServerConfig {
     /// device (falls back to IPv4 only when the kernel has no IPv6); "0.0.0.0" every
     /// IPv4 address; "127.0.0.1" only this device itself.
     pub bind: IpAddr,
-    /// TCP port of the web server, 0-65535; the player is at http://<device>:<port>/.
+    /// TCP port of the web server, 0-65535; the player is at http://DEVICE:PORT/.
     /// 0 means any free port (the log says which one).
     pub port: u16,
     /// Folder with the player's files (index.html and its scripts). Change it only

@@ -1,6 +1,6 @@
 //! The one typed configuration, and how it is read.
 //!
-//! Three layers, each overriding the one before: the built-in defaults
+//! Three layers, each overriding the one before (combined by `figment`): the built-in defaults
 //! ([`Config::default`]), the TOML file (`--config`, default `/boot/streamer.toml`;
 //! a missing file is fine), and environment variables `STREAMER_<SECTION>__<KEY>`
 //! (e.g. `STREAMER_SERVER__PORT=8080`). Variables without `__` after the prefix
@@ -25,6 +25,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
+use figment::providers::Serialized;
+use figment::Figment;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -920,31 +922,23 @@ fn env_layer(schema: &SchemaDoc, vars: impl IntoIterator<Item = (String, String)
 /// Applies `layers` over the defaults; also checks the rules between keys.
 fn merge(layers: &[&Layer]) -> (Config, Vec<Problem>) {
     let mut origins: BTreeMap<String, Origin> = BTreeMap::new();
-    let mut merged = match toml::Value::try_from(Config::default()) {
-        Ok(toml::Value::Table(table)) => table,
-        _ => toml::Table::new(),
-    };
+    // figment layers the checked keys over the defaults, in order: the file's, then
+    // the environment's.
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
     for entry in layers.iter().flat_map(|layer| &layer.entries) {
-        if let Some(toml::Value::Table(section)) = merged.get_mut(&entry.section) {
-            section.insert(entry.key.clone(), entry.value.clone());
-            origins.insert(
-                format!("{}.{}", entry.section, entry.key),
-                entry.origin.clone(),
-            );
-        }
+        let path = format!("{}.{}", entry.section, entry.key);
+        figment = figment.merge(Serialized::default(&path, &entry.value));
+        origins.insert(path, entry.origin.clone());
     }
     let mut problems = Vec::new();
-    let config = match toml::Value::Table(merged).try_into::<Config>() {
+    let config = match figment.extract::<Config>() {
         Ok(config) => config,
         Err(e) => {
             // Each key passed on its own, so this is a bug; say so and run on defaults.
             problems.push(Problem {
                 origin: Origin::Default,
                 key: None,
-                why: format!(
-                    "internal error combining the configuration: {}",
-                    e.message()
-                ),
+                why: format!("internal error combining the configuration: {e}"),
             });
             Config::default()
         }

@@ -497,6 +497,39 @@ mod tests {
         }
     }
 
+    /// Render and encode cost per frame. Run with
+    /// `cargo test --release --lib test_pattern::tests::speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing; meaningful only in an optimised build"]
+    fn speed() {
+        for (w, h, bitrate) in [(1280, 720, 3_000_000), (1920, 1080, 5_000_000)] {
+            let mut s = settings(w, h);
+            s.bitrate = bitrate;
+            s.intra_period = 60;
+            let mut p = TestPattern::new(s).unwrap();
+            let mut enc = p.encoder().unwrap();
+            let frames = 300u64;
+            let (mut render, mut encode) = (Duration::ZERO, Duration::ZERO);
+            let mut bytes = 0;
+            for frame in 0..frames {
+                let t0 = Instant::now();
+                p.renderer.render(frame, SystemTime::now());
+                let t1 = Instant::now();
+                p.encode(&mut enc, frame).unwrap();
+                encode += t1.elapsed();
+                render += t1 - t0;
+                bytes += p.out.len();
+            }
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0 / frames as f64;
+            println!(
+                "{w}x{h}: render {:.2} ms/frame, encode {:.2} ms/frame, {:.0} kbit/s at 30 fps",
+                ms(render),
+                ms(encode),
+                bytes as f64 * 8.0 * 30.0 / frames as f64 / 1000.0
+            );
+        }
+    }
+
     #[test]
     fn start_codes_are_stripped() {
         assert_eq!(strip_start_code(&[0, 0, 0, 1, 0x65, 1]), &[0x65, 1]);

@@ -187,14 +187,14 @@ pub(crate) struct Layout {
 impl Layout {
     fn new(width: usize, height: usize, info_chars: usize) -> Self {
         let bars_end = height / 4;
-        let gap = height / 24;
+        let gap = height / 20;
         let box_size = ((height / 8) & !1).max(2);
         let box_top = (bars_end + height / 32 + 1) & !1;
         let box_step = ((width / 64) & !1).max(2);
         // A whole number of steps, so the box touches both edges.
         let box_travel = width.saturating_sub(box_size) / box_step * box_step;
         let big_scale = (height / 60).min(width / (CLOCK_CHARS * ADVANCE)).max(1);
-        let small_scale = (big_scale / 2)
+        let small_scale = (big_scale * 2 / 3)
             .min(width / (info_chars.max(1) * ADVANCE))
             .max(1);
         let clock_top = box_top + box_size + gap;

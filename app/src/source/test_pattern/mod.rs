@@ -1,7 +1,8 @@
 //! `test`: a live, moving test pattern encoded in-process with OpenH264.
 //!
 //! Needs no camera and no ffmpeg. Every frame is drawn (colour bars, a moving box,
-//! the UTC wall clock and a frame counter, see [`render`](self)), encoded to one
+//! the UTC wall clock and a frame counter; the colours are [`BARS`], [`BACKGROUND`],
+//! [`BOX`] and [`TEXT_Y`], the geometry is described in `render.rs`), encoded to one
 //! access unit (constrained baseline, no B-frames, one access unit out per picture
 //! in) and written to the sink. Frames are paced against absolute deadlines at the
 //! configured frame rate. Every `intra_period` frames the encoder makes an IDR
@@ -327,14 +328,10 @@ impl Pacer {
     /// When the next frame is due, given that it is `now`.
     fn next_due(&mut self, now: Instant) -> Instant {
         let due = match self.anchor {
-            Some(anchor) => {
-                let due = anchor + self.offset(self.count);
-                if now > due + self.offset(2) {
-                    None
-                } else {
-                    Some(due)
-                }
-            }
+            Some(anchor) => anchor.checked_add(self.offset(self.count)).filter(|due| {
+                due.checked_add(self.offset(2))
+                    .is_some_and(|late| now <= late)
+            }),
             None => None,
         };
         match due {

@@ -1,10 +1,23 @@
 //! Draws the test picture into an I420 buffer (BT.601 limited-range Y'CbCr).
 //!
-//! Top quarter: eight colour bars. Below, on a dark grey background: an orange box
-//! that moves back and forth with the frame number, the wall-clock time (UTC), the
-//! frame counter and a line with the stream settings. The buffers are allocated
-//! once; every frame is drawn from scratch with row fills, which costs about as
-//! much as a memset of the picture.
+//! Geometry for a W x H picture (integer division, luma pixels), so that tests
+//! (also the browser's) can check pixels:
+//!
+//! - rows `0..H/4`: eight bars ([`BARS`]), bar `i` covers columns `i*W/8..(i+1)*W/8`;
+//!   a chroma sample takes the colour of its top-left luma pixel;
+//! - everything below is [`BACKGROUND`] (Y 40) except:
+//! - the box ([`BOX`], orange): side `S = max(2, H/8 rounded down to even)`, top row
+//!   `(H/4 + H/32 + 1)` rounded down to even; its left edge moves by
+//!   `step = max(2, W/64 rounded down to even)` per frame, bouncing between 0 and
+//!   the largest multiple of `step` not above `W - S`;
+//! - three centred text lines in [`TEXT_Y`] (luma only): `HH:MM:SS.mmm UTC`, the
+//!   frame counter `#000123`, and `1280x720 30 FPS 3000 KBIT/S`, in a 5x7 font
+//!   scaled to `max(1, min(H/60, W/96))` (the first two lines) and about two thirds
+//!   of that (the third), with `H/20` between lines. Text is clipped to the picture
+//!   and never drawn over the bars.
+//!
+//! The buffers are allocated once; every frame is drawn from scratch with row fills,
+//! which costs about as much as a memset of the picture.
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -384,3 +384,30 @@ fn bad_settings_do_not_start() {
     let err = TestPattern::new(s).unwrap_err();
     assert!(err.to_string().contains("3840x2160"), "{err}");
 }
+
+#[test]
+fn runs_again_after_stopping_and_starts_with_a_keyframe() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut source = TestPattern::new(settings(160, 120, 30, 300_000)).unwrap();
+    assert_eq!(source.name(), "test");
+    assert_eq!(
+        source.describe(),
+        "test pattern 160x120 at 30 fps, 300 kbit/s"
+    );
+    for round in 0..2 {
+        let mut sink = Collect {
+            writes: Vec::new(),
+            stop_at: Instant::now() + Duration::from_millis(300),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        source.run(&mut sink).unwrap();
+        assert!(
+            sink.writes.len() >= 5,
+            "round {round}: {}",
+            sink.writes.len()
+        );
+        let first = nal_types(&sink.writes[0].data);
+        assert_eq!(first[..2], [7, 8], "round {round}: {first:?}");
+        assert!(first.contains(&5), "round {round}: {first:?}");
+    }
+}

@@ -1,11 +1,15 @@
-//! Access units: all NAL units of one primary coded picture.
-//!
-//! SKELETON: the assembler (`AccessUnitAssembler`) is written by the H.264 work item;
-//! the `AccessUnit` type below is the seam the rest of the program relies on.
+//! Access units: all NAL units of one primary coded picture, and the assembler that
+//! groups NAL units into them (H.264 7.4.1.2.3 and 7.4.1.2.4).
+
+use std::collections::HashMap;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::nal::{Nal, NalType, START_CODE};
+use super::pps::Pps;
+use super::sei;
+use super::slice::{SliceError, SliceHeader, SliceStart};
+use super::sps::Sps;
 
 /// Whether a decoder can start at this access unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,5 +73,323 @@ impl AccessUnit {
         let mut out = BytesMut::with_capacity(self.annex_b_len());
         self.write_annex_b(&mut out);
         out.freeze()
+    }
+
+    /// Checks what the assembler guarantees (for tests and fuzzing; panics when
+    /// broken): at least one VCL NAL unit; valid NAL headers; no NAL unit that starts
+    /// an access unit (AUD, SPS, PPS, SEI, 14..=18) after the first VCL NAL unit; after
+    /// it, end of sequence/stream only last; `random_access` matches the content.
+    pub fn check_invariants(&self) {
+        let first_vcl = self
+            .nals
+            .iter()
+            .position(|n| n.nal_type().is_vcl())
+            .expect("an access unit holds a VCL NAL unit");
+        for (i, nal) in self.nals.iter().enumerate() {
+            let header = nal.data().first().copied();
+            assert!(header.is_some_and(|h| h & 0x80 == 0), "valid NAL header");
+            let nal_type = nal.nal_type();
+            if i > first_vcl {
+                assert!(
+                    !starts_access_unit(nal_type),
+                    "{nal_type:?} after the first VCL NAL unit"
+                );
+            }
+            if i > first_vcl && nal_type == NalType::EndOfSequence {
+                assert!(self.nals[i + 1..]
+                    .iter()
+                    .all(|n| n.nal_type() == NalType::EndOfStream));
+            }
+            if i > first_vcl && nal_type == NalType::EndOfStream {
+                assert_eq!(i + 1, self.nals.len(), "end of stream last");
+            }
+        }
+        match self.random_access {
+            RandomAccess::Idr => assert!(self.contains(NalType::IdrSlice)),
+            RandomAccess::RecoveryPoint { .. } => {
+                assert!(!self.contains(NalType::IdrSlice));
+                assert!(self.contains(NalType::Sei));
+            }
+            RandomAccess::None => assert!(!self.contains(NalType::IdrSlice)),
+        }
+    }
+}
+
+/// NAL unit types that, after the last VCL NAL unit of a primary coded picture,
+/// begin a new access unit (7.4.1.2.3).
+fn starts_access_unit(nal_type: NalType) -> bool {
+    match nal_type {
+        NalType::Aud | NalType::Sps | NalType::Pps | NalType::Sei => true,
+        NalType::Other(n) => (14..=18).contains(&n),
+        _ => false,
+    }
+}
+
+/// Most NAL units one access unit may hold; a longer one is cut (and counted).
+pub const MAX_AU_NALS: usize = 8192;
+
+/// Most bytes one access unit may hold; a larger one is cut (and counted).
+pub const MAX_AU_BYTES: usize = 32 << 20;
+
+/// What the assembler found wrong, for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AssemblerStats {
+    /// Access units emitted.
+    pub access_units: u64,
+    /// SPS or PPS NAL units that did not parse (ignored for slice parsing).
+    pub bad_parameter_sets: u64,
+    /// Slice headers that did not parse (the access unit boundary is guessed from
+    /// `first_mb_in_slice` when it can be read).
+    pub bad_slice_headers: u64,
+    /// Slices whose PPS or SPS had not been seen (boundary guessed likewise).
+    pub unknown_parameter_sets: u64,
+    /// SEI NAL units that did not parse.
+    pub bad_sei: u64,
+    /// Access units cut because they exceeded [`MAX_AU_NALS`] or [`MAX_AU_BYTES`].
+    pub forced_splits: u64,
+    /// Non-VCL NAL units dropped because too many arrived without any picture.
+    pub dropped_nals: u64,
+}
+
+/// The previous primary-picture slice of the access unit being assembled.
+#[derive(Debug, Clone, Copy)]
+enum PrevSlice {
+    /// Its header parsed.
+    Parsed(SliceHeader),
+    /// Its header did not parse (unknown parameter sets or damaged).
+    Unparsed,
+}
+
+/// NAL units in, access units out (H.264 7.4.1.2.3 and 7.4.1.2.4).
+///
+/// Remembers the parameter sets it has seen to parse slice headers, so that all
+/// slices of one picture stay in one access unit. Every access unit it emits holds
+/// at least one VCL NAL unit; non-VCL NAL units before the first picture are carried
+/// into the first access unit.
+#[derive(Debug, Default)]
+pub struct AccessUnitAssembler {
+    /// NAL units of the access unit being assembled.
+    pending: Vec<Nal>,
+    /// Bytes in `pending`.
+    pending_bytes: usize,
+    /// `pending` holds a VCL NAL unit.
+    has_vcl: bool,
+    /// `pending` holds an IDR slice.
+    has_idr: bool,
+    /// `recovery_frame_cnt` of a recovery point SEI in `pending`.
+    recovery: Option<u32>,
+    /// An end of sequence/stream NAL unit ended the pending access unit.
+    closed: bool,
+    /// The last primary-picture slice in `pending`.
+    prev: Option<PrevSlice>,
+    /// Colour planes (bit per `colour_plane_id`) of `pending` that had a primary
+    /// slice starting at macroblock 0.
+    mb0_planes: u8,
+    /// Parameter sets by id.
+    sps: HashMap<u32, Sps>,
+    pps: HashMap<u32, Pps>,
+    stats: AssemblerStats,
+}
+
+impl AccessUnitAssembler {
+    /// An assembler at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What the assembler found wrong so far.
+    pub fn stats(&self) -> AssemblerStats {
+        self.stats
+    }
+
+    /// NAL units waiting for the rest of their access unit.
+    pub fn pending(&self) -> &[Nal] {
+        &self.pending
+    }
+
+    /// Takes one NAL unit; an access unit it completes is appended to `out`.
+    pub fn push(&mut self, nal: Nal, out: &mut Vec<AccessUnit>) {
+        let nal_type = nal.nal_type();
+        if self.pending.len() >= MAX_AU_NALS
+            || self.pending_bytes.saturating_add(nal.data().len()) > MAX_AU_BYTES
+        {
+            if self.has_vcl {
+                self.stats.forced_splits += 1;
+                self.emit(out);
+            } else {
+                self.stats.dropped_nals += self.pending.len() as u64;
+                self.reset();
+            }
+        }
+        match nal_type {
+            NalType::Slice | NalType::IdrSlice | NalType::SlicePartition(2) => {
+                self.push_slice(&nal, out);
+                self.has_idr |= nal_type == NalType::IdrSlice;
+            }
+            NalType::SlicePartition(_) => {
+                // Partitions B and C carry no slice header: same picture as A.
+                self.start_if(self.closed, out);
+            }
+            NalType::EndOfStream => {
+                // Ends the access unit it follows (a stray one before any picture
+                // just waits with the other non-VCL NAL units).
+                self.closed = self.has_vcl;
+            }
+            NalType::EndOfSequence => {
+                self.start_if(self.closed, out);
+                self.closed = self.has_vcl;
+            }
+            other if starts_access_unit(other) => {
+                self.start_if(true, out);
+                match other {
+                    NalType::Sps => match Sps::parse(nal.data()) {
+                        Ok(sps) => {
+                            self.sps.insert(sps.id, sps);
+                        }
+                        Err(_) => self.stats.bad_parameter_sets += 1,
+                    },
+                    NalType::Pps => match Pps::parse(nal.data()) {
+                        Ok(pps) => {
+                            self.pps.insert(pps.id, pps);
+                        }
+                        Err(_) => self.stats.bad_parameter_sets += 1,
+                    },
+                    NalType::Sei => match sei::recovery_frame_cnt(&nal) {
+                        Ok(Some(cnt)) => {
+                            self.recovery.get_or_insert(cnt);
+                        }
+                        Ok(None) => {}
+                        Err(_) => self.stats.bad_sei += 1,
+                    },
+                    _ => {}
+                }
+            }
+            _ => {
+                // Filler, SPS extension, auxiliary slices, extensions: part of the
+                // current access unit.
+                self.start_if(self.closed, out);
+            }
+        }
+        self.pending_bytes += nal.data().len();
+        self.has_vcl |= nal_type.is_vcl();
+        self.pending.push(nal);
+    }
+
+    /// Decides whether a slice begins a new primary picture, and starts a new access
+    /// unit if so.
+    fn push_slice(&mut self, nal: &Nal, out: &mut Vec<AccessUnit>) {
+        let parsed = {
+            let (sps, pps) = (&self.sps, &self.pps);
+            SliceHeader::parse(nal, |id| {
+                let pps = pps.get(&id)?;
+                Some((pps, sps.get(&pps.sps_id)?))
+            })
+        };
+        let (slice, first_mb) = match parsed {
+            Ok(header) => {
+                if header.redundant_pic_cnt > 0 {
+                    // A redundant picture stays with its primary picture.
+                    self.start_if(self.closed, out);
+                    return;
+                }
+                (
+                    PrevSlice::Parsed(header),
+                    Some(header.start.first_mb_in_slice),
+                )
+            }
+            Err(error) => {
+                if matches!(error, SliceError::UnknownParameterSet { .. }) {
+                    self.stats.unknown_parameter_sets += 1;
+                } else {
+                    self.stats.bad_slice_headers += 1;
+                }
+                let first_mb = SliceStart::parse(nal).ok().map(|s| s.first_mb_in_slice);
+                (PrevSlice::Unparsed, first_mb)
+            }
+        };
+        let plane = match slice {
+            PrevSlice::Parsed(h) => 1u8 << (h.colour_plane_id & 3),
+            PrevSlice::Unparsed => 1,
+        };
+        let new_picture = self.closed
+            || match (&slice, &self.prev) {
+                (PrevSlice::Parsed(cur), Some(PrevSlice::Parsed(prev))) => {
+                    cur.starts_new_picture_after(prev)
+                        || (first_mb == Some(0) && self.mb0_planes & plane != 0)
+                }
+                _ => first_mb == Some(0),
+            };
+        self.start_if(new_picture, out);
+        self.prev = Some(slice);
+        if first_mb == Some(0) {
+            self.mb0_planes |= plane;
+        }
+    }
+
+    /// Emits the pending access unit if `condition` holds and it has a picture.
+    fn start_if(&mut self, condition: bool, out: &mut Vec<AccessUnit>) {
+        if condition && self.has_vcl {
+            self.emit(out);
+        }
+    }
+
+    /// The input so far ends on an access unit boundary: emits the pending access
+    /// unit if it has a picture (non-VCL NAL units alone wait for the next one).
+    pub fn flush(&mut self, out: &mut Vec<AccessUnit>) {
+        self.start_if(true, out);
+    }
+
+    /// Emits `pending` as an access unit (it must hold a VCL NAL unit).
+    fn emit(&mut self, out: &mut Vec<AccessUnit>) {
+        let random_access = if self.has_idr {
+            RandomAccess::Idr
+        } else if let Some(recovery_frame_cnt) = self.recovery {
+            RandomAccess::RecoveryPoint { recovery_frame_cnt }
+        } else {
+            RandomAccess::None
+        };
+        let nals = std::mem::take(&mut self.pending);
+        self.reset();
+        self.stats.access_units += 1;
+        out.push(AccessUnit {
+            nals,
+            random_access,
+        });
+    }
+
+    /// Forgets the pending access unit.
+    fn reset(&mut self) {
+        self.pending.clear();
+        self.pending_bytes = 0;
+        self.has_vcl = false;
+        self.has_idr = false;
+        self.recovery = None;
+        self.closed = false;
+        self.prev = None;
+        self.mb0_planes = 0;
+    }
+
+    /// Checks the assembler's internal consistency (for tests and fuzzing).
+    pub fn check_invariants(&self) {
+        assert_eq!(
+            self.pending_bytes,
+            self.pending.iter().map(|n| n.data().len()).sum::<usize>()
+        );
+        assert!(self.pending.len() <= MAX_AU_NALS);
+        assert!(self.pending_bytes <= MAX_AU_BYTES);
+        assert_eq!(
+            self.has_vcl,
+            self.pending.iter().any(|n| n.nal_type().is_vcl())
+        );
+        assert_eq!(
+            self.has_idr,
+            self.pending
+                .iter()
+                .any(|n| n.nal_type() == NalType::IdrSlice)
+        );
+        assert!(self.sps.len() <= 32 && self.pps.len() <= 256);
+        if !self.has_vcl {
+            assert!(self.prev.is_none());
+        }
     }
 }

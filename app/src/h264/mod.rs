@@ -19,6 +19,8 @@ pub mod sei;
 pub mod slice;
 pub mod split;
 pub mod sps;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use access_unit::{AccessUnit, AccessUnitAssembler, RandomAccess};
 pub use nal::{Nal, NalType};

@@ -386,4 +386,188 @@ mod tests {
             })
         ));
     }
+
+    use crate::h264::testing::SpsSpec;
+
+    fn parse(spec: &SpsSpec) -> Sps {
+        Sps::parse(&spec.bytes()).unwrap()
+    }
+
+    #[test]
+    fn high_profile_with_scaling_lists_and_odd_size() {
+        let spec = SpsSpec {
+            profile_idc: 100,
+            constraint_flags: 0,
+            level_idc: 40,
+            id: 3,
+            scaling_lists: true,
+            width_mbs: 103,
+            height_map_units: 77,
+            crop: Some([0, 4, 0, 0]),
+            log2_max_frame_num: 9,
+            log2_max_poc_lsb: 11,
+            timing: Some((1, 60)),
+            ..SpsSpec::default()
+        };
+        let sps = parse(&spec);
+        assert_eq!(sps.codec_string(), "avc1.640028");
+        assert_eq!(sps.id, 3);
+        assert_eq!((sps.width, sps.height), (1640, 1232));
+        assert_eq!((sps.coded_width, sps.coded_height), (1648, 1232));
+        assert_eq!(sps.log2_max_frame_num, 9);
+        assert_eq!(sps.log2_max_poc_lsb, 11);
+        assert_eq!(sps.frame_rate, Some(30.0));
+        assert_eq!(sps.chroma_format_idc, 1);
+    }
+
+    #[test]
+    fn crop_units_follow_chroma_format_and_field_coding() {
+        let base = SpsSpec {
+            profile_idc: 122,
+            width_mbs: 10,
+            height_map_units: 10,
+            ..SpsSpec::default()
+        };
+        // 4:2:2: crop unit 2 across, 1 down.
+        let sps = parse(&SpsSpec {
+            chroma_format_idc: 2,
+            crop: Some([1, 1, 1, 2]),
+            ..base.clone()
+        });
+        assert_eq!((sps.width, sps.height), (160 - 4, 160 - 3));
+        // 4:0:0: crop unit 1 both ways.
+        let sps = parse(&SpsSpec {
+            profile_idc: 100,
+            chroma_format_idc: 0,
+            crop: Some([1, 2, 0, 3]),
+            ..base.clone()
+        });
+        assert_eq!((sps.width, sps.height), (160 - 3, 160 - 3));
+        assert_eq!(sps.chroma_format_idc, 0);
+        // 4:4:4 with scaling lists (12 of them): crop unit 1.
+        let sps = parse(&SpsSpec {
+            profile_idc: 244,
+            chroma_format_idc: 3,
+            scaling_lists: true,
+            crop: Some([1, 0, 0, 1]),
+            ..base.clone()
+        });
+        assert_eq!((sps.width, sps.height), (159, 159));
+        assert!(!sps.separate_colour_plane);
+        // Separate colour planes: ChromaArrayType 0.
+        let sps = parse(&SpsSpec {
+            profile_idc: 244,
+            chroma_format_idc: 3,
+            separate_colour_plane: true,
+            crop: Some([1, 0, 0, 1]),
+            ..base.clone()
+        });
+        assert!(sps.separate_colour_plane);
+        assert_eq!((sps.width, sps.height), (159, 159));
+        // Field coding, 4:2:0: map units are field macroblock rows (height doubles),
+        // the vertical crop unit is 4.
+        let sps = parse(&SpsSpec {
+            frame_mbs_only: false,
+            height_map_units: 17,
+            crop: Some([0, 0, 0, 4]),
+            ..base.clone()
+        });
+        assert!(!sps.frame_mbs_only);
+        assert!(sps.mb_adaptive_frame_field);
+        assert_eq!(sps.coded_height, 544);
+        assert_eq!(sps.height, 544 - 16);
+        // Field coding, 4:0:0: vertical crop unit 2.
+        let sps = parse(&SpsSpec {
+            profile_idc: 100,
+            chroma_format_idc: 0,
+            frame_mbs_only: false,
+            height_map_units: 17,
+            crop: Some([0, 0, 0, 4]),
+            ..base
+        });
+        assert_eq!(sps.height, 544 - 8);
+    }
+
+    #[test]
+    fn picture_order_count_types() {
+        let sps = parse(&SpsSpec {
+            poc_type: 1,
+            delta_pic_order_always_zero: true,
+            ..SpsSpec::default()
+        });
+        assert_eq!(sps.pic_order_cnt_type, 1);
+        assert!(sps.delta_pic_order_always_zero);
+        assert_eq!((sps.width, sps.height), (64, 48));
+        let sps = parse(&SpsSpec {
+            poc_type: 2,
+            log2_max_frame_num: 16,
+            ..SpsSpec::default()
+        });
+        assert_eq!(sps.pic_order_cnt_type, 2);
+        assert_eq!(sps.log2_max_frame_num, 16);
+    }
+
+    #[test]
+    fn frame_rate_from_timing_info() {
+        let rate = |timing| {
+            parse(&SpsSpec {
+                timing,
+                ..SpsSpec::default()
+            })
+            .frame_rate
+        };
+        assert_eq!(rate(None), None);
+        assert_eq!(rate(Some((1, 50))), Some(25.0));
+        let ntsc = rate(Some((1001, 60000))).unwrap();
+        assert!((ntsc - 29.97).abs() < 0.001);
+        assert_eq!(rate(Some((0, 50))), None);
+        assert_eq!(rate(Some((1, 0))), None);
+    }
+
+    #[test]
+    fn invalid_values_are_rejected() {
+        let bad_crop = SpsSpec {
+            crop: Some([0, 32, 0, 0]),
+            ..SpsSpec::default()
+        };
+        assert!(matches!(
+            Sps::parse(&bad_crop.bytes()),
+            Err(SpsError::Invalid { .. })
+        ));
+        let bad_frame_num = SpsSpec {
+            log2_max_frame_num: 17,
+            ..SpsSpec::default()
+        };
+        assert!(matches!(
+            Sps::parse(&bad_frame_num.bytes()),
+            Err(SpsError::Invalid {
+                field: "log2_max_frame_num_minus4",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn every_truncation_fails_cleanly_or_loses_only_the_frame_rate() {
+        let spec = SpsSpec {
+            profile_idc: 100,
+            scaling_lists: true,
+            crop: Some([0, 1, 0, 1]),
+            timing: Some((1, 50)),
+            ..SpsSpec::default()
+        };
+        let full = spec.bytes();
+        let whole = Sps::parse(&full).unwrap();
+        assert_eq!(whole.frame_rate, Some(25.0));
+        let mut parsed = 0;
+        for len in 0..full.len() {
+            if let Ok(sps) = Sps::parse(&full[..len]) {
+                // Cut inside the VUI: the rest is complete.
+                parsed += 1;
+                assert!(matches!(sps.frame_rate, None | Some(25.0)), "cut at {len}");
+                assert_eq!((sps.width, sps.height), (whole.width, whole.height));
+            }
+        }
+        assert!(parsed > 0 && parsed < full.len());
+    }
 }

@@ -1,37 +1,67 @@
-//! The one typed configuration. SKELETON: loading, validation, error reporting and
-//! the commented default file are written by the config work item; the field names
-//! and types below are the seam the rest of the program relies on.
+//! The one typed configuration, and how it is read.
+//!
+//! Three layers, each overriding the one before (combined by `figment`): the built-in defaults
+//! ([`Config::default`]), the TOML file (`--config`, default `/boot/streamer.toml`;
+//! a missing file is fine), and environment variables `STREAMER_<SECTION>__<KEY>`
+//! (e.g. `STREAMER_SERVER__PORT=8080`). Variables without `__` after the prefix
+//! (`STREAMER_BIN`, `STREAMER_HW_TEST`, ...) are not configuration and are ignored.
+//!
+//! Every key is checked on its own, so one pass reports *every* problem, each naming
+//! where it came from (file and line, or variable), the key and why, e.g.
+//! `/boot/streamer.toml:3: server.port: 70000 is not a valid port (0-65535)`.
+//! [`load`] fails with all of them; [`load_or_defaults`] never fails: when the file
+//! has problems it is ignored as a whole (defaults + the valid environment variables
+//! are used) and the problems are returned for the status page and the player banner.
+//!
+//! The doc comments of the structs below are the user documentation:
+//! [`default_toml`] turns them into the commented default file (via `schemars`).
+//!
+//! Environment values are read as TOML values when that fits the key's type
+//! (`8080`, `true`, `4.0`), else as plain text (`/x.h264`, `::`), so no quoting is
+//! needed.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use figment::providers::Serialized;
+use figment::Figment;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
 
-/// Everything the streamer can be told, by section.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// Configuration of the streamer, a Raspberry Pi camera appliance that sends
+/// live H.264 video to web browsers.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// HTTP server.
+    /// Web server: the player page, the video WebSocket and the status API.
     pub server: ServerConfig,
     /// Where the video comes from.
     pub camera: CameraConfig,
-    /// How the video is encoded.
+    /// How the video is encoded (camera and test pattern; a file is sent as it is).
     pub encoder: EncoderConfig,
-    /// Logging.
+    /// What the streamer writes to its log (the journal, or standard error).
     pub log: LogConfig,
 }
 
-/// HTTP server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Web server: the player page, the video WebSocket and the status API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// Address to listen on; `::` listens on every IPv6 and IPv4 address.
+    /// IP address to listen on. "::" means every IPv6 and IPv4 address of the
+    /// device (falls back to IPv4 only when the kernel has no IPv6); "0.0.0.0" every
+    /// IPv4 address; "127.0.0.1" only this device itself.
     pub bind: IpAddr,
-    /// TCP port.
+    /// TCP port of the web server, 0-65535; the player is at http://DEVICE:PORT/.
+    /// 0 means any free port (the log says which one).
     pub port: u16,
-    /// Folder with the player's files.
+    /// Folder with the player's files (index.html and its scripts). Change it only
+    /// to try a modified player.
     pub web_root: PathBuf,
-    /// Most viewers at once; more are turned away with 503.
+    /// Most viewers watching at once, at least 1. One more is turned away with
+    /// "503 too many viewers" until someone leaves. Each viewer costs the device
+    /// network bandwidth (about the bitrate below) and a little memory.
     pub max_viewers: usize,
 }
 
@@ -47,7 +77,7 @@ impl Default for ServerConfig {
 }
 
 /// Which source produces the video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     /// Pick the best source available.
@@ -60,18 +90,25 @@ pub enum SourceKind {
 }
 
 /// Where the video comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CameraConfig {
-    /// `auto`, `test` or `file`.
+    /// Video source: "auto" (the camera when one is found, else the test
+    /// pattern; the player says which), "test" (a built-in moving test pattern),
+    /// or "file" (replay the H.264 file named by file below, looping).
     pub source: SourceKind,
-    /// The H.264 file for `source = "file"`.
+    /// The raw H.264 (Annex-B) file to replay when source = "file"; required then,
+    /// ignored otherwise. It replays in real time and loops. To make one from an
+    /// MP4 video:
+    ///     ffmpeg -i in.mp4 -an -c:v copy -bsf:v h264_mp4toannexb out.h264
+    #[schemars(example = &"/boot/video.h264")]
     pub file: Option<PathBuf>,
-    /// Picture width in pixels.
+    /// Picture width in pixels: even, 16-4096 (the camera may support less).
     pub width: u32,
-    /// Picture height in pixels.
+    /// Picture height in pixels: even, 16-4096 (the camera may support less).
     pub height: u32,
-    /// Frames per second.
+    /// Frames per second, 1-120. A file replays at the rate stored in it, or at
+    /// this rate when it stores none.
     pub framerate: u32,
 }
 
@@ -88,7 +125,7 @@ impl Default for CameraConfig {
 }
 
 /// H.264 profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// Constrained baseline.
@@ -100,17 +137,27 @@ pub enum Profile {
     High,
 }
 
-/// How the video is encoded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// How the video is encoded (camera and test pattern; a file is sent as it is).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EncoderConfig {
-    /// Target bitrate in bits per second.
+    /// Target bitrate in bits per second, 64000-25000000 (3000000 = 3 Mbit/s).
+    /// Higher looks better and needs more network per viewer.
     pub bitrate: u32,
-    /// H.264 profile.
+    /// H.264 profile: "baseline" (constrained baseline: the simplest, for old
+    /// devices), "main", or "high" (best quality for the bitrate; every current
+    /// browser plays it).
     pub profile: Profile,
-    /// H.264 level, e.g. "4.0".
+    /// H.264 level, which caps resolution x frame rate and bitrate: one of "1",
+    /// "1b", "1.1", "1.2", "1.3", "2", "2.1", "2.2", "3", "3.1", "3.2", "4", "4.1",
+    /// "4.2", "5", "5.1", "5.2"; "4.0" is the same as "4". A number works too
+    /// (level = 4.1). "4.0" covers 1920x1080 at 30 frames per second.
+    #[serde(deserialize_with = "level_from_string_or_number")]
+    #[schemars(with = "String")]
     pub level: String,
-    /// Frames from one keyframe to the next.
+    /// Frames from one keyframe to the next, at least 1 (60 at 30 frames per
+    /// second = one keyframe every 2 s). A new viewer waits for the next keyframe
+    /// before the picture starts, so smaller starts faster but costs bitrate.
     pub intra_period: u32,
 }
 
@@ -125,11 +172,23 @@ impl Default for EncoderConfig {
     }
 }
 
+impl EncoderConfig {
+    /// The `level_idc` of [`EncoderConfig::level`] as H.264 writes it in the SPS
+    /// (ten times the level: "4.1" -> 41; "1b" -> 9, its High-profile code), or
+    /// `None` when the level is not one of the H.264 levels.
+    pub fn level_idc(&self) -> Option<u8> {
+        level_idc(&self.level)
+    }
+}
+
 /// Logging.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
-    /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter directive.
+    /// How much to log: "error", "warn", "info", "debug" or "trace" (each includes
+    /// the ones before it), or a filter per module such as
+    /// "info,streamer::hub=debug". The RUST_LOG environment variable, when set,
+    /// wins over this.
     pub level: String,
 }
 
@@ -139,6 +198,772 @@ impl Default for LogConfig {
             level: "info".into(),
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Checks of single values.
+// ---------------------------------------------------------------------------
+
+/// The H.264 levels (Table A-1 up to 5.2) and their `level_idc`.
+const LEVELS: &[(&str, u8)] = &[
+    ("1", 10),
+    ("1b", 9),
+    ("1.1", 11),
+    ("1.2", 12),
+    ("1.3", 13),
+    ("2", 20),
+    ("2.1", 21),
+    ("2.2", 22),
+    ("3", 30),
+    ("3.1", 31),
+    ("3.2", 32),
+    ("4", 40),
+    ("4.1", 41),
+    ("4.2", 42),
+    ("5", 50),
+    ("5.1", 51),
+    ("5.2", 52),
+];
+
+/// `level_idc` of an H.264 level written as text ("4", "4.0", "4.1", "1b").
+fn level_idc(level: &str) -> Option<u8> {
+    let level = level.trim();
+    let level = level.strip_suffix(".0").unwrap_or(level);
+    LEVELS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(level))
+        .map(|&(_, idc)| idc)
+}
+
+/// Accepts `level = "4.1"` as well as `level = 4.1` and `level = 4`.
+fn level_from_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Level {
+        Text(String),
+        Integer(i64),
+        Float(f64),
+    }
+    match Level::deserialize(d) {
+        Ok(Level::Text(text)) => Ok(text),
+        Ok(Level::Integer(n)) => Ok(n.to_string()),
+        // `{:?}` keeps the ".0" of 4.0 and prints 4.1 as "4.1".
+        Ok(Level::Float(x)) => Ok(format!("{x:?}")),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected an H.264 level such as \"4.1\"",
+        )),
+    }
+}
+
+/// Whole-number keys and the numbers they accept.
+struct IntRule {
+    key: &'static str,
+    /// What the number is, for "N is not a valid <noun>".
+    noun: &'static str,
+    min: i64,
+    max: i64,
+    even: bool,
+    /// The accepted range in words.
+    range: &'static str,
+}
+
+const INT_RULES: &[IntRule] = &[
+    IntRule {
+        key: "server.port",
+        noun: "port",
+        min: 0,
+        max: 65_535,
+        even: false,
+        range: "0-65535",
+    },
+    IntRule {
+        key: "server.max_viewers",
+        noun: "number of viewers",
+        min: 1,
+        max: u32::MAX as i64,
+        even: false,
+        range: "at least 1",
+    },
+    IntRule {
+        key: "camera.width",
+        noun: "width",
+        min: 16,
+        max: 4096,
+        even: true,
+        range: "even, 16-4096",
+    },
+    IntRule {
+        key: "camera.height",
+        noun: "height",
+        min: 16,
+        max: 4096,
+        even: true,
+        range: "even, 16-4096",
+    },
+    IntRule {
+        key: "camera.framerate",
+        noun: "frame rate",
+        min: 1,
+        max: 120,
+        even: false,
+        range: "1-120 frames per second",
+    },
+    IntRule {
+        key: "encoder.bitrate",
+        noun: "bitrate",
+        min: 64_000,
+        max: 25_000_000,
+        even: false,
+        range: "64000-25000000 bits per second",
+    },
+    IntRule {
+        key: "encoder.intra_period",
+        noun: "keyframe interval",
+        min: 1,
+        max: u32::MAX as i64,
+        even: false,
+        range: "at least 1 frame",
+    },
+];
+
+/// Why `n` is not acceptable for the whole-number key `rule`.
+fn check_int(rule: &IntRule, n: i64) -> Result<(), String> {
+    if n < rule.min || n > rule.max || (rule.even && n % 2 != 0) {
+        Err(format!("{n} is not a valid {} ({})", rule.noun, rule.range))
+    } else {
+        Ok(())
+    }
+}
+
+/// Level names `log.level` accepts as a whole directive.
+const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// Checks `log.level`: a tracing filter whose parts are each a level or
+/// `target=level` (a bare word such as "degub" would silently be a target name).
+fn check_log_level(filter: &str) -> Result<(), String> {
+    let help = "use error, warn, info, debug, trace, off, or a filter such as \
+                \"info,streamer::hub=debug\"";
+    if filter.trim().is_empty() {
+        return Err(format!("is empty ({help})"));
+    }
+    for directive in filter.split(',').map(str::trim) {
+        let plain_level = LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(directive));
+        if !plain_level && !directive.contains('=') && !directive.is_empty() {
+            return Err(format!(
+                "{filter:?} is not a log level: {directive:?} is neither a level nor target=level ({help})"
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(drop)
+        .map_err(|e| format!("{filter:?} is not a log filter: {e} ({help})"))
+}
+
+/// Checks of a key beyond its type, on the typed value (`config` has the key set).
+fn check_typed(key: &str, config: &Config) -> Result<(), String> {
+    match key {
+        "encoder.level" => {
+            let level = &config.encoder.level;
+            match level_idc(level) {
+                Some(_) => Ok(()),
+                None => Err(format!(
+                    "{level:?} is not an H.264 level (one of {})",
+                    LEVELS
+                        .iter()
+                        .map(|(name, _)| *name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }
+        }
+        "log.level" => check_log_level(&config.log.level),
+        "camera.file" => match &config.camera.file {
+            Some(path) if path.as_os_str().is_empty() => {
+                Err("is empty: name the H.264 file to replay".into())
+            }
+            _ => Ok(()),
+        },
+        "server.web_root" => {
+            if config.server.web_root.as_os_str().is_empty() {
+                Err("is empty: name the folder with the player's files".into())
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A TOML value as the user wrote it, for messages.
+fn show(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => format!("{s:?}"),
+        toml::Value::Table(_) => "a table".into(),
+        toml::Value::Array(_) => "an array".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Rewords serde's type errors for people ("invalid type: string \"x\", expected
+/// u16" -> "\"x\" is not a whole number 0-65535").
+fn type_error(section: &str, key: &str, value: &toml::Value, error: &str) -> String {
+    let path = format!("{section}.{key}");
+    if let Some(rule) = INT_RULES.iter().find(|r| r.key == path) {
+        return format!("{} is not a whole number ({})", show(value), rule.range);
+    }
+    let error = error.trim();
+    // toml appends its own context; keep serde's first line.
+    let first = error.lines().next().unwrap_or(error);
+    format!("{} is not valid: {first}", show(value))
+}
+
+/// Checks one key given as candidate values (a file gives one; an environment
+/// variable its TOML reading and its plain text). Returns the first candidate that
+/// passes, or why none does.
+fn check_entry(
+    section: &str,
+    key: &str,
+    candidates: &[toml::Value],
+) -> Result<toml::Value, String> {
+    let path = format!("{section}.{key}");
+    let mut first_error = None;
+    for value in candidates {
+        if let (Some(rule), toml::Value::Integer(n)) =
+            (INT_RULES.iter().find(|r| r.key == path), value)
+        {
+            check_int(rule, *n)?;
+        }
+        let mut inner = toml::Table::new();
+        inner.insert(key.to_string(), value.clone());
+        let mut outer = toml::Table::new();
+        outer.insert(section.to_string(), toml::Value::Table(inner));
+        match toml::Value::Table(outer).try_into::<Config>() {
+            Ok(config) => {
+                check_typed(&path, &config)?;
+                return Ok(value.clone());
+            }
+            Err(e) => {
+                first_error.get_or_insert_with(|| type_error(section, key, value, e.message()));
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| "has no value".into()))
+}
+
+// ---------------------------------------------------------------------------
+// The schema: sections, keys and their documentation, from the doc comments.
+// ---------------------------------------------------------------------------
+
+/// One key of a section, with its documentation.
+#[derive(Debug, Clone)]
+struct KeyDoc {
+    name: String,
+    doc: String,
+    /// An example value for keys without a default (`camera.file`).
+    example: Option<toml::Value>,
+}
+
+/// One section (`[server]`), with its documentation and keys in declaration order.
+#[derive(Debug, Clone)]
+struct SectionDoc {
+    name: String,
+    doc: String,
+    keys: Vec<KeyDoc>,
+}
+
+/// The configuration's documentation, from the structs' doc comments.
+#[derive(Debug, Clone)]
+struct SchemaDoc {
+    doc: String,
+    sections: Vec<SectionDoc>,
+}
+
+fn text(value: Option<&serde_json::Value>) -> String {
+    value
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Reads [`Config`]'s JSON schema (generated by `schemars` from the code, so it
+/// cannot drift from the structs).
+fn schema_doc() -> SchemaDoc {
+    let schema = schemars::schema_for!(Config);
+    let root = schema.as_value();
+    let empty = serde_json::Map::new();
+    let defs = root
+        .get("$defs")
+        .and_then(serde_json::Value::as_object)
+        .unwrap_or(&empty);
+    let properties = |v: &serde_json::Value| {
+        v.get("properties")
+            .and_then(serde_json::Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let sections = properties(root)
+        .into_iter()
+        .map(|(name, section)| {
+            let definition = section
+                .get("$ref")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|r| r.strip_prefix("#/$defs/"))
+                .and_then(|d| defs.get(d))
+                .unwrap_or(&section);
+            let keys = properties(definition)
+                .into_iter()
+                .map(|(key, schema)| KeyDoc {
+                    name: key,
+                    doc: text(schema.get("description")),
+                    example: schema
+                        .get("examples")
+                        .and_then(|e| e.get(0))
+                        .and_then(|e| toml::Value::try_from(e).ok()),
+                })
+                .collect();
+            SectionDoc {
+                name,
+                doc: text(section.get("description")),
+                keys,
+            }
+        })
+        .collect();
+    SchemaDoc {
+        doc: text(root.get("description")),
+        sections,
+    }
+}
+
+impl SchemaDoc {
+    fn section(&self, name: &str) -> Option<&SectionDoc> {
+        self.sections.iter().find(|s| s.name == name)
+    }
+
+    /// The section that has `key`, other than `except`.
+    fn section_with_key(&self, key: &str, except: &str) -> Option<&SectionDoc> {
+        self.sections
+            .iter()
+            .find(|s| s.name != except && s.keys.iter().any(|k| k.name == key))
+    }
+
+    /// Why `name` is not a section, with a hint when it looks like a misplaced key.
+    fn unknown_section(&self, name: &str) -> String {
+        if let Some(owner) = self.section_with_key(name, "") {
+            return format!(
+                "unknown section; {name} is a key of [{0}]: write it below [{0}]",
+                owner.name
+            );
+        }
+        if let Some(section) = self.section(&name.to_ascii_lowercase()) {
+            return format!(
+                "unknown section; did you mean [{}]? (names are lowercase)",
+                section.name
+            );
+        }
+        let names: Vec<_> = self
+            .sections
+            .iter()
+            .map(|s| format!("[{}]", s.name))
+            .collect();
+        format!("unknown section (the sections are {})", names.join(", "))
+    }
+
+    /// Why `key` is not a key of `section`, with a hint when it is a key elsewhere.
+    fn unknown_key(&self, section: &SectionDoc, key: &str) -> String {
+        let lower = key.to_ascii_lowercase();
+        if lower != key && section.keys.iter().any(|k| k.name == lower) {
+            return format!("unknown key; did you mean {lower}? (names are lowercase)");
+        }
+        if let Some(owner) = self.section_with_key(key, &section.name) {
+            return format!(
+                "unknown key in [{}]; {key} belongs in [{}]",
+                section.name, owner.name
+            );
+        }
+        let keys: Vec<_> = section.keys.iter().map(|k| k.name.as_str()).collect();
+        format!(
+            "unknown key (the keys of [{}] are {})",
+            section.name,
+            keys.join(", ")
+        )
+    }
+}
+
+/// `text` as `#` comment lines.
+fn comment(out: &mut String, text: &str) {
+    for line in text.lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            out.push_str("#\n");
+        } else {
+            out.push_str("# ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+}
+
+/// What the default file says after the configuration's own description.
+const FILE_HEADER: &str = "\
+This file is read when the streamer starts (default /boot/streamer.toml: the
+boot partition, so it can be edited from any computer). Every key is shown with
+its default value (keys without a default are commented out, with an example);
+change the ones you need. A missing file or missing key means the default.
+Check a file with: streamer check-config /boot/streamer.toml
+
+An environment variable STREAMER_<SECTION>__<KEY> overrides a key of this file,
+e.g. STREAMER_SERVER__PORT=8080 or STREAMER_CAMERA__SOURCE=test.
+
+When this file has a mistake the streamer still starts, on the defaults, and the
+player shows what is wrong.";
+
+/// The fully commented default `streamer.toml`, generated from [`Config`]'s doc
+/// comments and [`Config::default`]: every key, its documentation as `#` lines
+/// above it, and its default value. Keys without a default (`camera.file`) are
+/// commented out with an example. Parses back to exactly `Config::default()`.
+pub fn default_toml() -> String {
+    let schema = schema_doc();
+    let defaults = toml::Value::try_from(Config::default())
+        .unwrap_or_else(|_| toml::Value::Table(toml::Table::new()));
+    let mut out = String::new();
+    comment(&mut out, &schema.doc);
+    out.push_str("#\n");
+    comment(&mut out, FILE_HEADER);
+    for section in &schema.sections {
+        out.push('\n');
+        comment(&mut out, &section.doc);
+        out.push_str(&format!("[{}]\n", section.name));
+        let values = defaults.get(&section.name);
+        for key in &section.keys {
+            out.push('\n');
+            comment(&mut out, &key.doc);
+            match (values.and_then(|v| v.get(&key.name)), &key.example) {
+                (Some(value), _) => out.push_str(&format!("{} = {value}\n", key.name)),
+                (None, Some(example)) => out.push_str(&format!("# {} = {example}\n", key.name)),
+                (None, None) => out.push_str(&format!("# {} =\n", key.name)),
+            }
+        }
+    }
+    out
+}
+
+/// `config` as TOML, for `streamer check-config`: what the streamer would run with.
+pub fn effective_toml(config: &Config) -> String {
+    let mut out = String::from(
+        "# Effective configuration: built-in defaults, then the file, then STREAMER_* variables.\n",
+    );
+    if config.camera.file.is_none() {
+        out.push_str("# camera.file is not set.\n");
+    }
+    match toml::to_string(config) {
+        Ok(body) => {
+            out.push('\n');
+            out.push_str(&body);
+        }
+        Err(e) => out.push_str(&format!("# cannot print the configuration: {e}\n")),
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Loading: layers, origins, problems.
+// ---------------------------------------------------------------------------
+
+/// Where a value (or a problem) came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    /// The built-in defaults.
+    Default,
+    /// The file, at this line when known.
+    File { path: PathBuf, line: Option<usize> },
+    /// An environment variable.
+    Env { name: String },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("built-in default"),
+            Origin::File {
+                path,
+                line: Some(line),
+            } => write!(f, "{}:{line}", path.display()),
+            Origin::File { path, line: None } => write!(f, "{}", path.display()),
+            Origin::Env { name } => write!(f, "environment variable {name}"),
+        }
+    }
+}
+
+/// One problem: where, which key, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Problem {
+    origin: Origin,
+    key: Option<String>,
+    why: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(key) => write!(f, "{}: {key}: {}", self.origin, self.why),
+            None => write!(f, "{}: {}", self.origin, self.why),
+        }
+    }
+}
+
+/// A key as a layer gives it, before checking.
+struct RawEntry {
+    section: String,
+    key: String,
+    /// Values to try, in order (see [`check_entry`]).
+    candidates: Vec<toml::Value>,
+    origin: Origin,
+}
+
+/// A checked key.
+#[derive(Debug, Clone)]
+struct Entry {
+    section: String,
+    key: String,
+    value: toml::Value,
+    origin: Origin,
+}
+
+/// A layer's keys that passed their checks, and its problems.
+#[derive(Debug, Default)]
+struct Layer {
+    entries: Vec<Entry>,
+    problems: Vec<Problem>,
+}
+
+impl Layer {
+    /// Checks `raw` against the schema and the value rules.
+    fn check(schema: &SchemaDoc, raw: Vec<RawEntry>, mut problems: Vec<Problem>) -> Layer {
+        let mut entries = Vec::new();
+        for entry in raw {
+            let path = format!("{}.{}", entry.section, entry.key);
+            let Some(section) = schema.section(&entry.section) else {
+                problems.push(Problem {
+                    origin: entry.origin,
+                    key: Some(path),
+                    why: schema.unknown_section(&entry.section),
+                });
+                continue;
+            };
+            if !section.keys.iter().any(|k| k.name == entry.key) {
+                problems.push(Problem {
+                    origin: entry.origin,
+                    key: Some(path),
+                    why: schema.unknown_key(section, &entry.key),
+                });
+                continue;
+            }
+            match check_entry(&entry.section, &entry.key, &entry.candidates) {
+                Ok(value) => entries.push(Entry {
+                    section: entry.section,
+                    key: entry.key,
+                    value,
+                    origin: entry.origin,
+                }),
+                Err(why) => problems.push(Problem {
+                    origin: entry.origin,
+                    key: Some(path),
+                    why,
+                }),
+            }
+        }
+        Layer { entries, problems }
+    }
+}
+
+/// 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let before = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
+    before.iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Reads the file layer. Returns whether the file exists.
+fn file_layer(schema: &SchemaDoc, path: &Path) -> (bool, Layer) {
+    let at = |line: Option<usize>| Origin::File {
+        path: path.to_path_buf(),
+        line,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (false, Layer::default()),
+        Err(e) => {
+            let problem = Problem {
+                origin: at(None),
+                key: None,
+                why: format!("cannot read the file: {e}"),
+            };
+            return (true, Layer::check(schema, Vec::new(), vec![problem]));
+        }
+    };
+    let (document, syntax_errors) = toml::de::DeTable::parse_recoverable(&text);
+    if !syntax_errors.is_empty() {
+        let problems = syntax_errors
+            .iter()
+            .map(|e| Problem {
+                origin: at(e.span().map(|s| line_of(&text, s.start))),
+                key: None,
+                why: format!("not valid TOML: {}", e.message().trim()),
+            })
+            .collect();
+        return (true, Layer::check(schema, Vec::new(), problems));
+    }
+    let table = match text.parse::<toml::Table>() {
+        Ok(table) => table,
+        Err(e) => {
+            let problem = Problem {
+                origin: at(e.span().map(|s| line_of(&text, s.start))),
+                key: None,
+                why: format!("not valid TOML: {}", e.message().trim()),
+            };
+            return (true, Layer::check(schema, Vec::new(), vec![problem]));
+        }
+    };
+
+    let mut raw = Vec::new();
+    let mut problems = Vec::new();
+    let mut sections: Vec<_> = document.get_ref().iter().collect();
+    sections.sort_by_key(|(name, _)| name.span().start);
+    for (name, de_value) in sections {
+        let name: &str = name.get_ref();
+        let line = Some(line_of(&text, de_value.span().start));
+        let known = schema.section(name).is_some();
+        match (de_value.get_ref().as_table(), table.get(name)) {
+            (Some(de_table), Some(toml::Value::Table(values))) if known => {
+                let mut keys: Vec<_> = de_table.iter().collect();
+                keys.sort_by_key(|(key, _)| key.span().start);
+                for (key, _) in keys {
+                    let key: &str = key.get_ref();
+                    let key_line = de_table
+                        .get(key)
+                        .map(|v| line_of(&text, v.span().start))
+                        .or(line);
+                    if let Some(value) = values.get(key) {
+                        raw.push(RawEntry {
+                            section: name.to_string(),
+                            key: key.to_string(),
+                            candidates: vec![value.clone()],
+                            origin: at(key_line),
+                        });
+                    }
+                }
+            }
+            _ if !known => problems.push(Problem {
+                origin: at(line),
+                key: Some(name.to_string()),
+                why: schema.unknown_section(name),
+            }),
+            (_, value) => problems.push(Problem {
+                origin: at(line),
+                key: Some(name.to_string()),
+                why: format!(
+                    "must be a section [{name}], not {}",
+                    value.map(show).unwrap_or_default()
+                ),
+            }),
+        }
+    }
+    (true, Layer::check(schema, raw, problems))
+}
+
+/// The prefix of configuration environment variables.
+const ENV_PREFIX: &str = "STREAMER_";
+
+/// Reads the environment layer from `vars` (name, value).
+fn env_layer(schema: &SchemaDoc, vars: impl IntoIterator<Item = (String, String)>) -> Layer {
+    let mut vars: Vec<_> = vars
+        .into_iter()
+        .filter(|(name, _)| {
+            name.strip_prefix(ENV_PREFIX)
+                .is_some_and(|rest| rest.contains("__"))
+        })
+        .collect();
+    vars.sort();
+    let mut raw = Vec::new();
+    let mut problems = Vec::new();
+    for (name, value) in vars {
+        let rest = name.get(ENV_PREFIX.len()..).unwrap_or_default();
+        let origin = Origin::Env { name: name.clone() };
+        let Some((section, key)) = rest.split_once("__") else {
+            continue;
+        };
+        if section.is_empty() || key.is_empty() || key.contains("__") {
+            problems.push(Problem {
+                origin,
+                key: None,
+                why: "not a configuration variable: use STREAMER_<SECTION>__<KEY>, \
+                      e.g. STREAMER_SERVER__PORT"
+                    .into(),
+            });
+            continue;
+        }
+        let mut candidates = Vec::new();
+        // A TOML reading first (8080, true, 4.1, "quoted text"), then the plain text.
+        if let Ok(parsed) =
+            toml::de::ValueDeserializer::parse(&value).and_then(toml::Value::deserialize)
+        {
+            candidates.push(parsed);
+        }
+        candidates.push(toml::Value::String(value));
+        raw.push(RawEntry {
+            section: section.to_ascii_lowercase(),
+            key: key.to_ascii_lowercase(),
+            candidates,
+            origin,
+        });
+    }
+    Layer::check(schema, raw, problems)
+}
+
+/// Applies `layers` over the defaults; also checks the rules between keys.
+fn merge(layers: &[&Layer]) -> (Config, Vec<Problem>) {
+    let mut origins: BTreeMap<String, Origin> = BTreeMap::new();
+    // figment layers the checked keys over the defaults, in order: the file's, then
+    // the environment's.
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    for entry in layers.iter().flat_map(|layer| &layer.entries) {
+        let path = format!("{}.{}", entry.section, entry.key);
+        figment = figment.merge(Serialized::default(&path, &entry.value));
+        origins.insert(path, entry.origin.clone());
+    }
+    let mut problems = Vec::new();
+    let config = match figment.extract::<Config>() {
+        Ok(config) => config,
+        Err(e) => {
+            // Each key passed on its own, so this is a bug; say so and run on defaults.
+            problems.push(Problem {
+                origin: Origin::Default,
+                key: None,
+                why: format!("internal error combining the configuration: {e}"),
+            });
+            Config::default()
+        }
+    };
+    if config.camera.source == SourceKind::File && config.camera.file.is_none() {
+        problems.push(Problem {
+            origin: origins
+                .get("camera.source")
+                .cloned()
+                .unwrap_or(Origin::Default),
+            key: Some("camera.source".into()),
+            why: "\"file\" needs camera.file, the H.264 file to replay".into(),
+        });
+    }
+    (config, problems)
+}
+
+/// Orders problems as a person reads them: the file's by line, then the
+/// environment's by name.
+fn sort_problems(problems: &mut [Problem]) {
+    problems.sort_by_key(|p| match &p.origin {
+        Origin::File { line, .. } => (0, line.unwrap_or(0)),
+        Origin::Env { .. } => (1, 0),
+        Origin::Default => (2, 0),
+    });
 }
 
 /// The configuration the streamer runs with, and what was wrong with the file.
@@ -152,25 +977,244 @@ pub struct Loaded {
     pub file_found: bool,
 }
 
-/// Loads defaults -> file -> `STREAMER_*` environment. Never fails: an invalid file
-/// yields the defaults plus the errors, so the device never goes dark.
-pub fn load_or_defaults(path: &Path) -> Loaded {
-    let _ = path;
+/// Every problem found in the configuration, one per line when displayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct ConfigError {
+    /// The problems, each naming the file and line (or environment variable), the
+    /// key and why.
+    pub problems: Vec<String>,
+}
+
+/// Defaults -> file at `path` -> `env` (name, value pairs; only
+/// `STREAMER_<SECTION>__<KEY>` are read). The config is the merge when there is no
+/// problem; else defaults + the file when the file itself is fine + the valid
+/// variables (and `camera.source` falls back to its default if that leaves it
+/// "file" without a file).
+pub fn load_or_defaults_from(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Loaded {
+    let schema = schema_doc();
+    let (file_found, file) = file_layer(&schema, path);
+    let env = env_layer(&schema, env);
+    let (config, cross) = merge(&[&file, &env]);
+    let mut problems: Vec<Problem> = file.problems.iter().chain(&env.problems).cloned().collect();
+    problems.extend(cross);
+    sort_problems(&mut problems);
+    if problems.is_empty() {
+        return Loaded {
+            config,
+            errors: Vec::new(),
+            file_found,
+        };
+    }
+    let file_is_bad = problems
+        .iter()
+        .any(|p| matches!(p.origin, Origin::File { .. }));
+    let layers: Vec<&Layer> = if file_is_bad {
+        vec![&env]
+    } else {
+        vec![&file, &env]
+    };
+    let (mut config, cross) = merge(&layers);
+    for problem in cross {
+        config.camera.source = SourceKind::default();
+        if !problems.contains(&problem) {
+            problems.push(Problem {
+                why: format!(
+                    "{} (the file has problems, so its camera.file is not used)",
+                    problem.why
+                ),
+                ..problem
+            });
+        }
+    }
     Loaded {
-        config: Config::default(),
-        errors: Vec::new(),
-        file_found: false,
+        config,
+        errors: problems.iter().map(ToString::to_string).collect(),
+        file_found,
     }
 }
-/// STUB
-pub fn load(_p: &Path) -> Result<Loaded, String> {
-    Err("stub".into())
+
+/// Like [`load_or_defaults_from`], but fails with every problem.
+pub fn load_from(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Loaded, ConfigError> {
+    let loaded = load_or_defaults_from(path, env);
+    if loaded.errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ConfigError {
+            problems: loaded.errors,
+        })
+    }
 }
-/// STUB
-pub fn default_toml() -> String {
-    String::new()
+
+/// The process environment as (name, value) pairs; variables that are not valid
+/// UTF-8 are skipped (configuration names and values are text).
+fn process_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
 }
-/// STUB
-pub fn effective_toml(_c: &Config) -> String {
-    String::new()
+
+/// Loads defaults -> file -> `STREAMER_*` environment. Fails with every problem.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    load_from(path, process_env())
+}
+
+/// Loads defaults -> file -> `STREAMER_*` environment. Never fails: an invalid file
+/// yields the defaults (plus the valid environment variables) and the errors, so the
+/// device never goes dark.
+pub fn load_or_defaults(path: &Path) -> Loaded {
+    load_or_defaults_from(path, process_env())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_idc_of_every_level() {
+        assert_eq!(level_idc("4"), Some(40));
+        assert_eq!(level_idc("4.0"), Some(40));
+        assert_eq!(level_idc("4.1"), Some(41));
+        assert_eq!(level_idc("1b"), Some(9));
+        assert_eq!(level_idc("1B"), Some(9));
+        assert_eq!(level_idc("5.2"), Some(52));
+        for bad in ["", "0", "4.3", "6", "4.10", "1.0b", "x"] {
+            assert_eq!(level_idc(bad), None, "{bad:?}");
+        }
+        assert_eq!(EncoderConfig::default().level_idc(), Some(40));
+    }
+
+    #[test]
+    fn log_levels() {
+        for good in [
+            "info",
+            "DEBUG",
+            "off",
+            "info,streamer::hub=debug",
+            "streamer=trace",
+        ] {
+            assert!(check_log_level(good).is_ok(), "{good}");
+        }
+        for bad in ["", "degub", "info,hub", "streamer=loud"] {
+            assert!(check_log_level(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lines_are_one_based() {
+        let text = "a\nb\nc";
+        assert_eq!(line_of(text, 0), 1);
+        assert_eq!(line_of(text, 2), 2);
+        assert_eq!(line_of(text, 4), 3);
+        assert_eq!(line_of(text, 100), 3);
+    }
+
+    #[test]
+    fn schema_lists_sections_and_keys_in_declaration_order() {
+        let schema = schema_doc();
+        let names: Vec<_> = schema.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["server", "camera", "encoder", "log"]);
+        let camera: Vec<_> = schema.sections[1]
+            .keys
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect();
+        assert_eq!(camera, ["source", "file", "width", "height", "framerate"]);
+        assert!(schema
+            .sections
+            .iter()
+            .all(|s| !s.doc.is_empty() && s.keys.iter().all(|k| !k.doc.is_empty())));
+    }
+
+    #[test]
+    fn environment_values_try_toml_then_text() {
+        let schema = schema_doc();
+        let layer = env_layer(
+            &schema,
+            [
+                ("STREAMER_SERVER__PORT".to_string(), "8080".to_string()),
+                ("STREAMER_LOG__LEVEL".to_string(), "debug".to_string()),
+                ("STREAMER_ENCODER__LEVEL".to_string(), "4.0".to_string()),
+            ],
+        );
+        assert!(layer.problems.is_empty(), "{:?}", layer.problems);
+        let values: Vec<_> = layer.entries.iter().map(|e| e.value.clone()).collect();
+        assert_eq!(
+            values,
+            [
+                toml::Value::Float(4.0),
+                toml::Value::String("debug".into()),
+                toml::Value::Integer(8080)
+            ]
+        );
+    }
+
+    fn key_doc(section: &str, key: &str) -> String {
+        let schema = schema_doc();
+        let section = schema.section(section).unwrap();
+        section
+            .keys
+            .iter()
+            .find(|k| k.name == key)
+            .unwrap()
+            .doc
+            .clone()
+    }
+
+    #[test]
+    fn docs_name_every_choice_and_limit_the_checks_use() {
+        let words = |doc: String| doc.split_whitespace().collect::<Vec<_>>().join(" ");
+        let source = words(key_doc("camera", "source"));
+        for kind in [SourceKind::Auto, SourceKind::Test, SourceKind::File] {
+            let name = toml::Value::try_from(kind).unwrap();
+            assert!(source.contains(&name.to_string()), "{name} in {source}");
+        }
+        let profile = words(key_doc("encoder", "profile"));
+        for p in [Profile::Baseline, Profile::Main, Profile::High] {
+            let name = toml::Value::try_from(p).unwrap();
+            assert!(profile.contains(&name.to_string()), "{name} in {profile}");
+        }
+        let level = words(key_doc("encoder", "level"));
+        for (name, _) in LEVELS {
+            assert!(level.contains(&format!("\"{name}\"")), "{name} in {level}");
+        }
+        for rule in INT_RULES {
+            let (section, key) = rule.key.split_once('.').unwrap();
+            let doc = words(key_doc(section, key));
+            let limit = if rule.max == i64::from(u32::MAX) {
+                format!("at least {}", rule.min)
+            } else {
+                format!("{}-{}", rule.min, rule.max)
+            };
+            assert!(
+                doc.contains(&limit),
+                "{}: {limit:?} not in {doc:?}",
+                rule.key
+            );
+            if rule.even {
+                assert!(doc.contains("even"), "{}", rule.key);
+            }
+        }
+    }
+
+    #[test]
+    fn every_int_rule_names_a_real_key() {
+        let schema = schema_doc();
+        for rule in INT_RULES {
+            let (section, key) = rule.key.split_once('.').unwrap();
+            let known = schema
+                .sections
+                .iter()
+                .any(|s| s.name == section && s.keys.iter().any(|k| k.name == key));
+            assert!(known, "{}", rule.key);
+            // The default passes its own rule.
+            let defaults = toml::Value::try_from(Config::default()).unwrap();
+            let n = defaults[section][key].as_integer().unwrap();
+            assert!(check_int(rule, n).is_ok(), "{}", rule.key);
+        }
+    }
 }

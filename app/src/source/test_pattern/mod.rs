@@ -1,0 +1,536 @@
+//! `test`: a live, moving test pattern encoded in-process with OpenH264.
+//!
+//! Needs no camera and no ffmpeg. Every frame is drawn (colour bars, a moving box,
+//! the UTC wall clock and a frame counter; the colours are [`BARS`], [`BACKGROUND`],
+//! [`BOX`] and [`TEXT_Y`], the geometry is described in `render.rs`), encoded to one
+//! access unit (constrained baseline, no B-frames, one access unit out per picture
+//! in) and written to the sink. Frames are paced against absolute deadlines at the
+//! configured frame rate. Every `intra_period` frames the encoder makes an IDR
+//! picture, and every IDR access unit carries the SPS and PPS in front of it.
+
+mod font;
+mod render;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use openh264::encoder::{
+    BitRate, Complexity, EncodedBitStream, Encoder, EncoderConfig, IntraFramePeriod, Profile,
+    RateControlMode, SpsPpsStrategy, UsageType,
+};
+use openh264::{OpenH264API, Timestamp};
+
+use super::{Sink, Source, SourceError};
+use crate::h264::nal::START_CODE;
+use crate::h264::NalType;
+use render::Renderer;
+pub use render::{Ycbcr, BACKGROUND, BARS, BOX, TEXT_Y};
+
+const NAME: &str = "test";
+/// Longest single sleep, so `should_stop` is checked often.
+const MAX_SLEEP: Duration = Duration::from_millis(50);
+/// Smallest picture side.
+pub const MIN_SIZE: u32 = 16;
+/// Largest picture side the renderer accepts; the encoder is further limited to
+/// 3840x2160 (either orientation).
+pub const MAX_SIZE: u32 = 4096;
+/// Highest frame rate accepted.
+pub const MAX_FRAMERATE: u32 = 240;
+
+/// What the test pattern produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestPatternSettings {
+    /// Picture width in pixels: even, 16..=3840.
+    pub width: u32,
+    /// Picture height in pixels: even, 16..=3840 (and the smaller side at most 2160).
+    pub height: u32,
+    /// Frames per second, 1..=240.
+    pub framerate: u32,
+    /// Target bitrate in bits per second.
+    pub bitrate: u32,
+    /// Frames from one IDR picture to the next, at least 1.
+    pub intra_period: u32,
+}
+
+impl TestPatternSettings {
+    /// Checks the settings; the error says what is wrong in plain words.
+    pub fn validate(&self) -> Result<(), String> {
+        let (w, h) = (self.width, self.height);
+        for (what, v) in [("width", w), ("height", h)] {
+            if !(MIN_SIZE..=MAX_SIZE).contains(&v) || v % 2 != 0 {
+                return Err(format!(
+                    "{what} {v} is not an even number from {MIN_SIZE} to {MAX_SIZE}"
+                ));
+            }
+        }
+        if w.max(h) > 3840 || w.min(h) > 2160 {
+            return Err(format!(
+                "{w}x{h} is larger than the OpenH264 encoder supports (3840x2160 or 2160x3840)"
+            ));
+        }
+        if !(1..=MAX_FRAMERATE).contains(&self.framerate) {
+            return Err(format!(
+                "frame rate {} is not from 1 to {MAX_FRAMERATE} fps",
+                self.framerate
+            ));
+        }
+        if self.bitrate < 1000 || i32::try_from(self.bitrate).is_err() {
+            return Err(format!(
+                "bitrate {} bit/s is not from 1000 to {} bit/s",
+                self.bitrate,
+                i32::MAX
+            ));
+        }
+        if self.intra_period == 0 {
+            return Err("intra period 0: a keyframe is needed at least every N frames".into());
+        }
+        Ok(())
+    }
+}
+
+/// The built-in test pattern source.
+pub struct TestPattern {
+    settings: TestPatternSettings,
+    renderer: Renderer,
+    out: Vec<u8>,
+    parameter_sets: ParameterSets,
+}
+
+impl std::fmt::Debug for TestPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestPattern")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestPattern {
+    /// A test pattern with `settings`; fails when they are out of range.
+    pub fn new(settings: TestPatternSettings) -> Result<Self, SourceError> {
+        settings.validate().map_err(|reason| SourceError::Start {
+            source_name: NAME,
+            reason,
+        })?;
+        let info = format!(
+            "{}x{} {} FPS {} KBIT/S",
+            settings.width,
+            settings.height,
+            settings.framerate,
+            settings.bitrate / 1000
+        );
+        let renderer = Renderer::new(settings.width as usize, settings.height as usize, info);
+        Ok(TestPattern {
+            settings,
+            renderer,
+            out: Vec::with_capacity(256 * 1024),
+            parameter_sets: ParameterSets::default(),
+        })
+    }
+
+    fn encoder(&self) -> Result<Encoder, SourceError> {
+        let s = &self.settings;
+        let config = EncoderConfig::new()
+            .bitrate(BitRate::from_bps(s.bitrate))
+            .max_frame_rate(openh264::encoder::FrameRate::from_hz(s.framerate as f32))
+            .rate_control_mode(RateControlMode::Bitrate)
+            // One access unit out per picture in, always.
+            .skip_frames(false)
+            .usage_type(UsageType::CameraVideoRealTime)
+            .profile(Profile::Baseline)
+            .complexity(Complexity::Low)
+            .sps_pps_strategy(SpsPpsStrategy::ConstantId)
+            // IDR pictures come exactly every intra_period frames, forced below.
+            .scene_change_detect(false)
+            .intra_frame_period(IntraFramePeriod::from_num_frames(0))
+            .num_threads(1);
+        Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| {
+            SourceError::Start {
+                source_name: NAME,
+                reason: format!("cannot create the OpenH264 encoder: {e}"),
+            }
+        })
+    }
+
+    /// Encodes the rendered picture number `frame` into `self.out` (Annex-B, four-byte
+    /// start codes, SPS and PPS in front of an IDR slice).
+    fn encode(&mut self, encoder: &mut Encoder, frame: u64) -> Result<(), String> {
+        let period = u64::from(self.settings.intra_period);
+        if frame > 0 && frame.is_multiple_of(period) {
+            encoder.force_intra_frame();
+        }
+        let ms = frame * 1000 / u64::from(self.settings.framerate);
+        let stream = encoder
+            .encode_at(self.renderer.picture(), Timestamp::from_millis(ms))
+            .map_err(|e| format!("OpenH264 could not encode frame {frame}: {e}"))?;
+        let frame_type = stream.frame_type();
+        self.out.clear();
+        let mut has_idr = false;
+        let mut has_sps = false;
+        let mut has_pps = false;
+        let sets = &mut self.parameter_sets;
+        for_each_nal(&stream, |nal| {
+            match nal.first().map(|h| NalType::from_u8(*h)) {
+                Some(NalType::IdrSlice) => has_idr = true,
+                Some(NalType::Sps) => {
+                    has_sps = true;
+                    sets.sps.clear();
+                    sets.sps.extend_from_slice(nal);
+                }
+                Some(NalType::Pps) => {
+                    has_pps = true;
+                    sets.pps.clear();
+                    sets.pps.extend_from_slice(nal);
+                }
+                _ => {}
+            }
+        });
+        if has_idr && !(has_sps && has_pps) {
+            // OpenH264 writes them with every IDR picture; should it ever not, the
+            // last ones seen go in front so that every keyframe decodes on its own.
+            if self.parameter_sets.sps.is_empty() || self.parameter_sets.pps.is_empty() {
+                return Err(format!(
+                    "OpenH264 made an IDR picture (frame {frame}) without SPS and PPS"
+                ));
+            }
+            if !has_sps {
+                push_nal(&mut self.out, &self.parameter_sets.sps);
+            }
+            if !has_pps {
+                push_nal(&mut self.out, &self.parameter_sets.pps);
+            }
+        }
+        let out = &mut self.out;
+        for_each_nal(&stream, |nal| push_nal(out, nal));
+        if frame == 0 && !has_idr {
+            return Err(format!(
+                "OpenH264's first picture is not an IDR picture ({frame_type:?})"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Calls `f` with every non-empty NAL unit of `stream`, without start code.
+fn for_each_nal(stream: &EncodedBitStream<'_>, mut f: impl FnMut(&[u8])) {
+    for l in 0..stream.num_layers() {
+        let Some(layer) = stream.layer(l) else {
+            continue;
+        };
+        for n in 0..layer.nal_count() {
+            if let Some(nal) = layer.nal_unit(n).map(strip_start_code) {
+                if !nal.is_empty() {
+                    f(nal);
+                }
+            }
+        }
+    }
+}
+
+/// The last SPS and PPS the encoder wrote (without start codes).
+#[derive(Debug, Default)]
+struct ParameterSets {
+    sps: Vec<u8>,
+    pps: Vec<u8>,
+}
+
+fn push_nal(out: &mut Vec<u8>, nal: &[u8]) {
+    out.extend_from_slice(&START_CODE);
+    out.extend_from_slice(nal);
+}
+
+/// The NAL unit without its leading Annex-B start code (three or four bytes).
+fn strip_start_code(nal: &[u8]) -> &[u8] {
+    if let Some(rest) = nal.strip_prefix(&[0, 0, 0, 1]) {
+        rest
+    } else if let Some(rest) = nal.strip_prefix(&[0, 0, 1]) {
+        rest
+    } else {
+        nal
+    }
+}
+
+impl Source for TestPattern {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn describe(&self) -> String {
+        let s = &self.settings;
+        format!(
+            "test pattern {}x{} at {} fps, {} kbit/s",
+            s.width,
+            s.height,
+            s.framerate,
+            s.bitrate / 1000
+        )
+    }
+
+    fn run(&mut self, sink: &mut dyn Sink) -> Result<(), SourceError> {
+        let mut encoder = self.encoder()?;
+        let mut pacer = Pacer::new(self.settings.framerate);
+        let mut frame: u64 = 0;
+        loop {
+            if sink.should_stop() {
+                return Ok(());
+            }
+            let due = pacer.next_due(Instant::now());
+            if !wait_until(due, sink) {
+                return Ok(());
+            }
+            let captured = SystemTime::now();
+            self.renderer.render(frame, captured);
+            self.encode(&mut encoder, frame).map_err(|reason| {
+                if frame == 0 {
+                    SourceError::Start {
+                        source_name: NAME,
+                        reason,
+                    }
+                } else {
+                    SourceError::Failed {
+                        source_name: NAME,
+                        reason,
+                    }
+                }
+            })?;
+            if !self.out.is_empty() {
+                sink.write(&self.out, true, captured);
+            }
+            frame += 1;
+        }
+    }
+}
+
+/// Frame deadlines at a fixed rate: frame `n` after the anchor is due at
+/// `anchor + n / fps`, computed exactly so the rate never drifts. A caller more than
+/// two frame periods late re-anchors at the present instead of bursting to catch up.
+#[derive(Debug)]
+struct Pacer {
+    fps: u32,
+    anchor: Option<Instant>,
+    /// Frames handed out since the anchor.
+    count: u64,
+}
+
+impl Pacer {
+    fn new(fps: u32) -> Self {
+        Pacer {
+            fps: fps.max(1),
+            anchor: None,
+            count: 0,
+        }
+    }
+
+    /// Time from the anchor to frame `n`.
+    fn offset(&self, n: u64) -> Duration {
+        let fps = u64::from(self.fps);
+        Duration::from_secs(n / fps) + Duration::from_nanos((n % fps) * 1_000_000_000 / fps)
+    }
+
+    /// When the next frame is due, given that it is `now`.
+    fn next_due(&mut self, now: Instant) -> Instant {
+        let due = match self.anchor {
+            Some(anchor) => anchor.checked_add(self.offset(self.count)).filter(|due| {
+                due.checked_add(self.offset(2))
+                    .is_some_and(|late| now <= late)
+            }),
+            None => None,
+        };
+        match due {
+            Some(due) => {
+                self.count += 1;
+                due
+            }
+            None => {
+                self.anchor = Some(now);
+                self.count = 1;
+                now
+            }
+        }
+    }
+}
+
+/// Sleeps until `due` in slices of at most [`MAX_SLEEP`]; false when told to stop.
+fn wait_until(due: Instant, sink: &dyn Sink) -> bool {
+    loop {
+        if sink.should_stop() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= due {
+            return true;
+        }
+        std::thread::sleep((due - now).min(MAX_SLEEP));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(width: u32, height: u32) -> TestPatternSettings {
+        TestPatternSettings {
+            width,
+            height,
+            framerate: 30,
+            bitrate: 1_000_000,
+            intra_period: 10,
+        }
+    }
+
+    #[test]
+    fn pacer_deadlines_are_exact_multiples_of_the_period() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(30);
+        assert_eq!(p.next_due(t0), t0);
+        // On time (or early): deadlines follow the anchor, whatever `now` is.
+        for n in 1..=90u64 {
+            let now = t0 + Duration::from_millis(n * 33);
+            let due = p.next_due(now);
+            assert_eq!(
+                due,
+                t0 + Duration::from_nanos(n * 1_000_000_000 / 30),
+                "{n}"
+            );
+        }
+        // 3 s after t0 exactly, frame 91 is due at 3.0333 s: no drift.
+        assert_eq!(p.offset(90), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn pacer_tolerates_small_lateness_without_reanchoring() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(25); // 40 ms
+        p.next_due(t0);
+        // 70 ms late for the frame due at 40 ms: less than two periods, keep the grid.
+        let due = p.next_due(t0 + Duration::from_millis(110));
+        assert_eq!(due, t0 + Duration::from_millis(40));
+        let due = p.next_due(t0 + Duration::from_millis(111));
+        assert_eq!(due, t0 + Duration::from_millis(80));
+    }
+
+    #[test]
+    fn pacer_reanchors_when_more_than_two_periods_late() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(10); // 100 ms
+        p.next_due(t0);
+        p.next_due(t0 + Duration::from_millis(100));
+        // Frame 2 is due at 200 ms; at 401 ms we are more than 200 ms late.
+        let late = t0 + Duration::from_millis(401);
+        assert_eq!(p.next_due(late), late);
+        assert_eq!(p.next_due(late), late + Duration::from_millis(100));
+        assert_eq!(p.next_due(late), late + Duration::from_millis(200));
+    }
+
+    #[test]
+    fn settings_are_validated() {
+        assert!(settings(1280, 720).validate().is_ok());
+        assert!(settings(16, 16).validate().is_ok());
+        assert!(settings(3840, 2160).validate().is_ok());
+        assert!(settings(2160, 3840).validate().is_ok());
+        for (w, h) in [
+            (15, 16),
+            (17, 16),
+            (14, 16),
+            (16, 4098),
+            (4096, 2160),
+            (3840, 2162),
+        ] {
+            assert!(settings(w, h).validate().is_err(), "{w}x{h}");
+        }
+        let mut s = settings(320, 240);
+        s.framerate = 0;
+        assert!(s.validate().unwrap_err().contains("frame rate"));
+        let mut s = settings(320, 240);
+        s.intra_period = 0;
+        assert!(s.validate().unwrap_err().contains("intra period"));
+        let mut s = settings(320, 240);
+        s.bitrate = u32::MAX;
+        assert!(s.validate().unwrap_err().contains("bitrate"));
+        let err = TestPattern::new(settings(15, 16)).unwrap_err();
+        assert!(matches!(err, SourceError::Start { .. }), "{err}");
+        assert!(err.to_string().contains("width 15"), "{err}");
+    }
+
+    #[test]
+    fn describes_itself() {
+        let mut s = settings(1280, 720);
+        s.bitrate = 3_000_000;
+        let p = TestPattern::new(s).unwrap();
+        assert_eq!(p.describe(), "test pattern 1280x720 at 30 fps, 3000 kbit/s");
+        assert_eq!(p.name(), "test");
+    }
+
+    fn nal_types(annex_b: &[u8]) -> Vec<u8> {
+        let mut types = Vec::new();
+        let mut i = 0;
+        while i + 4 < annex_b.len() {
+            if annex_b[i..i + 4] == START_CODE {
+                types.push(annex_b[i + 4] & 0x1f);
+                i += 4;
+            } else {
+                i += 1;
+            }
+        }
+        types
+    }
+
+    #[test]
+    fn encodes_idr_with_parameter_sets_every_intra_period() {
+        for (w, h) in [(16, 16), (18, 30), (320, 240)] {
+            let mut p = TestPattern::new(settings(w, h)).unwrap();
+            let mut enc = p.encoder().unwrap();
+            for frame in 0..25u64 {
+                p.renderer.render(frame, SystemTime::now());
+                p.encode(&mut enc, frame).unwrap();
+                let types = nal_types(&p.out);
+                assert_eq!(p.out[..4], START_CODE);
+                if frame % 10 == 0 {
+                    assert_eq!(types[..2], [7, 8], "{w}x{h} frame {frame}: {types:?}");
+                    assert!(types.contains(&5), "{w}x{h} frame {frame}: {types:?}");
+                } else {
+                    assert!(!types.contains(&5), "{w}x{h} frame {frame}: {types:?}");
+                    assert!(types.contains(&1), "{w}x{h} frame {frame}: {types:?}");
+                }
+            }
+        }
+    }
+
+    /// Render and encode cost per frame. Run with
+    /// `cargo test --release --lib test_pattern::tests::speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing; meaningful only in an optimised build"]
+    fn speed() {
+        for (w, h, bitrate) in [(1280, 720, 3_000_000), (1920, 1080, 5_000_000)] {
+            let mut s = settings(w, h);
+            s.bitrate = bitrate;
+            s.intra_period = 60;
+            let mut p = TestPattern::new(s).unwrap();
+            let mut enc = p.encoder().unwrap();
+            let frames = 300u64;
+            let (mut render, mut encode) = (Duration::ZERO, Duration::ZERO);
+            let mut bytes = 0;
+            for frame in 0..frames {
+                let t0 = Instant::now();
+                p.renderer.render(frame, SystemTime::now());
+                let t1 = Instant::now();
+                p.encode(&mut enc, frame).unwrap();
+                encode += t1.elapsed();
+                render += t1 - t0;
+                bytes += p.out.len();
+            }
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0 / frames as f64;
+            println!(
+                "{w}x{h}: render {:.2} ms/frame, encode {:.2} ms/frame, {:.0} kbit/s at 30 fps",
+                ms(render),
+                ms(encode),
+                bytes as f64 * 8.0 * 30.0 / frames as f64 / 1000.0
+            );
+        }
+    }
+
+    #[test]
+    fn start_codes_are_stripped() {
+        assert_eq!(strip_start_code(&[0, 0, 0, 1, 0x65, 1]), &[0x65, 1]);
+        assert_eq!(strip_start_code(&[0, 0, 1, 0x41]), &[0x41]);
+        assert_eq!(strip_start_code(&[0x41]), &[0x41]);
+    }
+}

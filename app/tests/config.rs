@@ -1,0 +1,638 @@
+//! The configuration: layers (defaults -> file -> environment), every problem named
+//! with file, line and key, the generated default file, and the `streamer`
+//! subcommands that print and check configurations.
+//!
+//! The environment is passed to `load_from` / `load_or_defaults_from` explicitly:
+//! tests run in parallel threads and must not share `std::env`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use streamer::config::{
+    self, default_toml, effective_toml, load_from, load_or_defaults_from, Config, Profile,
+    SourceKind,
+};
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn no_env() -> Vec<(String, String)> {
+    Vec::new()
+}
+
+/// A file with `text` in a fresh temporary folder (kept alive by the returned guard).
+fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("streamer.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn problems(path: &Path, vars: &[(&str, &str)]) -> Vec<String> {
+    match load_from(path, env(vars)) {
+        Ok(loaded) => panic!("expected problems, got {:?}", loaded.config),
+        Err(e) => e.problems,
+    }
+}
+
+#[test]
+fn missing_file_means_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = load_from(&dir.path().join("nope.toml"), no_env()).unwrap();
+    assert!(!loaded.file_found);
+    assert!(loaded.errors.is_empty());
+    assert_eq!(loaded.config, Config::default());
+    let defaults = Config::default();
+    assert_eq!(defaults.server.port, 8000);
+    assert_eq!(defaults.camera.source, SourceKind::Auto);
+    assert_eq!(defaults.encoder.level, "4.0");
+}
+
+#[test]
+fn file_overrides_defaults_and_keeps_the_rest() {
+    let (_dir, path) = file(
+        "[server]\nport = 9000\nmax_viewers = 3\n\n[camera]\nsource = \"test\"\nwidth = 640\nheight = 480\n\n[encoder]\nprofile = \"baseline\"\nlevel = \"3.1\"\n",
+    );
+    let loaded = load_from(&path, no_env()).unwrap();
+    assert!(loaded.file_found);
+    assert!(loaded.errors.is_empty());
+    let c = loaded.config;
+    assert_eq!(c.server.port, 9000);
+    assert_eq!(c.server.max_viewers, 3);
+    assert_eq!(c.camera.source, SourceKind::Test);
+    assert_eq!((c.camera.width, c.camera.height), (640, 480));
+    assert_eq!(c.encoder.profile, Profile::Baseline);
+    assert_eq!(c.encoder.level, "3.1");
+    // Untouched keys keep their defaults.
+    assert_eq!(c.server.bind, Config::default().server.bind);
+    assert_eq!(c.camera.framerate, 30);
+    assert_eq!(c.log, Config::default().log);
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let (_dir, path) = file("[server]\nport = 9000\n[camera]\nsource = \"test\"\n");
+    let loaded = load_from(
+        &path,
+        env(&[
+            ("STREAMER_SERVER__PORT", "8080"),
+            ("STREAMER_CAMERA__SOURCE", "file"),
+            ("STREAMER_CAMERA__FILE", "/x.h264"),
+            ("STREAMER_SERVER__WEB_ROOT", "/srv/www"),
+            ("STREAMER_SERVER__BIND", "::1"),
+            ("STREAMER_ENCODER__LEVEL", "4.1"),
+            ("STREAMER_LOG__LEVEL", "info,streamer::hub=debug"),
+        ]),
+    )
+    .unwrap();
+    let c = loaded.config;
+    assert_eq!(c.server.port, 8080);
+    assert_eq!(c.camera.source, SourceKind::File);
+    assert_eq!(c.camera.file, Some(PathBuf::from("/x.h264")));
+    assert_eq!(c.server.web_root, PathBuf::from("/srv/www"));
+    assert_eq!(c.server.bind.to_string(), "::1");
+    assert_eq!(c.encoder.level, "4.1");
+    assert_eq!(c.log.level, "info,streamer::hub=debug");
+}
+
+#[test]
+fn environment_without_double_underscore_is_not_configuration() {
+    let loaded = load_from(
+        Path::new("/nonexistent/streamer.toml"),
+        env(&[
+            ("STREAMER_BIN", "/usr/bin/streamer"),
+            ("STREAMER_HW_TEST", "1"),
+            ("STREAMER_PORT", "1"),
+            ("OTHER__PORT", "1"),
+            ("streamer_server__port", "1"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(loaded.config, Config::default());
+}
+
+#[test]
+fn environment_section_and_key_are_case_insensitive_and_text_needs_no_quotes() {
+    let loaded = load_from(
+        Path::new("/nonexistent/streamer.toml"),
+        env(&[
+            ("STREAMER_Server__Max_Viewers", "7"),
+            // A number where text is expected is taken as text.
+            ("STREAMER_SERVER__WEB_ROOT", "123"),
+            // Quotes (as in some env files) are TOML quotes.
+            ("STREAMER_LOG__LEVEL", "\"debug\""),
+            ("STREAMER_CAMERA__FILE", "'/a b.h264'"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(loaded.config.server.max_viewers, 7);
+    assert_eq!(loaded.config.server.web_root, PathBuf::from("123"));
+    assert_eq!(loaded.config.log.level, "debug");
+    assert_eq!(loaded.config.camera.file, Some(PathBuf::from("/a b.h264")));
+}
+
+#[test]
+fn unknown_environment_keys_are_errors_naming_the_variable() {
+    let p = problems(
+        Path::new("/nonexistent/streamer.toml"),
+        &[
+            ("STREAMER_SERVER__PROT", "1"),
+            ("STREAMER_NOPE__PORT", "1"),
+            ("STREAMER_SERVER__PORT__X", "1"),
+        ],
+    );
+    assert_eq!(p.len(), 3, "{p:#?}");
+    assert!(p.iter().any(|e| e.contains("STREAMER_SERVER__PROT")
+        && e.contains("server.prot")
+        && e.contains("unknown key")));
+    assert!(p
+        .iter()
+        .any(|e| e.contains("STREAMER_NOPE__PORT") && e.contains("unknown section")));
+    assert!(p.iter().any(|e| e.contains("STREAMER_SERVER__PORT__X")));
+}
+
+#[test]
+fn bad_environment_values_name_variable_and_key() {
+    let p = problems(
+        Path::new("/nonexistent/streamer.toml"),
+        &[
+            ("STREAMER_SERVER__PORT", "70000"),
+            ("STREAMER_CAMERA__FRAMERATE", "fast"),
+        ],
+    );
+    assert_eq!(
+        p,
+        vec![
+            "environment variable STREAMER_CAMERA__FRAMERATE: camera.framerate: \"fast\" is not a whole number (1-120 frames per second)",
+            "environment variable STREAMER_SERVER__PORT: server.port: 70000 is not a valid port (0-65535)",
+        ]
+    );
+}
+
+#[test]
+fn unknown_key_in_file_is_named_with_line() {
+    let (_dir, path) = file("[server]\nport = 8001\nprot = 8002\n");
+    let p = problems(&path, &[]);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    let expected = format!("{}:3: server.prot: unknown key", path.display());
+    assert!(p[0].starts_with(&expected), "{} vs {expected}", p[0]);
+    assert!(
+        p[0].contains("bind, port, web_root, max_viewers"),
+        "{}",
+        p[0]
+    );
+}
+
+#[test]
+fn unknown_section_is_named() {
+    let (_dir, path) = file("[server]\nport = 8001\n\n[video]\nwidth = 2\n");
+    let p = problems(&path, &[]);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(p[0].starts_with(&format!("{}:4: video: unknown section", path.display())));
+}
+
+#[test]
+fn every_bad_value_is_reported_with_file_line_key_and_reason() {
+    let text = "\
+[server]
+port = 70000
+bind = \"localhost\"
+max_viewers = 0
+
+[camera]
+width = 1281
+height = 8
+framerate = 121
+
+[encoder]
+bitrate = 1000
+level = \"4.3\"
+profile = \"ultra\"
+intra_period = 0
+
+[log]
+level = \"degub\"
+";
+    let (_dir, path) = file(text);
+    let p = problems(&path, &[]);
+    let f = path.display().to_string();
+    let expected = [
+        format!("{f}:2: server.port: 70000 is not a valid port (0-65535)"),
+        format!("{f}:3: server.bind: \"localhost\" is not valid"),
+        format!("{f}:4: server.max_viewers: 0 is not a valid number of viewers (at least 1)"),
+        format!("{f}:7: camera.width: 1281 is not a valid width (even, 16-4096)"),
+        format!("{f}:8: camera.height: 8 is not a valid height (even, 16-4096)"),
+        format!("{f}:9: camera.framerate: 121 is not a valid frame rate (1-120"),
+        format!("{f}:12: encoder.bitrate: 1000 is not a valid bitrate (64000-25000000"),
+        format!("{f}:13: encoder.level: \"4.3\" is not an H.264 level (one of 1, 1b, 1.1"),
+        format!("{f}:14: encoder.profile: \"ultra\" is not valid: unknown variant `ultra`"),
+        format!("{f}:15: encoder.intra_period: 0 is not a valid keyframe interval"),
+        format!("{f}:18: log.level: \"degub\" is not a log level"),
+    ];
+    assert_eq!(p.len(), expected.len(), "{p:#?}");
+    for (got, want) in p.iter().zip(&expected) {
+        assert!(
+            got.starts_with(want.as_str()),
+            "\n got: {got}\nwant: {want}..."
+        );
+    }
+    // Display: one problem per line, all of them.
+    let shown = load_from(&path, no_env()).unwrap_err().to_string();
+    assert_eq!(shown.lines().count(), expected.len());
+}
+
+#[test]
+fn file_source_needs_a_file() {
+    let (_dir, path) = file("[camera]\nsource = \"file\"\n");
+    let p = problems(&path, &[]);
+    assert_eq!(
+        p,
+        vec![format!(
+            "{}:2: camera.source: \"file\" needs camera.file, the H.264 file to replay",
+            path.display()
+        )]
+    );
+    // The environment can supply it.
+    let loaded = load_from(&path, env(&[("STREAMER_CAMERA__FILE", "/v.h264")])).unwrap();
+    assert_eq!(loaded.config.camera.file, Some(PathBuf::from("/v.h264")));
+}
+
+#[test]
+fn level_may_be_a_number_or_text() {
+    for (written, stored) in [
+        ("4", "4"),
+        ("4.0", "4.0"),
+        ("4.1", "4.1"),
+        ("\"4\"", "4"),
+        ("\"1b\"", "1b"),
+        ("\"5.2\"", "5.2"),
+    ] {
+        let (_dir, path) = file(&format!("[encoder]\nlevel = {written}\n"));
+        let loaded = load_from(&path, no_env()).unwrap();
+        assert_eq!(loaded.config.encoder.level, stored, "level = {written}");
+        assert!(loaded.config.encoder.level_idc().is_some());
+    }
+    for bad in ["6", "4.3", "\"high\"", "true", "\"\""] {
+        let (_dir, path) = file(&format!("[encoder]\nlevel = {bad}\n"));
+        let p = problems(&path, &[]);
+        assert_eq!(p.len(), 1, "level = {bad}: {p:?}");
+        assert!(p[0].contains("encoder.level"), "{}", p[0]);
+    }
+}
+
+#[test]
+fn limits_are_inclusive() {
+    let (_dir, path) = file(
+        "[server]\nport = 0\nmax_viewers = 1\n[camera]\nwidth = 16\nheight = 4096\nframerate = 120\n[encoder]\nbitrate = 64000\nintra_period = 1\n",
+    );
+    let c = load_from(&path, no_env()).unwrap().config;
+    assert_eq!(c.server.port, 0);
+    assert_eq!(
+        (c.camera.width, c.camera.height, c.camera.framerate),
+        (16, 4096, 120)
+    );
+    let (_dir, path) =
+        file("[camera]\nwidth = 4098\nframerate = -1\n[encoder]\nbitrate = 25000001\n");
+    assert_eq!(problems(&path, &[]).len(), 3);
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let (_dir, path) = file("[server]\nport = 8001\nbind = ::\n");
+    let p = problems(&path, &[]);
+    assert!(!p.is_empty());
+    assert!(
+        p[0].starts_with(&format!("{}:3: not valid TOML", path.display())),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn file_and_environment_problems_are_reported_together() {
+    let (_dir, path) = file("[server]\nport = \"eighty\"\n");
+    let p = problems(&path, &[("STREAMER_CAMERA__WIDTH", "3")]);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(p[0].contains(":2: server.port:"));
+    assert!(p[1].contains("STREAMER_CAMERA__WIDTH: camera.width: 3 is not a valid width"));
+}
+
+#[test]
+fn invalid_file_runs_on_defaults_plus_valid_environment() {
+    let (_dir, path) =
+        file("[server]\nport = 9000\nmax_viewers = -4\n[camera]\nsource = \"test\"\n");
+    let loaded = load_or_defaults_from(
+        &path,
+        env(&[
+            ("STREAMER_CAMERA__FRAMERATE", "25"),
+            ("STREAMER_CAMERA__WIDTH", "99999"),
+        ]),
+    );
+    assert!(loaded.file_found);
+    assert_eq!(loaded.errors.len(), 2, "{:#?}", loaded.errors);
+    assert!(loaded.errors[0].contains("server.max_viewers"));
+    assert!(loaded.errors[1].contains("STREAMER_CAMERA__WIDTH"));
+    let mut expected = Config::default();
+    expected.camera.framerate = 25;
+    // The file's valid keys (port, source) are not used either: the file as a whole is.
+    assert_eq!(loaded.config, expected);
+}
+
+#[test]
+fn bad_environment_alone_keeps_the_file() {
+    let (_dir, path) = file("[server]\nport = 9000\n");
+    let loaded = load_or_defaults_from(&path, env(&[("STREAMER_SERVER__PORT", "x")]));
+    assert_eq!(loaded.errors.len(), 1);
+    assert_eq!(loaded.config.server.port, 9000);
+}
+
+#[test]
+fn file_source_from_environment_without_a_file_falls_back() {
+    let loaded = load_or_defaults_from(
+        Path::new("/nonexistent/streamer.toml"),
+        env(&[("STREAMER_CAMERA__SOURCE", "file")]),
+    );
+    assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+    assert!(loaded.errors[0].contains("STREAMER_CAMERA__SOURCE"));
+    assert_eq!(loaded.config.camera.source, SourceKind::Auto);
+}
+
+#[test]
+fn default_toml_parses_back_to_the_defaults() {
+    let text = default_toml();
+    let parsed: Config = toml::from_str(&text).unwrap();
+    assert_eq!(parsed, Config::default());
+    // And through the real loader, with nothing to complain about.
+    let (_dir, path) = file(&text);
+    let loaded = load_from(&path, no_env()).unwrap();
+    assert_eq!(loaded.config, Config::default());
+}
+
+#[test]
+fn default_toml_documents_every_key() {
+    let text = default_toml();
+    let lines: Vec<&str> = text.lines().collect();
+    let schema = serde_json::to_value(Config::default()).unwrap();
+    let mut keys = 0;
+    for (section, fields) in schema.as_object().unwrap() {
+        let header = format!("[{section}]");
+        let at = lines
+            .iter()
+            .position(|l| *l == header)
+            .unwrap_or_else(|| panic!("no {header}"));
+        assert!(lines[at - 1].starts_with("# "), "{header} has no comment");
+        for key in fields.as_object().unwrap().keys() {
+            let active = format!("{key} = ");
+            let commented = format!("# {key} = ");
+            let line = lines[at..]
+                .iter()
+                .position(|l| l.starts_with(&active) || l.starts_with(&commented))
+                .map(|i| i + at)
+                .unwrap_or_else(|| panic!("{section}.{key} missing"));
+            let above = lines[line - 1];
+            assert!(
+                above.starts_with("# ") && above.len() > 10,
+                "{section}.{key} has no comment above it: {above:?}"
+            );
+            keys += 1;
+        }
+    }
+    assert_eq!(keys, 4 + 5 + 4 + 1);
+    // The optional key is shown, commented out, with an example that works.
+    assert!(text.contains("\n# file = \"/boot/video.h264\"\n"));
+    let uncommented = text.replace("\n# file = ", "\nfile = ");
+    let parsed: Config = toml::from_str(&uncommented).unwrap();
+    assert_eq!(parsed.camera.file, Some(PathBuf::from("/boot/video.h264")));
+    // Doc comments carry the limits the checks enforce.
+    assert!(text.contains("16-4096"));
+    assert!(text.contains("64000-25000000"));
+    assert!(text.contains("0 means any free port"));
+}
+
+#[test]
+fn shipped_example_is_the_generated_default() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../board/common/streamer.toml");
+    let text = std::fs::read_to_string(&shipped).unwrap();
+    assert!(
+        text == default_toml(),
+        "{} is out of date: regenerate it with `streamer print-default-config > board/common/streamer.toml`",
+        shipped.display()
+    );
+}
+
+#[test]
+fn effective_toml_round_trips() {
+    let mut c = Config::default();
+    c.server.port = 1234;
+    c.camera.source = SourceKind::File;
+    c.camera.file = Some(PathBuf::from("/a b.h264"));
+    c.encoder.level = "3.1".into();
+    let text = effective_toml(&c);
+    assert_eq!(toml::from_str::<Config>(&text).unwrap(), c);
+    assert_eq!(
+        toml::from_str::<Config>(&effective_toml(&Config::default())).unwrap(),
+        Config::default()
+    );
+}
+
+#[test]
+fn load_reads_the_process_environment_only_with_prefix() {
+    // `load` itself (process environment): the test process sets no STREAMER_*__*.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("none.toml");
+    if std::env::vars().any(|(k, _)| k.starts_with("STREAMER_") && k.contains("__")) {
+        return;
+    }
+    let loaded = config::load(&path).unwrap();
+    assert_eq!(loaded.config, Config::default());
+    assert!(!config::load_or_defaults(&path).file_found);
+}
+
+// ----- The command line -----
+
+fn streamer() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_streamer"));
+    // The child must not pick up configuration from the test's environment.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("STREAMER_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+#[test]
+fn cli_print_default_config() {
+    let out = streamer().arg("print-default-config").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), default_toml());
+}
+
+#[test]
+fn cli_check_config_good_file() {
+    let (_dir, path) = file("[server]\nport = 9001\n[camera]\nsource = \"test\"\n");
+    let out = streamer()
+        .arg("check-config")
+        .arg(&path)
+        .env("STREAMER_ENCODER__BITRATE", "2000000")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let effective: Config = toml::from_str(&printed).unwrap();
+    assert_eq!(effective.server.port, 9001);
+    assert_eq!(effective.camera.source, SourceKind::Test);
+    assert_eq!(effective.encoder.bitrate, 2_000_000);
+}
+
+#[test]
+fn cli_check_config_bad_file() {
+    let (_dir, path) = file("[server]\nport = 70000\nfoo = 1\n");
+    let out = streamer().arg("check-config").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let f = path.display();
+    assert!(
+        stderr.contains(&format!(
+            "{f}:2: server.port: 70000 is not a valid port (0-65535)"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{f}:3: server.foo: unknown key")),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn cli_check_config_uses_global_config_option() {
+    let (_dir, path) = file("[server]\nport = -1\n");
+    let out = streamer()
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("server.port"));
+}
+
+#[test]
+fn misplaced_keys_get_a_hint() {
+    let (_dir, path) = file(
+        "port = 8001\n[camera]\nbitrate = 100000\n[server]\nPort = 1\n[Log]\nlevel = \"info\"\n",
+    );
+    let p = problems(&path, &[]);
+    let f = path.display();
+    assert_eq!(
+        p,
+        vec![
+            format!(
+                "{f}:1: port: unknown section; port is a key of [server]: write it below [server]"
+            ),
+            format!("{f}:3: camera.bitrate: unknown key in [camera]; bitrate belongs in [encoder]"),
+            format!("{f}:5: server.Port: unknown key; did you mean port? (names are lowercase)"),
+            format!("{f}:6: Log: unknown section; did you mean [log]? (names are lowercase)"),
+        ]
+    );
+}
+
+#[test]
+fn every_syntax_error_is_reported() {
+    let (_dir, path) = file("[server]\nport = \nbind = \"::\"\n[camera]\nwidth = 12 34\n");
+    let p = problems(&path, &[]);
+    let f = path.display();
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(
+        p[0].starts_with(&format!("{f}:2: not valid TOML: ")),
+        "{}",
+        p[0]
+    );
+    assert!(
+        p[1].starts_with(&format!("{f}:5: not valid TOML: ")),
+        "{}",
+        p[1]
+    );
+}
+
+#[test]
+fn unreadable_file_is_a_problem_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder where the file should be.
+    let loaded = load_or_defaults_from(dir.path(), no_env());
+    assert!(loaded.file_found);
+    assert_eq!(loaded.errors.len(), 1);
+    assert!(
+        loaded.errors[0].contains("cannot read the file"),
+        "{:?}",
+        loaded.errors
+    );
+    assert_eq!(loaded.config, Config::default());
+    // Not UTF-8.
+    let path = dir.path().join("latin1.toml");
+    std::fs::write(&path, b"[server]\nweb_root = \"/caf\xe9\"\n").unwrap();
+    let loaded = load_or_defaults_from(&path, no_env());
+    assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+}
+
+#[test]
+fn sections_may_be_written_as_dotted_keys_or_inline_tables() {
+    let (_dir, path) = file("server.port = 9002\ncamera = { width = 640, height = 480 }\n");
+    let c = load_from(&path, no_env()).unwrap().config;
+    assert_eq!(c.server.port, 9002);
+    assert_eq!((c.camera.width, c.camera.height), (640, 480));
+    let (_dir, path) = file("server = 5\n[[camera]]\nwidth = 640\n");
+    let p = problems(&path, &[]);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(
+        p[0].contains(":1: server: must be a section [server], not 5"),
+        "{}",
+        p[0]
+    );
+    assert!(
+        p[1].contains("camera: must be a section [camera], not an array"),
+        "{}",
+        p[1]
+    );
+}
+
+#[test]
+fn cli_check_config_missing_file_means_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent.toml");
+    let out = streamer().arg("check-config").arg(&path).output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("no such file"), "{stderr}");
+    let printed: Config = toml::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(printed, Config::default());
+}
+
+#[test]
+fn cli_check_config_names_bad_environment_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = streamer()
+        .arg("check-config")
+        .arg(dir.path().join("absent.toml"))
+        .env("STREAMER_SERVER__PORTS", "1")
+        .env("STREAMER_BIN", "ignored")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("environment variable STREAMER_SERVER__PORTS: server.ports: unknown key"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("STREAMER_BIN"), "{stderr}");
+}

@@ -51,6 +51,7 @@ test('?player=mse plays the stream in a <video> through jMuxer, at the live edge
   const state = await playerState(page);
   assert.equal(state.path, 'mse');
   assert.equal(state.state, 'live');
+  assert.equal(state.stats.reconnects, 0, 'the muxer started without a second try');
   assert.equal(await page.isVisible('#video'), true);
   assert.equal(await page.isVisible('#canvas'), false);
   // jMuxer was loaded on demand from the web root, nowhere else.

@@ -50,6 +50,7 @@ export class MsePlayer {
     this.video = video;
     this.callbacks = callbacks;
     this.muxer = null;
+    this.starting = null;
     this.stream = null;
     this.needKey = true;
     this.pending = [];
@@ -98,7 +99,9 @@ export class MsePlayer {
         if (this.closed || this.stream !== wanted) return;
         this.fps = stream.fps > 0 ? stream.fps : 30;
         this.frameMs = (1000 / this.fps) | 0;
-        this.muxer = new JMuxer({
+        // Feed nothing before the MediaSource is open: jMuxer creates its SourceBuffer
+        // when the first SPS/PPS arrive and never retries if the source was not open yet.
+        const muxer = new JMuxer({
           node: this.video,
           mode: 'video',
           flushingTime: 0,
@@ -106,15 +109,21 @@ export class MsePlayer {
           fps: this.fps,
           clearBuffer: true,
           debug: false,
+          onReady: () => {
+            if (this.closed || this.starting !== muxer) return;
+            this.starting = null;
+            this.muxer = muxer;
+            this.fed = 0;
+            this.firstFedAt = null;
+            this.captured.clear();
+            const pending = this.pending;
+            this.pending = [];
+            for (const item of pending) this.push(item.bytes, item.info);
+          },
           onError: (error) => console.warn('streamer: MSE buffer error', error),
           onUnsupportedCodec: (codec) => console.warn(`streamer: MSE cannot play ${codec}`),
         });
-        this.fed = 0;
-        this.firstFedAt = null;
-        this.captured.clear();
-        const pending = this.pending;
-        this.pending = [];
-        for (const item of pending) this.push(item.bytes, item.info);
+        this.starting = muxer;
       },
       (error) => this.callbacks.onUnsupported?.(error.message),
     );
@@ -170,14 +179,16 @@ export class MsePlayer {
   }
 
   #destroyMuxer() {
-    if (this.muxer) {
+    for (const muxer of [this.muxer, this.starting]) {
+      if (!muxer) continue;
       try {
-        this.muxer.destroy();
+        muxer.destroy();
       } catch (error) {
         console.warn('streamer: closing jMuxer', error);
       }
     }
     this.muxer = null;
+    this.starting = null;
     this.pending = [];
   }
 

@@ -85,6 +85,10 @@ test('?player=mse plays the stream in a <video> through jMuxer, at the live edge
   const later = await samplePicture(page, '#video');
   assert.ok(changedSamples(first.below, later.below) >= 5, 'the picture below the bars should change over time');
 
+  // The latency estimate works on this path too (via requestVideoFrameCallback).
+  const latency = await waitInPage(page, () => window.streamerPlayer.stats.latencyMs, null, { what: 'latency' });
+  assert.ok(latency > 0 && latency < 1000, `latency ${latency} ms on loopback`);
+
   await page.click('#btn-stats');
   await waitInPage(page, () => /MSE/.test(document.getElementById('stats').textContent), null, { what: 'stats overlay' });
   assert.match(await page.textContent('#stats'), /640×480/);

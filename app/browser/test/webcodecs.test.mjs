@@ -87,7 +87,7 @@ test('a late joiner shows its first frame within 1 s of navigating', async () =>
   await first.close();
 });
 
-test('latency estimate is sane, the stats overlay shows the resolution, snapshots download', async () => {
+test('latency estimate is sane; stats overlay, fullscreen and snapshot controls work', async () => {
   const page = await newPage(browser);
   await page.goto(server.url);
   const latency = await waitInPage(page, () => window.streamerPlayer.stats.latencyMs, null, {
@@ -113,6 +113,21 @@ test('latency estimate is sane, the stats overlay shows the resolution, snapshot
   assert.match(overlay, /Viewers\d+/);
   await page.keyboard.press('s');
   assert.equal(await page.isVisible('#stats'), false);
+
+  await page.click('#btn-fullscreen');
+  await waitInPage(
+    page,
+    () => document.fullscreenElement?.id === 'stage' && document.getElementById('btn-fullscreen').ariaPressed === 'true',
+    null,
+    { what: 'the player in fullscreen' },
+  );
+  await page.click('#btn-fullscreen');
+  await waitInPage(
+    page,
+    () => document.fullscreenElement === null && document.getElementById('btn-fullscreen').ariaPressed === 'false',
+    null,
+    { what: 'fullscreen left' },
+  );
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#btn-snapshot')]);
   assert.match(download.suggestedFilename(), /^snapshot-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.png$/);

@@ -35,11 +35,17 @@ export class Ui {
     this.countdown = null;
   }
 
-  /** Wires the buttons and keyboard shortcuts (s: stats, f: fullscreen, p: snapshot). */
+  /**
+   * Wires the buttons, a double click/tap on the picture (fullscreen) and keyboard
+   * shortcuts (s: stats, f: fullscreen, p: snapshot).
+   */
   bind({ snapshot, fullscreenFallback }) {
     this.statsButton.addEventListener('click', () => this.toggleStats());
     this.snapshotButton.addEventListener('click', () => this.#snapshot(snapshot));
     this.fullscreenButton.addEventListener('click', () => this.#toggleFullscreen(fullscreenFallback));
+    this.stage.addEventListener('dblclick', (event) => {
+      if (!event.target.closest('button')) this.#toggleFullscreen(fullscreenFallback);
+    });
     this.doc.addEventListener('fullscreenchange', () => this.#fullscreenChanged());
     this.doc.addEventListener('webkitfullscreenchange', () => this.#fullscreenChanged());
     this.doc.addEventListener('keydown', (event) => {

@@ -1,12 +1,12 @@
 // What the page tells people: configuration errors and an offline camera.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { launchBrowser, newPage, startStreamer, waitInPage } from '../harness.mjs';
+import { launchBrowser, newPage, startStreamer, waitInPage, webRoot } from '../harness.mjs';
 
 let browser;
 let dir;
@@ -68,6 +68,25 @@ test('a camera that cannot start shows as offline, with the reason', async () =>
     await waitInPage(page, () => window.streamerPlayer.state === 'offline', null, { what: 'offline state', timeout: 15_000 });
     assert.match(await page.textContent('#status'), /Camera offline/);
     assert.ok((await page.textContent('#status-detail')).length > 0, 'the reason is shown');
+    await page.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a web root without jMuxer says so when the MSE path is needed', async () => {
+  const root = path.join(dir, 'www');
+  await cp(webRoot, root, { recursive: true, filter: (source) => !source.includes(`${path.sep}vendor`) });
+  const server = await startStreamer({ env: { STREAMER_SERVER__WEB_ROOT: root } });
+  try {
+    const page = await newPage(browser);
+    await page.goto(`${server.url}?player=mse`);
+    await waitInPage(page, () => window.streamerPlayer.state === 'error', null, { what: 'the error state' });
+    assert.match(await page.textContent('#status-text'), /Cannot play/);
+    assert.match(await page.textContent('#status-detail'), /make web/);
+    // The state messages that follow do not hide the problem.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(await page.evaluate(() => window.streamerPlayer.state), 'error');
     await page.close();
   } finally {
     await server.stop();

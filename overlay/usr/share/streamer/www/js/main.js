@@ -37,6 +37,8 @@ let timing = null;
 let backlog = 0;
 let gotVideo = false;
 let pingTimer = null;
+/** Why this browser cannot play the stream at all; shown instead of the source state. */
+let fatal = null;
 
 function setState(state, detail) {
   api.state = state;
@@ -84,6 +86,7 @@ function unsupported(reason) {
     connection.restart();
     return;
   }
+  fatal = reason;
   setState('error', reason);
 }
 
@@ -125,6 +128,7 @@ function onText(message) {
 }
 
 function showSourceState(detail) {
+  if (fatal) return;
   if (sourceState === 'live' || (sourceState === null && gotVideo)) setState('live');
   else if (sourceState === 'offline') setState('offline', detail);
   else if (sourceState === 'starting') setState('starting', detail);

@@ -103,7 +103,7 @@ export class WebCodecsPlayer {
   push(bytes, info = {}) {
     if (this.closed) return;
     if (!this.configured) {
-      if (this.checking) this.pending.push({ bytes, info });
+      if (this.checking && this.pending.length < MAX_GOP) this.pending.push({ bytes, info });
       else this.callbacks.onDropped?.(1, 'not configured');
       return;
     }

@@ -62,7 +62,6 @@ async fn a_slow_viewer_resyncs_while_a_fast_one_loses_nothing() {
         }
     }
     let snapshot = hub.snapshot();
-    let published = publisher.stop();
     let slow_stats = snapshot
         .viewers
         .iter()
@@ -88,7 +87,6 @@ async fn a_slow_viewer_resyncs_while_a_fast_one_loses_nothing() {
         fast_seqs.windows(2).all(|w| w[1] == w[0] + 1),
         "fast viewer lost frames"
     );
-    assert!(published >= fast_seqs.len() as u64);
     let fast_stats = snapshot
         .viewers
         .iter()
@@ -96,9 +94,12 @@ async fn a_slow_viewer_resyncs_while_a_fast_one_loses_nothing() {
         .expect("viewers");
     assert_eq!(fast_stats.dropped_frames, 0);
 
-    // Reading now, the slow viewer finds a resync followed by a keyframe.
+    // Reading now, while frames still flow, the slow viewer finds a resync
+    // followed by a keyframe.
     let mut saw_resync = false;
+    let deadline = Instant::now() + WAIT;
     loop {
+        assert!(Instant::now() < deadline, "no resync and keyframe in time");
         match next(&mut slow, WAIT).await {
             Received::Text(ServerMessage::Resync { dropped }) => {
                 assert!(dropped > 0);
@@ -116,6 +117,8 @@ async fn a_slow_viewer_resyncs_while_a_fast_one_loses_nothing() {
             _ => {}
         }
     }
+    let published = publisher.stop();
+    assert!(published >= fast_seqs.len() as u64);
     server.stop().await;
 }
 

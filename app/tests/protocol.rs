@@ -171,31 +171,45 @@ async fn ping_is_answered_with_pong_and_unknown_messages_are_ignored() {
     send_text(&mut client, r#"{"type":"whatever","x":1}"#).await;
     send_text(&mut client, "not json at all").await;
     send_text(&mut client, r#"{"type":"ping","id":7,"client_time":123.5}"#).await;
-    loop {
-        match next(&mut client, WAIT).await {
-            Received::Text(ServerMessage::Pong {
-                id,
-                client_time,
-                server_time_us,
-            }) => {
-                assert_eq!(id, serde_json::json!(7));
-                assert_eq!(client_time, serde_json::json!(123.5));
-                assert!(server_time_us > 0);
-                break;
+    within(async {
+        loop {
+            match next(&mut client, WAIT).await {
+                Received::Text(ServerMessage::Pong {
+                    id,
+                    client_time,
+                    server_time_us,
+                }) => {
+                    assert_eq!(id, serde_json::json!(7));
+                    assert_eq!(client_time, serde_json::json!(123.5));
+                    assert!(server_time_us > 0);
+                    break;
+                }
+                Received::Close(code) => panic!("closed: {code:?}"),
+                _ => {}
             }
-            Received::Close(code) => panic!("closed: {code:?}"),
-            _ => {}
         }
-    }
+    })
+    .await;
     server.stop().await;
 }
 
+/// Runs a wait-for-some-message loop with an overall deadline: periodic messages
+/// (`stats`) would otherwise keep `next` from ever timing out.
+async fn within<T>(wait: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, wait)
+        .await
+        .expect("the expected message within the timeout")
+}
+
 async fn expect_close(client: &mut support::Client) -> Option<u16> {
-    loop {
-        if let Received::Close(code) = next(client, WAIT).await {
-            return code;
+    within(async {
+        loop {
+            if let Received::Close(code) = next(client, WAIT).await {
+                return code;
+            }
         }
-    }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -242,18 +256,21 @@ async fn source_state_changes_reach_viewers() {
         message: Some("camera unplugged; retrying in 1.0 s".into()),
         ..live_status()
     });
-    loop {
-        if let Received::Text(ServerMessage::State {
-            state: SourceState::Offline,
-            message,
-            source,
-        }) = next(&mut client, WAIT).await
-        {
-            assert_eq!(source, "file");
-            assert!(message.unwrap_or_default().contains("camera unplugged"));
-            break;
+    within(async {
+        loop {
+            if let Received::Text(ServerMessage::State {
+                state: SourceState::Offline,
+                message,
+                source,
+            }) = next(&mut client, WAIT).await
+            {
+                assert_eq!(source, "file");
+                assert!(message.unwrap_or_default().contains("camera unplugged"));
+                break;
+            }
         }
-    }
+    })
+    .await;
     server.stop().await;
 }
 

@@ -29,6 +29,10 @@ pub const MAX_CLIENT_MESSAGES_PER_SECOND: u32 = 50;
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often `stats` is sent.
 pub const STATS_INTERVAL: Duration = Duration::from_secs(2);
+/// How long the socket of a client closed for breaking the rules stays open, so
+/// that the close frame reaches it.
+const CLOSE_LINGER: Duration = Duration::from_millis(500);
+
 /// How often `timing` is sent, unless the client asked for every frame.
 pub const TIMING_INTERVAL: Duration = Duration::from_secs(1);
 /// Items taken from the hub queue per write batch.
@@ -75,8 +79,10 @@ pub async fn upgrade(
 enum End {
     /// The server is shutting down.
     ServerClosing,
-    /// The client went away or broke the rules (close frame already queued).
+    /// The client went away (close frame already sent).
     Client(String),
+    /// The client broke the rules; a close frame with the reason was sent.
+    Violation(String),
     /// Writing failed or timed out.
     Write(String),
 }
@@ -94,6 +100,17 @@ async fn session(socket: WebSocket, viewer: Viewer, app: AppState, every_frame: 
     let end = writer.run(&app, control_rx).await;
     reader.abort();
     match &end {
+        End::Violation(reason) => {
+            tracing::info!(viewer = viewer.id(), %reason, "closing a client that broke the rules");
+            // What the client sent may still sit unread in our receive buffer;
+            // closing the socket now would reset it and could destroy the close
+            // frame before the client reads it. Stop streaming, keep the socket a
+            // moment so the client learns why it is being closed.
+            let Writer { sink, .. } = writer;
+            drop(viewer);
+            tokio::time::sleep(CLOSE_LINGER).await;
+            drop(sink);
+        }
         End::ServerClosing => {
             let _ = writer
                 .send_close(close_code::GOING_AWAY, "server shutting down")
@@ -139,10 +156,14 @@ impl Writer<'_> {
                     self.send(messages).await
                 }
                 message = control.recv() => match message {
-                    Some(Message::Close(frame)) => {
-                        let reason = frame.as_ref().map(|f| f.reason.to_string()).unwrap_or_default();
-                        let _ = self.send(vec![Message::Close(frame)]).await;
-                        return End::Client(reason);
+                    Some(Message::Close(Some(frame))) => {
+                        let reason = format!("{} ({})", frame.reason, frame.code);
+                        let _ = self.send(vec![Message::Close(Some(frame))]).await;
+                        return End::Violation(reason);
+                    }
+                    Some(Message::Close(None)) => {
+                        let _ = self.send(vec![Message::Close(None)]).await;
+                        return End::Client("closed by the client".into());
                     }
                     Some(message) => self.send(vec![message]).await,
                     None => return End::Client("connection closed".into()),

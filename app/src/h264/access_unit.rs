@@ -180,6 +180,8 @@ pub struct AccessUnitAssembler {
     recovery: Option<u32>,
     /// An end of sequence/stream NAL unit ended the pending access unit.
     closed: bool,
+    /// An end of stream NAL unit ended the pending access unit.
+    stream_ended: bool,
     /// The last primary-picture slice in `pending`.
     prev: Option<PrevSlice>,
     /// Colour planes (bit per `colour_plane_id`) of `pending` that had a primary
@@ -232,8 +234,11 @@ impl AccessUnitAssembler {
             }
             NalType::EndOfStream => {
                 // Ends the access unit it follows (a stray one before any picture
-                // just waits with the other non-VCL NAL units).
+                // just waits with the other non-VCL NAL units). A second one cannot
+                // follow it in the same access unit.
+                self.start_if(self.stream_ended, out);
                 self.closed = self.has_vcl;
+                self.stream_ended = self.has_vcl;
             }
             NalType::EndOfSequence => {
                 self.start_if(self.closed, out);
@@ -365,6 +370,7 @@ impl AccessUnitAssembler {
         self.has_idr = false;
         self.recovery = None;
         self.closed = false;
+        self.stream_ended = false;
         self.prev = None;
         self.mb0_planes = 0;
     }
@@ -390,7 +396,9 @@ impl AccessUnitAssembler {
         assert!(self.sps.len() <= 32 && self.pps.len() <= 256);
         if !self.has_vcl {
             assert!(self.prev.is_none());
+            assert!(!self.closed && !self.stream_ended);
         }
+        assert!(!self.stream_ended || self.closed);
     }
 }
 
@@ -753,6 +761,9 @@ mod tests {
             idr(0).bytes(&sps, &pps),     // 15: new (closed)
             vec![0x0a],                   // 16
             idr(3).bytes(&sps, &pps),     // 17: new after end of sequence
+            vec![0x0b],                   // 18: end of stream, stays
+            vec![0x0b],                   // 19: a second one: new, waits
+            idr(0).bytes(&sps, &pps),     // 20
         ];
         let (units, groups, _) = assemble(&nals);
         assert_eq!(
@@ -764,7 +775,8 @@ mod tests {
                 vec![9, 10],
                 vec![11, 12, 13, 14],
                 vec![15, 16],
-                vec![17],
+                vec![17, 18],
+                vec![19, 20],
             ]
         );
         assert_eq!(

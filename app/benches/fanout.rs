@@ -235,7 +235,8 @@ async fn scenario(settings: &Settings, video: &Path, slow_mbps: Option<f64>) -> 
             ("STREAMER_CAMERA__SOURCE", "file"),
             ("STREAMER_CAMERA__FILE", video.to_str().expect("UTF-8 path")),
             ("STREAMER_SERVER__MAX_VIEWERS", "1000"),
-            ("STREAMER_LOG__LEVEL", "warn"),
+            // info: the harness reads the "listening on" line; per-viewer lines are few.
+            ("STREAMER_LOG__LEVEL", "info"),
         ],
     );
     server.wait_for_ok("/healthz", Duration::from_secs(10));

@@ -71,6 +71,11 @@ pub async fn upgrade(
     let every_frame = params.timing.as_deref() == Some("frame");
     ws.max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
+        // Clients send only small text messages.
+        .read_buffer_size(MAX_CLIENT_MESSAGE)
+        // Write each message through at once: frames are large, and buffering
+        // them would hold a copy per viewer.
+        .write_buffer_size(0)
         .on_upgrade(move |socket| session(socket, viewer, app, every_frame))
 }
 

@@ -5,11 +5,13 @@
 //! - [`metrics`]: `GET /metrics`, Prometheus text format.
 //! - [`static_files`]: the player from `server.web_root`.
 //! - [`protocol`]: the JSON messages of `docs/protocol.md`.
+//! - [`websocket`]: RFC 6455 framing without a copy per viewer.
 
 pub mod api;
 pub mod metrics;
 pub mod protocol;
 pub mod static_files;
+pub mod websocket;
 pub mod ws;
 
 use std::future::Future;

@@ -8,16 +8,18 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Query, State};
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use super::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
+use super::websocket::{self, close_code, handshake, Incoming, ReadError};
 use super::AppState;
 use crate::hub::{unix_micros, Item, SubscribeError, Viewer};
 
@@ -38,14 +40,6 @@ pub const TIMING_INTERVAL: Duration = Duration::from_secs(1);
 /// Items taken from the hub queue per write batch.
 const BATCH: usize = 16;
 
-/// Close codes (RFC 6455 7.4.1).
-mod close_code {
-    pub const GOING_AWAY: u16 = 1001;
-    pub const UNSUPPORTED: u16 = 1003;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-}
-
 /// Query parameters of `/ws`.
 #[derive(Debug, Default, Deserialize)]
 pub struct WsParams {
@@ -56,11 +50,25 @@ pub struct WsParams {
 
 /// Upgrades to a WebSocket, or answers 503 when the hub is full or closing.
 pub async fn upgrade(
-    ws: WebSocketUpgrade,
     State(app): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Query(params): Query<WsParams>,
+    request: Request,
 ) -> Response {
+    let accept = match handshake::accept(request.method(), request.headers()) {
+        Ok(accept) => accept,
+        Err(error) => {
+            return (
+                error.status(),
+                [(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                )],
+                error.to_string(),
+            )
+                .into_response()
+        }
+    };
     let viewer = match app.hub.subscribe(Some(remote)) {
         Ok(viewer) => viewer,
         Err(error @ (SubscribeError::Full(_) | SubscribeError::Closed)) => {
@@ -69,14 +77,20 @@ pub async fn upgrade(
         }
     };
     let every_frame = params.timing.as_deref() == Some("frame");
-    ws.max_message_size(MAX_CLIENT_MESSAGE)
-        .max_frame_size(MAX_CLIENT_MESSAGE)
-        // Clients send only small text messages.
-        .read_buffer_size(MAX_CLIENT_MESSAGE)
-        // Write each message through at once: frames are large, and buffering
-        // them would hold a copy per viewer.
-        .write_buffer_size(0)
-        .on_upgrade(move |socket| session(socket, viewer, app, every_frame))
+    let on_upgrade = hyper::upgrade::on(request);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => session(TokioIo::new(upgraded), viewer, app, every_frame).await,
+            Err(error) => tracing::debug!(%remote, %error, "WebSocket upgrade failed"),
+        }
+    });
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    response
 }
 
 /// Why a session ended.
@@ -84,7 +98,7 @@ pub async fn upgrade(
 enum End {
     /// The server is shutting down.
     ServerClosing,
-    /// The client went away (close frame already sent).
+    /// The client went away (its close frame answered).
     Client(String),
     /// The client broke the rules; a close frame with the reason was sent.
     Violation(String),
@@ -92,12 +106,39 @@ enum End {
     Write(String),
 }
 
-async fn session(socket: WebSocket, viewer: Viewer, app: AppState, every_frame: bool) {
-    let (sink, stream) = socket.split();
-    let (control_tx, control_rx) = mpsc::channel::<Message>(8);
-    let reader = tokio::spawn(read_client(stream, control_tx));
+/// What the reader asks the writer to send or do.
+#[derive(Debug)]
+enum Control {
+    /// A protocol message (`pong`).
+    Text(String),
+    /// Answer a WebSocket ping.
+    Pong(Vec<u8>),
+    /// The client closed (with its code): answer and end.
+    Closed(Option<u16>),
+    /// The client broke the rules: close with this code and reason.
+    Violation(u16, String),
+}
+
+/// One message to write.
+enum Outgoing {
+    Text(String),
+    Binary(Bytes),
+    Pong(Vec<u8>),
+    Close(u16, String),
+}
+
+async fn session<S>(io: S, viewer: Viewer, app: AppState, every_frame: bool)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (read_half, write_half) = tokio::io::split(io);
+    let (control_tx, control_rx) = mpsc::channel::<Control>(8);
+    let reader = tokio::spawn(read_client(
+        websocket::Reader::new(read_half, MAX_CLIENT_MESSAGE),
+        control_tx,
+    ));
     let mut writer = Writer {
-        sink,
+        socket: websocket::Writer::new(write_half),
         viewer: &viewer,
         every_frame,
         last_timing: None,
@@ -111,14 +152,17 @@ async fn session(socket: WebSocket, viewer: Viewer, app: AppState, every_frame: 
             // closing the socket now would reset it and could destroy the close
             // frame before the client reads it. Stop streaming, keep the socket a
             // moment so the client learns why it is being closed.
-            let Writer { sink, .. } = writer;
+            let Writer { socket, .. } = writer;
             drop(viewer);
             tokio::time::sleep(CLOSE_LINGER).await;
-            drop(sink);
+            drop(socket);
         }
         End::ServerClosing => {
             let _ = writer
-                .send_close(close_code::GOING_AWAY, "server shutting down")
+                .send(vec![Outgoing::Close(
+                    close_code::GOING_AWAY,
+                    "server shutting down".into(),
+                )])
                 .await;
         }
         End::Client(reason) => {
@@ -130,15 +174,15 @@ async fn session(socket: WebSocket, viewer: Viewer, app: AppState, every_frame: 
     }
 }
 
-struct Writer<'a> {
-    sink: SplitSink<WebSocket, Message>,
+struct Writer<'a, W> {
+    socket: websocket::Writer<W>,
     viewer: &'a Viewer,
     every_frame: bool,
     last_timing: Option<Instant>,
 }
 
-impl Writer<'_> {
-    async fn run(&mut self, app: &AppState, mut control: mpsc::Receiver<Message>) -> End {
+impl<W: AsyncWrite + Unpin> Writer<'_, W> {
+    async fn run(&mut self, app: &AppState, mut control: mpsc::Receiver<Control>) -> End {
         let hello = ServerMessage::Hello {
             protocol: PROTOCOL_VERSION,
             server: concat!("streamer ", env!("CARGO_PKG_VERSION")).into(),
@@ -161,16 +205,17 @@ impl Writer<'_> {
                     self.send(messages).await
                 }
                 message = control.recv() => match message {
-                    Some(Message::Close(Some(frame))) => {
-                        let reason = format!("{} ({})", frame.reason, frame.code);
-                        let _ = self.send(vec![Message::Close(Some(frame))]).await;
-                        return End::Violation(reason);
+                    Some(Control::Text(message)) => self.send(vec![Outgoing::Text(message)]).await,
+                    Some(Control::Pong(payload)) => self.send(vec![Outgoing::Pong(payload)]).await,
+                    Some(Control::Violation(code, reason)) => {
+                        let _ = self.send(vec![Outgoing::Close(code, reason.clone())]).await;
+                        return End::Violation(format!("{reason} ({code})"));
                     }
-                    Some(Message::Close(None)) => {
-                        let _ = self.send(vec![Message::Close(None)]).await;
-                        return End::Client("closed by the client".into());
+                    Some(Control::Closed(code)) => {
+                        let code = code.unwrap_or(close_code::NORMAL);
+                        let _ = self.send(vec![Outgoing::Close(code, String::new())]).await;
+                        return End::Client(format!("closed by the client ({code})"));
                     }
-                    Some(message) => self.send(vec![message]).await,
                     None => return End::Client("connection closed".into()),
                 },
                 _ = stats.tick() => {
@@ -188,7 +233,7 @@ impl Writer<'_> {
     }
 
     /// Turns hub items into WebSocket messages, adding `timing` where due.
-    fn messages(&mut self, items: &mut Vec<Item>) -> Vec<Message> {
+    fn messages(&mut self, items: &mut Vec<Item>) -> Vec<Outgoing> {
         let mut messages = Vec::with_capacity(items.len() + 1);
         for item in items.drain(..) {
             match item {
@@ -207,7 +252,7 @@ impl Writer<'_> {
                         }));
                     }
                     self.viewer.record_sent(frame.data.len());
-                    messages.push(Message::Binary(frame.data));
+                    messages.push(Outgoing::Binary(frame.data));
                 }
                 Item::Stream(info) => messages.push(text(&ServerMessage::stream(&info))),
                 Item::Source(status) => messages.push(text(&ServerMessage::State {
@@ -223,13 +268,18 @@ impl Writer<'_> {
     }
 
     /// Writes the messages and flushes, giving up after [`SEND_TIMEOUT`].
-    async fn send(&mut self, messages: Vec<Message>) -> Result<(), End> {
-        let sink = &mut self.sink;
+    async fn send(&mut self, messages: Vec<Outgoing>) -> Result<(), End> {
+        let socket = &mut self.socket;
         let write = async move {
             for message in messages {
-                sink.feed(message).await?;
+                match message {
+                    Outgoing::Text(text) => socket.text(&text).await?,
+                    Outgoing::Binary(data) => socket.binary(&data).await?,
+                    Outgoing::Pong(payload) => socket.pong(&payload).await?,
+                    Outgoing::Close(code, reason) => socket.close(code, &reason).await?,
+                }
             }
-            sink.flush().await
+            socket.flush().await
         };
         match tokio::time::timeout(SEND_TIMEOUT, write).await {
             Ok(Ok(())) => Ok(()),
@@ -240,33 +290,32 @@ impl Writer<'_> {
             ))),
         }
     }
-
-    async fn send_close(&mut self, code: u16, reason: &'static str) -> Result<(), End> {
-        self.send(vec![Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }))])
-        .await
-    }
 }
 
-fn text(message: &ServerMessage) -> Message {
-    Message::Text(message.to_json().into())
-}
-
-fn close(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }))
+fn text(message: &ServerMessage) -> Outgoing {
+    Outgoing::Text(message.to_json())
 }
 
 /// Reads what the client sends: answers pings, enforces the limits, and asks the
 /// writer to close the connection when the client breaks them.
-async fn read_client(mut stream: SplitStream<WebSocket>, control: mpsc::Sender<Message>) {
+async fn read_client<R: AsyncRead + Unpin>(
+    mut reader: websocket::Reader<R>,
+    control: mpsc::Sender<Control>,
+) {
     let mut window_start = Instant::now();
     let mut in_window = 0u32;
-    while let Some(message) = stream.next().await {
+    loop {
+        let message = match reader.next().await {
+            Ok(Some(message)) => message,
+            Ok(None) => return, // the writer sees the closed channel
+            Err(ReadError::Frame(error)) => {
+                let _ = control
+                    .send(Control::Violation(error.close_code(), error.to_string()))
+                    .await;
+                return;
+            }
+            Err(ReadError::Io(_)) => return,
+        };
         let now = Instant::now();
         if now.duration_since(window_start) >= Duration::from_secs(1) {
             window_start = now;
@@ -275,47 +324,39 @@ async fn read_client(mut stream: SplitStream<WebSocket>, control: mpsc::Sender<M
         in_window += 1;
         if in_window > MAX_CLIENT_MESSAGES_PER_SECOND {
             let _ = control
-                .send(close(close_code::POLICY, "too many messages"))
+                .send(Control::Violation(
+                    close_code::POLICY,
+                    "too many messages".into(),
+                ))
                 .await;
             return;
         }
         let reply = match message {
-            Ok(Message::Text(text)) => match serde_json::from_str::<ClientMessage>(&text) {
-                Ok(ClientMessage::Ping { id, client_time }) => {
-                    Some(self::text(&ServerMessage::Pong {
+            Incoming::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
+                Ok(ClientMessage::Ping { id, client_time }) => Some(Control::Text(
+                    ServerMessage::Pong {
                         id,
                         client_time,
                         server_time_us: unix_micros(SystemTime::now()),
-                    }))
-                }
+                    }
+                    .to_json(),
+                )),
                 // Unknown messages are ignored, as the protocol says.
                 Err(_) => None,
             },
-            Ok(Message::Binary(_)) => {
+            Incoming::Binary(_) => {
                 let _ = control
-                    .send(close(
+                    .send(Control::Violation(
                         close_code::UNSUPPORTED,
-                        "binary messages are not accepted",
+                        "binary messages are not accepted".into(),
                     ))
                     .await;
                 return;
             }
-            Ok(Message::Ping(_) | Message::Pong(_)) => None,
-            Ok(Message::Close(_)) => {
-                let _ = control.send(Message::Close(None)).await;
-                return;
-            }
-            Err(error) => {
-                let too_big = matches!(
-                    error.into_inner().downcast_ref::<tungstenite::Error>(),
-                    Some(tungstenite::Error::Capacity(_))
-                );
-                let reply = if too_big {
-                    close(close_code::TOO_BIG, "message too big")
-                } else {
-                    Message::Close(None)
-                };
-                let _ = control.send(reply).await;
+            Incoming::Ping(payload) => Some(Control::Pong(payload)),
+            Incoming::Pong => None,
+            Incoming::Close(code) => {
+                let _ = control.send(Control::Closed(code)).await;
                 return;
             }
         };

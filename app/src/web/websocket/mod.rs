@@ -1,0 +1,168 @@
+//! The WebSocket protocol (RFC 6455), as much as the video socket needs.
+//!
+//! Why not a general WebSocket library: they copy every outgoing message into a
+//! per-connection write buffer, which for video means one copy of every frame per
+//! viewer, and a buffer per viewer as large as the largest keyframe. Here a frame's
+//! shared bytes go from the hub to the kernel with one vectored write (header +
+//! payload): nothing is copied or retained per viewer.
+//!
+//! - [`handshake`]: the opening handshake.
+//! - [`frame`]: sans-IO framing: server frame headers, a decoder for client frames.
+//! - [`Writer`] / [`Reader`]: the two halves over an async byte stream.
+
+pub mod frame;
+pub mod handshake;
+
+use std::io::{self, IoSlice};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use frame::{close_payload, server_header, Decoder, OpCode};
+pub use frame::{FrameError, Incoming};
+
+/// Close codes (RFC 6455 7.4.1).
+pub mod close_code {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// The server is going away.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Data of a type the endpoint does not accept.
+    pub const UNSUPPORTED: u16 = 1003;
+    /// The endpoint's policy was violated.
+    pub const POLICY: u16 = 1008;
+    /// A message too big to process.
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// The sending half: unmasked, unfragmented server frames.
+#[derive(Debug)]
+pub struct Writer<W> {
+    io: W,
+}
+
+impl<W: AsyncWrite + Unpin> Writer<W> {
+    /// Wraps the write half of an upgraded connection.
+    pub fn new(io: W) -> Self {
+        Writer { io }
+    }
+
+    /// A binary message; `payload` is written straight from the caller's buffer.
+    pub async fn binary(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.frame(OpCode::Binary, payload).await
+    }
+
+    /// A text message.
+    pub async fn text(&mut self, text: &str) -> io::Result<()> {
+        self.frame(OpCode::Text, text.as_bytes()).await
+    }
+
+    /// A pong answering a ping.
+    pub async fn pong(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.frame(OpCode::Pong, payload).await
+    }
+
+    /// A close frame with a code and a reason.
+    pub async fn close(&mut self, code: u16, reason: &str) -> io::Result<()> {
+        self.frame(OpCode::Close, &close_payload(code, reason))
+            .await
+    }
+
+    /// Flushes the stream.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        self.io.flush().await
+    }
+
+    async fn frame(&mut self, opcode: OpCode, payload: &[u8]) -> io::Result<()> {
+        let (header, len) = server_header(opcode, payload.len());
+        write_all_vectored(&mut self.io, &header[..len], payload).await
+    }
+}
+
+/// Writes `head` then `body` with as few (vectored) writes as the stream takes.
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    mut head: &[u8],
+    mut body: &[u8],
+) -> io::Result<()> {
+    while !head.is_empty() || !body.is_empty() {
+        let slices = [IoSlice::new(head), IoSlice::new(body)];
+        let written = io.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let from_head = written.min(head.len());
+        head = &head[from_head..];
+        body = body.get(written - from_head..).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Why reading from a client stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The client broke the protocol.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The connection failed.
+    #[error("connection error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The receiving half: complete messages from a client.
+#[derive(Debug)]
+pub struct Reader<R> {
+    io: R,
+    decoder: Decoder,
+    buffer: Box<[u8]>,
+}
+
+impl<R: AsyncRead + Unpin> Reader<R> {
+    /// Wraps the read half of an upgraded connection; longer messages are refused.
+    pub fn new(io: R, max_message: usize) -> Self {
+        Reader {
+            io,
+            decoder: Decoder::new(max_message),
+            buffer: vec![0; 4096].into_boxed_slice(),
+        }
+    }
+
+    /// The next message; `Ok(None)` once the client closed the connection.
+    pub async fn next(&mut self) -> Result<Option<Incoming>, ReadError> {
+        loop {
+            if let Some(message) = self.decoder.next_message()? {
+                return Ok(Some(message));
+            }
+            let n = self.io.read(&mut self.buffer).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.decoder.push(&self.buffer[..n]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_survive_a_stream_that_takes_a_few_bytes_at_a_time() {
+        let (client, server) = tokio::io::duplex(7);
+        let mut writer = Writer::new(server);
+        let payload: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
+        let expected = payload.clone();
+        let reading = tokio::spawn(async move {
+            let mut client = client;
+            let mut all = Vec::new();
+            client.read_to_end(&mut all).await.unwrap();
+            all
+        });
+        writer.binary(&payload).await.unwrap();
+        writer.close(close_code::GOING_AWAY, "bye").await.unwrap();
+        drop(writer);
+        let all = reading.await.unwrap();
+        assert_eq!(&all[..10], &server_header(OpCode::Binary, 70_000).0);
+        assert_eq!(&all[10..70_010], &expected[..]);
+        assert_eq!(&all[70_010..], &[0x88, 5, 0x03, 0xE9, b'b', b'y', b'e']);
+    }
+}

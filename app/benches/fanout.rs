@@ -171,6 +171,8 @@ struct Report {
     viewers: usize,
     seconds: f64,
     cpu_percent: f64,
+    /// Server CPU in each second of the window, % of one core.
+    cpu_per_second: Vec<f64>,
     rss_mb: f64,
     peak_rss_mb: f64,
     join: Samples,
@@ -188,9 +190,16 @@ struct Report {
 impl Report {
     fn print(&self, title: &str) {
         println!("\n## {title}");
+        let per_second: Vec<String> = self
+            .cpu_per_second
+            .iter()
+            .map(|cpu| format!("{cpu:.0}"))
+            .collect();
         println!(
-            "  server CPU:        {:.1} % of one core ({:.0} s window)",
-            self.cpu_percent, self.seconds
+            "  server CPU:        {:.1} % of one core over {:.0} s; per second: {} %",
+            self.cpu_percent,
+            self.seconds,
+            per_second.join(" ")
         );
         println!(
             "  server RSS:        {:.1} MB (peak {:.1} MB)",
@@ -286,8 +295,14 @@ async fn scenario(settings: &Settings, video: &Path, slow_mbps: Option<f64>) -> 
         .store(start_us + window.as_micros() as u64, Ordering::SeqCst);
     clock.start_us.store(start_us, Ordering::SeqCst);
     let mut peak_rss_mb = 0.0f64;
+    let mut cpu_per_second = Vec::new();
+    let mut last = (Instant::now(), cpu_start);
     while started.elapsed() < window {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = (Instant::now(), cpu_ticks(server.pid()));
+        let elapsed = now.0.duration_since(last.0).as_secs_f64();
+        cpu_per_second.push((now.1 - last.1) as f64 / clock_ticks() / elapsed * 100.0);
+        last = now;
         peak_rss_mb = peak_rss_mb.max(rss_mb(server.pid()));
     }
     let cpu_end = cpu_ticks(server.pid());
@@ -318,6 +333,7 @@ async fn scenario(settings: &Settings, video: &Path, slow_mbps: Option<f64>) -> 
         viewers: settings.viewers,
         seconds,
         cpu_percent: (cpu_end - cpu_start) as f64 / clock_ticks() / seconds * 100.0,
+        cpu_per_second,
         rss_mb: rss,
         peak_rss_mb: peak_rss_mb.max(rss),
         join: Samples::default(),

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use super::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
-use super::websocket::{self, close_code, handshake, Incoming, ReadError};
+use super::websocket::{self, close_code, handshake, Incoming, OpCode, ReadError};
 use super::AppState;
 use crate::hub::{unix_micros, Item, SubscribeError, Viewer};
 
@@ -124,7 +124,23 @@ enum Outgoing {
     Text(String),
     Binary(Bytes),
     Pong(Vec<u8>),
-    Close(u16, String),
+    /// A close frame's payload (code and reason).
+    Close(Vec<u8>),
+}
+
+impl Outgoing {
+    fn close(code: u16, reason: &str) -> Self {
+        Outgoing::Close(websocket::close_payload(code, reason))
+    }
+
+    fn frame(&self) -> (OpCode, &[u8]) {
+        match self {
+            Outgoing::Text(text) => (OpCode::Text, text.as_bytes()),
+            Outgoing::Binary(data) => (OpCode::Binary, data),
+            Outgoing::Pong(payload) => (OpCode::Pong, payload),
+            Outgoing::Close(payload) => (OpCode::Close, payload),
+        }
+    }
 }
 
 async fn session<S>(io: S, viewer: Viewer, app: AppState, every_frame: bool)
@@ -159,9 +175,9 @@ where
         }
         End::ServerClosing => {
             let _ = writer
-                .send(vec![Outgoing::Close(
+                .send(vec![Outgoing::close(
                     close_code::GOING_AWAY,
-                    "server shutting down".into(),
+                    "server shutting down",
                 )])
                 .await;
         }
@@ -208,12 +224,12 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                     Some(Control::Text(message)) => self.send(vec![Outgoing::Text(message)]).await,
                     Some(Control::Pong(payload)) => self.send(vec![Outgoing::Pong(payload)]).await,
                     Some(Control::Violation(code, reason)) => {
-                        let _ = self.send(vec![Outgoing::Close(code, reason.clone())]).await;
+                        let _ = self.send(vec![Outgoing::close(code, &reason)]).await;
                         return End::Violation(format!("{reason} ({code})"));
                     }
                     Some(Control::Closed(code)) => {
                         let code = code.unwrap_or(close_code::NORMAL);
-                        let _ = self.send(vec![Outgoing::Close(code, String::new())]).await;
+                        let _ = self.send(vec![Outgoing::close(code, "")]).await;
                         return End::Client(format!("closed by the client ({code})"));
                     }
                     None => return End::Client("connection closed".into()),
@@ -271,14 +287,8 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
     async fn send(&mut self, messages: Vec<Outgoing>) -> Result<(), End> {
         let socket = &mut self.socket;
         let write = async move {
-            for message in messages {
-                match message {
-                    Outgoing::Text(text) => socket.text(&text).await?,
-                    Outgoing::Binary(data) => socket.binary(&data).await?,
-                    Outgoing::Pong(payload) => socket.pong(&payload).await?,
-                    Outgoing::Close(code, reason) => socket.close(code, &reason).await?,
-                }
-            }
+            let frames: Vec<_> = messages.iter().map(Outgoing::frame).collect();
+            socket.batch(&frames).await?;
             socket.flush().await
         };
         match tokio::time::timeout(SEND_TIMEOUT, write).await {

@@ -17,8 +17,8 @@ use std::io::{self, IoSlice};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use frame::{close_payload, server_header, Decoder, OpCode};
-pub use frame::{FrameError, Incoming};
+pub use frame::{close_payload, FrameError, Incoming, OpCode};
+use frame::{server_header, Decoder};
 
 /// Close codes (RFC 6455 7.4.1).
 pub mod close_code {
@@ -65,6 +65,31 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
     pub async fn close(&mut self, code: u16, reason: &str) -> io::Result<()> {
         self.frame(OpCode::Close, &close_payload(code, reason))
             .await
+    }
+
+    /// Several messages in as few writes as the stream takes (one `writev` for a
+    /// whole batch of frames and their `timing` messages, usually).
+    pub async fn batch(&mut self, frames: &[(OpCode, &[u8])]) -> io::Result<()> {
+        let headers: Vec<_> = frames
+            .iter()
+            .map(|(opcode, payload)| server_header(*opcode, payload.len()))
+            .collect();
+        let mut slices = Vec::with_capacity(frames.len() * 2);
+        for ((header, len), (_, payload)) in headers.iter().zip(frames) {
+            slices.push(IoSlice::new(&header[..*len]));
+            if !payload.is_empty() {
+                slices.push(IoSlice::new(payload));
+            }
+        }
+        let mut remaining = &mut slices[..];
+        while !remaining.is_empty() {
+            let written = self.io.write_vectored(remaining).await?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut remaining, written);
+        }
+        Ok(())
     }
 
     /// Flushes the stream.
@@ -159,10 +184,23 @@ mod tests {
         });
         writer.binary(&payload).await.unwrap();
         writer.close(close_code::GOING_AWAY, "bye").await.unwrap();
+        writer
+            .batch(&[
+                (OpCode::Text, b"hi"),
+                (OpCode::Binary, &payload[..300]),
+                (OpCode::Pong, b""),
+            ])
+            .await
+            .unwrap();
         drop(writer);
         let all = reading.await.unwrap();
         assert_eq!(&all[..10], &server_header(OpCode::Binary, 70_000).0);
         assert_eq!(&all[10..70_010], &expected[..]);
-        assert_eq!(&all[70_010..], &[0x88, 5, 0x03, 0xE9, b'b', b'y', b'e']);
+        let rest = &all[70_010..];
+        assert_eq!(&rest[..7], &[0x88, 5, 0x03, 0xE9, b'b', b'y', b'e']);
+        assert_eq!(&rest[7..11], &[0x81, 2, b'h', b'i']);
+        assert_eq!(&rest[11..15], &[0x82, 126, 0x01, 0x2C]);
+        assert_eq!(&rest[15..315], &expected[..300]);
+        assert_eq!(&rest[315..], &[0x8A, 0]);
     }
 }

@@ -231,3 +231,45 @@ fn tells_systemd_ready_watchdog_and_stopping() {
     let exit = server.wait_exit(Duration::from_secs(5)).expect("exits");
     assert!(exit.success(), "{}", server.log());
 }
+
+#[test]
+fn a_second_signal_exits_at_once_while_viewers_drain() {
+    use std::io::{Read, Write};
+    let sample = support::pi_sample();
+    let env = file_source(sample.to_str().unwrap());
+    let mut server = StreamerProcess::start(&binary(), &no_config(), &env_refs(&env));
+    server.wait_for_ok("/healthz", Duration::from_secs(10));
+
+    // A viewer with a tiny receive window that never reads: its socket fills up,
+    // so the graceful shutdown would wait for it.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.address.into()).unwrap();
+    let mut stuck: std::net::TcpStream = socket.into();
+    write!(
+        stuck,
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        server.address
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    stuck.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+    std::thread::sleep(Duration::from_millis(1500)); // let the socket fill
+
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        server.wait_exit(Duration::ZERO).is_none(),
+        "the first signal waits for viewers to drain"
+    );
+    let second = Instant::now();
+    server.signal("TERM");
+    let exit = server
+        .wait_exit(Duration::from_secs(1))
+        .expect("the second signal exits at once");
+    assert_eq!(exit.code(), Some(130), "{}", server.log());
+    assert!(second.elapsed() < Duration::from_secs(1));
+    drop(stuck);
+}

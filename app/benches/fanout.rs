@@ -20,9 +20,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures_util::StreamExt;
 use process::StreamerProcess;
-use tokio_tungstenite::tungstenite::Message;
 
 struct Settings {
     viewers: usize,
@@ -362,30 +360,97 @@ async fn scenario(settings: &Settings, video: &Path, slow_mbps: Option<f64>) -> 
     report
 }
 
-/// Connects a WebSocket client, with `SO_RCVBUF` set when `receive_buffer` > 0.
-async fn connect_viewer(
-    url: &str,
-    receive_buffer: u32,
-) -> (
-    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-    tokio_tungstenite::tungstenite::handshake::client::Response,
-) {
-    let address: std::net::SocketAddr = url
-        .trim_start_matches("ws://")
-        .split('/')
-        .next()
-        .and_then(|host| host.parse().ok())
-        .expect("ws://ADDRESS/... URL");
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    if receive_buffer > 0 {
-        socket
-            .set_recv_buffer_size(receive_buffer)
-            .expect("SO_RCVBUF");
+/// What a [`RawClient`] received.
+enum Received {
+    Text(String),
+    /// A binary message of this many bytes (its bytes are not kept).
+    Binary(usize),
+    Close,
+}
+
+/// A minimal WebSocket client for load: reads the server's (unmasked) frames into
+/// one reusable buffer. A full client library copies and allocates per message,
+/// and on a 2-core machine its work would show up in the server's latency figures.
+struct RawClient {
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+    payload: Vec<u8>,
+}
+
+impl RawClient {
+    /// Connects and upgrades; `SO_RCVBUF` is set when `receive_buffer` > 0.
+    async fn connect(url: &str, receive_buffer: u32) -> Self {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let rest = url.trim_start_matches("ws://");
+        let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let address: std::net::SocketAddr = host.parse().expect("ws://ADDRESS/... URL");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        if receive_buffer > 0 {
+            socket
+                .set_recv_buffer_size(receive_buffer)
+                .expect("SO_RCVBUF");
+        }
+        let mut stream = socket.connect(address).await.expect("viewer connects");
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("handshake");
+        let mut stream = tokio::io::BufReader::with_capacity(64 * 1024, stream);
+        let mut line = String::new();
+        stream.read_line(&mut line).await.expect("handshake answer");
+        assert!(line.starts_with("HTTP/1.1 101"), "upgrade refused: {line}");
+        while line != "\r\n" {
+            line.clear();
+            stream
+                .read_line(&mut line)
+                .await
+                .expect("handshake headers");
+        }
+        RawClient {
+            stream,
+            payload: Vec::new(),
+        }
     }
-    let stream = socket.connect(address).await.expect("viewer connects");
-    tokio_tungstenite::client_async(url, stream)
-        .await
-        .expect("WebSocket handshake")
+
+    /// The next text, binary or close message.
+    async fn next(&mut self) -> std::io::Result<Received> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            let mut head = [0u8; 2];
+            self.stream.read_exact(&mut head).await?;
+            let len = match head[1] & 0x7F {
+                126 => u64::from(self.stream.read_u16().await?),
+                127 => self.stream.read_u64().await?,
+                short => u64::from(short),
+            } as usize;
+            self.payload.resize(len, 0);
+            self.stream.read_exact(&mut self.payload).await?;
+            match head[0] & 0x0F {
+                0x1 => {
+                    return Ok(Received::Text(
+                        String::from_utf8_lossy(&self.payload).into(),
+                    ))
+                }
+                0x2 => return Ok(Received::Binary(len)),
+                0x8 => return Ok(Received::Close),
+                _ => continue, // ping, pong
+            }
+        }
+    }
+
+    /// The next message within 5 s, or a panic naming `who`.
+    async fn expect_next(&mut self, who: &str) -> Received {
+        match tokio::time::timeout(Duration::from_secs(5), self.next()).await {
+            Ok(Ok(Received::Close)) => panic!("{who}: the server closed the stream"),
+            Ok(Ok(received)) => received,
+            Ok(Err(error)) => panic!("{who}: {error}"),
+            Err(_) => panic!("{who}: nothing for 5 s"),
+        }
+    }
 }
 
 /// Single late joiners measured after each scenario's window.
@@ -395,14 +460,10 @@ const LATE_JOINERS: usize = 20;
 /// keyframe with its parameter sets, by the protocol).
 async fn join_time(url: &str) -> f64 {
     let started = Instant::now();
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("late joiner connects");
+    let mut client = RawClient::connect(url, 0).await;
     loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-            Ok(Some(Ok(Message::Binary(_)))) => return started.elapsed().as_secs_f64() * 1000.0,
-            Ok(Some(Ok(_))) => continue,
-            other => panic!("late joiner got no frame: {other:?}"),
+        if let Received::Binary(_) = client.expect_next("late joiner").await {
+            return started.elapsed().as_secs_f64() * 1000.0;
         }
     }
 }
@@ -429,13 +490,10 @@ async fn viewer(url: String, window: Arc<Window>, throttle_mbps: Option<f64>) ->
     } else {
         0
     };
-    let (mut ws, _) = connect_viewer(&url, receive_buffer).await;
+    let mut client = RawClient::connect(&url, receive_buffer).await;
     let mut published_us = None;
     loop {
-        let message = match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-            Ok(Some(Ok(message))) => message,
-            other => panic!("viewer lost the stream: {other:?}"),
-        };
+        let message = client.expect_next("viewer").await;
         let received = now_us();
         let start = window.start_us.load(Ordering::SeqCst);
         let end = window.end_us.load(Ordering::SeqCst);
@@ -446,7 +504,7 @@ async fn viewer(url: String, window: Arc<Window>, throttle_mbps: Option<f64>) ->
         // asleep over one big keyframe.
         let measuring = throttle_mbps.is_some() || (start != 0 && received >= start);
         match message {
-            Message::Text(text) => {
+            Received::Text(text) => {
                 let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
                 match value["type"].as_str() {
                     Some("timing") => published_us = value["published_us"].as_u64(),
@@ -457,7 +515,7 @@ async fn viewer(url: String, window: Arc<Window>, throttle_mbps: Option<f64>) ->
                     _ => {}
                 }
             }
-            Message::Binary(data) => {
+            Received::Binary(len) => {
                 if result.join_ms.is_none() {
                     result.join_ms = Some(connect.elapsed().as_secs_f64() * 1000.0);
                     window.joined.fetch_add(1, Ordering::SeqCst);
@@ -465,7 +523,7 @@ async fn viewer(url: String, window: Arc<Window>, throttle_mbps: Option<f64>) ->
                 let published = published_us.take();
                 if measuring {
                     result.frames += 1;
-                    result.bytes += data.len() as u64;
+                    result.bytes += len as u64;
                     if let Some(published) = published {
                         result
                             .delivery_ms
@@ -473,11 +531,11 @@ async fn viewer(url: String, window: Arc<Window>, throttle_mbps: Option<f64>) ->
                     }
                 }
                 if let Some(mbps) = throttle_mbps {
-                    let seconds = data.len() as f64 * 8.0 / (mbps * 1e6);
+                    let seconds = len as f64 * 8.0 / (mbps * 1e6);
                     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
                 }
             }
-            _ => {}
+            Received::Close => unreachable!("expect_next panics on close"),
         }
     }
     result

@@ -6,6 +6,8 @@
 #   make fuzz    run each cargo-fuzz target for FUZZ_SECONDS (needs nightly + cargo-fuzz)
 #   make web     fetch the player's npm dependencies (jMuxer) into the web root
 #   make deps    install what a fresh Debian machine lacks (as root), or list it
+#   make cross   release binaries for the Pi (aarch64, armv7; ARMv6 compile check)
+#   make cross-test  run the Pi binaries under qemu-user with a real viewer
 #
 # Everything third-party comes from the registries, pinned: Cargo.lock for crates,
 # app/browser/package-lock.json for npm packages.
@@ -26,10 +28,10 @@ FUZZ_TARGETS := split access_units sps websocket
 # browser tests and npm fetches jMuxer and playwright-core.
 DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellcheck node:nodejs npm:npm
 
-.PHONY: help run test lint fmt check-msrv shellcheck test-rust test-browser bench fuzz web deps clean
+.PHONY: cross cross-deps cross-test help run test lint fmt check-msrv shellcheck test-rust test-browser bench fuzz web deps clean
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
 
 ## Run the streamer on this machine with the test pattern and the repo's player.
 run: web
@@ -81,6 +83,40 @@ fuzz:
 	cd app/fuzz && for target in $(FUZZ_TARGETS); do \
 		$(CARGO) +nightly fuzz run "$$target" -- -max_total_time=$(FUZZ_SECONDS); \
 	done
+
+# Raspberry Pi targets: 64-bit (Zero 2 W, 3, 4, 5) and 32-bit ARMv7 (2, 3) are built
+# and tested under qemu; ARMv6 (Zero W, Pi 1) is compiled when its standard library
+# is installed (`rustup target add arm-unknown-linux-gnueabihf`), else reported.
+CROSS_TARGETS := aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf
+ARMV6_TARGET := arm-unknown-linux-gnueabihf
+CROSS_NEEDS := aarch64-linux-gnu-g++:g++-aarch64-linux-gnu arm-linux-gnueabihf-g++:g++-arm-linux-gnueabihf \
+	qemu-aarch64-static:qemu-user-static
+
+## Cross compilers (openh264 is C++) and qemu-user, from Debian.
+cross-deps:
+	@$(MAKE) --no-print-directory deps DEBIAN_NEEDS="$(CROSS_NEEDS)"
+	rustup target add $(CROSS_TARGETS)
+
+cross: cross-deps
+	for target in $(CROSS_TARGETS); do \
+		$(CARGO) build --release --locked --target "$$target" --bin streamer; \
+	done
+	@if rustup target list --installed | grep -qx '$(ARMV6_TARGET)'; then \
+		CFLAGS_arm_unknown_linux_gnueabihf='-march=armv6 -mfpu=vfp -mfloat-abi=hard' \
+		CXXFLAGS_arm_unknown_linux_gnueabihf='-march=armv6 -mfpu=vfp -mfloat-abi=hard' \
+		$(CARGO) build --release --locked --target $(ARMV6_TARGET) --bin streamer; \
+	else \
+		echo "ARMv6 ($(ARMV6_TARGET)): standard library not installed, not compiled;"; \
+		echo "  on a networked machine: rustup target add $(ARMV6_TARGET)"; \
+	fi
+	@echo "stripped sizes:"; for target in $(CROSS_TARGETS) $(ARMV6_TARGET); do \
+		binary=target/$$target/release/streamer; \
+		if [ -f "$$binary" ]; then printf '  %-32s %s bytes\n' "$$target" "$$(stat -c %s "$$binary")"; fi; \
+	done
+
+cross-test: cross
+	STREAMER_CROSS_TARGETS="$$(echo $(CROSS_TARGETS) | tr ' ' ,)" \
+		$(CARGO) test --locked --test cross_qemu -- --ignored --nocapture
 
 ## Installs missing Debian packages when root; otherwise names them and stops.
 deps:

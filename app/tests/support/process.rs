@@ -25,7 +25,25 @@ impl StreamerProcess {
     /// listening on 127.0.0.1 port 0, and waits until it says where it listens.
     /// Panics with its log when it does not start within 20 s.
     pub fn start(binary: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(binary);
+        Self::start_with_runner(&[], binary, config, env)
+    }
+
+    /// Like [`StreamerProcess::start`], with the binary run by `runner` (e.g.
+    /// `qemu-aarch64-static -L /usr/aarch64-linux-gnu`) when it is not empty.
+    pub fn start_with_runner(
+        runner: &[&str],
+        binary: &Path,
+        config: &Path,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut command = match runner.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .arg("--config")
             .arg(config)

@@ -41,6 +41,11 @@ pub struct Config {
     pub camera: CameraConfig,
     /// How the video is encoded (camera and test pattern; a file is sent as it is).
     pub encoder: EncoderConfig,
+    /// The camera's picture controls (cameras only; each camera kind supports what
+    /// its hardware has, and the log says what it ignored).
+    pub image: ImageConfig,
+    /// Raspberry Pi GPIO pins.
+    pub gpio: GpioConfig,
     /// What the streamer writes to its log (the journal, or standard error).
     pub log: LogConfig,
 }
@@ -87,6 +92,12 @@ pub enum SourceKind {
     Test,
     /// An Annex-B H.264 file, replayed in real time, looping.
     File,
+    /// The legacy camera driver (bcm2835-v4l2), H.264 from the GPU encoder.
+    V4l2,
+    /// A USB webcam: its own H.264, or raw video encoded by the Pi's encoder.
+    Uvc,
+    /// A libcamera camera through rpicam-vid (Camera Module 3, Pi 5).
+    Rpicam,
 }
 
 /// Where the video comes from.
@@ -95,7 +106,10 @@ pub enum SourceKind {
 pub struct CameraConfig {
     /// Video source: "auto" (the camera when one is found, else the test
     /// pattern; the player says which), "test" (a built-in moving test pattern),
-    /// or "file" (replay the H.264 file named by file below, looping).
+    /// "file" (replay the H.264 file named by file below, looping), "v4l2" (a
+    /// camera on the legacy camera stack: V1, V2, HQ camera on Pi 0-4), "uvc" (a
+    /// USB webcam), or "rpicam" (a camera on the libcamera stack through
+    /// rpicam-vid: Camera Module 3, and every camera on a Pi 5).
     pub source: SourceKind,
     /// The raw H.264 (Annex-B) file to replay when source = "file"; required then,
     /// ignored otherwise. It replays in real time and loops. To make one from an
@@ -103,6 +117,11 @@ pub struct CameraConfig {
     ///     ffmpeg -i in.mp4 -an -c:v copy -bsf:v h264_mp4toannexb out.h264
     #[schemars(example = &"/boot/video.h264")]
     pub file: Option<PathBuf>,
+    /// The video device to use, e.g. "/dev/video0", instead of finding the camera
+    /// by its driver name (source "v4l2" or "uvc"). Needed only with several
+    /// cameras of one kind.
+    #[schemars(example = &"/dev/video0")]
+    pub device: Option<PathBuf>,
     /// Picture width in pixels: even, 16-4096 (the camera may support less).
     pub width: u32,
     /// Picture height in pixels: even, 16-4096 (the camera may support less).
@@ -110,6 +129,10 @@ pub struct CameraConfig {
     /// Frames per second, 1-120. A file replays at the rate stored in it, or at
     /// this rate when it stores none.
     pub framerate: u32,
+    /// true: capture and encode only while someone watches (saves power and
+    /// heat; a new viewer waits for the camera to start, about a second).
+    /// false: the camera runs all the time and a viewer's picture starts at once.
+    pub on_demand: bool,
 }
 
 impl Default for CameraConfig {
@@ -117,9 +140,11 @@ impl Default for CameraConfig {
         CameraConfig {
             source: SourceKind::Auto,
             file: None,
+            device: None,
             width: 1280,
             height: 720,
             framerate: 30,
+            on_demand: false,
         }
     }
 }
@@ -144,6 +169,9 @@ pub struct EncoderConfig {
     /// Target bitrate in bits per second, 64000-25000000 (3000000 = 3 Mbit/s).
     /// Higher looks better and needs more network per viewer.
     pub bitrate: u32,
+    /// "variable" (the bitrate follows the picture: still scenes cost little) or
+    /// "constant" (steady network use; still scenes look better, busy ones worse).
+    pub bitrate_mode: BitrateMode,
     /// H.264 profile: "baseline" (constrained baseline: the simplest, for old
     /// devices), "main", or "high" (best quality for the bitrate; every current
     /// browser plays it).
@@ -156,8 +184,10 @@ pub struct EncoderConfig {
     #[schemars(with = "String")]
     pub level: String,
     /// Frames from one keyframe to the next, at least 1 (60 at 30 frames per
-    /// second = one keyframe every 2 s). A new viewer waits for the next keyframe
-    /// before the picture starts, so smaller starts faster but costs bitrate.
+    /// second = one keyframe every 2 s). A new viewer's picture starts at once
+    /// either way (it is sent the last keyframe and the frames since); a viewer
+    /// on a slow network that falls behind resumes at the next keyframe, so
+    /// smaller recovers faster but costs bitrate.
     pub intra_period: u32,
 }
 
@@ -165,6 +195,7 @@ impl Default for EncoderConfig {
     fn default() -> Self {
         EncoderConfig {
             bitrate: 3_000_000,
+            bitrate_mode: BitrateMode::Variable,
             profile: Profile::High,
             level: "4.0".into(),
             intra_period: 60,
@@ -179,6 +210,158 @@ impl EncoderConfig {
     pub fn level_idc(&self) -> Option<u8> {
         level_idc(&self.level)
     }
+}
+
+/// How the encoder spends its bitrate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BitrateMode {
+    /// Variable bitrate.
+    #[default]
+    Variable,
+    /// Constant bitrate.
+    Constant,
+}
+
+/// Automatic exposure mode (the legacy camera's names, as picamera had them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExposureMode {
+    /// Automatic.
+    #[default]
+    Auto,
+    /// Long exposures for dark scenes.
+    Night,
+    /// Bright background.
+    Backlight,
+    /// Bright spot.
+    Spotlight,
+    /// Short exposures for motion.
+    Sports,
+    /// Snow.
+    Snow,
+    /// Beach.
+    Beach,
+    /// Very long exposures.
+    Verylong,
+    /// Keep the frame rate fixed.
+    Fixedfps,
+    /// Anti-shake.
+    Antishake,
+    /// Fireworks.
+    Fireworks,
+    /// Manual (automatic exposure off).
+    Off,
+}
+
+/// How the light is measured for exposure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Metering {
+    /// The whole picture.
+    #[default]
+    Average,
+    /// The centre.
+    Spot,
+    /// For a bright background.
+    Backlit,
+    /// Zones (libcamera's "matrix").
+    Matrix,
+}
+
+/// White balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WhiteBalance {
+    /// Automatic.
+    #[default]
+    Auto,
+    /// Off.
+    Off,
+    /// Sunlight.
+    Sunlight,
+    /// Cloudy.
+    Cloudy,
+    /// Shade.
+    Shade,
+    /// Tungsten light.
+    Tungsten,
+    /// Fluorescent light.
+    Fluorescent,
+    /// Incandescent light.
+    Incandescent,
+    /// Flash.
+    Flash,
+    /// Horizon.
+    Horizon,
+}
+
+/// The camera's picture controls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageConfig {
+    /// Mirror the picture left to right.
+    pub hflip: bool,
+    /// Turn the picture upside down (mirror top to bottom).
+    pub vflip: bool,
+    /// Rotate the picture clockwise by 0, 90, 180 or 270 degrees (cameras on
+    /// rpicam can rotate by 0 or 180 only).
+    pub rotation: u32,
+    /// Brightness, 0-100 (50 = unchanged).
+    pub brightness: i32,
+    /// Contrast, -100 to 100 (0 = unchanged).
+    pub contrast: i32,
+    /// Colour saturation, -100 to 100 (0 = unchanged; -100 = black and white).
+    pub saturation: i32,
+    /// Sharpness, -100 to 100 (0 = unchanged).
+    pub sharpness: i32,
+    /// Automatic exposure mode: "auto", "night", "backlight", "spotlight",
+    /// "sports", "snow", "beach", "verylong", "fixedfps", "antishake", "fireworks"
+    /// or "off".
+    pub exposure: ExposureMode,
+    /// Exposure compensation in steps of 1/6 stop, -25 to 25 (0 = none; 6 = one
+    /// stop brighter).
+    pub exposure_compensation: i32,
+    /// How light is measured: "average", "spot", "backlit" or "matrix".
+    pub metering: Metering,
+    /// White balance: "auto", "off", "sunlight", "cloudy", "shade", "tungsten",
+    /// "fluorescent", "incandescent", "flash" or "horizon".
+    pub white_balance: WhiteBalance,
+    /// Sensor sensitivity: 0 = automatic, or 100-800 (higher is brighter and
+    /// noisier).
+    pub iso: u32,
+    /// Reduce noise in the picture (costs a little detail).
+    pub denoise: bool,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        ImageConfig {
+            hflip: false,
+            vflip: false,
+            rotation: 0,
+            brightness: 50,
+            contrast: 0,
+            saturation: 0,
+            sharpness: 0,
+            exposure: ExposureMode::Auto,
+            exposure_compensation: 0,
+            metering: Metering::Average,
+            white_balance: WhiteBalance::Auto,
+            iso: 0,
+            denoise: true,
+        }
+    }
+}
+
+/// Raspberry Pi GPIO pins.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct GpioConfig {
+    /// A privacy LED: the GPIO pin (BCM number, 0-27) of an LED that is lit while
+    /// at least one viewer watches. Not set: no LED.
+    #[schemars(example = &17)]
+    pub privacy_led: Option<u8>,
 }
 
 /// Logging.
@@ -317,6 +500,54 @@ const INT_RULES: &[IntRule] = &[
         range: "64000-25000000 bits per second",
     },
     IntRule {
+        key: "image.brightness",
+        noun: "brightness",
+        min: 0,
+        max: 100,
+        even: false,
+        range: "0-100",
+    },
+    IntRule {
+        key: "image.contrast",
+        noun: "contrast",
+        min: -100,
+        max: 100,
+        even: false,
+        range: "-100 to 100",
+    },
+    IntRule {
+        key: "image.saturation",
+        noun: "saturation",
+        min: -100,
+        max: 100,
+        even: false,
+        range: "-100 to 100",
+    },
+    IntRule {
+        key: "image.sharpness",
+        noun: "sharpness",
+        min: -100,
+        max: 100,
+        even: false,
+        range: "-100 to 100",
+    },
+    IntRule {
+        key: "image.exposure_compensation",
+        noun: "exposure compensation",
+        min: -25,
+        max: 25,
+        even: false,
+        range: "-25 to 25 sixths of a stop",
+    },
+    IntRule {
+        key: "gpio.privacy_led",
+        noun: "GPIO pin",
+        min: 0,
+        max: 27,
+        even: false,
+        range: "BCM pin 0-27",
+    },
+    IntRule {
         key: "encoder.intra_period",
         noun: "keyframe interval",
         min: 1,
@@ -377,6 +608,25 @@ fn check_typed(key: &str, config: &Config) -> Result<(), String> {
             }
         }
         "log.level" => check_log_level(&config.log.level),
+        "image.rotation" => match config.image.rotation {
+            0 | 90 | 180 | 270 => Ok(()),
+            other => Err(format!(
+                "{other} is not a valid rotation (0, 90, 180 or 270 degrees)"
+            )),
+        },
+        "image.iso" => match config.image.iso {
+            0 | 100..=800 => Ok(()),
+            other => Err(format!(
+                "{other} is not a valid ISO (0 = automatic, or 100-800)"
+            )),
+        },
+        "camera.device" => match &config.camera.device {
+            Some(path) if !path.starts_with("/dev/") => Err(format!(
+                "{:?} is not a device: name one such as /dev/video0",
+                path.display().to_string()
+            )),
+            _ => Ok(()),
+        },
         "camera.file" => match &config.camera.file {
             Some(path) if path.as_os_str().is_empty() => {
                 Err("is empty: name the H.264 file to replay".into())
@@ -1117,13 +1367,27 @@ mod tests {
     fn schema_lists_sections_and_keys_in_declaration_order() {
         let schema = schema_doc();
         let names: Vec<_> = schema.sections.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["server", "camera", "encoder", "log"]);
+        assert_eq!(
+            names,
+            ["server", "camera", "encoder", "image", "gpio", "log"]
+        );
         let camera: Vec<_> = schema.sections[1]
             .keys
             .iter()
             .map(|k| k.name.as_str())
             .collect();
-        assert_eq!(camera, ["source", "file", "width", "height", "framerate"]);
+        assert_eq!(
+            camera,
+            [
+                "source",
+                "file",
+                "device",
+                "width",
+                "height",
+                "framerate",
+                "on_demand"
+            ]
+        );
         assert!(schema
             .sections
             .iter()
@@ -1169,10 +1433,86 @@ mod tests {
     fn docs_name_every_choice_and_limit_the_checks_use() {
         let words = |doc: String| doc.split_whitespace().collect::<Vec<_>>().join(" ");
         let source = words(key_doc("camera", "source"));
-        for kind in [SourceKind::Auto, SourceKind::Test, SourceKind::File] {
+        for kind in [
+            SourceKind::Auto,
+            SourceKind::Test,
+            SourceKind::File,
+            SourceKind::V4l2,
+            SourceKind::Uvc,
+            SourceKind::Rpicam,
+        ] {
             let name = toml::Value::try_from(kind).unwrap();
             assert!(source.contains(&name.to_string()), "{name} in {source}");
         }
+        let choices = |section: &str, key: &str, names: Vec<toml::Value>| {
+            let doc = words(key_doc(section, key));
+            for name in names {
+                assert!(doc.contains(&name.to_string()), "{name} in {doc}");
+            }
+        };
+        use ExposureMode as E;
+        choices(
+            "image",
+            "exposure",
+            [
+                E::Auto,
+                E::Night,
+                E::Backlight,
+                E::Spotlight,
+                E::Sports,
+                E::Snow,
+                E::Beach,
+                E::Verylong,
+                E::Fixedfps,
+                E::Antishake,
+                E::Fireworks,
+                E::Off,
+            ]
+            .into_iter()
+            .map(|v| toml::Value::try_from(v).unwrap())
+            .collect(),
+        );
+        use WhiteBalance as W;
+        choices(
+            "image",
+            "white_balance",
+            [
+                W::Auto,
+                W::Off,
+                W::Sunlight,
+                W::Cloudy,
+                W::Shade,
+                W::Tungsten,
+                W::Fluorescent,
+                W::Incandescent,
+                W::Flash,
+                W::Horizon,
+            ]
+            .into_iter()
+            .map(|v| toml::Value::try_from(v).unwrap())
+            .collect(),
+        );
+        choices(
+            "image",
+            "metering",
+            [
+                Metering::Average,
+                Metering::Spot,
+                Metering::Backlit,
+                Metering::Matrix,
+            ]
+            .into_iter()
+            .map(|v| toml::Value::try_from(v).unwrap())
+            .collect(),
+        );
+        choices(
+            "encoder",
+            "bitrate_mode",
+            [BitrateMode::Variable, BitrateMode::Constant]
+                .into_iter()
+                .map(|v| toml::Value::try_from(v).unwrap())
+                .collect(),
+        );
         let profile = words(key_doc("encoder", "profile"));
         for p in [Profile::Baseline, Profile::Main, Profile::High] {
             let name = toml::Value::try_from(p).unwrap();
@@ -1187,6 +1527,8 @@ mod tests {
             let doc = words(key_doc(section, key));
             let limit = if rule.max == i64::from(u32::MAX) {
                 format!("at least {}", rule.min)
+            } else if rule.min < 0 {
+                format!("{} to {}", rule.min, rule.max)
             } else {
                 format!("{}-{}", rule.min, rule.max)
             };
@@ -1211,10 +1553,12 @@ mod tests {
                 .iter()
                 .any(|s| s.name == section && s.keys.iter().any(|k| k.name == key));
             assert!(known, "{}", rule.key);
-            // The default passes its own rule.
+            // The default passes its own rule (optional keys have none).
             let defaults = toml::Value::try_from(Config::default()).unwrap();
-            let n = defaults[section][key].as_integer().unwrap();
-            assert!(check_int(rule, n).is_ok(), "{}", rule.key);
+            if let Some(n) = defaults[section].get(key) {
+                let n = n.as_integer().unwrap();
+                assert!(check_int(rule, n).is_ok(), "{}", rule.key);
+            }
         }
     }
 }

@@ -246,6 +246,49 @@ level = \"degub\"
 }
 
 #[test]
+fn camera_kinds_image_controls_and_gpio_are_read_and_checked() {
+    let (_dir, path) = file(
+        "[camera]\nsource = \"rpicam\"\ndevice = \"/dev/video0\"\non_demand = true\n\n\
+         [encoder]\nbitrate_mode = \"constant\"\n\n\
+         [image]\nhflip = true\nrotation = 180\nbrightness = 60\ncontrast = -20\n\
+         exposure = \"night\"\nexposure_compensation = 6\nmetering = \"spot\"\n\
+         white_balance = \"tungsten\"\niso = 400\ndenoise = false\n\n\
+         [gpio]\nprivacy_led = 17\n",
+    );
+    let config = load_from(&path, no_env()).unwrap().config;
+    assert_eq!(config.camera.source, SourceKind::Rpicam);
+    assert_eq!(config.camera.device, Some(PathBuf::from("/dev/video0")));
+    assert!(config.camera.on_demand);
+    assert_eq!(config.encoder.bitrate_mode, config::BitrateMode::Constant);
+    assert!(config.image.hflip && !config.image.vflip);
+    assert_eq!(config.image.rotation, 180);
+    assert_eq!((config.image.brightness, config.image.contrast), (60, -20));
+    assert_eq!(config.image.exposure, config::ExposureMode::Night);
+    assert_eq!(config.image.metering, config::Metering::Spot);
+    assert_eq!(config.image.white_balance, config::WhiteBalance::Tungsten);
+    assert_eq!((config.image.iso, config.image.denoise), (400, false));
+    assert_eq!(config.gpio.privacy_led, Some(17));
+
+    let (_dir, path) = file(
+        "[camera]\ndevice = \"video0\"\n[image]\nrotation = 45\niso = 50\n\
+         brightness = 101\nexposure = \"dark\"\n[gpio]\nprivacy_led = 40\n",
+    );
+    let problems = problems(&path, &[]);
+    let expect = [
+        "camera.device: \"video0\" is not a device",
+        "image.rotation: 45 is not a valid rotation (0, 90, 180 or 270 degrees)",
+        "image.iso: 50 is not a valid ISO (0 = automatic, or 100-800)",
+        "image.brightness: 101 is not a valid brightness (0-100)",
+        "image.exposure: \"dark\" is not valid",
+        "gpio.privacy_led: 40 is not a valid GPIO pin (BCM pin 0-27)",
+    ];
+    assert_eq!(problems.len(), expect.len(), "{problems:#?}");
+    for (problem, expected) in problems.iter().zip(expect) {
+        assert!(problem.contains(expected), "{problem:?} lacks {expected:?}");
+    }
+}
+
+#[test]
 fn file_source_needs_a_file() {
     let (_dir, path) = file("[camera]\nsource = \"file\"\n");
     let p = problems(&path, &[]);
@@ -400,7 +443,8 @@ fn default_toml_documents_every_key() {
             keys += 1;
         }
     }
-    assert_eq!(keys, 4 + 5 + 4 + 1);
+    // server, camera, encoder, image, gpio, log
+    assert_eq!(keys, 4 + 7 + 5 + 13 + 1 + 1);
     // The optional key is shown, commented out, with an example that works.
     assert!(text.contains("\n# file = \"/boot/video.h264\"\n"));
     let uncommented = text.replace("\n# file = ", "\nfile = ");

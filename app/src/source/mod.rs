@@ -81,6 +81,27 @@ pub fn plan(config: &Config) -> SourcePlan {
                 }),
             }
         }
+        SourceKind::V4l2 | SourceKind::Uvc | SourceKind::Rpicam => {
+            let name = match camera.source {
+                SourceKind::V4l2 => "v4l2",
+                SourceKind::Uvc => "uvc",
+                _ => "rpicam",
+            };
+            let reason = format!(
+                "camera.source = \"{name}\" is not supported by this build of the streamer yet"
+            );
+            SourcePlan {
+                kind: name.into(),
+                description: format!("{name} camera"),
+                reason: None,
+                factory: Box::new(move || {
+                    Err(SourceError::Start {
+                        source_name: name,
+                        reason: reason.clone(),
+                    })
+                }),
+            }
+        }
         SourceKind::Test | SourceKind::Auto => {
             let settings = TestPatternSettings {
                 width: camera.width,

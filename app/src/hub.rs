@@ -73,6 +73,9 @@ pub enum SourceState {
     Live,
     /// Failed or stalled; the supervisor is retrying.
     Offline,
+    /// Stopped on purpose because nobody watches (`camera.on_demand`); it starts
+    /// when a viewer comes.
+    Idle,
 }
 
 /// The source as reported to viewers and on `/api/status`.

@@ -114,8 +114,14 @@ async fn serve(config: Config, report: web::ConfigReport) -> anyhow::Result<()> 
 
     let plan = source::plan(&config);
     tracing::info!(source = %plan.kind, description = %plan.description, reason = ?plan.reason, "source chosen");
-    let supervisor =
-        supervisor::spawn(hub.clone(), plan, supervisor::SupervisorSettings::default());
+    let settings = supervisor::SupervisorSettings {
+        on_demand: config
+            .camera
+            .on_demand
+            .then_some(supervisor::ON_DEMAND_GRACE),
+        ..supervisor::SupervisorSettings::default()
+    };
+    let supervisor = supervisor::spawn(hub.clone(), plan, settings);
 
     tracing::info!(%address, "listening on http://{}", display_address(address));
     service::notify_ready();

@@ -122,14 +122,16 @@ pub fn watchdog_interval() -> Option<Duration> {
 
 /// Whether the service is doing its job, for the watchdog: video flowed within
 /// `within`, or the source is offline with a known reason (camera missing or
-/// failing) and its supervisor is retrying. A source that claims to run but
+/// failing) and its supervisor is retrying, or it is idle on purpose because
+/// nobody watches (`camera.on_demand`). A source that claims to run but
 /// delivers nothing is not alive: then keep-alives stop and systemd restarts us.
 pub fn is_alive(hub: &Hub, within: Duration) -> bool {
     let fresh = hub.last_frame_age().is_some_and(|age| age <= within);
     let status = hub.source_status();
     let retrying = status.state == SourceState::Offline && status.message.is_some();
     let starting = status.state == SourceState::Starting && hub.uptime() <= within;
-    fresh || retrying || starting
+    let idle = status.state == SourceState::Idle;
+    fresh || retrying || starting || idle
 }
 
 /// Sends watchdog keep-alives every half interval while [`is_alive`]; runs forever.

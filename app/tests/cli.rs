@@ -273,3 +273,53 @@ fn a_second_signal_exits_at_once_while_viewers_drain() {
     assert!(second.elapsed() < Duration::from_secs(1));
     drop(stuck);
 }
+
+#[test]
+fn on_demand_the_camera_starts_when_a_viewer_comes() {
+    let server = StreamerProcess::start(
+        &binary(),
+        &no_config(),
+        &[
+            ("STREAMER_CAMERA__SOURCE", "test"),
+            ("STREAMER_CAMERA__WIDTH", "320"),
+            ("STREAMER_CAMERA__HEIGHT", "240"),
+            ("STREAMER_CAMERA__ON_DEMAND", "true"),
+        ],
+    );
+    let body = server.wait_for_ok("/healthz", Duration::from_secs(10));
+    assert!(body.starts_with("idle"), "{body}");
+    let status: serde_json::Value =
+        serde_json::from_str(&server.get("/api/status").1).expect("status is JSON");
+    assert_eq!(status["source"]["state"], "idle", "{status}");
+    assert_eq!(status["video"]["frames"], 0, "nothing encoded: {status}");
+
+    let address = server.address;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let started = Instant::now();
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
+            .await
+            .expect("WebSocket connects");
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Binary(frame)))) => {
+                    assert!(support::nal_types(&frame).contains(&5), "a keyframe first");
+                    break;
+                }
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("no video after connecting: {other:?}"),
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the camera started promptly: {:?}",
+            started.elapsed()
+        );
+    });
+    let status: serde_json::Value =
+        serde_json::from_str(&server.get("/api/status").1).expect("status is JSON");
+    assert_eq!(status["source"]["state"], "live", "{status}");
+}

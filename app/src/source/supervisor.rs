@@ -9,6 +9,7 @@
 //! Stall detection works through [`Sink::should_stop`]: it turns true once no frame
 //! arrived in time, and every source calls it at least every ~100 ms.
 
+use std::cell::Cell;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -45,6 +46,9 @@ pub struct SupervisorSettings {
     pub backoff_max: Duration,
     /// A source that ran this long without trouble restarts quickly again.
     pub healthy_after: Duration,
+    /// On demand (`camera.on_demand`): stop the source once nobody watched for
+    /// this long, start it when a viewer comes. `None`: it runs all the time.
+    pub on_demand: Option<Duration>,
 }
 
 impl Default for SupervisorSettings {
@@ -55,9 +59,16 @@ impl Default for SupervisorSettings {
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             healthy_after: Duration::from_secs(30),
+            on_demand: None,
         }
     }
 }
+
+/// How long an on-demand source keeps running after the last viewer left.
+pub const ON_DEMAND_GRACE: Duration = Duration::from_secs(10);
+
+/// How often an idle on-demand supervisor looks for viewers.
+const IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// A flag to stop a thread, with an interruptible sleep.
 #[derive(Debug, Default)]
@@ -151,6 +162,21 @@ fn supervise(hub: &Hub, plan: &SourcePlan, settings: SupervisorSettings, stop: &
         restarts,
     };
     while !stop.is_stopped() {
+        if settings.on_demand.is_some() && hub.viewer_count() == 0 {
+            tracing::info!(source = %plan.kind, "nobody watches: source idle until a viewer comes");
+            hub.set_source_status(status(
+                SourceState::Idle,
+                Some("on demand: the camera starts when someone watches".into()),
+                restarts,
+            ));
+            while hub.viewer_count() == 0 {
+                if stop.sleep(IDLE_POLL) {
+                    tracing::info!(source = %plan.kind, "source stopped");
+                    return;
+                }
+            }
+            backoff = settings.backoff_initial;
+        }
         hub.set_source_status(status(SourceState::Starting, plan.reason.clone(), restarts));
         let started = Instant::now();
         let trouble = match (plan.factory)() {
@@ -173,6 +199,9 @@ fn supervise(hub: &Hub, plan: &SourcePlan, settings: SupervisorSettings, stop: &
                 let result = source.run(&mut sink);
                 if stop.is_stopped() {
                     break;
+                }
+                if result.is_ok() && sink.went_idle.get() {
+                    continue; // nobody watches: not a failure
                 }
                 match (result, sink.quiet_too_long()) {
                     (Err(error), _) => error.to_string(),
@@ -217,6 +246,10 @@ struct Ingest<'a, F: Fn(&Hub, u64)> {
     last_frame: Option<Instant>,
     on_live: F,
     restarts: u64,
+    /// Since when nobody watches (on demand only).
+    no_viewers_since: Cell<Option<Instant>>,
+    /// The source was asked to stop because nobody watched long enough.
+    went_idle: Cell<bool>,
 }
 
 impl<'a, F: Fn(&Hub, u64)> Ingest<'a, F> {
@@ -237,6 +270,8 @@ impl<'a, F: Fn(&Hub, u64)> Ingest<'a, F> {
             last_frame: None,
             on_live,
             restarts,
+            no_viewers_since: Cell::new(None),
+            went_idle: Cell::new(false),
         }
     }
 }
@@ -260,6 +295,18 @@ impl<F: Fn(&Hub, u64)> Sink for Ingest<'_, F> {
     fn should_stop(&self) -> bool {
         if self.stop.is_stopped() {
             return true;
+        }
+        if let Some(grace) = self.settings.on_demand {
+            if self.hub.viewer_count() > 0 {
+                self.no_viewers_since.set(None);
+            } else {
+                let since = self.no_viewers_since.get().unwrap_or_else(Instant::now);
+                self.no_viewers_since.set(Some(since));
+                if since.elapsed() >= grace {
+                    self.went_idle.set(true);
+                    return true;
+                }
+            }
         }
         self.quiet_too_long().is_some()
     }
@@ -297,6 +344,7 @@ mod tests {
             backoff_initial: Duration::from_millis(20),
             backoff_max: Duration::from_millis(80),
             healthy_after: Duration::from_secs(30),
+            on_demand: None,
         }
     }
 
@@ -314,6 +362,8 @@ mod tests {
     enum Then {
         Fail,
         GoQuiet,
+        /// Keep streaming until asked to stop.
+        Stream,
     }
 
     impl Source for Scripted {
@@ -336,6 +386,13 @@ mod tests {
                 Then::GoQuiet => {
                     while !sink.should_stop() {
                         std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Ok(())
+                }
+                Then::Stream => {
+                    while !sink.should_stop() {
+                        sink.write(KEYFRAME, true, SystemTime::now());
+                        std::thread::sleep(Duration::from_millis(20));
                     }
                     Ok(())
                 }
@@ -385,6 +442,36 @@ mod tests {
             hub.snapshot().frames >= 6,
             "frames of every run were published"
         );
+        handle.stop(Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_on_demand_source_runs_only_while_someone_watches() {
+        let hub = hub();
+        let starts = Arc::new(AtomicU32::new(0));
+        let settings = SupervisorSettings {
+            on_demand: Some(Duration::from_millis(150)),
+            ..fast_settings()
+        };
+        let handle = spawn(hub.clone(), plan(Then::Stream, starts.clone()), settings);
+        wait_for("idle", || hub.source_status().state == SourceState::Idle);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(starts.load(Ordering::SeqCst), 0, "nobody watches");
+
+        let viewer = hub.subscribe(None).unwrap();
+        wait_for("live", || hub.source_status().state == SourceState::Live);
+        assert_eq!(starts.load(Ordering::SeqCst), 1);
+        drop(viewer);
+        wait_for("idle after the grace", || {
+            hub.source_status().state == SourceState::Idle
+        });
+        assert_eq!(hub.source_status().restarts, 0, "idle is not a failure");
+
+        let _viewer = hub.subscribe(None).unwrap();
+        wait_for("live again", || {
+            hub.source_status().state == SourceState::Live
+        });
+        assert_eq!(starts.load(Ordering::SeqCst), 2);
         handle.stop(Duration::from_secs(2));
     }
 

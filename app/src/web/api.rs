@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Json, Response};
 use serde::Serialize;
 
 use super::{AppState, ConfigReport};
-use crate::hub::{HubSnapshot, SourceStatus, StreamInfo, ViewerStats};
+use crate::hub::{HubSnapshot, SourceState, SourceStatus, StreamInfo, ViewerStats};
 
 /// Video older than this makes `/healthz` unhealthy.
 pub const HEALTHY_FRAME_AGE: Duration = Duration::from_secs(5);
@@ -87,6 +87,11 @@ pub async fn status(State(app): State<AppState>) -> Json<Status> {
 pub async fn healthz(State(app): State<AppState>) -> Response {
     match app.hub.last_frame_age() {
         Some(age) if age <= HEALTHY_FRAME_AGE => (StatusCode::OK, "ok\n").into_response(),
+        _ if app.hub.source_status().state == SourceState::Idle => (
+            StatusCode::OK,
+            "idle: the camera starts when someone watches (camera.on_demand)\n",
+        )
+            .into_response(),
         age => {
             let source = app.hub.source_status();
             let since = match age {

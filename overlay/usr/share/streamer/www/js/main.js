@@ -132,6 +132,8 @@ function showSourceState(detail) {
   if (sourceState === 'live' || (sourceState === null && gotVideo)) setState('live');
   else if (sourceState === 'offline') setState('offline', detail);
   else if (sourceState === 'starting') setState('starting', detail);
+  // On demand: the server starts the camera now that we watch.
+  else if (sourceState === 'idle') setState('starting', 'Starting the camera…');
   else setState('connecting');
 }
 

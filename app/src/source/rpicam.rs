@@ -106,13 +106,7 @@ impl RpicamSource {
                 }
                 program.clone()
             }
-            None => find_program(std::env::var_os("PATH").as_deref()).ok_or_else(|| {
-                start_error(
-                    "neither rpicam-vid nor libcamera-vid was found on PATH \
-                     (the rpicam-apps package provides them)"
-                        .into(),
-                )
-            })?,
+            None => program_on_path(std::env::var_os("PATH").as_deref())?,
         };
         if level_argument(&settings.level).is_none() {
             tracing::warn!(
@@ -168,6 +162,17 @@ pub fn find_program(path_var: Option<&OsStr>) -> Option<PathBuf> {
             .filter(|dir| !dir.as_os_str().is_empty())
             .map(|dir| dir.join(name))
             .find(|candidate| is_executable(candidate))
+    })
+}
+
+/// [`find_program`], or the error that says what to install.
+fn program_on_path(path_var: Option<&OsStr>) -> Result<PathBuf, SourceError> {
+    find_program(path_var).ok_or_else(|| {
+        start_error(
+            "neither rpicam-vid nor libcamera-vid was found on PATH \
+             (the rpicam-apps package provides them)"
+                .into(),
+        )
     })
 }
 
@@ -573,6 +578,14 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(find_program(Some(empty.path().as_os_str())), None);
         assert_eq!(find_program(None), None);
+        let error = program_on_path(Some(empty.path().as_os_str()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("cannot start rpicam: neither rpicam-vid nor libcamera-vid"),
+            "{error}"
+        );
+        assert!(error.contains("rpicam-apps"), "{error}");
     }
 
     #[test]

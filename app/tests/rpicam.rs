@@ -273,7 +273,7 @@ fn run_passes_the_bytes_on_unchanged_and_stops_promptly() {
     source.run(&mut sink).unwrap();
     let returned_after_stop = sink.stop_at.elapsed();
     assert!(
-        returned_after_stop < Duration::from_millis(1200),
+        returned_after_stop < Duration::from_millis(900),
         "run() returned {returned_after_stop:?} after the stop request"
     );
     let sample = std::fs::read(SAMPLE).unwrap();
@@ -303,10 +303,32 @@ fn a_silent_program_does_not_hold_up_stop() {
     source.run(&mut sink).unwrap();
     let returned_after_stop = sink.stop_at.elapsed();
     assert!(
-        returned_after_stop < Duration::from_millis(1200),
+        returned_after_stop < Duration::from_millis(900),
         "run() returned {returned_after_stop:?} after the stop request"
     );
     assert!(!sink.data.is_empty());
+    assert_gone(read_pid(&pid_file));
+}
+
+#[test]
+fn a_program_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pid_file, mut args) = pid_file_args(dir.path());
+    args.push("--fake-ignore-term".into());
+    let mut source = RpicamSource::new(settings("fake-rpicam-stall", args)).unwrap();
+    let mut sink = Collect {
+        data: Vec::new(),
+        writes: 0,
+        frame_ends: 0,
+        stop_at: Instant::now() + Duration::from_millis(1500),
+    };
+    source.run(&mut sink).unwrap();
+    let returned_after_stop = sink.stop_at.elapsed();
+    assert!(
+        returned_after_stop >= Duration::from_millis(900)
+            && returned_after_stop < Duration::from_millis(2500),
+        "SIGKILL follows a 1 s grace; run() returned {returned_after_stop:?} after the stop request"
+    );
     assert_gone(read_pid(&pid_file));
 }
 

@@ -8,6 +8,11 @@
 //! units. The child's stderr is logged line by line and its last lines explain a
 //! failure. On stop the group gets SIGTERM, then SIGKILL after a 1 s grace, and the
 //! child is always reaped.
+//!
+//! Without a hardware H.264 encoder (Raspberry Pi 5) rpicam-vid encodes with libx264
+//! through libav; writing to `-` then needs `--libav-format h264`, and
+//! `--low-latency` avoids B-frames. Those options exist only in builds with libav,
+//! so they are left to [`RpicamSettings::extra_args`].
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};

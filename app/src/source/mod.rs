@@ -6,6 +6,7 @@
 //! and publishes what it produces to the hub.
 
 pub mod file;
+pub mod rpicam;
 pub mod supervisor;
 pub mod test_pattern;
 

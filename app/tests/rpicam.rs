@@ -71,6 +71,7 @@ fn fast_settings() -> SupervisorSettings {
         backoff_initial: Duration::from_millis(100),
         backoff_max: Duration::from_millis(400),
         healthy_after: Duration::from_secs(30),
+        on_demand: None,
     }
 }
 

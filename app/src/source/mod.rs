@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use crate::config::{Config, SourceKind};
 use file::FileSource;
+use rpicam::{RpicamSettings, RpicamSource};
 use supervisor::SourcePlan;
 use test_pattern::{TestPattern, TestPatternSettings};
 
@@ -82,11 +83,38 @@ pub fn plan(config: &Config) -> SourcePlan {
                 }),
             }
         }
-        SourceKind::V4l2 | SourceKind::Uvc | SourceKind::Rpicam => {
-            let name = match camera.source {
-                SourceKind::V4l2 => "v4l2",
-                SourceKind::Uvc => "uvc",
-                _ => "rpicam",
+        SourceKind::Rpicam => {
+            let settings = RpicamSettings {
+                program: None,
+                width: camera.width,
+                height: camera.height,
+                framerate: camera.framerate,
+                bitrate: config.encoder.bitrate,
+                profile: config.encoder.profile,
+                level: config.encoder.level.clone(),
+                intra_period: config.encoder.intra_period,
+                hflip: config.image.hflip,
+                vflip: config.image.vflip,
+                rotation: config.image.rotation,
+                extra_args: Vec::new(),
+            };
+            SourcePlan {
+                kind: "rpicam".into(),
+                description: format!(
+                    "rpicam-vid {}x{} @ {} fps",
+                    settings.width, settings.height, settings.framerate
+                ),
+                reason: None,
+                factory: Box::new(move || {
+                    Ok(Box::new(RpicamSource::new(settings.clone())?) as Box<dyn Source>)
+                }),
+            }
+        }
+        SourceKind::V4l2 | SourceKind::Uvc => {
+            let name = if camera.source == SourceKind::V4l2 {
+                "v4l2"
+            } else {
+                "uvc"
             };
             let reason = format!(
                 "camera.source = \"{name}\" is not supported by this build of the streamer yet"

@@ -323,3 +323,41 @@ fn on_demand_the_camera_starts_when_a_viewer_comes() {
         serde_json::from_str(&server.get("/api/status").1).expect("status is JSON");
     assert_eq!(status["source"]["state"], "live", "{status}");
 }
+
+#[test]
+fn camera_source_rpicam_runs_rpicam_vid_from_path() {
+    use std::os::unix::fs::PermissionsExt;
+    // A fake rpicam-vid on PATH that streams the real Pi sample.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = support::repo_root().join("app/tests/fixtures/fake-rpicam-stream");
+    let program = dir.path().join("rpicam-vid");
+    std::fs::write(
+        &program,
+        format!("#!/bin/sh\nexec '{}' \"$@\"\n", fake.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let sample = support::pi_sample();
+    let server = StreamerProcess::start(
+        &binary(),
+        &no_config(),
+        &[
+            ("PATH", path.as_str()),
+            ("FAKE_RPICAM_SAMPLE", sample.to_str().unwrap()),
+            ("STREAMER_CAMERA__SOURCE", "rpicam"),
+            ("STREAMER_CAMERA__WIDTH", "1920"),
+            ("STREAMER_CAMERA__HEIGHT", "1080"),
+        ],
+    );
+    server.wait_for_ok("/healthz", Duration::from_secs(15));
+    let status: serde_json::Value =
+        serde_json::from_str(&server.get("/api/status").1).expect("status is JSON");
+    assert_eq!(status["source"]["kind"], "rpicam", "{status}");
+    assert_eq!(status["source"]["state"], "live", "{status}");
+    assert_eq!(status["stream"]["codec"], "avc1.640028", "{status}");
+}

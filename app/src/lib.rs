@@ -6,6 +6,7 @@
 //! See `ARCHITECTURE.md` for the map and the invariants.
 
 pub mod config;
+pub mod device;
 pub mod h264;
 pub mod hub;
 pub mod service;

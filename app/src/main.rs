@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use streamer::config::{self, Config};
 use streamer::hub::{Hub, HubLimits};
 use streamer::source::{self, supervisor};
-use streamer::{service, web};
+use streamer::{device, service, web};
 
 /// Live H.264 from a Raspberry Pi camera to many browsers.
 #[derive(Debug, Parser)]
@@ -40,6 +40,13 @@ enum Command {
     },
     /// Print a fully commented default configuration file.
     PrintDefaultConfig,
+    /// Report the hardware (Raspberry Pi model, hardware encoder, cameras) and
+    /// which source the configuration would run, and why.
+    Probe {
+        /// Print JSON (the `device` part of /api/status) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,6 +57,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::CheckConfig { path } => check_config(path.as_deref().unwrap_or(&cli.config)),
+        Command::Probe { json } => probe(&cli.config, json),
         Command::Run => match run(&cli.config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -75,6 +83,48 @@ fn check_config(path: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn probe(config_path: &Path, json: bool) -> ExitCode {
+    let device = device::probe(Path::new("/"));
+    let loaded = config::load_or_defaults(config_path);
+    let plan = source::plan(&loaded.config, &device);
+    if json {
+        match serde_json::to_string_pretty(&device) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("streamer: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    for note in &device.notes {
+        println!("{note}");
+    }
+    match &device.hardware_encoder {
+        Some(node) => println!("hardware H.264 encoder: {node}"),
+        None => println!("hardware H.264 encoder: none"),
+    }
+    println!(
+        "legacy camera: {}",
+        device.legacy_camera.as_deref().unwrap_or("none")
+    );
+    println!(
+        "libcamera camera (CSI): {}",
+        if device.libcamera_csi { "yes" } else { "none" }
+    );
+    for camera in &device.uvc_cameras {
+        println!("USB camera: {} ({})", camera.name, camera.node);
+    }
+    for problem in &loaded.errors {
+        println!("configuration error: {problem}");
+    }
+    println!("source: {} ({})", plan.kind, plan.description);
+    if let Some(reason) = &plan.reason {
+        println!("why: {reason}");
+    }
+    ExitCode::SUCCESS
 }
 
 fn run(config_path: &Path) -> anyhow::Result<()> {
@@ -112,7 +162,11 @@ async fn serve(config: Config, report: web::ConfigReport) -> anyhow::Result<()> 
         tracing::warn!(web_root = %config.server.web_root.display(), "the web root has no index.html: the page will say the player is missing");
     }
 
-    let plan = source::plan(&config);
+    let device = Arc::new(device::probe(Path::new("/")));
+    for note in &device.notes {
+        tracing::info!(%note, "hardware");
+    }
+    let plan = source::plan(&config, &device);
     tracing::info!(source = %plan.kind, description = %plan.description, reason = ?plan.reason, "source chosen");
     let settings = supervisor::SupervisorSettings {
         on_demand: config
@@ -134,9 +188,24 @@ async fn serve(config: Config, report: web::ConfigReport) -> anyhow::Result<()> 
         tokio::spawn(service::watchdog(hub.clone(), interval));
     }
 
+    if let Some(pin) = config.gpio.privacy_led {
+        match device::privacy_led::GpioLed::open(pin) {
+            Ok(led) => {
+                tracing::info!(pin, "privacy LED lit while someone watches");
+                tokio::spawn(device::privacy_led::follow_viewers(
+                    hub.clone(),
+                    led,
+                    device::privacy_led::POLL,
+                ));
+            }
+            Err(error) => tracing::error!(%error, "no privacy LED"),
+        }
+    }
+
     let state = web::AppState {
         hub: hub.clone(),
         config: Arc::new(report),
+        device,
     };
     let served = web::serve(
         listener,

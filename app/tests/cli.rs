@@ -361,3 +361,34 @@ fn camera_source_rpicam_runs_rpicam_vid_from_path() {
     assert_eq!(status["source"]["state"], "live", "{status}");
     assert_eq!(status["stream"]["codec"], "avc1.640028", "{status}");
 }
+
+#[test]
+fn probe_reports_the_hardware_and_the_chosen_source() {
+    let output = std::process::Command::new(binary())
+        .args(["probe", "--config", "/nonexistent/streamer.toml"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("hardware H.264 encoder: "), "{text}");
+    assert!(text.contains("\nsource: "), "{text}");
+    assert!(text.contains("\nwhy: camera.source = auto: "), "{text}");
+
+    let output = std::process::Command::new(binary())
+        .args(["probe", "--json", "--config", "/nonexistent/streamer.toml"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    for key in [
+        "model",
+        "hardware_encoder",
+        "legacy_camera",
+        "uvc_cameras",
+        "libcamera_csi",
+        "notes",
+    ] {
+        assert!(report.get(key).is_some(), "{key} in {report}");
+    }
+    assert!(!report["notes"].as_array().unwrap().is_empty());
+}

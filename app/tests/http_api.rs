@@ -60,6 +60,9 @@ async fn status_reports_source_stream_viewers_and_config_errors() {
     assert!(viewers[0]["sent_frames"].as_u64().unwrap_or(0) >= 5);
     assert_eq!(viewers[0]["dropped_frames"], 0);
     assert_eq!(json["config"]["errors"][0], errors[0]);
+    // The test server's device report comes from an empty root: not a Pi.
+    assert_eq!(json["device"]["model"], serde_json::Value::Null);
+    assert_eq!(json["device"]["notes"][0], "not a Raspberry Pi");
     publisher.stop();
     server.stop().await;
 }

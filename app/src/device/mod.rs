@@ -9,6 +9,7 @@
 //! [`notes`]: DeviceReport::notes
 
 pub mod model;
+pub mod privacy_led;
 pub mod video;
 
 use std::fs;

@@ -105,7 +105,10 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        panic!("LED went {:?}, expected {expected:?}", led.0.lock().unwrap());
+        panic!(
+            "LED went {:?}, expected {expected:?}",
+            led.0.lock().unwrap()
+        );
     }
 
     #[tokio::test]
@@ -136,6 +139,8 @@ mod tests {
             return;
         }
         let error = GpioLed::open(17).err().expect("no GPIO here");
-        assert!(error.to_string().starts_with("GPIO 17 (gpio.privacy_led): "));
+        assert!(error
+            .to_string()
+            .starts_with("GPIO 17 (gpio.privacy_led): "));
     }
 }

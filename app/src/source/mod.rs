@@ -12,9 +12,12 @@ pub mod test_pattern;
 
 use std::time::SystemTime;
 
-use crate::config::{Config, SourceKind};
+use std::path::PathBuf;
+
+use crate::config::{CameraConfig, Config, SourceKind};
+use crate::device::DeviceReport;
 use file::FileSource;
-use rpicam::{RpicamSettings, RpicamSource};
+use rpicam::{find_program, RpicamSettings, RpicamSource};
 use supervisor::SourcePlan;
 use test_pattern::{TestPattern, TestPatternSettings};
 
@@ -64,12 +67,30 @@ pub trait Source: Send {
     fn run(&mut self, sink: &mut dyn Sink) -> Result<(), SourceError>;
 }
 
-/// Decides which source to run for `config`.
+/// Decides which source to run for `config` on the hardware `device` describes.
 ///
-/// `auto` chooses the test pattern until camera sources exist (the Raspberry Pi
-/// camera work adds them to the probe), and says so.
-pub fn plan(config: &Config) -> SourcePlan {
+/// `auto` picks a camera the device has and this build supports: a libcamera (CSI)
+/// camera through rpicam-vid. Otherwise it shows the test pattern and says what it
+/// found and why it is not used (the legacy V4L2 camera and USB webcams are not in
+/// this build yet).
+pub fn plan(config: &Config, device: &DeviceReport) -> SourcePlan {
     let camera = &config.camera;
+    if camera.source == SourceKind::Auto {
+        let (choice, reason) =
+            auto_choice(device, find_program(std::env::var_os("PATH").as_deref()));
+        let mut plan = plan(
+            &Config {
+                camera: CameraConfig {
+                    source: choice,
+                    ..camera.clone()
+                },
+                ..config.clone()
+            },
+            device,
+        );
+        plan.reason = Some(reason);
+        return plan;
+    }
     match camera.source {
         SourceKind::File => {
             let path = camera.file.clone().unwrap_or_default();
@@ -139,20 +160,105 @@ pub fn plan(config: &Config) -> SourcePlan {
                 bitrate: config.encoder.bitrate,
                 intra_period: config.encoder.intra_period,
             };
-            let reason = (camera.source == SourceKind::Auto).then(|| {
-                "camera.source = auto: no camera found, showing the test pattern".to_string()
-            });
             SourcePlan {
                 kind: "test".into(),
                 description: format!(
                     "test pattern {}x{} @ {} fps",
                     settings.width, settings.height, settings.framerate
                 ),
-                reason,
+                reason: None,
                 factory: Box::new(move || {
                     Ok(Box::new(TestPattern::new(settings.clone())?) as Box<dyn Source>)
                 }),
             }
         }
+    }
+}
+
+/// What `camera.source = "auto"` runs on `device`, and why, in plain words.
+/// `rpicam_program` is the rpicam-vid (or libcamera-vid) found on PATH, if any.
+pub fn auto_choice(device: &DeviceReport, rpicam_program: Option<PathBuf>) -> (SourceKind, String) {
+    if device.libcamera_csi {
+        if let Some(program) = &rpicam_program {
+            return (
+                SourceKind::Rpicam,
+                format!(
+                    "camera.source = auto: a camera on the libcamera stack, streamed with {}",
+                    program.display()
+                ),
+            );
+        }
+    }
+    let mut found = Vec::new();
+    if let Some(node) = &device.legacy_camera {
+        found.push(format!(
+            "a legacy camera at {node} (the v4l2 source is not in this build yet)"
+        ));
+    }
+    if device.libcamera_csi && rpicam_program.is_none() {
+        found.push(
+            "a libcamera camera, but neither rpicam-vid nor libcamera-vid is installed \
+             (package rpicam-apps)"
+                .to_string(),
+        );
+    }
+    for camera in &device.uvc_cameras {
+        found.push(format!(
+            "a USB camera \"{}\" at {} (the uvc source is not in this build yet)",
+            camera.name, camera.node
+        ));
+    }
+    let found = if found.is_empty() {
+        "no camera found".to_string()
+    } else {
+        format!("found {}", found.join("; "))
+    };
+    (
+        SourceKind::Test,
+        format!("camera.source = auto: {found}; showing the test pattern"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn fixture(name: &str) -> DeviceReport {
+        crate::device::probe(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/sysroots")
+                .join(name),
+        )
+    }
+
+    #[test]
+    fn auto_uses_rpicam_for_a_libcamera_camera_when_rpicam_vid_is_installed() {
+        let device = fixture("pi5-imx708");
+        let (kind, why) = auto_choice(&device, Some("/usr/bin/rpicam-vid".into()));
+        assert_eq!(kind, SourceKind::Rpicam);
+        assert!(why.contains("/usr/bin/rpicam-vid"), "{why}");
+        let (kind, why) = auto_choice(&device, None);
+        assert_eq!(kind, SourceKind::Test);
+        assert!(why.contains("rpicam-apps"), "{why}");
+    }
+
+    #[test]
+    fn auto_says_what_it_found_and_why_it_shows_the_test_pattern() {
+        let (kind, why) = auto_choice(&fixture("laptop"), Some("/usr/bin/rpicam-vid".into()));
+        assert_eq!(kind, SourceKind::Test);
+        assert!(why.contains("USB camera"), "{why}");
+        let (_, why) = auto_choice(&fixture("pi4-legacy-camera"), None);
+        assert!(why.contains("legacy camera at /dev/video0"), "{why}");
+        let (_, why) = auto_choice(&fixture("pi-zero-w"), None);
+        assert!(why.contains("no camera found"), "{why}");
+    }
+
+    #[test]
+    fn the_plan_for_auto_carries_the_reason() {
+        let config = Config::default();
+        let plan = plan(&config, &fixture("pi-zero-w"));
+        assert_eq!(plan.kind, "test");
+        assert!(plan.reason.unwrap_or_default().contains("no camera found"));
     }
 }

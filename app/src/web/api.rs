@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Json, Response};
 use serde::Serialize;
 
 use super::{AppState, ConfigReport};
+use crate::device::DeviceReport;
 use crate::hub::{HubSnapshot, SourceState, SourceStatus, StreamInfo, ViewerStats};
 
 /// Video older than this makes `/healthz` unhealthy.
@@ -30,6 +31,8 @@ pub struct Status {
     pub viewers: Vec<ViewerStats>,
     /// How the configuration file was read, and its errors.
     pub config: ConfigReport,
+    /// The hardware: Raspberry Pi model, hardware encoder, cameras, notes.
+    pub device: DeviceReport,
 }
 
 /// Counters of the video path.
@@ -53,7 +56,12 @@ pub struct VideoCounters {
 
 impl Status {
     /// Builds the document from a hub snapshot.
-    pub fn new(snapshot: HubSnapshot, uptime: Duration, config: ConfigReport) -> Self {
+    pub fn new(
+        snapshot: HubSnapshot,
+        uptime: Duration,
+        config: ConfigReport,
+        device: DeviceReport,
+    ) -> Self {
         Status {
             version: env!("CARGO_PKG_VERSION"),
             uptime_s: uptime.as_secs_f64(),
@@ -70,6 +78,7 @@ impl Status {
             },
             viewers: snapshot.viewers,
             config,
+            device,
         }
     }
 }
@@ -80,6 +89,7 @@ pub async fn status(State(app): State<AppState>) -> Json<Status> {
         app.hub.snapshot(),
         app.hub.uptime(),
         (*app.config).clone(),
+        (*app.device).clone(),
     ))
 }
 

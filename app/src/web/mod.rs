@@ -45,6 +45,8 @@ pub struct AppState {
     pub hub: Hub,
     /// How the configuration was read.
     pub config: Arc<ConfigReport>,
+    /// The hardware found at start-up.
+    pub device: Arc<crate::device::DeviceReport>,
 }
 
 /// The whole HTTP surface.

@@ -90,6 +90,9 @@ impl TestServer {
                 found: !config_errors.is_empty(),
                 errors: config_errors,
             }),
+            device: Arc::new(streamer::device::probe(std::path::Path::new(
+                "/nonexistent-root",
+            ))),
         };
         let task = tokio::spawn(web::serve(
             listener,

@@ -372,7 +372,7 @@ fn probe_reports_the_hardware_and_the_chosen_source() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("hardware H.264 encoder: "), "{text}");
     assert!(text.contains("\nsource: "), "{text}");
-    assert!(text.contains("\nwhy: camera.source = auto: "), "{text}");
+    assert!(text.contains("(camera.source = auto)"), "{text}");
 
     let output = std::process::Command::new(binary())
         .args(["probe", "--json", "--config", "/nonexistent/streamer.toml"])

@@ -183,7 +183,7 @@ pub fn auto_choice(device: &DeviceReport, rpicam_program: Option<PathBuf>) -> (S
             return (
                 SourceKind::Rpicam,
                 format!(
-                    "camera.source = auto: a camera on the libcamera stack, streamed with {}",
+                    "Camera on the libcamera stack, streamed with {} (camera.source = auto)",
                     program.display()
                 ),
             );
@@ -209,13 +209,13 @@ pub fn auto_choice(device: &DeviceReport, rpicam_program: Option<PathBuf>) -> (S
         ));
     }
     let found = if found.is_empty() {
-        "no camera found".to_string()
+        "No camera found".to_string()
     } else {
-        format!("found {}", found.join("; "))
+        format!("Found {}", found.join("; "))
     };
     (
         SourceKind::Test,
-        format!("camera.source = auto: {found}; showing the test pattern"),
+        format!("{found}: showing the test pattern (camera.source = auto)"),
     )
 }
 
@@ -251,7 +251,7 @@ mod tests {
         let (_, why) = auto_choice(&fixture("pi4-legacy-camera"), None);
         assert!(why.contains("legacy camera at /dev/video0"), "{why}");
         let (_, why) = auto_choice(&fixture("pi-zero-w"), None);
-        assert!(why.contains("no camera found"), "{why}");
+        assert!(why.contains("No camera found"), "{why}");
     }
 
     #[test]
@@ -259,6 +259,6 @@ mod tests {
         let config = Config::default();
         let plan = plan(&config, &fixture("pi-zero-w"));
         assert_eq!(plan.kind, "test");
-        assert!(plan.reason.unwrap_or_default().contains("no camera found"));
+        assert!(plan.reason.unwrap_or_default().contains("No camera found"));
     }
 }

@@ -129,7 +129,8 @@ function onText(message) {
 
 function showSourceState(detail) {
   if (fatal) return;
-  if (sourceState === 'live' || (sourceState === null && gotVideo)) setState('live');
+  // Live may carry why this source runs (e.g. "no camera found": the test pattern).
+  if (sourceState === 'live' || (sourceState === null && gotVideo)) setState('live', detail);
   else if (sourceState === 'offline') setState('offline', detail);
   else if (sourceState === 'starting') setState('starting', detail);
   // On demand: the server starts the camera now that we watch.

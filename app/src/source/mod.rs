@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod rpicam;
+pub mod rpicam_controls;
 pub mod supervisor;
 pub mod test_pattern;
 
@@ -105,6 +106,10 @@ pub fn plan(config: &Config, device: &DeviceReport) -> SourcePlan {
             }
         }
         SourceKind::Rpicam => {
+            let (extra_args, notes) = rpicam_controls::image_arguments(&config.image);
+            for note in notes {
+                tracing::warn!(%note, "camera setting not applied");
+            }
             let settings = RpicamSettings {
                 program: None,
                 width: camera.width,
@@ -117,7 +122,7 @@ pub fn plan(config: &Config, device: &DeviceReport) -> SourcePlan {
                 hflip: config.image.hflip,
                 vflip: config.image.vflip,
                 rotation: config.image.rotation,
-                extra_args: Vec::new(),
+                extra_args,
             };
             SourcePlan {
                 kind: "rpicam".into(),

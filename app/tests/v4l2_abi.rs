@@ -406,11 +406,12 @@ fn every_sys_item_is_compared() {
     for line in SYS_RS.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["pub", "struct" | "union", name, ..] if name.starts_with("v4l2_") => {
-                if !ANONYMOUS_UNIONS.contains(name) && !rust.contains_key(&format!("struct {name}"))
-                {
-                    unchecked.push(format!("struct {name}"));
-                }
+            ["pub", "struct" | "union", name, ..]
+                if name.starts_with("v4l2_")
+                    && !ANONYMOUS_UNIONS.contains(name)
+                    && !rust.contains_key(&format!("struct {name}")) =>
+            {
+                unchecked.push(format!("struct {name}"));
             }
             ["pub", "const", name, ..] => {
                 let name = name.trim_end_matches(':');

@@ -593,8 +593,10 @@ mod tests {
 
     #[test]
     fn capability_from_raw() {
-        let mut raw = sys::v4l2_capability::default();
-        raw.driver = *b"bcm2835-codec\0\0\0";
+        let mut raw = sys::v4l2_capability {
+            driver: *b"bcm2835-codec\0\0\0",
+            ..Default::default()
+        };
         raw.card[..20].copy_from_slice(b"bcm2835-codec-encode");
         raw.bus_info = [b'x'; 32]; // full, no NUL
         raw.version = (6 << 16) | (1 << 8) | 21;

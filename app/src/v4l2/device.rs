@@ -65,7 +65,7 @@ pub enum Error {
         /// `size_of` the argument passed.
         actual: usize,
     },
-    /// An enumeration did not end after [`MAX_ENUM_ENTRIES`] entries.
+    /// An enumeration did not end after 1024 entries.
     #[error("{ioctl} on {} did not end after {MAX_ENUM_ENTRIES} entries", path.display())]
     EndlessEnumeration {
         /// The ioctl's name.

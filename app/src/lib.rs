@@ -11,4 +11,5 @@ pub mod h264;
 pub mod hub;
 pub mod service;
 pub mod source;
+pub mod v4l2;
 pub mod web;

@@ -6,6 +6,7 @@
 //! and publishes what it produces to the hub.
 
 pub mod file;
+pub mod legacy_controls;
 pub mod rpicam;
 pub mod rpicam_controls;
 pub mod supervisor;

@@ -53,7 +53,7 @@ check-msrv:
 	$(CARGO) metadata --format-version 1 --locked | .ci/check-msrv
 
 shellcheck:
-	shellcheck .ci/run $(wildcard $(BROWSER_DIR)/*.sh)
+	shellcheck -x -P SCRIPTDIR .ci/run $(wildcard $(BROWSER_DIR)/*.sh) $(wildcard app/tests/fixtures/fake-*)
 
 test-rust:
 	$(CARGO) test --workspace --locked

@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod legacy_controls;
+pub mod libcamera_list;
 pub mod rpicam;
 pub mod rpicam_controls;
 pub mod supervisor;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use crate::config::{CameraConfig, Config, SourceKind};
 use crate::device::DeviceReport;
 use file::FileSource;
+use libcamera_list::LibcameraCamera;
 use rpicam::{find_program, RpicamSettings, RpicamSource};
 use supervisor::SourcePlan;
 use test_pattern::{TestPattern, TestPatternSettings};
@@ -78,8 +80,15 @@ pub trait Source: Send {
 pub fn plan(config: &Config, device: &DeviceReport) -> SourcePlan {
     let camera = &config.camera;
     if camera.source == SourceKind::Auto {
-        let (choice, reason) =
-            auto_choice(device, find_program(std::env::var_os("PATH").as_deref()));
+        let program = find_program(std::env::var_os("PATH").as_deref());
+        let listed = match (&program, device.libcamera_csi) {
+            (Some(program), true) => Some(libcamera_list::list_cameras(
+                program,
+                libcamera_list::LIST_TIMEOUT,
+            )),
+            _ => None,
+        };
+        let (choice, reason) = auto_choice(device, program, listed);
         let mut plan = plan(
             &Config {
                 camera: CameraConfig {
@@ -182,20 +191,35 @@ pub fn plan(config: &Config, device: &DeviceReport) -> SourcePlan {
 }
 
 /// What `camera.source = "auto"` runs on `device`, and why, in plain words.
-/// `rpicam_program` is the rpicam-vid (or libcamera-vid) found on PATH, if any.
-pub fn auto_choice(device: &DeviceReport, rpicam_program: Option<PathBuf>) -> (SourceKind, String) {
-    if device.libcamera_csi {
-        if let Some(program) = &rpicam_program {
-            return (
-                SourceKind::Rpicam,
-                format!(
-                    "Camera on the libcamera stack, streamed with {} (camera.source = auto)",
-                    program.display()
-                ),
-            );
+/// `rpicam_program` is the rpicam-vid (or libcamera-vid) found on PATH, if any;
+/// `listed` what its `--list-cameras` said, when it was asked.
+pub fn auto_choice(
+    device: &DeviceReport,
+    rpicam_program: Option<PathBuf>,
+    listed: Option<Result<Vec<LibcameraCamera>, String>>,
+) -> (SourceKind, String) {
+    let mut found = Vec::new();
+    if let (true, Some(program)) = (device.libcamera_csi, &rpicam_program) {
+        match listed {
+            Some(Ok(cameras)) if !cameras.is_empty() => {
+                return (
+                    SourceKind::Rpicam,
+                    format!(
+                        "Camera {} on the libcamera stack, streamed with {} (camera.source = auto)",
+                        cameras[0].sensor,
+                        program.display()
+                    ),
+                );
+            }
+            Some(Ok(_)) => found.push(format!(
+                "the libcamera camera interface, but {} --list-cameras lists no camera \
+                 (is the ribbon cable connected?)",
+                program.display()
+            )),
+            Some(Err(error)) => found.push(format!("the libcamera camera interface, but {error}")),
+            None => {}
         }
     }
-    let mut found = Vec::new();
     if let Some(node) = &device.legacy_camera {
         found.push(format!(
             "a legacy camera at {node} (the v4l2 source is not in this build yet)"
@@ -241,22 +265,38 @@ mod tests {
     #[test]
     fn auto_uses_rpicam_for_a_libcamera_camera_when_rpicam_vid_is_installed() {
         let device = fixture("pi5-imx708");
-        let (kind, why) = auto_choice(&device, Some("/usr/bin/rpicam-vid".into()));
+        let imx708 = LibcameraCamera {
+            index: 0,
+            sensor: "imx708".into(),
+            mode: "4608x2592 10-bit RGGB".into(),
+            path: "/base/imx708@1a".into(),
+        };
+        let program = Some(PathBuf::from("/usr/bin/rpicam-vid"));
+        let (kind, why) = auto_choice(&device, program.clone(), Some(Ok(vec![imx708])));
         assert_eq!(kind, SourceKind::Rpicam);
-        assert!(why.contains("/usr/bin/rpicam-vid"), "{why}");
-        let (kind, why) = auto_choice(&device, None);
+        assert!(
+            why.contains("imx708") && why.contains("/usr/bin/rpicam-vid"),
+            "{why}"
+        );
+        let (kind, why) = auto_choice(&device, None, None);
         assert_eq!(kind, SourceKind::Test);
         assert!(why.contains("rpicam-apps"), "{why}");
+        let (kind, why) = auto_choice(&device, program.clone(), Some(Ok(vec![])));
+        assert_eq!(kind, SourceKind::Test);
+        assert!(why.contains("lists no camera"), "{why}");
+        let (kind, why) = auto_choice(&device, program, Some(Err("it hung".into())));
+        assert_eq!(kind, SourceKind::Test);
+        assert!(why.contains("it hung"), "{why}");
     }
 
     #[test]
     fn auto_says_what_it_found_and_why_it_shows_the_test_pattern() {
-        let (kind, why) = auto_choice(&fixture("laptop"), Some("/usr/bin/rpicam-vid".into()));
+        let (kind, why) = auto_choice(&fixture("laptop"), Some("/usr/bin/rpicam-vid".into()), None);
         assert_eq!(kind, SourceKind::Test);
         assert!(why.contains("USB camera"), "{why}");
-        let (_, why) = auto_choice(&fixture("pi4-legacy-camera"), None);
+        let (_, why) = auto_choice(&fixture("pi4-legacy-camera"), None, None);
         assert!(why.contains("legacy camera at /dev/video0"), "{why}");
-        let (_, why) = auto_choice(&fixture("pi-zero-w"), None);
+        let (_, why) = auto_choice(&fixture("pi-zero-w"), None, None);
         assert!(why.contains("No camera found"), "{why}");
     }
 

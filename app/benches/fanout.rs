@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use process::StreamerProcess;
 
@@ -248,10 +248,7 @@ impl Report {
 }
 
 fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    streamer::hub::unix_micros(SystemTime::now())
 }
 
 async fn scenario(settings: &Settings, video: &Path, slow_mbps: Option<f64>) -> Report {

@@ -46,27 +46,6 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
         Writer { io }
     }
 
-    /// A binary message; `payload` is written straight from the caller's buffer.
-    pub async fn binary(&mut self, payload: &[u8]) -> io::Result<()> {
-        self.frame(OpCode::Binary, payload).await
-    }
-
-    /// A text message.
-    pub async fn text(&mut self, text: &str) -> io::Result<()> {
-        self.frame(OpCode::Text, text.as_bytes()).await
-    }
-
-    /// A pong answering a ping.
-    pub async fn pong(&mut self, payload: &[u8]) -> io::Result<()> {
-        self.frame(OpCode::Pong, payload).await
-    }
-
-    /// A close frame with a code and a reason.
-    pub async fn close(&mut self, code: u16, reason: &str) -> io::Result<()> {
-        self.frame(OpCode::Close, &close_payload(code, reason))
-            .await
-    }
-
     /// Several messages in as few writes as the stream takes (one `writev` for a
     /// whole batch of frames and their `timing` messages, usually).
     pub async fn batch(&mut self, frames: &[(OpCode, &[u8])]) -> io::Result<()> {
@@ -96,30 +75,6 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
     pub async fn flush(&mut self) -> io::Result<()> {
         self.io.flush().await
     }
-
-    async fn frame(&mut self, opcode: OpCode, payload: &[u8]) -> io::Result<()> {
-        let (header, len) = server_header(opcode, payload.len());
-        write_all_vectored(&mut self.io, &header[..len], payload).await
-    }
-}
-
-/// Writes `head` then `body` with as few (vectored) writes as the stream takes.
-async fn write_all_vectored<W: AsyncWrite + Unpin>(
-    io: &mut W,
-    mut head: &[u8],
-    mut body: &[u8],
-) -> io::Result<()> {
-    while !head.is_empty() || !body.is_empty() {
-        let slices = [IoSlice::new(head), IoSlice::new(body)];
-        let written = io.write_vectored(&slices).await?;
-        if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        let from_head = written.min(head.len());
-        head = &head[from_head..];
-        body = body.get(written - from_head..).unwrap_or_default();
-    }
-    Ok(())
 }
 
 /// Why reading from a client stopped.
@@ -182,8 +137,11 @@ mod tests {
             client.read_to_end(&mut all).await.unwrap();
             all
         });
-        writer.binary(&payload).await.unwrap();
-        writer.close(close_code::GOING_AWAY, "bye").await.unwrap();
+        let close = close_payload(close_code::GOING_AWAY, "bye");
+        writer
+            .batch(&[(OpCode::Binary, &payload), (OpCode::Close, &close)])
+            .await
+            .unwrap();
         writer
             .batch(&[
                 (OpCode::Text, b"hi"),

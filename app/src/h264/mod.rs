@@ -12,6 +12,7 @@
 
 pub mod access_unit;
 pub mod bits;
+pub mod level;
 pub mod nal;
 pub mod pps;
 pub mod reader;

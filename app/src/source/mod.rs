@@ -5,13 +5,19 @@
 //! The [`supervisor`] owns the running source: it restarts a failed one with backoff
 //! and publishes what it produces to the hub.
 
+pub mod capture;
 pub mod file;
+pub mod legacy_camera;
 pub mod legacy_controls;
 pub mod libcamera_list;
+pub mod m2m_encoder;
+pub mod mode;
+pub mod raw_frame;
 pub mod rpicam;
 pub mod rpicam_controls;
 pub mod supervisor;
 pub mod test_pattern;
+pub mod uvc;
 
 use std::time::SystemTime;
 

@@ -4,6 +4,7 @@
 //! through [`Device::ioctl`] with the raw structs of [`super::sys`].
 
 use super::sys;
+use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::mem::size_of;
@@ -89,7 +90,7 @@ impl Error {
 }
 
 /// What `VIDIOC_QUERYCAP` says about a device.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capability {
     /// Driver name, e.g. `bm2835 mmal` or `bcm2835-codec`.
     pub driver: String,
@@ -147,7 +148,7 @@ impl From<&sys::v4l2_capability> for Capability {
 }
 
 /// One entry of `VIDIOC_ENUM_FMT`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormatDesc {
     /// The pixel format's fourcc (see [`super::fourcc_to_string`]).
     pub pixelformat: u32,
@@ -165,7 +166,8 @@ impl FormatDesc {
 }
 
 /// One answer of `VIDIOC_ENUM_FRAMESIZES`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FrameSize {
     /// Exactly this size.
     Discrete {
@@ -192,7 +194,8 @@ pub enum FrameSize {
 }
 
 /// One answer of `VIDIOC_ENUM_FRAMEINTERVALS` (intervals are seconds per frame).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FrameInterval {
     /// Exactly this interval, `numerator / denominator` seconds.
     Discrete(Fraction),
@@ -208,7 +211,7 @@ pub enum FrameInterval {
 }
 
 /// A `v4l2_fract`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fraction {
     /// Numerator.
     pub numerator: u32,

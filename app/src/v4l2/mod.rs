@@ -5,13 +5,25 @@
 //! [`sys`] is the kernel ABI (structs, constants, ioctl numbers), checked against
 //! `linux/videodev2.h` by `app/tests/v4l2_abi.rs` and pinned per target by
 //! compile-time assertions. [`device`] is a thin safe wrapper: open a device, ask
-//! what it is and what it can produce. No bindgen, so the cross build needs neither
+//! what it is and what it can produce. [`node`] is the narrow boundary the sources
+//! use (the [`Node`] trait), which `Device` implements and test fakes imitate. No bindgen, so the cross build needs neither
 //! libclang nor recent kernel headers.
 
 pub mod device;
+pub mod discover;
+#[cfg(test)]
+pub mod fake_camera;
+#[cfg(test)]
+pub mod fake_encoder;
+pub mod mmap;
+pub mod node;
 pub mod sys;
 
 pub use device::{Capability, Device, Error, FormatDesc, Fraction, FrameInterval, FrameSize};
+pub use node::{
+    describe, ControlInfo, ControlKind, Dequeued, FormatModes, ImageFormat, MenuItem, Node,
+    NodeDescription, Opener, PlaneLayout, PlaneUse, Queue, QueueDescription, Readiness, SizeModes,
+};
 
 /// A pixel format's four-character code, packed as `v4l2_fourcc` does (first
 /// character in the lowest byte).

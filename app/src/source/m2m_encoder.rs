@@ -1,0 +1,1 @@
+//! The M2M hardware encoder (H3 fills this in).

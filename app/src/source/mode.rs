@@ -1,0 +1,1 @@
+//! Choosing a camera mode (H2 fills this in).

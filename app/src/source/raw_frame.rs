@@ -1,0 +1,1 @@
+//! Raw frame layouts (H3 fills this in).

@@ -1,0 +1,1 @@
+//! The uvc source (H2 fills this in).

@@ -1,0 +1,1 @@
+//! A fake capture node for tests (H2 fills this in).

@@ -1,0 +1,1 @@
+//! Memory-mapped V4L2 buffers (H1 fills this in).

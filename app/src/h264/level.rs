@@ -180,10 +180,11 @@ mod tests {
         assert_eq!(name(1280, 720, 30), Some("3.1"));
         assert_eq!(name(1280, 720, 60), Some("3.2"));
         assert_eq!(name(640, 480, 30), Some("3"));
-        assert_eq!(name(320, 240, 30), Some("2.1"));
-        assert_eq!(name(176, 144, 15), Some("1.1"));
+        assert_eq!(name(320, 240, 30), Some("1.3"));
+        assert_eq!(name(176, 144, 15), Some("1"));
         assert_eq!(name(3840, 2160, 30), Some("5.1"));
-        assert_eq!(name(4096, 2304, 60), Some("5.2"));
+        assert_eq!(name(4096, 2160, 60), Some("5.2"));
+        assert_eq!(name(4096, 2304, 60), None);
         assert_eq!(name(8192, 4320, 30), None);
     }
 

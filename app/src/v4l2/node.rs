@@ -407,11 +407,8 @@ pub fn describe(node: &dyn Node) -> Result<NodeDescription, Error> {
                         ..
                     } => (max_width, max_height),
                 };
-                let intervals = unsupported_is_empty(node.frame_intervals(
-                    format.pixelformat,
-                    width,
-                    height,
-                ))?;
+                let intervals =
+                    unsupported_is_empty(node.frame_intervals(format.pixelformat, width, height))?;
                 sizes.push(SizeModes { size, intervals });
             }
             formats.push(FormatModes { format, sizes });

@@ -43,6 +43,7 @@ fn settings(fake: &str, extra_args: Vec<String>) -> RpicamSettings {
         hflip: false,
         vflip: false,
         rotation: 0,
+        software_encoder: false,
         extra_args,
     }
 }

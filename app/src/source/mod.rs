@@ -138,13 +138,24 @@ pub fn plan(config: &Config, device: &DeviceReport) -> SourcePlan {
                 hflip: config.image.hflip,
                 vflip: config.image.vflip,
                 rotation: config.image.rotation,
+                software_encoder: device
+                    .model
+                    .as_ref()
+                    .is_some_and(|model| !model.has_hw_h264_encoder),
                 extra_args,
             };
             SourcePlan {
                 kind: "rpicam".into(),
                 description: format!(
-                    "rpicam-vid {}x{} @ {} fps",
-                    settings.width, settings.height, settings.framerate
+                    "rpicam-vid {}x{} @ {} fps{}",
+                    settings.width,
+                    settings.height,
+                    settings.framerate,
+                    if settings.software_encoder {
+                        " (H.264 encoded in software: this board has no hardware encoder)"
+                    } else {
+                        ""
+                    }
                 ),
                 reason: None,
                 factory: Box::new(move || {
@@ -304,6 +315,20 @@ mod tests {
         assert!(why.contains("legacy camera at /dev/video0"), "{why}");
         let (_, why) = auto_choice(&fixture("pi-zero-w"), None, None);
         assert!(why.contains("No camera found"), "{why}");
+    }
+
+    #[test]
+    fn a_pi_5_encodes_in_software() {
+        let mut config = Config::default();
+        config.camera.source = SourceKind::Rpicam;
+        let plan = plan(&config, &fixture("pi5-imx708"));
+        assert!(
+            plan.description.contains("software"),
+            "{}",
+            plan.description
+        );
+        let pi4 = plan(&config, &fixture("pi4-legacy-camera"));
+        assert!(!pi4.description.contains("software"), "{}", pi4.description);
     }
 
     #[test]

@@ -11,8 +11,11 @@
 //!
 //! Without a hardware H.264 encoder (Raspberry Pi 5) rpicam-vid encodes with libx264
 //! through libav; writing to `-` then needs `--libav-format h264`, and
-//! `--low-latency` avoids B-frames. Those options exist only in builds with libav,
-//! so they are left to [`RpicamSettings::extra_args`].
+//! `--low-latency` selects libx264's low-latency presets (no B-frames, no frame
+//! look-ahead). Those options exist only in builds with libav (package
+//! `rpicam-apps`, not `rpicam-apps-lite`), so they are passed only when
+//! [`RpicamSettings::software_encoder`] says the board has no hardware encoder, and
+//! a failure that shows the libav build is missing is explained in those words.
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
@@ -74,6 +77,9 @@ pub struct RpicamSettings {
     pub vflip: bool,
     /// Rotation in degrees, 0 or 180.
     pub rotation: u32,
+    /// True on boards without the hardware H.264 encoder (Raspberry Pi 5): rpicam-vid
+    /// encodes with libx264 and gets the libav options for a raw, low-latency stream.
+    pub software_encoder: bool,
     /// More arguments, passed after ours.
     pub extra_args: Vec<String>,
 }
@@ -230,6 +236,11 @@ pub fn arguments(settings: &RpicamSettings) -> Vec<OsString> {
         args.push("--rotation".into());
         args.push("180".into());
     }
+    if settings.software_encoder {
+        args.push("--libav-format".into());
+        args.push("h264".into());
+        args.push("--low-latency".into());
+    }
     args.push("-o".into());
     args.push("-".into());
     args.extend(settings.extra_args.iter().cloned());
@@ -378,6 +389,27 @@ fn explain(tail: &Tail) -> String {
     chosen.get(start..).unwrap_or_default().join(" / ")
 }
 
+/// Plain words for failures whose cause the program's own message hides.
+fn hint(why: &str, software_encoder: bool) -> Option<&'static str> {
+    let no_libav = why.contains("unrecognised option '--libav")
+        || why.contains("unrecognised option '--low-latency")
+        || why.contains("Unable to find an appropriate H.264 codec");
+    if no_libav {
+        return Some(if software_encoder {
+            "this Raspberry Pi has no hardware H.264 encoder, so rpicam-vid must encode in \
+             software, which needs its libav build: install the package rpicam-apps \
+             instead of rpicam-apps-lite"
+        } else {
+            "rpicam-vid found no H.264 encoder: is the bcm2835-codec driver loaded \
+             (dtoverlay/`/dev/video11`)?"
+        });
+    }
+    if why.contains("no cameras available") {
+        return Some("libcamera sees no camera: check the ribbon cable and camera_auto_detect=1");
+    }
+    None
+}
+
 /// Waits up to `limit` for `thread` to end, then joins it if it did.
 fn join_within(thread: Option<JoinHandle<()>>, limit: Duration) {
     if let Some(thread) = thread {
@@ -480,6 +512,11 @@ impl Source for RpicamSource {
             reason.push_str(": ");
             reason.push_str(&why);
         }
+        if let Some(hint) = hint(&why, self.settings.software_encoder) {
+            reason.push_str(" (");
+            reason.push_str(hint);
+            reason.push(')');
+        }
         Err(failed(reason))
     }
 }
@@ -501,6 +538,7 @@ mod tests {
             hflip: false,
             vflip: false,
             rotation: 0,
+            software_encoder: false,
             extra_args: Vec::new(),
         }
     }
@@ -540,6 +578,29 @@ mod tests {
         );
         s.profile = Profile::Main;
         assert!(joined(&s).contains("--profile main"));
+    }
+
+    #[test]
+    fn without_a_hardware_encoder_rpicam_vid_gets_the_libav_options() {
+        let mut s = settings();
+        s.software_encoder = true;
+        let args = joined(&s);
+        assert!(
+            args.contains("--libav-format h264 --low-latency -o -"),
+            "{args}"
+        );
+        assert!(!joined(&settings()).contains("libav"));
+    }
+
+    #[test]
+    fn hints_explain_a_missing_libav_build_and_a_missing_camera() {
+        let lite = "ERROR: *** unrecognised option '--libav-format' ***";
+        assert!(hint(lite, true).unwrap().contains("rpicam-apps-lite"));
+        let no_codec = "ERROR: *** Unable to find an appropriate H.264 codec ***";
+        assert!(hint(no_codec, false).unwrap().contains("/dev/video11"));
+        let none = "ERROR: *** no cameras available ***";
+        assert!(hint(none, false).unwrap().contains("ribbon cable"));
+        assert_eq!(hint("ERROR: something else", true), None);
     }
 
     #[test]

@@ -321,12 +321,8 @@ mod tests {
     fn a_pi_5_encodes_in_software() {
         let mut config = Config::default();
         config.camera.source = SourceKind::Rpicam;
-        let plan = plan(&config, &fixture("pi5-imx708"));
-        assert!(
-            plan.description.contains("software"),
-            "{}",
-            plan.description
-        );
+        let pi5 = plan(&config, &fixture("pi5-imx708"));
+        assert!(pi5.description.contains("software"), "{}", pi5.description);
         let pi4 = plan(&config, &fixture("pi4-legacy-camera"));
         assert!(!pi4.description.contains("software"), "{}", pi4.description);
     }

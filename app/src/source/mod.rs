@@ -210,11 +210,25 @@ pub fn plan(config: &Config, device: &DeviceReport) -> SourcePlan {
 /// What `camera.source = "auto"` runs on `device`, and why, in plain words.
 /// `rpicam_program` is the rpicam-vid (or libcamera-vid) found on PATH, if any;
 /// `listed` what its `--list-cameras` said, when it was asked.
+///
+/// The order is the issue's: the legacy camera (`v4l2`, H.264 from the GPU), then a
+/// libcamera camera (`rpicam`), then a USB webcam (`uvc`; on a Raspberry Pi only, so
+/// a laptop's built-in webcam does not replace the test pattern), then the test
+/// pattern with what was found and why it is not used.
 pub fn auto_choice(
     device: &DeviceReport,
     rpicam_program: Option<PathBuf>,
     listed: Option<Result<Vec<LibcameraCamera>, String>>,
 ) -> (SourceKind, String) {
+    if let Some(node) = &device.legacy_camera {
+        return (
+            SourceKind::V4l2,
+            format!(
+                "Legacy camera at {node} (bcm2835-v4l2), H.264 from the GPU encoder \
+                 (camera.source = auto)"
+            ),
+        );
+    }
     let mut found = Vec::new();
     if let (true, Some(program)) = (device.libcamera_csi, &rpicam_program) {
         match listed {
@@ -237,11 +251,6 @@ pub fn auto_choice(
             None => {}
         }
     }
-    if let Some(node) = &device.legacy_camera {
-        found.push(format!(
-            "a legacy camera at {node} (the v4l2 source is not in this build yet)"
-        ));
-    }
     if device.libcamera_csi && rpicam_program.is_none() {
         found.push(
             "a libcamera camera, but neither rpicam-vid nor libcamera-vid is installed \
@@ -249,11 +258,23 @@ pub fn auto_choice(
                 .to_string(),
         );
     }
-    for camera in &device.uvc_cameras {
-        found.push(format!(
-            "a USB camera \"{}\" at {} (the uvc source is not in this build yet)",
-            camera.name, camera.node
-        ));
+    if let Some(camera) = device.uvc_cameras.first() {
+        if device.model.is_some() {
+            return (
+                SourceKind::Uvc,
+                format!(
+                    "USB camera \"{}\" at {} (camera.source = auto)",
+                    camera.name, camera.node
+                ),
+            );
+        }
+        for camera in &device.uvc_cameras {
+            found.push(format!(
+                "a USB camera \"{}\" at {} (auto uses USB cameras on a Raspberry Pi; \
+                 set camera.source = \"uvc\" to use it here)",
+                camera.name, camera.node
+            ));
+        }
     }
     let found = if found.is_empty() {
         "No camera found".to_string()
@@ -311,10 +332,36 @@ mod tests {
         let (kind, why) = auto_choice(&fixture("laptop"), Some("/usr/bin/rpicam-vid".into()), None);
         assert_eq!(kind, SourceKind::Test);
         assert!(why.contains("USB camera"), "{why}");
-        let (_, why) = auto_choice(&fixture("pi4-legacy-camera"), None, None);
-        assert!(why.contains("legacy camera at /dev/video0"), "{why}");
-        let (_, why) = auto_choice(&fixture("pi-zero-w"), None, None);
+        assert!(why.contains("camera.source = \"uvc\""), "{why}");
+        let (kind, why) = auto_choice(&fixture("pi-zero-w"), None, None);
+        assert_eq!(kind, SourceKind::Test);
         assert!(why.contains("No camera found"), "{why}");
+    }
+
+    #[test]
+    fn auto_prefers_the_legacy_camera_then_libcamera_then_usb() {
+        let (kind, why) = auto_choice(&fixture("pi4-legacy-camera"), None, None);
+        assert_eq!(kind, SourceKind::V4l2);
+        assert!(why.contains("Legacy camera at /dev/video0"), "{why}");
+        let (kind, why) = auto_choice(&fixture("pi3-uvc"), None, None);
+        assert_eq!(kind, SourceKind::Uvc);
+        assert!(why.contains("USB camera"), "{why}");
+        // A legacy camera wins even when rpicam-vid is installed and lists one.
+        let mut both = fixture("pi4-legacy-camera");
+        both.libcamera_csi = true;
+        let listed = Some(Ok(vec![LibcameraCamera {
+            index: 0,
+            sensor: "imx219".into(),
+            mode: "3280x2464".into(),
+            path: "/base/imx219@10".into(),
+        }]));
+        let (kind, _) = auto_choice(&both, Some("/usr/bin/rpicam-vid".into()), listed.clone());
+        assert_eq!(kind, SourceKind::V4l2);
+        // libcamera before USB.
+        let mut csi_and_usb = fixture("pi3-uvc");
+        csi_and_usb.libcamera_csi = true;
+        let (kind, _) = auto_choice(&csi_and_usb, Some("/usr/bin/rpicam-vid".into()), listed);
+        assert_eq!(kind, SourceKind::Rpicam);
     }
 
     #[test]

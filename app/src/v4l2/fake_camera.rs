@@ -62,6 +62,9 @@ pub struct Faults {
     pub refuse_control: Option<u32>,
     /// Pause before each frame (0: as fast as the loop asks).
     pub frame_pause: Duration,
+    /// Allocate buffers of this many bytes instead of `sizeimage`, so that
+    /// pictures arrive split over several buffers.
+    pub buffer_size: Option<usize>,
 }
 
 /// What the code under test did to the fake.
@@ -705,6 +708,7 @@ impl Node for FakeCamera {
             .first()
             .map(|p| p.sizeimage as usize)
             .unwrap_or(0);
+        let size = self.faults.buffer_size.unwrap_or(size);
         self.queued.clear();
         self.done.clear();
         self.buffers = (0..count).map(|_| vec![0u8; size]).collect();

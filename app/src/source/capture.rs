@@ -378,3 +378,104 @@ mod tests {
         assert_eq!(sink.writes, vec![(12, false), (7, true), (7, false)]);
     }
 }
+
+#[cfg(test)]
+mod fake_tests {
+    use super::*;
+    use crate::v4l2::fake_camera::{fixture, FakeCamera, FakeLog, Faults};
+    use crate::v4l2::{ImageFormat, Node};
+    use std::sync::{Arc, Mutex};
+
+    /// What the raw UVC path will do: take frames itself instead of a sink.
+    struct RawFrames {
+        sizes: Vec<usize>,
+        captured: Vec<SystemTime>,
+        want: usize,
+    }
+
+    impl FrameHandler for RawFrames {
+        fn frame(&mut self, frame: &Frame<'_>) -> Result<(), SourceError> {
+            self.sizes.push(frame.data.len());
+            self.captured.push(frame.captured);
+            Ok(())
+        }
+        fn should_stop(&self) -> bool {
+            self.sizes.len() >= self.want
+        }
+    }
+
+    fn yuyv_camera(faults: Faults) -> (FakeCamera, Arc<Mutex<FakeLog>>) {
+        let log = Arc::new(Mutex::new(FakeLog::default()));
+        let mut fake = FakeCamera::with(fixture("uvc-c270"), faults, log.clone());
+        fake.set_format(
+            Queue::Capture,
+            &ImageFormat {
+                width: 640,
+                height: 480,
+                pixelformat: sys::V4L2_PIX_FMT_YUYV,
+                field: sys::V4L2_FIELD_NONE,
+                colorspace: 0,
+                planes: vec![],
+            },
+        )
+        .unwrap();
+        (fake, log)
+    }
+
+    #[test]
+    fn raw_frames_reach_a_handler_of_their_own() {
+        let (mut fake, log) = yuyv_camera(Faults::default());
+        let mut frames = RawFrames {
+            sizes: Vec::new(),
+            captured: Vec::new(),
+            want: 12,
+        };
+        let stats = capture(&mut fake, "uvc", &mut frames).unwrap();
+        assert_eq!(stats.frames, 12);
+        assert!(frames.sizes.iter().all(|&s| s == 640 * 480 * 2));
+        // Wall-clock capture times advance with the monotonic timestamps.
+        assert!(frames.captured.windows(2).all(|w| w[1] > w[0]));
+        let log = log.lock().unwrap().clone();
+        assert_eq!((log.stream_on, log.stream_off), (1, 1));
+        assert_eq!(log.buffers_allocated, 0);
+    }
+
+    #[test]
+    fn a_poll_error_means_the_camera_disconnected() {
+        let faults = Faults {
+            vanish_after: Some(3),
+            vanish_in_poll: true,
+            ..Faults::default()
+        };
+        let (mut fake, _) = yuyv_camera(faults);
+        let mut frames = RawFrames {
+            sizes: Vec::new(),
+            captured: Vec::new(),
+            want: usize::MAX,
+        };
+        match capture(&mut fake, "uvc", &mut frames) {
+            Err(SourceError::Failed { reason, .. }) => {
+                assert!(reason.contains("the camera disconnected"), "{reason}")
+            }
+            other => panic!("expected Failed, got {other:?}"),
+        }
+        assert_eq!(frames.sizes.len(), 3);
+    }
+
+    #[test]
+    fn error_flagged_buffers_are_counted_not_delivered() {
+        let faults = Faults {
+            error_every: Some(2),
+            ..Faults::default()
+        };
+        let (mut fake, _) = yuyv_camera(faults);
+        let mut frames = RawFrames {
+            sizes: Vec::new(),
+            captured: Vec::new(),
+            want: 10,
+        };
+        let stats = capture(&mut fake, "uvc", &mut frames).unwrap();
+        assert_eq!(stats.frames, 10);
+        assert!(stats.error_buffers >= 9, "{stats:?}");
+    }
+}

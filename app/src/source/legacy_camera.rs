@@ -4,7 +4,7 @@
 //!
 //! On every start: open the node, check it is that driver, choose the H.264 mode
 //! ([`super::mode`]; at most 1920x1080, even sizes), check it against
-//! `encoder.level` ([`crate::h264::level`]), `VIDIOC_S_FMT`, `VIDIOC_S_PARM`, then
+//! `encoder.level` ([`crate::h264::level`]), `VIDIOC_S_PARM` and `VIDIOC_S_FMT`, then
 //! the controls [`super::legacy_controls::controls`] maps from the configuration,
 //! each checked against what the driver says about it (absent: a note; out of its
 //! range: a warning naming the range, not set). SPS/PPS repetition is always set.
@@ -151,6 +151,26 @@ impl LegacyCamera {
             )
             .map_err(Self::start_error)?;
         }
+        // S_PARM before S_FMT: bcm2835-v4l2 copies the frame interval into the GPU
+        // encoder's port when the format is set (mmal_setup_encode_component), and
+        // the encoder's rate control works with that rate.
+        let interval = Fraction {
+            numerator: 1,
+            denominator: self.settings.framerate,
+        };
+        match node.set_frame_interval(Queue::Capture, interval) {
+            Ok(Some(set)) if set != interval => self.warn(format!(
+                "camera.framerate = {}: the camera chose {}/{} s per frame",
+                self.settings.framerate, set.numerator, set.denominator
+            )),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(Self::start_error(format!(
+                    "the camera refused {} frames per second: {e}",
+                    self.settings.framerate
+                )))
+            }
+        }
         let asked = ImageFormat {
             width: chosen.width,
             height: chosen.height,
@@ -176,23 +196,6 @@ impl LegacyCamera {
                 got.width,
                 got.height
             )));
-        }
-        let interval = Fraction {
-            numerator: 1,
-            denominator: s.framerate,
-        };
-        match node.set_frame_interval(Queue::Capture, interval) {
-            Ok(Some(set)) if set != interval => self.warn(format!(
-                "camera.framerate = {}: the camera chose {}/{} s per frame",
-                self.settings.framerate, set.numerator, set.denominator
-            )),
-            Ok(_) => {}
-            Err(e) => {
-                return Err(Self::start_error(format!(
-                    "the camera refused {} frames per second: {e}",
-                    self.settings.framerate
-                )))
-            }
         }
         for note in self.settings.notes.clone() {
             self.warn(note);
@@ -403,13 +406,12 @@ mod tests {
                 (format.pixelformat, format.width, format.height),
                 (sys::V4L2_PIX_FMT_H264, 1280, 720)
             );
-            assert_eq!(
-                log.intervals,
-                vec![Fraction {
-                    numerator: 1,
-                    denominator: 30
-                }]
-            );
+            let rate = Fraction {
+                numerator: 1,
+                denominator: 30,
+            };
+            assert_eq!(log.intervals, vec![rate]);
+            assert_eq!(log.interval_at_format, vec![rate], "S_PARM before S_FMT");
             assert_eq!(log.stream_on, 1);
             assert_eq!(log.stream_off, 1, "{sensor}: streaming stopped");
             assert_eq!(log.buffers_allocated, 0, "{sensor}: buffers freed");

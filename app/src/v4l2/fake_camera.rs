@@ -65,6 +65,9 @@ pub struct Faults {
     /// Allocate buffers of this many bytes instead of `sizeimage`, so that
     /// pictures arrive split over several buffers.
     pub buffer_size: Option<usize>,
+    /// When vanishing, say so through `poll` (`POLLERR`) instead of `ENODEV` from
+    /// the next `VIDIOC_DQBUF`.
+    pub vanish_in_poll: bool,
 }
 
 /// What the code under test did to the fake.
@@ -76,6 +79,9 @@ pub struct FakeLog {
     pub controls: Vec<(u32, i64)>,
     /// Every format set, as the fake answered.
     pub formats: Vec<ImageFormat>,
+    /// The frame interval in force at each format set (bcm2835-v4l2 gives it to
+    /// the GPU encoder then).
+    pub interval_at_format: Vec<Fraction>,
     /// Every frame interval set, as the fake answered.
     pub intervals: Vec<Fraction>,
     /// `VIDIOC_STREAMON` calls.
@@ -647,7 +653,11 @@ impl Node for FakeCamera {
         }
         let chosen = self.try_format(format);
         self.format = chosen.clone();
-        self.record(|log| log.formats.push(chosen.clone()));
+        let interval = self.interval;
+        self.record(|log| {
+            log.formats.push(chosen.clone());
+            log.interval_at_format.push(interval);
+        });
         Ok(chosen)
     }
 
@@ -801,10 +811,11 @@ impl Node for FakeCamera {
             .vanish_after
             .is_some_and(|n| self.delivered >= n)
         {
-            // Unplugged: the next DQBUF fails with ENODEV.
+            // Unplugged: the next DQBUF fails with ENODEV, or poll says POLLERR.
             self.gone = true;
             return Ok(Readiness {
-                capture: true,
+                capture: !self.faults.vanish_in_poll,
+                error: self.faults.vanish_in_poll,
                 ..Readiness::default()
             });
         }

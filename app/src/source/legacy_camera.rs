@@ -268,8 +268,8 @@ pub fn check_value(info: &ControlInfo, value: i64) -> Option<String> {
         }
         _ => {
             let in_range = value >= info.minimum && value <= info.maximum;
-            let step = i64::try_from(info.step).unwrap_or(1).max(1);
-            let on_step = (value - info.minimum) % step == 0;
+            let step = i128::from(info.step.max(1));
+            let on_step = (i128::from(value) - i128::from(info.minimum)) % step == 0;
             if in_range && on_step {
                 return None;
             }
@@ -528,6 +528,30 @@ mod tests {
         let why = start_reason(camera.run(&mut Recording::new(1, Duration::from_secs(1))));
         assert!(why.contains("is not the legacy camera"), "{why}");
         assert!(why.contains("uvcvideo"), "{why}");
+    }
+
+    #[test]
+    fn values_are_checked_against_the_drivers_ranges() {
+        let desc = fixture("legacy-imx477");
+        let bitrate = desc.control(sys::V4L2_CID_MPEG_VIDEO_BITRATE).unwrap();
+        assert_eq!(check_value(bitrate, 3_000_000), None);
+        assert_eq!(
+            check_value(bitrate, 3_010_000).unwrap(),
+            "the driver's Video Bitrate takes 25000 to 25000000 in steps of 25000"
+        );
+        assert!(check_value(bitrate, 30_000_000).is_some());
+        let rotate = desc.control(sys::V4L2_CID_ROTATE).unwrap();
+        assert_eq!(check_value(rotate, 270), None);
+        assert!(check_value(rotate, 45).unwrap().contains("in steps of 90"));
+        let profile = desc.control(sys::V4L2_CID_MPEG_VIDEO_H264_PROFILE).unwrap();
+        assert_eq!(check_value(profile, 4), None);
+        assert!(check_value(profile, 3).unwrap().contains("4 (High)"));
+        let mut locked = bitrate.clone();
+        locked.flags |= sys::V4L2_CTRL_FLAG_READ_ONLY;
+        locked.minimum = i64::MIN;
+        assert!(check_value(&locked, 1).unwrap().contains("does not allow"));
+        locked.flags = 0;
+        assert!(check_value(&locked, i64::MAX).is_some());
     }
 
     #[test]

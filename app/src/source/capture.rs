@@ -1,1 +1,481 @@
-//! The V4L2 capture loop (H2 fills this in).
+//! The single-planar V4L2 capture loop, over any [`Node`]: request MMAP buffers,
+//! queue them all, stream on, then wait / dequeue / hand the payload to a
+//! [`FrameHandler`] / requeue until the handler says stop. Used by the `v4l2`
+//! (legacy camera) and `uvc` sources: [`H264Handler`] passes H.264 to a
+//! [`Sink`]; the raw UVC path gives frames to the hardware encoder instead.
+//!
+//! A device that vanishes (USB unplugged, `ENODEV`/`EIO`, a poll error) ends the
+//! loop with [`SourceError::Failed`] saying the camera disconnected; buffers the
+//! driver marks with `V4L2_BUF_FLAG_ERROR` are skipped and counted.
+
+use std::time::{Duration, SystemTime};
+
+use super::{Sink, SourceError};
+use crate::v4l2::{sys, Error, Node, Queue};
+
+/// How many buffers to ask the driver for.
+pub const BUFFERS: u32 = 4;
+
+/// Longest single wait, so the handler's stop request is seen promptly.
+pub const WAIT_SLICE: Duration = Duration::from_millis(200);
+
+/// One captured frame, borrowed from the driver's buffer until the handler returns.
+#[derive(Debug)]
+pub struct Frame<'a> {
+    /// The payload (`bytesused` of the buffer).
+    pub data: &'a [u8],
+    /// Whether the payload fills the whole buffer (it may continue in the next one).
+    pub fills_buffer: bool,
+    /// `V4L2_BUF_FLAG_*`.
+    pub flags: u32,
+    /// The driver's frame counter.
+    pub sequence: u32,
+    /// When the frame was captured, on the wall clock.
+    pub captured: SystemTime,
+}
+
+/// What the capture loop feeds.
+pub trait FrameHandler {
+    /// One frame. An error ends the capture with it.
+    fn frame(&mut self, frame: &Frame<'_>) -> Result<(), SourceError>;
+
+    /// True once the capture should stop (asked between frames and at least every
+    /// [`WAIT_SLICE`]).
+    fn should_stop(&self) -> bool;
+}
+
+/// Counters of one capture run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Frames handed to the handler.
+    pub frames: u64,
+    /// Buffers the driver flagged `V4L2_BUF_FLAG_ERROR`, skipped.
+    pub error_buffers: u64,
+    /// Buffers whose `bytesused`/`data_offset` did not fit the buffer, skipped.
+    pub bad_buffers: u64,
+}
+
+/// Captures from `node`'s single-planar capture queue (its format already set)
+/// into `handler` until `handler.should_stop()` or an error. `source_name` names
+/// the source in errors. Buffers are freed and streaming stopped on every return.
+pub fn capture(
+    node: &mut dyn Node,
+    source_name: &'static str,
+    handler: &mut dyn FrameHandler,
+) -> Result<CaptureStats, SourceError> {
+    let start = |e: Error| SourceError::Start {
+        source_name,
+        reason: plain_error(node_path_text(&e), &e),
+    };
+    let count = node
+        .request_buffers(Queue::Capture, BUFFERS)
+        .map_err(start)?;
+    if count == 0 {
+        return Err(SourceError::Start {
+            source_name,
+            reason: format!("{} gave no capture buffers", node.path().display()),
+        });
+    }
+    let result = stream(node, source_name, handler, count);
+    // Stop and free whatever happened; a vanished device fails these too.
+    let _ = node.stream_off(Queue::Capture);
+    let _ = node.request_buffers(Queue::Capture, 0);
+    result
+}
+
+fn stream(
+    node: &mut dyn Node,
+    source_name: &'static str,
+    handler: &mut dyn FrameHandler,
+    count: u32,
+) -> Result<CaptureStats, SourceError> {
+    let failed = |e: Error| failure(source_name, &e);
+    for index in 0..count {
+        node.queue_buffer(Queue::Capture, index, &[], Duration::ZERO)
+            .map_err(|e| SourceError::Start {
+                source_name,
+                reason: plain_error(node_path_text(&e), &e),
+            })?;
+    }
+    node.stream_on(Queue::Capture)
+        .map_err(|e| SourceError::Start {
+            source_name,
+            reason: plain_error(node_path_text(&e), &e),
+        })?;
+    let mut stats = CaptureStats::default();
+    let path = node.path().display().to_string();
+    while !handler.should_stop() {
+        let ready = node.wait(WAIT_SLICE).map_err(failed)?;
+        if ready.error {
+            return Err(SourceError::Failed {
+                source_name,
+                reason: format!(
+                    "the camera disconnected ({path} reported an error while streaming)"
+                ),
+            });
+        }
+        if !ready.capture {
+            continue;
+        }
+        // Everything that is ready, then back to the stop check.
+        while let Some(done) = node.dequeue_buffer(Queue::Capture).map_err(failed)? {
+            let index = done.index;
+            if done.flags & sys::V4L2_BUF_FLAG_ERROR != 0 {
+                stats.error_buffers += 1;
+            } else {
+                let memory = node.buffer(Queue::Capture, index, 0).unwrap_or(&[]);
+                let range = done.planes.first().and_then(|p| p.payload(memory.len()));
+                let fills_buffer = range.as_ref().is_some_and(|r| r.end >= memory.len());
+                match range.and_then(|r| memory.get(r)) {
+                    Some(data) if !data.is_empty() => {
+                        let captured = if done.flags & sys::V4L2_BUF_FLAG_TIMESTAMP_MASK
+                            == sys::V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC
+                        {
+                            monotonic_to_system(done.timestamp, monotonic_now(), SystemTime::now())
+                        } else {
+                            SystemTime::now()
+                        };
+                        let frame = Frame {
+                            data,
+                            fills_buffer,
+                            flags: done.flags,
+                            sequence: done.sequence,
+                            captured,
+                        };
+                        stats.frames += 1;
+                        handler.frame(&frame)?;
+                    }
+                    Some(_) => {} // empty buffer (end of stream marker): skip
+                    None => stats.bad_buffers += 1,
+                }
+            }
+            node.queue_buffer(Queue::Capture, index, &[], Duration::ZERO)
+                .map_err(failed)?;
+            if handler.should_stop() {
+                break;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// The device node named in an error, for messages.
+fn node_path_text(error: &Error) -> String {
+    match error {
+        Error::Open { path, .. }
+        | Error::NotV4l2 { path, .. }
+        | Error::Unsupported { path, .. }
+        | Error::Ioctl { path, .. }
+        | Error::ArgumentSize { path, .. }
+        | Error::EndlessEnumeration { path, .. } => path.display().to_string(),
+    }
+}
+
+/// Whether `error` means the device is gone (unplugged, driver unbound).
+pub fn is_disconnect(error: &Error) -> bool {
+    matches!(
+        error.errno(),
+        Some(libc::ENODEV) | Some(libc::EIO) | Some(libc::ENXIO)
+    )
+}
+
+/// `error` in plain words, saying "the camera disconnected" when it did.
+fn plain_error(path: String, error: &Error) -> String {
+    if is_disconnect(error) {
+        format!("the camera disconnected ({path}: {error})")
+    } else {
+        error.to_string()
+    }
+}
+
+/// A streaming error as a [`SourceError::Failed`].
+fn failure(source_name: &'static str, error: &Error) -> SourceError {
+    SourceError::Failed {
+        source_name,
+        reason: plain_error(node_path_text(error), error),
+    }
+}
+
+/// `CLOCK_MONOTONIC` now, as a duration since boot.
+pub fn monotonic_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } == 0;
+    if !ok {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Converts a buffer's `CLOCK_MONOTONIC` timestamp to the wall clock, given both
+/// clocks' readings now. A zero timestamp, or one more than a minute away from
+/// now (a driver that fills in something else), gives `now_system`.
+pub fn monotonic_to_system(
+    timestamp: Duration,
+    now_monotonic: Duration,
+    now_system: SystemTime,
+) -> SystemTime {
+    const PLAUSIBLE: Duration = Duration::from_secs(60);
+    if timestamp.is_zero() {
+        return now_system;
+    }
+    if timestamp <= now_monotonic {
+        let age = now_monotonic - timestamp;
+        if age > PLAUSIBLE {
+            return now_system;
+        }
+        now_system.checked_sub(age).unwrap_or(now_system)
+    } else {
+        let ahead = timestamp - now_monotonic;
+        if ahead > PLAUSIBLE {
+            return now_system;
+        }
+        now_system.checked_add(ahead).unwrap_or(now_system)
+    }
+}
+
+/// Whether Annex-B `data` holds a slice (a coded picture's VCL NAL unit, types
+/// 1-5), as opposed to only parameter sets or SEI.
+pub fn contains_slice(data: &[u8]) -> bool {
+    let mut zeros = 0usize;
+    for (i, &byte) in data.iter().enumerate() {
+        if byte == 0 {
+            zeros += 1;
+            continue;
+        }
+        if byte == 1 && zeros >= 2 {
+            if let Some(&header) = data.get(i + 1) {
+                if (1..=5).contains(&(header & 0x1f)) {
+                    return true;
+                }
+            }
+        }
+        zeros = 0;
+    }
+    false
+}
+
+/// Passes H.264 buffers to a [`Sink`], deciding `frame_end` per buffer:
+/// bcm2835-v4l2 delivers SPS/PPS in buffers of their own and one coded picture
+/// per buffer, uvcvideo one whole frame per buffer. A buffer ends a frame when it
+/// holds a slice and does not fill its buffer to the end (a full buffer may be a
+/// picture split over two buffers). Parameter-set-only buffers never end a frame:
+/// they belong to the picture that follows.
+pub struct H264Handler<'a> {
+    sink: &'a mut dyn Sink,
+}
+
+impl<'a> H264Handler<'a> {
+    /// Writes into `sink`.
+    pub fn new(sink: &'a mut dyn Sink) -> Self {
+        H264Handler { sink }
+    }
+}
+
+impl FrameHandler for H264Handler<'_> {
+    fn frame(&mut self, frame: &Frame<'_>) -> Result<(), SourceError> {
+        let frame_end = !frame.fills_buffer && contains_slice(frame.data);
+        self.sink.write(frame.data, frame_end, frame.captured);
+        Ok(())
+    }
+
+    fn should_stop(&self) -> bool {
+        self.sink.should_stop()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monotonic_timestamps_become_wall_clock_times() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mono_now = Duration::from_secs(5_000);
+        // Captured 40 ms ago.
+        let ts = mono_now - Duration::from_millis(40);
+        assert_eq!(
+            monotonic_to_system(ts, mono_now, now),
+            now - Duration::from_millis(40)
+        );
+        // A hair in the future (clocks read in the other order).
+        assert_eq!(
+            monotonic_to_system(mono_now + Duration::from_micros(5), mono_now, now),
+            now + Duration::from_micros(5)
+        );
+        // Zero, and nonsense far away, fall back to now.
+        assert_eq!(monotonic_to_system(Duration::ZERO, mono_now, now), now);
+        assert_eq!(
+            monotonic_to_system(Duration::from_secs(1), mono_now, now),
+            now
+        );
+        assert_eq!(
+            monotonic_to_system(Duration::from_secs(90_000), mono_now, now),
+            now
+        );
+    }
+
+    #[test]
+    fn the_monotonic_clock_runs() {
+        let a = monotonic_now();
+        std::thread::sleep(Duration::from_millis(2));
+        let b = monotonic_now();
+        assert!(b > a && !a.is_zero());
+    }
+
+    #[test]
+    fn slices_are_told_from_parameter_sets() {
+        let sps_pps = [0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce];
+        assert!(!contains_slice(&sps_pps));
+        let idr = [0, 0, 0, 1, 0x65, 0x88, 0x84];
+        assert!(contains_slice(&idr));
+        let p = [0, 0, 1, 0x41, 0x9a];
+        assert!(contains_slice(&p));
+        let sei_then_slice = [0, 0, 0, 1, 0x06, 0x05, 0x01, 0, 0, 1, 0x25, 0xb8];
+        assert!(contains_slice(&sei_then_slice));
+        assert!(!contains_slice(&[]));
+        assert!(!contains_slice(&[0, 0, 1]));
+        // 0x65 after only one zero is payload, not a start code.
+        assert!(!contains_slice(&[0, 0, 0, 1, 0x06, 0, 1, 0x65]));
+    }
+
+    struct Recorder {
+        writes: Vec<(usize, bool)>,
+    }
+
+    impl Sink for Recorder {
+        fn write(&mut self, annex_b: &[u8], frame_end: bool, _captured: SystemTime) {
+            self.writes.push((annex_b.len(), frame_end));
+        }
+        fn should_stop(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn frame_end_only_for_complete_pictures() {
+        let mut sink = Recorder { writes: Vec::new() };
+        let mut handler = H264Handler::new(&mut sink);
+        let at = SystemTime::now();
+        let frame = |data: &'static [u8], fills_buffer| Frame {
+            data,
+            fills_buffer,
+            flags: 0,
+            sequence: 0,
+            captured: at,
+        };
+        let config: &[u8] = &[0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce];
+        let idr: &[u8] = &[0, 0, 0, 1, 0x65, 0x88, 0x84];
+        handler.frame(&frame(config, false)).unwrap();
+        handler.frame(&frame(idr, false)).unwrap();
+        handler.frame(&frame(idr, true)).unwrap();
+        assert_eq!(sink.writes, vec![(12, false), (7, true), (7, false)]);
+    }
+}
+
+#[cfg(test)]
+mod fake_tests {
+    use super::*;
+    use crate::v4l2::fake_camera::{fixture, FakeCamera, FakeLog, Faults};
+    use crate::v4l2::{ImageFormat, Node};
+    use std::sync::{Arc, Mutex};
+
+    /// What the raw UVC path will do: take frames itself instead of a sink.
+    struct RawFrames {
+        sizes: Vec<usize>,
+        captured: Vec<SystemTime>,
+        want: usize,
+    }
+
+    impl FrameHandler for RawFrames {
+        fn frame(&mut self, frame: &Frame<'_>) -> Result<(), SourceError> {
+            self.sizes.push(frame.data.len());
+            self.captured.push(frame.captured);
+            Ok(())
+        }
+        fn should_stop(&self) -> bool {
+            self.sizes.len() >= self.want
+        }
+    }
+
+    fn yuyv_camera(faults: Faults) -> (FakeCamera, Arc<Mutex<FakeLog>>) {
+        let log = Arc::new(Mutex::new(FakeLog::default()));
+        let mut fake = FakeCamera::with(fixture("uvc-c270"), faults, log.clone());
+        fake.set_format(
+            Queue::Capture,
+            &ImageFormat {
+                width: 640,
+                height: 480,
+                pixelformat: sys::V4L2_PIX_FMT_YUYV,
+                field: sys::V4L2_FIELD_NONE,
+                colorspace: 0,
+                planes: vec![],
+            },
+        )
+        .unwrap();
+        (fake, log)
+    }
+
+    #[test]
+    fn raw_frames_reach_a_handler_of_their_own() {
+        let (mut fake, log) = yuyv_camera(Faults::default());
+        let mut frames = RawFrames {
+            sizes: Vec::new(),
+            captured: Vec::new(),
+            want: 12,
+        };
+        let stats = capture(&mut fake, "uvc", &mut frames).unwrap();
+        assert_eq!(stats.frames, 12);
+        assert!(frames.sizes.iter().all(|&s| s == 640 * 480 * 2));
+        // Wall-clock capture times advance with the monotonic timestamps.
+        assert!(frames.captured.windows(2).all(|w| w[1] > w[0]));
+        let log = log.lock().unwrap().clone();
+        assert_eq!((log.stream_on, log.stream_off), (1, 1));
+        assert_eq!(log.buffers_allocated, 0);
+    }
+
+    #[test]
+    fn a_poll_error_means_the_camera_disconnected() {
+        let faults = Faults {
+            vanish_after: Some(3),
+            vanish_in_poll: true,
+            ..Faults::default()
+        };
+        let (mut fake, _) = yuyv_camera(faults);
+        let mut frames = RawFrames {
+            sizes: Vec::new(),
+            captured: Vec::new(),
+            want: usize::MAX,
+        };
+        match capture(&mut fake, "uvc", &mut frames) {
+            Err(SourceError::Failed { reason, .. }) => {
+                assert!(reason.contains("the camera disconnected"), "{reason}")
+            }
+            other => panic!("expected Failed, got {other:?}"),
+        }
+        assert_eq!(frames.sizes.len(), 3);
+    }
+
+    #[test]
+    fn error_flagged_buffers_are_counted_not_delivered() {
+        let faults = Faults {
+            error_every: Some(2),
+            ..Faults::default()
+        };
+        let (mut fake, _) = yuyv_camera(faults);
+        let mut frames = RawFrames {
+            sizes: Vec::new(),
+            captured: Vec::new(),
+            want: 10,
+        };
+        let stats = capture(&mut fake, "uvc", &mut frames).unwrap();
+        assert_eq!(stats.frames, 10);
+        assert!(stats.error_buffers >= 9, "{stats:?}");
+    }
+}

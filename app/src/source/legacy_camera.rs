@@ -28,8 +28,9 @@ const NAME: &str = "v4l2";
 /// `bm2835 mmal`, newer mainline kernels `bcm2835 mmal`.
 pub const DRIVER_NAMES: [&str; 2] = ["bm2835 mmal", "bcm2835 mmal"];
 
-/// The highest H.264 level the VideoCore encoder takes (`level_idc`).
-const MAX_LEVEL_IDC: u8 = 42;
+/// The highest H.264 level the legacy camera driver's level menu offers
+/// (`level_idc`): its menu ends at 4.0, whatever the GPU encoder could do.
+const MAX_LEVEL_IDC: u8 = 40;
 
 /// What the `v4l2` source needs from the configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -463,7 +464,7 @@ mod tests {
     #[test]
     fn values_the_driver_cannot_take_are_explained_and_skipped() {
         let mut config = Config::default();
-        config.encoder.level = "4.2".into(); // the driver's menu ends at 4.0
+        config.encoder.level = "4.2".into(); // the driver's menu ends at 4.0: clamped
         config.image.metering = crate::config::Metering::Matrix; // no Matrix entry
         config.image.denoise = false; // no such control at all
         let (mut camera, log) = legacy("legacy-imx219", &config, Faults::default());
@@ -471,17 +472,19 @@ mod tests {
         camera.run(&mut sink).unwrap();
         let warnings = camera.warnings().join("\n");
         assert!(
-            warnings.contains("H.264 level = 13: the driver's H264 Level takes 0 (1)"),
-            "{warnings}"
+            !warnings.contains("H.264 level"),
+            "the level is clamped to 4.0 beforehand: {warnings}"
         );
-        assert!(warnings.contains("11 (4)"), "{warnings}");
         assert!(
             warnings.contains("metering = 3: the driver's Exposure, Metering Mode takes 0 (Average), 1 (Center Weighted), 2 (Spot); not set"),
             "{warnings}"
         );
         assert!(warnings.contains("denoise"), "{warnings}");
         let log = log.lock().unwrap().clone();
-        assert_eq!(log.control(sys::V4L2_CID_MPEG_VIDEO_H264_LEVEL), None);
+        assert_eq!(
+            log.control(sys::V4L2_CID_MPEG_VIDEO_H264_LEVEL),
+            Some(i64::from(sys::V4L2_MPEG_VIDEO_H264_LEVEL_4_0))
+        );
         assert_eq!(log.control(sys::V4L2_CID_EXPOSURE_METERING), None);
         assert_eq!(
             log.control(sys::V4L2_CID_MPEG_VIDEO_REPEAT_SEQ_HEADER),

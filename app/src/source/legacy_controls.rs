@@ -28,8 +28,9 @@ const LEVEL_MENU: [&str; 17] = [
     "5.1", "5.2",
 ];
 
-/// The highest level the VideoCore H.264 encoder takes.
-const MAX_LEVEL_MENU: u32 = V4L2_MPEG_VIDEO_H264_LEVEL_4_2;
+/// The highest level the legacy camera driver's level menu offers (controls.c ends
+/// it at 4.0, which covers 1920x1080 at 30 fps, the most its H.264 path does).
+const MAX_LEVEL_MENU: u32 = V4L2_MPEG_VIDEO_H264_LEVEL_4_0;
 
 /// `V4L2_CID_ISO_SENSITIVITY` menu of bcm2835-v4l2: ISO x 1000.
 const ISO_MENU: [u32; 5] = [0, 100_000, 200_000, 400_000, 800_000];
@@ -75,7 +76,7 @@ pub fn controls(config: &Config) -> (Vec<Control>, Vec<String>) {
         }
         Some(_) => {
             notes.push(format!(
-                "encoder.level = \"{}\" is above what the Pi's encoder takes (4.2): using 4.2",
+                "encoder.level = \"{}\" is above what the legacy camera driver offers (4.0): using 4.0",
                 encoder.level
             ));
             set(
@@ -270,7 +271,7 @@ mod tests {
         let mut config = Config::default();
         config.encoder.bitrate_mode = BitrateMode::Constant;
         config.encoder.profile = Profile::Baseline;
-        config.encoder.level = "4.1".into();
+        config.encoder.level = "3.1".into();
         config.image = ImageConfig {
             hflip: true,
             rotation: 270,
@@ -295,7 +296,7 @@ mod tests {
             ),
             (
                 V4L2_CID_MPEG_VIDEO_H264_LEVEL,
-                V4L2_MPEG_VIDEO_H264_LEVEL_4_1 as i64,
+                V4L2_MPEG_VIDEO_H264_LEVEL_3_1 as i64,
             ),
             (V4L2_CID_HFLIP, 1),
             (V4L2_CID_ROTATE, 270),
@@ -331,7 +332,7 @@ mod tests {
         let (controls, notes) = controls(&config);
         assert_eq!(
             value(&controls, V4L2_CID_MPEG_VIDEO_H264_LEVEL),
-            Some(i64::from(V4L2_MPEG_VIDEO_H264_LEVEL_4_2))
+            Some(i64::from(V4L2_MPEG_VIDEO_H264_LEVEL_4_0))
         );
         assert_eq!(value(&controls, V4L2_CID_ISO_SENSITIVITY), Some(2)); // 200
         let notes = notes.join("\n");

@@ -368,13 +368,14 @@ impl FrameLayout {
         Ok(layout)
     }
 
-    /// The layout with tight rows (`bytesperline` = the visible row) and the
-    /// buffer height = the frame height.
+    /// The layout with tight rows (`bytesperline` = the visible row, rounded up
+    /// to even for 4:2:0) and the buffer height = the frame height.
     pub fn tight(fourcc: u32, width: u32, height: u32) -> Result<FrameLayout, LayoutError> {
         let format =
             RawFormat::from_fourcc(fourcc).ok_or(LayoutError::UnsupportedFormat { fourcc })?;
         let mut row = format.luma_row_bytes(width);
-        if matches!(format, RawFormat::Yu12 | RawFormat::Yv12) {
+        if format.is_420() {
+            // At an odd width the chroma rows need one byte more than the luma rows.
             row = 2 * u64::from(width.div_ceil(2));
         }
         let bytesperline = u32::try_from(row).map_err(|_| LayoutError::TooLarge {

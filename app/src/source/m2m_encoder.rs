@@ -18,7 +18,9 @@
 //!    long: when the encoder holds every buffer it waits a few milliseconds
 //!    ([`M2mEncoder::set_input_wait`]), then drops the frame and counts it.
 //! 3. [`M2mEncoder::poll_output`] hands out the coded frames that are ready (waiting
-//!    up to a timeout) and gives their buffers back to the encoder.
+//!    up to a timeout) and gives their buffers back to the encoder. Call it after
+//!    every `encode` (a zero timeout is fine): the encoder only returns raw buffers
+//!    while it has free coded buffers to fill.
 //! 4. [`M2mEncoder::force_keyframe`] asks for an IDR picture (a new viewer).
 //! 5. [`M2mEncoder::finish`] drains: `V4L2_ENC_CMD_STOP`, the remaining coded frames
 //!    until the buffer flagged `V4L2_BUF_FLAG_LAST` (bounded time), then stops both
@@ -795,7 +797,7 @@ impl M2mEncoder {
         self.reclaim_outputs()?;
         let mut free = self.output_busy.iter().position(|busy| !busy);
         if free.is_none() {
-            let deadline = Instant::now() + self.input_wait;
+            let deadline = deadline_after(Instant::now(), self.input_wait);
             loop {
                 let now = Instant::now();
                 if now >= deadline {
@@ -808,6 +810,12 @@ impl M2mEncoder {
                 free = self.output_busy.iter().position(|busy| !busy);
                 if free.is_some() || ready.error {
                     break;
+                }
+                if !ready.output {
+                    // Woken for coded frames (handed out by poll_output, not here):
+                    // poll would return at once again, so pause instead of spinning.
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    std::thread::sleep(left.min(Duration::from_millis(1)));
                 }
             }
         }
@@ -913,7 +921,7 @@ impl M2mEncoder {
                 )
             })?;
         let start = Instant::now();
-        let deadline = start + timeout;
+        let deadline = deadline_after(start, timeout);
         loop {
             self.drain_capture(on_frame)?;
             if self.last_seen {
@@ -1076,6 +1084,14 @@ impl Drop for M2mEncoder {
         // Without finish(): stop and free without draining; nothing to report to.
         let _ = self.shutdown();
     }
+}
+
+/// `start + wait`, or a day later when that does not fit in an `Instant`.
+fn deadline_after(start: Instant, wait: Duration) -> Instant {
+    start
+        .checked_add(wait)
+        .or_else(|| start.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(start)
 }
 
 /// The coded buffer size to ask for: half a byte per pixel (an IDR picture at a

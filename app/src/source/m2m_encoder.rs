@@ -145,7 +145,10 @@ pub fn plan_controls(
         (
             sys::V4L2_CID_MPEG_VIDEO_BITRATE_MODE,
             "bitrate mode",
-            format!("encoder.bitrate_mode = {:?}", settings.bitrate_mode).to_lowercase(),
+            format!(
+                "encoder.bitrate_mode = \"{}\"",
+                lower_debug(settings.bitrate_mode)
+            ),
             Some(i64::from(match settings.bitrate_mode {
                 BitrateMode::Variable => sys::V4L2_MPEG_VIDEO_BITRATE_MODE_VBR,
                 BitrateMode::Constant => sys::V4L2_MPEG_VIDEO_BITRATE_MODE_CBR,
@@ -160,7 +163,7 @@ pub fn plan_controls(
         (
             sys::V4L2_CID_MPEG_VIDEO_H264_PROFILE,
             "H.264 profile",
-            format!("encoder.profile = {:?}", settings.profile).to_lowercase(),
+            format!("encoder.profile = \"{}\"", lower_debug(settings.profile)),
             Some(i64::from(match settings.profile {
                 Profile::Baseline => sys::V4L2_MPEG_VIDEO_H264_PROFILE_CONSTRAINED_BASELINE,
                 Profile::Main => sys::V4L2_MPEG_VIDEO_H264_PROFILE_MAIN,
@@ -256,6 +259,11 @@ pub fn plan_controls(
         out.push(ControlSetting { id, name, value });
     }
     (out, notes)
+}
+
+/// A configuration enum as the configuration file spells it ("variable", "high").
+fn lower_debug(value: impl std::fmt::Debug) -> String {
+    format!("{value:?}").to_lowercase()
 }
 
 /// `value` clamped to the control's range and rounded to its step, as the V4L2
@@ -1306,6 +1314,21 @@ mod tests {
             .iter()
             .any(|c| c.id == sys::V4L2_CID_MPEG_VIDEO_H264_LEVEL));
         assert!(notes[0].contains("not an H.264 level"), "{notes:?}");
+        // A profile the menu lacks is left to the driver, and said so.
+        let mut controls_without_main = crate::v4l2::fake_encoder::description().controls;
+        for c in &mut controls_without_main {
+            c.menu.retain(|m| m.name != "Main");
+        }
+        let mut main = settings(sys::V4L2_PIX_FMT_NV12, 640, 480);
+        main.profile = Profile::Main;
+        let (controls, notes) = plan_controls(&main, &controls_without_main);
+        assert!(!controls
+            .iter()
+            .any(|c| c.id == sys::V4L2_CID_MPEG_VIDEO_H264_PROFILE));
+        assert_eq!(
+            notes,
+            vec!["encoder.profile = \"main\" is not offered by the encoder: leaving the encoder's"]
+        );
         // A driver without the controls: everything left to it, and said so.
         let (controls, notes) = plan_controls(&s, &[]);
         assert!(controls.is_empty());

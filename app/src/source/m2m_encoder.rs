@@ -1494,6 +1494,98 @@ mod tests {
         }
     }
 
+    /// Runs ffmpeg with `args`, `input` on stdin; its stdout.
+    fn ffmpeg(args: &[&str], input: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("ffmpeg runs (apt-get install -y ffmpeg)");
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        assert!(out.status.success(), "ffmpeg {args:?} failed");
+        out.stdout
+    }
+
+    #[test]
+    fn ffmpeg_reads_the_encoder_buffers_as_the_camera_frame() {
+        // ffmpeg's test picture in the camera's tight layout goes in; ffmpeg reads
+        // the buffer the encoder received as a picture of the aligned width and
+        // crops it back: the bytes must be the same.
+        let (width, height) = (1000u32, 250u32);
+        for (format, pix_fmt) in [
+            (RawFormat::Yuyv, "yuyv422"),
+            (RawFormat::Uyvy, "uyvy422"),
+            (RawFormat::Nv12, "nv12"),
+            (RawFormat::Nv21, "nv21"),
+            (RawFormat::Yu12, "yuv420p"),
+        ] {
+            let size = format!("{width}x{height}");
+            let camera = ffmpeg(
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    &format!("testsrc2=size={size}:rate=1"),
+                    "-frames:v",
+                    "1",
+                    "-pix_fmt",
+                    pix_fmt,
+                    "-f",
+                    "rawvideo",
+                    "pipe:1",
+                ],
+                &[],
+            );
+            let (encoder, handle) = start(settings(format.fourcc(), width, height));
+            let mut encoder = encoder.unwrap();
+            assert_eq!(camera.len(), encoder.input_layout().full_len(), "{pix_fmt}");
+            encoder.encode(&camera, Duration::ZERO).unwrap();
+            let target = encoder.encoder_layout().clone();
+            let pixels_per_row = if format.is_420() {
+                target.bytesperline()
+            } else {
+                target.bytesperline() / 2
+            };
+            assert!(pixels_per_row > width, "{pix_fmt}: rows are padded");
+            let received = handle.record().received.remove(0).data;
+            let back = ffmpeg(
+                &[
+                    "-f",
+                    "rawvideo",
+                    "-pix_fmt",
+                    pix_fmt,
+                    "-s",
+                    &format!("{pixels_per_row}x{height}"),
+                    "-i",
+                    "pipe:0",
+                    "-vf",
+                    &format!("crop={width}:{height}:0:0"),
+                    "-f",
+                    "rawvideo",
+                    "-pix_fmt",
+                    pix_fmt,
+                    "pipe:1",
+                ],
+                &received,
+            );
+            assert!(
+                back == camera,
+                "{pix_fmt}: the frame differs after the round trip"
+            );
+        }
+    }
+
     #[test]
     fn coded_frames_come_out_with_flags_and_timestamps() {
         let (encoder, _) = start(settings(sys::V4L2_PIX_FMT_NV12, 320, 240));

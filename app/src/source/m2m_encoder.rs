@@ -1363,95 +1363,30 @@ mod tests {
 
     #[test]
     fn other_nodes_are_not_mistaken_for_the_encoder() {
-        let (fake, _) = FakeEncoder::new();
         let mut description = crate::v4l2::fake_encoder::description();
         description.capability.card = "bcm2835-codec-decode".into();
-        // Build a fake whose QUERYCAP says decoder by wrapping the real fake.
-        struct Renamed(FakeEncoder, Capability);
-        impl Node for Renamed {
-            fn path(&self) -> &Path {
-                self.0.path()
-            }
-            fn capability(&self) -> &Capability {
-                &self.1
-            }
-            fn formats(&self, q: Queue) -> Result<Vec<crate::v4l2::FormatDesc>, V4l2Error> {
-                self.0.formats(q)
-            }
-            fn frame_sizes(&self, f: u32) -> Result<Vec<FrameSize>, V4l2Error> {
-                self.0.frame_sizes(f)
-            }
-            fn frame_intervals(
-                &self,
-                f: u32,
-                w: u32,
-                h: u32,
-            ) -> Result<Vec<crate::v4l2::FrameInterval>, V4l2Error> {
-                self.0.frame_intervals(f, w, h)
-            }
-            fn controls(&self) -> Result<Vec<ControlInfo>, V4l2Error> {
-                self.0.controls()
-            }
-            fn set_control(&mut self, id: u32, v: i64) -> Result<(), V4l2Error> {
-                self.0.set_control(id, v)
-            }
-            fn format(&self, q: Queue) -> Result<ImageFormat, V4l2Error> {
-                self.0.format(q)
-            }
-            fn set_format(&mut self, q: Queue, f: &ImageFormat) -> Result<ImageFormat, V4l2Error> {
-                self.0.set_format(q, f)
-            }
-            fn set_frame_interval(
-                &mut self,
-                q: Queue,
-                i: Fraction,
-            ) -> Result<Option<Fraction>, V4l2Error> {
-                self.0.set_frame_interval(q, i)
-            }
-            fn request_buffers(&mut self, q: Queue, c: u32) -> Result<u32, V4l2Error> {
-                self.0.request_buffers(q, c)
-            }
-            fn buffer(&self, q: Queue, i: u32, p: usize) -> Option<&[u8]> {
-                self.0.buffer(q, i, p)
-            }
-            fn buffer_mut(&mut self, q: Queue, i: u32, p: usize) -> Option<&mut [u8]> {
-                self.0.buffer_mut(q, i, p)
-            }
-            fn queue_buffer(
-                &mut self,
-                q: Queue,
-                i: u32,
-                b: &[u32],
-                t: Duration,
-            ) -> Result<(), V4l2Error> {
-                self.0.queue_buffer(q, i, b, t)
-            }
-            fn dequeue_buffer(
-                &mut self,
-                q: Queue,
-            ) -> Result<Option<crate::v4l2::Dequeued>, V4l2Error> {
-                self.0.dequeue_buffer(q)
-            }
-            fn stream_on(&mut self, q: Queue) -> Result<(), V4l2Error> {
-                self.0.stream_on(q)
-            }
-            fn stream_off(&mut self, q: Queue) -> Result<(), V4l2Error> {
-                self.0.stream_off(q)
-            }
-            fn wait(&mut self, t: Duration) -> Result<crate::v4l2::Readiness, V4l2Error> {
-                self.0.wait(t)
-            }
-            fn encoder_command(&mut self, c: u32) -> Result<(), V4l2Error> {
-                self.0.encoder_command(c)
-            }
-        }
-        let node = Renamed(fake, description.capability);
-        let err = M2mEncoder::start(Box::new(node), settings(sys::V4L2_PIX_FMT_YUYV, 640, 480))
+        let (fake, _) = FakeEncoder::with_description("/dev/video10", description);
+        let err = M2mEncoder::start(Box::new(fake), settings(sys::V4L2_PIX_FMT_YUYV, 640, 480))
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "/dev/video11 is \"bcm2835-codec-decode\" (driver \"bcm2835-codec\"), \
+            "/dev/video10 is \"bcm2835-codec-decode\" (driver \"bcm2835-codec\"), \
              not the Pi's H.264 encoder (\"bcm2835-codec-encode\")"
+        );
+        // A firmware whose encoder does not take the camera's format.
+        let mut description = crate::v4l2::fake_encoder::description();
+        for queue in &mut description.queues {
+            queue.formats.retain(|f| {
+                f.format.pixelformat == sys::V4L2_PIX_FMT_H264
+                    || f.format.pixelformat == sys::V4L2_PIX_FMT_NV12
+            });
+        }
+        let (fake, _) = FakeEncoder::with_description("/dev/video11", description);
+        let err = M2mEncoder::start(Box::new(fake), settings(sys::V4L2_PIX_FMT_YUYV, 640, 480))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/dev/video11 does not offer YUYV on its OUTPUT (raw frames in) queue (it offers NV12)"
         );
     }
 

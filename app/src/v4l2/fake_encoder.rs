@@ -271,7 +271,15 @@ impl FakeEncoder {
 
     /// The same at another path (the number is never assumed).
     pub fn with_path(path: impl AsRef<Path>) -> (FakeEncoder, FakeHandle) {
-        let description = description();
+        Self::with_description(path, description())
+    }
+
+    /// A fake answering from `description` (the fixture, changed by a test:
+    /// another card, fewer formats or controls).
+    pub fn with_description(
+        path: impl AsRef<Path>,
+        description: NodeDescription,
+    ) -> (FakeEncoder, FakeHandle) {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let controls = description
             .controls

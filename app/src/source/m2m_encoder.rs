@@ -1697,6 +1697,75 @@ mod tests {
         drop(encoder);
     }
 
+    fn arbitrary_dequeued() -> impl proptest::strategy::Strategy<Value = crate::v4l2::Dequeued> {
+        use crate::v4l2::{Dequeued, PlaneUse};
+        use proptest::prelude::*;
+        let number = prop_oneof![0u32..16, 0u32..2_000_000, Just(u32::MAX)];
+        let plane =
+            (number.clone(), number.clone()).prop_map(|(bytesused, data_offset)| PlaneUse {
+                bytesused,
+                data_offset,
+            });
+        (
+            prop_oneof![0u32..12, Just(u32::MAX)],
+            prop::collection::vec(plane, 0..3),
+            prop_oneof![Just(0u32), Just(sys::V4L2_BUF_FLAG_LAST), any::<u32>()],
+            any::<u64>(),
+        )
+            .prop_map(|(index, planes, flags, nanos)| Dequeued {
+                index,
+                planes,
+                flags,
+                timestamp: Duration::from_nanos(nanos),
+                sequence: 0,
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever DQBUF returns, the encoder neither panics nor hangs.
+        #[test]
+        fn arbitrary_driver_answers_never_panic(
+            capture in proptest::collection::vec(arbitrary_dequeued(), 0..12),
+            output in proptest::collection::vec(arbitrary_dequeued(), 0..12),
+            steps in proptest::collection::vec(0u8..4, 1..12),
+        ) {
+            let (encoder, handle) = start(settings(sys::V4L2_PIX_FMT_NV12, 64, 32));
+            let mut encoder = encoder.unwrap();
+            encoder.set_input_wait(Duration::ZERO);
+            let frame = camera_frame(encoder.input_layout());
+            handle.faults(|f| {
+                f.scripted_capture = capture.into();
+                f.scripted_output = output.into();
+            });
+            let mut handed = 0u64;
+            for step in steps {
+                match step {
+                    0 => {
+                        let _ = encoder.encode(&frame, Duration::ZERO);
+                    }
+                    1 => {
+                        let _ = encoder.poll_output(Duration::ZERO, |data, _, _| {
+                            handed += data.len() as u64;
+                        });
+                    }
+                    2 => {
+                        let _ = encoder.force_keyframe();
+                    }
+                    _ => {
+                        let _ = encoder.encode(&frame[..10], Duration::ZERO);
+                    }
+                }
+            }
+            let stats = encoder.stats();
+            proptest::prop_assert_eq!(stats.bytes_out, handed);
+            let started = Instant::now();
+            let _ = encoder.finish(Duration::from_millis(20), |_, _, _| {});
+            proptest::prop_assert!(started.elapsed() < Duration::from_secs(2));
+        }
+    }
+
     #[test]
     fn bogus_driver_answers_are_counted_not_trusted() {
         let (encoder, handle) = start(settings(sys::V4L2_PIX_FMT_NV12, 320, 240));

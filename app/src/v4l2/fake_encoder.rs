@@ -105,6 +105,11 @@ pub struct Faults {
     pub bogus_index: bool,
     /// Coded frames carry `V4L2_BUF_FLAG_ERROR`.
     pub error_flag: bool,
+    /// Answers DQBUF on the capture queue gives instead of the real ones, whatever
+    /// they say (for robustness tests), until used up.
+    pub scripted_capture: VecDeque<Dequeued>,
+    /// The same for the output queue.
+    pub scripted_output: VecDeque<Dequeued>,
 }
 
 /// One output buffer the fake was given.
@@ -735,6 +740,17 @@ impl Node for FakeEncoder {
     fn dequeue_buffer(&mut self, queue: Queue) -> Result<Option<Dequeued>, Error> {
         const IOCTL: &str = "VIDIOC_DQBUF";
         self.check_present(IOCTL)?;
+        {
+            let mut shared = self.lock();
+            let scripted = match queue {
+                Queue::CaptureMplane => shared.faults.scripted_capture.pop_front(),
+                Queue::OutputMplane => shared.faults.scripted_output.pop_front(),
+                _ => None,
+            };
+            if scripted.is_some() {
+                return Ok(scripted);
+            }
+        }
         self.process();
         let last_dequeued = self.last_dequeued;
         let epipe = self.error(IOCTL, libc::EPIPE);

@@ -3,16 +3,23 @@
 //! When the webcam offers H.264 at the configured size and rate, its stream is
 //! passed through (the capture loop of [`super::capture`], as for the legacy
 //! camera). Otherwise a raw format the Pi's hardware encoder takes is captured
-//! (YUYV, NV12 or YU12, in that order of preference) and encoded there: that path
-//! is [`UvcCamera::encode_raw`], not wired to the encoder yet. MJPEG is not usable.
+//! (YUYV, NV12 or YU12, in that order of preference) and encoded there by
+//! [`super::m2m_encoder`]: each captured frame is copied into the encoder's raw
+//! buffers (its stride and alignment) and the coded frame is written to the sink
+//! as soon as the encoder hands it back. A camera frame never waits for the
+//! encoder: when the encoder is busy the frame is dropped and counted. MJPEG is not
+//! usable (the Pi's encoder does not take it, and decoding it would cost the CPU).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::capture::{self, H264Handler};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::capture::{self, Frame, FrameHandler, H264Handler};
+use super::m2m_encoder::{DropReason, EncoderSettings, M2mEncoder, Submitted};
 use super::mode::{self, Mode, ModeRequest};
 use super::{Sink, Source, SourceError};
-use crate::config::Config;
+use crate::config::{Config, EncoderConfig};
 use crate::v4l2::{describe, sys, Fraction, ImageFormat, Node, Opener, Queue};
 
 const NAME: &str = "uvc";
@@ -25,7 +32,7 @@ pub const RAW_FORMATS: [u32; 3] = [
 ];
 
 /// What the `uvc` source needs from the configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UvcSettings {
     /// Picture width.
     pub width: u32,
@@ -33,6 +40,11 @@ pub struct UvcSettings {
     pub height: u32,
     /// Frames per second.
     pub framerate: u32,
+    /// The hardware encoder's node (`bcm2835-codec-encode`), for webcams without
+    /// H.264; `None` when the board has none.
+    pub encoder: Option<PathBuf>,
+    /// How to encode raw video.
+    pub encoding: EncoderConfig,
 }
 
 impl UvcSettings {
@@ -42,6 +54,8 @@ impl UvcSettings {
             width: config.camera.width,
             height: config.camera.height,
             framerate: config.camera.framerate,
+            encoder: None,
+            encoding: config.encoder.clone(),
         }
     }
 }
@@ -100,10 +114,7 @@ impl UvcCamera {
     }
 
     /// Raw frames (`format`, already set on `node`) through the Pi's hardware
-    /// encoder into `sink`. Not wired yet: the integrator connects
-    /// `super::m2m_encoder` here (a [`capture::FrameHandler`] that queues each
-    /// frame into the encoder and writes its output to the sink, run with
-    /// [`capture::capture`]).
+    /// encoder into `sink`.
     pub fn encode_raw(
         &mut self,
         node: &mut dyn Node,
@@ -111,14 +122,161 @@ impl UvcCamera {
         interval: Fraction,
         sink: &mut dyn Sink,
     ) -> Result<(), SourceError> {
-        let _ = (node, interval, sink);
-        Err(Self::start_error(format!(
-            "the webcam offers no H.264 at {}x{}, only {}: raw capture needs the hardware \
-             encoder: not wired yet",
+        let offered = format!(
+            "the webcam offers no H.264 at {}x{}, only {}",
             format.width,
             format.height,
             mode::format_name(format.pixelformat)
-        )))
+        );
+        let Some(encoder_path) = self.settings.encoder.clone() else {
+            return Err(Self::start_error(format!(
+                "{offered}, and this board has no hardware H.264 encoder \
+                 (bcm2835-codec-encode) to encode it: use a webcam that offers H.264"
+            )));
+        };
+        let encoder_node = (self.opener)(&encoder_path).map_err(|e| {
+            Self::start_error(format!(
+                "{offered}; the hardware encoder cannot be opened: {e}"
+            ))
+        })?;
+        let fps = frames_per_second(interval).unwrap_or(self.settings.framerate);
+        let bytesperline = format.planes.first().map_or(0, |p| p.bytesperline);
+        let settings = EncoderSettings::new(
+            format.width,
+            format.height,
+            format.pixelformat,
+            bytesperline,
+            fps,
+            &self.settings.encoding,
+        );
+        let mut encoder = M2mEncoder::start(encoder_node, settings)
+            .map_err(|e| Self::start_error(format!("{offered}, and {e}")))?;
+        for note in encoder.notes() {
+            tracing::warn!(source = NAME, %note, "encoder setting adjusted");
+        }
+        tracing::info!(
+            source = NAME,
+            encoder = %encoder_path.display(),
+            format = %mode::format_name(format.pixelformat),
+            width = format.width,
+            height = format.height,
+            fps,
+            "encoding the webcam's raw video in the hardware encoder"
+        );
+        let frame_time = Duration::from_secs(1) / fps.max(1);
+        let mut handler = EncodeHandler {
+            encoder: &mut encoder,
+            sink,
+            // Wait for the coded frame a little, so it goes out now rather than
+            // with the next camera frame; never long enough to miss one.
+            output_wait: (frame_time / 2).min(Duration::from_millis(40)),
+            busy_drops_logged: 0,
+        };
+        let captured = capture::capture(node, NAME, &mut handler);
+        let stats = encoder.finish(Duration::from_millis(500), |_, _, _| {});
+        match stats {
+            Ok(stats) if stats.dropped_busy > 0 || stats.dropped_short > 0 => {
+                tracing::info!(
+                    source = NAME,
+                    dropped_busy = stats.dropped_busy,
+                    dropped_short = stats.dropped_short,
+                    "camera frames dropped because the encoder was busy or a frame was short"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(source = NAME, error = %e, "stopping the encoder"),
+        }
+        captured.map(|_| ())
+    }
+}
+
+/// Whole frames per second of a frame interval, `None` for a zero interval.
+fn frames_per_second(interval: Fraction) -> Option<u32> {
+    if interval.numerator == 0 || interval.denominator == 0 {
+        return None;
+    }
+    let fps = (f64::from(interval.denominator) / f64::from(interval.numerator)).round();
+    (fps >= 1.0).then_some(fps as u32)
+}
+
+/// Feeds captured raw frames to the encoder and its coded frames to the sink.
+struct EncodeHandler<'a> {
+    encoder: &'a mut M2mEncoder,
+    sink: &'a mut dyn Sink,
+    output_wait: Duration,
+    busy_drops_logged: u64,
+}
+
+impl EncodeHandler<'_> {
+    /// Coded frames to the sink, waiting up to `wait` for the first one.
+    fn pass_output(&mut self, wait: Duration) -> Result<usize, SourceError> {
+        let sink = &mut *self.sink;
+        let deadline = Instant::now() + wait;
+        let mut total = 0;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let count = self
+                .encoder
+                .poll_output(left, |data, _flags, timestamp| {
+                    let captured = SystemTime::UNIX_EPOCH + timestamp;
+                    let frame_end = capture::contains_slice(data);
+                    sink.write(data, frame_end, captured);
+                })
+                .map_err(|e| SourceError::Failed {
+                    source_name: NAME,
+                    reason: e.to_string(),
+                })?;
+            total += count;
+            // poll also wakes when a raw buffer comes back: keep waiting for the
+            // coded frame until the deadline.
+            if total > 0 || left.is_zero() {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+impl FrameHandler for EncodeHandler<'_> {
+    fn frame(&mut self, frame: &Frame<'_>) -> Result<(), SourceError> {
+        // The coded frame carries the capture time through the encoder.
+        let timestamp = frame
+            .captured
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let submitted =
+            self.encoder
+                .encode(frame.data, timestamp)
+                .map_err(|e| SourceError::Failed {
+                    source_name: NAME,
+                    reason: e.to_string(),
+                })?;
+        match submitted {
+            Submitted::Queued => {
+                self.pass_output(self.output_wait)?;
+            }
+            Submitted::Dropped(DropReason::ShortFrame { len, needed }) => {
+                tracing::debug!(source = NAME, len, needed, "short raw frame dropped");
+                self.pass_output(Duration::ZERO)?;
+            }
+            Submitted::Dropped(_) => {
+                let dropped = self.encoder.stats().dropped_busy;
+                // Log the first drop and then every 100th, not every frame.
+                if self.busy_drops_logged == 0 || dropped >= self.busy_drops_logged + 100 {
+                    tracing::warn!(
+                        source = NAME,
+                        dropped,
+                        "the hardware encoder is behind: camera frames dropped"
+                    );
+                    self.busy_drops_logged = dropped;
+                }
+                self.pass_output(Duration::ZERO)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn should_stop(&self) -> bool {
+        self.sink.should_stop()
     }
 }
 
@@ -273,10 +431,51 @@ mod tests {
             width,
             height,
             framerate,
+            encoder: None,
+            encoding: Config::default().encoder,
         };
         (
             UvcCamera::new(PathBuf::from("/dev/video0"), opener, settings),
             log,
+        )
+    }
+
+    /// A raw-only webcam at /dev/video0 and the fake hardware encoder at
+    /// /dev/video11, both behind one opener.
+    fn webcam_and_encoder(
+        width: u32,
+        height: u32,
+        encoder_faults: impl FnOnce(&mut crate::v4l2::fake_encoder::Faults),
+    ) -> (UvcCamera, crate::v4l2::fake_encoder::FakeHandle) {
+        use crate::v4l2::fake_encoder::FakeEncoder;
+        let log = Arc::new(Mutex::new(FakeLog::default()));
+        let camera_opener = FakeCamera::opener(fixture("uvc-c270"), Faults::default(), log);
+        let (encoder, handle) = FakeEncoder::new();
+        handle.faults(encoder_faults);
+        let encoder = Mutex::new(Some(encoder));
+        let opener: Arc<Opener> = Arc::new(move |path: &std::path::Path| {
+            if path == std::path::Path::new("/dev/video11") {
+                let taken = encoder.lock().unwrap().take();
+                taken
+                    .map(|e| Box::new(e) as Box<dyn Node>)
+                    .ok_or(crate::v4l2::Error::Open {
+                        path: path.to_path_buf(),
+                        source: std::io::Error::from_raw_os_error(libc::EBUSY),
+                    })
+            } else {
+                camera_opener(path)
+            }
+        });
+        let settings = UvcSettings {
+            width,
+            height,
+            framerate: 30,
+            encoder: Some(PathBuf::from("/dev/video11")),
+            encoding: Config::default().encoder,
+        };
+        (
+            UvcCamera::new(PathBuf::from("/dev/video0"), opener, settings),
+            handle,
         )
     }
 
@@ -305,13 +504,10 @@ mod tests {
     }
 
     #[test]
-    fn without_h264_the_raw_path_says_it_is_not_wired_yet() {
+    fn without_h264_and_without_an_encoder_the_refusal_says_why() {
         let (mut camera, log) = webcam(fixture("uvc-c270"), 640, 480, 30, Faults::default());
         let why = start_reason(camera.run(&mut recording(1)));
-        assert!(
-            why.contains("raw capture needs the hardware encoder: not wired yet"),
-            "{why}"
-        );
+        assert!(why.contains("no hardware H.264 encoder"), "{why}");
         assert!(why.contains("only YUYV"), "{why}");
         // The raw format was chosen and set before handing over.
         let log = log.lock().unwrap().clone();
@@ -322,7 +518,70 @@ mod tests {
         // The C920 beyond its H.264 sizes goes raw too.
         let (mut camera, _) = webcam(fixture("uvc-c920"), 2304, 1536, 2, Faults::default());
         let why = start_reason(camera.run(&mut recording(1)));
-        assert!(why.contains("not wired yet"), "{why}");
+        assert!(why.contains("no hardware H.264 encoder"), "{why}");
+    }
+
+    #[test]
+    fn raw_video_is_encoded_by_the_hardware_encoder() {
+        // 176x144 YUYV: 352-byte rows, which the encoder aligns to 64 bytes (384).
+        let (mut camera, encoder) = webcam_and_encoder(176, 144, |_| {});
+        let mut sink = recording(20);
+        let before = SystemTime::now();
+        camera.run(&mut sink).unwrap();
+        assert!(sink.units.len() >= 20, "{} coded frames", sink.units.len());
+        assert!(sink.units[0].is_keyframe());
+        assert_eq!(sink.reader.stats().errors(), 0);
+        let record = encoder.record();
+        let (_, raw) = record
+            .formats
+            .iter()
+            .find(|(q, _)| *q == Queue::OutputMplane)
+            .expect("the raw format was set on the encoder");
+        assert_eq!(
+            (raw.pixelformat, raw.width, raw.height),
+            (sys::V4L2_PIX_FMT_YUYV, 176, 144)
+        );
+        assert_eq!(raw.planes[0].bytesperline, 384);
+        assert!(record.received.len() >= 20);
+        // Each raw buffer holds the camera's rows at the encoder's stride. The fake
+        // webcam's byte c of every row is (c mod 176) + a per-frame shift, so every
+        // row must read the same at offsets 0, 384, 768...; a tight copy would
+        // shift row r by 32 x r bytes.
+        let first = &record.received[0];
+        assert!(first.bytesused >= 384 * 144, "{}", first.bytesused);
+        let row0 = &first.data[..352];
+        for (c, byte) in row0.iter().enumerate() {
+            assert_eq!(byte.wrapping_sub(row0[0]), (c % 176) as u8, "column {c}");
+        }
+        for r in 1..144 {
+            assert_eq!(&first.data[r * 384..r * 384 + 352], row0, "row {r}");
+        }
+        // The capture time travels through the encoder as its timestamp.
+        let captured = SystemTime::UNIX_EPOCH + first.timestamp;
+        let skew = captured
+            .duration_since(before)
+            .or_else(|e| Ok::<_, ()>(e.duration()))
+            .unwrap();
+        assert!(skew < Duration::from_secs(5), "{skew:?}");
+        // Stopping drained the encoder and stopped both of its queues.
+        assert!(record.commands.contains(&sys::V4L2_ENC_CMD_STOP));
+        assert!(record
+            .streaming
+            .iter()
+            .any(|(q, on)| *q == Queue::OutputMplane && !on));
+    }
+
+    #[test]
+    fn a_busy_encoder_costs_frames_not_the_camera() {
+        let (mut camera, encoder) = webcam_and_encoder(176, 144, |f| f.slow = true);
+        let mut sink = recording(usize::MAX);
+        sink.deadline = Instant::now() + Duration::from_millis(800);
+        let started = Instant::now();
+        camera.run(&mut sink).unwrap();
+        // The camera loop kept going and stopped on time.
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let record = encoder.record();
+        assert!(record.received.len() <= 6, "{}", record.received.len());
     }
 
     #[test]

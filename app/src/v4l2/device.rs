@@ -1247,6 +1247,12 @@ pub fn poll_timeout_ms(timeout: Duration) -> libc::c_int {
     libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
 }
 
+/// Opens a real device node as a boxed [`Node`]: the production [`super::Opener`]
+/// (`&open_node` coerces to `&Opener`).
+pub fn open_node(path: &Path) -> Result<Box<dyn Node>, Error> {
+    Device::open(path).map(|device| Box::new(device) as Box<dyn Node>)
+}
+
 impl AsRawFd for Device {
     fn as_raw_fd(&self) -> RawFd {
         self.file.as_raw_fd()

@@ -313,8 +313,10 @@ fn rate_text(rate: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
+/// Test helpers other modules' tests use too: a [`Node`] answering from a
+/// [`NodeDescription`], sample descriptions, and an opener over them.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::v4l2::node::{ControlInfo, Dequeued, ImageFormat, QueueDescription, Readiness};
     use crate::v4l2::{Error, FormatDesc, Fraction};
@@ -323,9 +325,9 @@ mod tests {
 
     /// A node that answers the enumerations from a [`NodeDescription`] and refuses
     /// everything else.
-    struct DescribedNode {
-        path: PathBuf,
-        description: NodeDescription,
+    pub(crate) struct DescribedNode {
+        pub(crate) path: PathBuf,
+        pub(crate) description: NodeDescription,
     }
 
     impl DescribedNode {
@@ -431,7 +433,7 @@ mod tests {
         }
     }
 
-    fn capability(driver: &str, card: &str, device_caps: u32) -> Capability {
+    pub(crate) fn capability(driver: &str, card: &str, device_caps: u32) -> Capability {
         Capability {
             driver: driver.into(),
             card: card.into(),
@@ -460,7 +462,7 @@ mod tests {
         }
     }
 
-    fn legacy_camera() -> NodeDescription {
+    pub(crate) fn legacy_camera() -> NodeDescription {
         let stepwise = SizeModes {
             size: FrameSize::Stepwise {
                 min_width: 32,
@@ -499,7 +501,7 @@ mod tests {
         }
     }
 
-    fn encoder() -> NodeDescription {
+    pub(crate) fn encoder() -> NodeDescription {
         let sizes = vec![SizeModes {
             size: FrameSize::Stepwise {
                 min_width: 32,
@@ -536,13 +538,13 @@ mod tests {
         }
     }
 
-    fn decoder() -> NodeDescription {
+    pub(crate) fn decoder() -> NodeDescription {
         let mut d = encoder();
         d.capability.card = "bcm2835-codec-decode".into();
         d
     }
 
-    fn webcam() -> NodeDescription {
+    pub(crate) fn webcam() -> NodeDescription {
         let discrete = |width, height, rates: &[u32]| SizeModes {
             size: FrameSize::Discrete { width, height },
             intervals: rates
@@ -582,7 +584,7 @@ mod tests {
         }
     }
 
-    fn webcam_metadata() -> NodeDescription {
+    pub(crate) fn webcam_metadata() -> NodeDescription {
         let mut d = webcam();
         d.capability.device_caps = sys::V4L2_CAP_META_CAPTURE | sys::V4L2_CAP_STREAMING;
         d.capability.capabilities = sys::V4L2_CAP_VIDEO_CAPTURE
@@ -595,7 +597,7 @@ mod tests {
 
     /// An opener over a table of described nodes; paths not in it fail to open
     /// like a missing `/dev` node.
-    fn opener(nodes: Vec<(&str, NodeDescription)>) -> Box<Opener> {
+    pub(crate) fn opener(nodes: Vec<(&str, NodeDescription)>) -> Box<Opener> {
         let table: HashMap<PathBuf, NodeDescription> = nodes
             .into_iter()
             .map(|(path, mut d)| {
@@ -615,7 +617,7 @@ mod tests {
         })
     }
 
-    fn paths(list: &[&str]) -> Vec<PathBuf> {
+    pub(crate) fn paths(list: &[&str]) -> Vec<PathBuf> {
         list.iter().map(PathBuf::from).collect()
     }
 

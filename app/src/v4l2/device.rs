@@ -737,6 +737,12 @@ impl Node for Device {
     }
 
     fn request_buffers(&mut self, queue: Queue, count: u32) -> Result<u32, Error> {
+        if self.streaming.contains(&queue) {
+            // The driver would refuse (EBUSY) after the buffers were unmapped.
+            return Err(self.invalid(format!(
+                "cannot request {queue:?} buffers while the queue streams (stream_off first)"
+            )));
+        }
         // Unmap first: the driver cannot free (or reallocate) mapped buffers.
         self.buffers.remove(&queue);
         let allocated = self.reqbufs(queue, count)?;
@@ -1959,8 +1965,14 @@ mod tests {
         }
         let err = device.encoder_command(sys::V4L2_ENC_CMD_STOP).unwrap_err();
         assert_unsupported(&err, "VIDIOC_ENCODER_CMD");
-        // Dropping with a queue marked streaming tries STREAMOFF and does not panic.
+        // Buffers of a streaming queue are not freed (nor unmapped).
         device.streaming.push(Queue::Capture);
+        let (_backing, mapped) = mapped_file_buffer(4096);
+        device.buffers.insert(Queue::Capture, vec![mapped]);
+        let err = device.request_buffers(Queue::Capture, 0).unwrap_err();
+        assert!(err.to_string().contains("stream_off first"), "{err}");
+        assert!(device.buffer(Queue::Capture, 0, 0).is_some());
+        // Dropping with a queue marked streaming tries STREAMOFF and does not panic.
         drop(device);
     }
 

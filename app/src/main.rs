@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use streamer::config::{self, Config};
 use streamer::hub::{Hub, HubLimits};
 use streamer::source::{self, supervisor};
-use streamer::{device, service, web};
+use streamer::{device, service, v4l2, web};
 
 /// Live H.264 from a Raspberry Pi camera to many browsers.
 #[derive(Debug, Parser)]
@@ -40,10 +40,12 @@ enum Command {
     },
     /// Print a fully commented default configuration file.
     PrintDefaultConfig,
-    /// Report the hardware (Raspberry Pi model, hardware encoder, cameras) and
-    /// which source the configuration would run, and why.
+    /// Report the hardware (Raspberry Pi model, hardware encoder, cameras, and
+    /// what each video node offers over V4L2) and which source the configuration
+    /// would run, and why.
     Probe {
-        /// Print JSON (the `device` part of /api/status) instead of text.
+        /// Print JSON (the `device` part of /api/status, with every video node's
+        /// full description: the source of test fixtures) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -86,7 +88,8 @@ fn check_config(path: &Path) -> ExitCode {
 }
 
 fn probe(config_path: &Path, json: bool) -> ExitCode {
-    let device = device::probe(Path::new("/"));
+    let mut device = device::probe(Path::new("/"));
+    device::inspect_nodes(&mut device, &v4l2::device::open_node);
     let loaded = config::load_or_defaults(config_path);
     let plan = source::plan(&loaded.config, &device);
     if json {
@@ -116,6 +119,15 @@ fn probe(config_path: &Path, json: bool) -> ExitCode {
     );
     for camera in &device.uvc_cameras {
         println!("USB camera: {} ({})", camera.name, camera.node);
+    }
+    let nodes = device::node_lines(&device);
+    if nodes.is_empty() {
+        println!("V4L2 nodes: none");
+    } else {
+        println!("V4L2 nodes, as they describe themselves:");
+        for line in nodes {
+            println!("  {line}");
+        }
     }
     for problem in &loaded.errors {
         println!("configuration error: {problem}");
@@ -162,7 +174,10 @@ async fn serve(config: Config, report: web::ConfigReport) -> anyhow::Result<()> 
         tracing::warn!(web_root = %config.server.web_root.display(), "the web root has no index.html: the page will say the player is missing");
     }
 
-    let device = Arc::new(device::probe(Path::new("/")));
+    // Ask the video nodes what they are before any source opens one.
+    let mut device = device::probe(Path::new("/"));
+    device::inspect_nodes(&mut device, &v4l2::device::open_node);
+    let device = Arc::new(device);
     for note in &device.notes {
         tracing::info!(%note, "hardware");
     }

@@ -371,6 +371,13 @@ fn probe_reports_the_hardware_and_the_chosen_source() {
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("hardware H.264 encoder: "), "{text}");
+    // What the V4L2 nodes say about themselves: none on a machine without any,
+    // else one indented line per node.
+    assert!(
+        text.contains("\nV4L2 nodes: none\n")
+            || text.contains("\nV4L2 nodes, as they describe themselves:\n  /dev/video"),
+        "{text}"
+    );
     assert!(text.contains("\nsource: "), "{text}");
     assert!(text.contains("(camera.source = auto)"), "{text}");
 
@@ -386,9 +393,17 @@ fn probe_reports_the_hardware_and_the_chosen_source() {
         "legacy_camera",
         "uvc_cameras",
         "libcamera_csi",
+        "video_devices",
+        "nodes",
         "notes",
     ] {
         assert!(report.get(key).is_some(), "{key} in {report}");
     }
     assert!(!report["notes"].as_array().unwrap().is_empty());
+    // One inspected node per video device sysfs lists.
+    assert_eq!(
+        report["nodes"].as_array().unwrap().len(),
+        report["video_devices"].as_array().unwrap().len(),
+        "{report}"
+    );
 }

@@ -8,8 +8,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+use std::sync::{Arc, Mutex};
+
 use proptest::prelude::*;
-use streamer::device::{probe, Board, CpuArch, DeviceReport, Soc, VideoKind};
+use streamer::device::{
+    inspect_nodes, node_lines, probe, Board, CpuArch, DeviceReport, Soc, VideoKind,
+};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(concat!(
@@ -279,6 +283,60 @@ fn report_serializes_to_json() {
     let laptop = serde_json::to_value(probe_fixture("laptop")).unwrap();
     assert!(laptop["model"].is_null());
     assert_eq!(laptop["uvc_cameras"][0]["kind"], "uvc_camera");
+}
+
+#[test]
+fn probe_opens_nothing_and_inspection_is_a_separate_step() {
+    let mut r = probe_fixture("pi4-legacy-camera");
+    assert!(r.nodes.is_empty(), "probe alone opens no device");
+    assert_eq!(
+        serde_json::to_value(&r).unwrap()["nodes"],
+        serde_json::json!([])
+    );
+    assert!(node_lines(&r).is_empty());
+
+    // An opener that records what it is asked and refuses like a node without
+    // permission: every sysfs node is asked, in node-number order, and each
+    // refusal is noted.
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&asked);
+    let opener =
+        move |path: &Path| -> Result<Box<dyn streamer::v4l2::Node>, streamer::v4l2::Error> {
+            log.lock().unwrap().push(path.to_path_buf());
+            Err(streamer::v4l2::Error::Open {
+                path: path.to_path_buf(),
+                source: std::io::Error::from_raw_os_error(libc::EACCES),
+            })
+        };
+    inspect_nodes(&mut r, &opener);
+    let expected: Vec<PathBuf> = r
+        .video_devices
+        .iter()
+        .map(|d| PathBuf::from(&d.node))
+        .collect();
+    assert_eq!(expected.len(), 4);
+    assert_eq!(*asked.lock().unwrap(), expected);
+    assert_eq!(r.nodes.len(), 4);
+    for node in &r.nodes {
+        assert_eq!(node.role, None);
+        assert!(node.description.is_none());
+        let error = node.error.as_deref().unwrap();
+        assert_eq!(
+            error,
+            format!("cannot open {}: Permission denied (os error 13)", node.path)
+        );
+        assert!(
+            has_note(&r, &format!("could not inspect {}: cannot open", node.path)),
+            "{:?}",
+            r.notes
+        );
+    }
+    let lines = node_lines(&r);
+    assert_eq!(lines.len(), 4);
+    assert_eq!(
+        lines[0],
+        "/dev/video0  video node: error: cannot open /dev/video0: Permission denied (os error 13)"
+    );
 }
 
 #[test]

@@ -7,12 +7,19 @@
 //!
 //! choosing the tests for the hardware at hand (`docs/hardware-testing.md` says
 //! which). Each fails with a clear message when the hardware it tests is missing.
+//!
+//! The `describe_*` tests print the node's description as JSON (between
+//! `--- BEGIN` and `--- END` lines): save it under `app/tests/fixtures/v4l2/` as a
+//! fixture for the tests that run without hardware. Add `--nocapture` to see it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use streamer::device::{self, DeviceReport};
+use streamer::v4l2::device::open_node;
+use streamer::v4l2::discover::{self, Role};
 use streamer::v4l2::sys::*;
-use streamer::v4l2::Device;
+use streamer::v4l2::{describe, Device, Fraction, ImageFormat, Node, NodeDescription, Queue};
 
 fn this_pi() -> DeviceReport {
     assert_eq!(
@@ -79,4 +86,322 @@ fn hardware_encoder_is_a_multiplanar_m2m_h264_encoder() {
     assert!(out.contains(&V4L2_PIX_FMT_H264), "{out:x?}");
     let raw = pixel_formats(&encoder, V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE);
     assert!(raw.contains(&V4L2_PIX_FMT_YUV420), "{raw:x?}");
+}
+
+/// The video nodes sysfs lists: the candidates discovery opens.
+fn candidates(report: &DeviceReport) -> Vec<PathBuf> {
+    report
+        .video_devices
+        .iter()
+        .map(|d| PathBuf::from(&d.node))
+        .collect()
+}
+
+/// The node playing `role`, found by QUERYCAP through the real `Device`.
+fn find(role: Role) -> (PathBuf, Box<dyn Node>, DeviceReport) {
+    let report = this_pi();
+    let (path, node) =
+        discover::find(role, &candidates(&report), &open_node).unwrap_or_else(|e| panic!("{e}"));
+    (path, node, report)
+}
+
+/// Prints a description as a fixture would hold it.
+fn print_fixture(name: &str, report: &DeviceReport, mut description: NodeDescription) {
+    let board = report
+        .model
+        .as_ref()
+        .map_or("unknown board", |m| m.name.as_str());
+    description.provenance = format!(
+        "recorded by the hardware test {name} (streamer {}) on {board}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let json = serde_json::to_string_pretty(&description).unwrap();
+    println!("--- BEGIN {name}.json\n{json}\n--- END {name}.json");
+}
+
+#[test]
+#[ignore = "needs a Pi 0-4 with a camera on the legacy stack (bcm2835-v4l2)"]
+fn describe_the_legacy_camera() {
+    let (path, camera, report) = find(Role::LegacyCamera);
+    let d = describe(camera.as_ref()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(d.path, path.display().to_string());
+    let h264 = d
+        .format(Queue::Capture, V4L2_PIX_FMT_H264)
+        .unwrap_or_else(|| panic!("no H.264 capture format: {d:#?}"));
+    assert!(!h264.sizes.is_empty(), "no frame sizes for H.264: {d:#?}");
+    assert!(
+        d.control(V4L2_CID_MPEG_VIDEO_BITRATE).is_some(),
+        "no bitrate control: {:#?}",
+        d.controls
+    );
+    print_fixture("legacy-camera", &report, d);
+}
+
+#[test]
+#[ignore = "needs a Pi 0-4 (the bcm2835-codec hardware encoder)"]
+fn describe_the_hardware_encoder() {
+    let (_, encoder, report) = find(Role::H264Encoder);
+    let d = describe(encoder.as_ref()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        d.format(Queue::CaptureMplane, V4L2_PIX_FMT_H264).is_some(),
+        "{d:#?}"
+    );
+    assert!(
+        d.format(Queue::OutputMplane, V4L2_PIX_FMT_YUV420).is_some(),
+        "{d:#?}"
+    );
+    let level = d
+        .control(V4L2_CID_MPEG_VIDEO_H264_LEVEL)
+        .unwrap_or_else(|| panic!("no H.264 level control: {:#?}", d.controls));
+    assert!(
+        !level.menu.is_empty(),
+        "the level menu is empty: {level:#?}"
+    );
+    print_fixture("h264-encoder", &report, d);
+}
+
+/// The NAL unit types in an Annex-B byte stream.
+fn nal_types(stream: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    let mut i = 0;
+    while i + 3 < stream.len() {
+        if stream[i..i + 3] == [0, 0, 1] {
+            types.push(stream[i + 3] & 0x1f);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    types
+}
+
+#[test]
+#[ignore = "needs a Pi 0-4 with a camera on the legacy stack (bcm2835-v4l2)"]
+fn legacy_camera_streams_30_h264_buffers() {
+    let (path, mut camera, _) = find(Role::LegacyCamera);
+    let asked = ImageFormat {
+        width: 1280,
+        height: 720,
+        pixelformat: V4L2_PIX_FMT_H264,
+        field: V4L2_FIELD_NONE,
+        colorspace: 0,
+        planes: Vec::new(),
+    };
+    let format = camera
+        .set_format(Queue::Capture, &asked)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(format.pixelformat, V4L2_PIX_FMT_H264, "{format:?}");
+    assert_eq!((format.width, format.height), (1280, 720), "{format:?}");
+    assert_eq!(camera.format(Queue::Capture).unwrap(), format);
+    let interval = camera
+        .set_frame_interval(
+            Queue::Capture,
+            Fraction {
+                numerator: 1,
+                denominator: 30,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "{}: {format:?}, frame interval {interval:?}",
+        path.display()
+    );
+    // Every keyframe with SPS/PPS, so the first buffers can be checked.
+    camera
+        .set_control(V4L2_CID_MPEG_VIDEO_REPEAT_SEQ_HEADER, 1)
+        .unwrap_or_else(|e| panic!("{e}"));
+    camera
+        .set_control(V4L2_CID_MPEG_VIDEO_BITRATE, 2_000_000)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let count = camera
+        .request_buffers(Queue::Capture, 4)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(count >= 2, "only {count} buffers");
+    for index in 0..count {
+        assert!(camera
+            .buffer(Queue::Capture, index, 0)
+            .is_some_and(|b| !b.is_empty()));
+        camera
+            .queue_buffer(Queue::Capture, index, &[], Duration::ZERO)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert!(camera.buffer(Queue::Capture, count, 0).is_none());
+    camera
+        .stream_on(Queue::Capture)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let mut stream = Vec::new();
+    let mut buffers = 0;
+    let mut keyframes = 0;
+    let mut last: Option<(u32, Duration)> = None;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while buffers < 30 {
+        assert!(Instant::now() < deadline, "only {buffers} buffers in 15 s");
+        let ready = camera.wait(Duration::from_secs(2)).unwrap();
+        assert!(!ready.error, "poll reported an error");
+        while let Some(done) = camera.dequeue_buffer(Queue::Capture).unwrap() {
+            assert_eq!(done.flags & V4L2_BUF_FLAG_ERROR, 0, "{done:?}");
+            assert_eq!(done.planes.len(), 1, "{done:?}");
+            let memory = camera.buffer(Queue::Capture, done.index, 0).unwrap();
+            let payload = done.planes[0]
+                .payload(memory.len())
+                .unwrap_or_else(|| panic!("payload outside the buffer: {done:?}"));
+            stream.extend_from_slice(&memory[payload]);
+            if done.flags & V4L2_BUF_FLAG_KEYFRAME != 0 {
+                keyframes += 1;
+            }
+            if let Some((sequence, timestamp)) = last {
+                assert!(done.sequence >= sequence, "{done:?} after {sequence}");
+                assert!(done.timestamp >= timestamp, "{done:?} went back in time");
+            }
+            last = Some((done.sequence, done.timestamp));
+            buffers += 1;
+            camera
+                .queue_buffer(Queue::Capture, done.index, &[], Duration::ZERO)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    camera
+        .stream_off(Queue::Capture)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(camera.dequeue_buffer(Queue::Capture).unwrap(), None);
+    assert_eq!(camera.request_buffers(Queue::Capture, 0).unwrap(), 0);
+    assert!(camera.buffer(Queue::Capture, 0, 0).is_none());
+
+    let types = nal_types(&stream);
+    println!(
+        "{buffers} buffers, {} bytes, {keyframes} keyframes, NAL types {:?}...",
+        stream.len(),
+        &types[..types.len().min(12)]
+    );
+    assert!(stream.starts_with(&[0, 0, 0, 1]) || stream.starts_with(&[0, 0, 1]));
+    assert!(
+        types.contains(&7) && types.contains(&8),
+        "no SPS/PPS: {types:?}"
+    );
+    assert!(types.contains(&5), "no IDR slice: {types:?}");
+    assert!(keyframes >= 1);
+    if let Some(out) = std::env::var_os("STREAMER_HW_SAVE") {
+        std::fs::write(&out, &stream).unwrap();
+        println!("saved to {out:?} (check it with ffprobe)");
+    }
+}
+
+#[test]
+#[ignore = "needs a Pi 0-4 (the bcm2835-codec hardware encoder)"]
+fn hardware_encoder_encodes_30_frames() {
+    let (_, mut encoder, _) = find(Role::H264Encoder);
+    let raw = encoder
+        .set_format(
+            Queue::OutputMplane,
+            &ImageFormat {
+                width: 640,
+                height: 480,
+                pixelformat: V4L2_PIX_FMT_YUV420,
+                field: V4L2_FIELD_NONE,
+                colorspace: V4L2_COLORSPACE_SMPTE170M,
+                planes: Vec::new(),
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(raw.pixelformat, V4L2_PIX_FMT_YUV420, "{raw:?}");
+    let coded = encoder
+        .set_format(
+            Queue::CaptureMplane,
+            &ImageFormat {
+                width: 640,
+                height: 480,
+                pixelformat: V4L2_PIX_FMT_H264,
+                field: V4L2_FIELD_NONE,
+                colorspace: 0,
+                planes: Vec::new(),
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("raw {raw:?}\ncoded {coded:?}");
+    let rate = encoder
+        .set_frame_interval(
+            Queue::OutputMplane,
+            Fraction {
+                numerator: 1,
+                denominator: 30,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("frame interval {rate:?}");
+
+    let inputs = encoder.request_buffers(Queue::OutputMplane, 4).unwrap();
+    let outputs = encoder.request_buffers(Queue::CaptureMplane, 4).unwrap();
+    assert!(inputs >= 1 && outputs >= 1);
+    let sizeimage = raw.planes[0].sizeimage as usize;
+    for index in 0..outputs {
+        encoder
+            .queue_buffer(Queue::CaptureMplane, index, &[], Duration::ZERO)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    encoder
+        .stream_on(Queue::OutputMplane)
+        .unwrap_or_else(|e| panic!("{e}"));
+    encoder
+        .stream_on(Queue::CaptureMplane)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let frame_time = Duration::from_micros(33_333);
+    let mut sent: Vec<Duration> = Vec::new();
+    let mut free: Vec<u32> = (0..inputs).collect();
+    let mut coded_frames = 0;
+    let mut stream = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while coded_frames < 30 {
+        assert!(
+            Instant::now() < deadline,
+            "only {coded_frames} coded frames in 15 s"
+        );
+        while sent.len() < 40 {
+            let Some(index) = free.pop() else { break };
+            let memory = encoder.buffer_mut(Queue::OutputMplane, index, 0).unwrap();
+            assert!(memory.len() >= sizeimage, "{} < {sizeimage}", memory.len());
+            // A grey picture with a moving bright band.
+            memory[..sizeimage].fill(0x80);
+            let band = (sent.len() * 8) % 480;
+            memory[band * 640..(band + 8) * 640].fill(0xeb);
+            let timestamp = frame_time * sent.len() as u32;
+            encoder
+                .queue_buffer(Queue::OutputMplane, index, &[sizeimage as u32], timestamp)
+                .unwrap_or_else(|e| panic!("{e}"));
+            sent.push(timestamp);
+        }
+        let ready = encoder.wait(Duration::from_secs(2)).unwrap();
+        assert!(!ready.error, "poll reported an error");
+        while let Some(done) = encoder.dequeue_buffer(Queue::OutputMplane).unwrap() {
+            free.push(done.index);
+        }
+        while let Some(done) = encoder.dequeue_buffer(Queue::CaptureMplane).unwrap() {
+            let memory = encoder.buffer(Queue::CaptureMplane, done.index, 0).unwrap();
+            let payload = done.planes[0]
+                .payload(memory.len())
+                .unwrap_or_else(|| panic!("payload outside the buffer: {done:?}"));
+            if !payload.is_empty() {
+                stream.extend_from_slice(&memory[payload]);
+                // Coded frames carry the timestamp of the picture they came from
+                // (the stream header may come with none).
+                assert!(
+                    done.timestamp == Duration::ZERO || sent.contains(&done.timestamp),
+                    "{done:?} has a timestamp no input had"
+                );
+                coded_frames += 1;
+            }
+            encoder
+                .queue_buffer(Queue::CaptureMplane, done.index, &[], Duration::ZERO)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    encoder.stream_off(Queue::OutputMplane).unwrap();
+    encoder.stream_off(Queue::CaptureMplane).unwrap();
+    encoder.request_buffers(Queue::OutputMplane, 0).unwrap();
+    encoder.request_buffers(Queue::CaptureMplane, 0).unwrap();
+    let types = nal_types(&stream);
+    println!("{coded_frames} coded buffers, {} bytes", stream.len());
+    assert!(types.contains(&7) && types.contains(&5), "{types:?}");
 }

@@ -79,6 +79,7 @@ fn rust_facts() -> BTreeMap<String, String> {
         v4l2_ext_control,
         v4l2_ext_controls,
         v4l2_queryctrl,
+        v4l2_querymenu,
         v4l2_encoder_cmd,
     );
     offsets! {
@@ -106,6 +107,7 @@ fn rust_facts() -> BTreeMap<String, String> {
         v4l2_ext_control: [id, size, reserved2, u];
         v4l2_ext_controls: [which, count, error_idx, request_fd, reserved, controls];
         v4l2_queryctrl: [id, type_, name, minimum, maximum, step, default_value, flags, reserved];
+        v4l2_querymenu: [id, index, u, reserved];
         v4l2_encoder_cmd: [cmd, flags, raw_data];
     }
     consts!(
@@ -125,6 +127,7 @@ fn rust_facts() -> BTreeMap<String, String> {
         VIDIOC_G_CTRL,
         VIDIOC_S_CTRL,
         VIDIOC_QUERYCTRL,
+        VIDIOC_QUERYMENU,
         VIDIOC_TRY_FMT,
         VIDIOC_G_EXT_CTRLS,
         VIDIOC_S_EXT_CTRLS,
@@ -397,6 +400,7 @@ const ANONYMOUS_UNIONS: &[&str] = &[
     "v4l2_frmsizeenum_u",
     "v4l2_frmivalenum_u",
     "v4l2_ext_control_u",
+    "v4l2_querymenu_u",
 ];
 
 #[test]

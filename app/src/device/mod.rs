@@ -6,6 +6,11 @@
 //! and never fails: files that are missing, unreadable or garbage become [`notes`]
 //! in the report.
 //!
+//! [`inspect_nodes`] is the separate second step that does open the video nodes
+//! `probe` listed and asks each over V4L2 what it is and what it offers
+//! (formats, sizes, frame rates, controls): `streamer probe` and the server at
+//! startup run it before any source opens a camera.
+//!
 //! [`notes`]: DeviceReport::notes
 
 pub mod model;
@@ -17,6 +22,9 @@ use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+use crate::v4l2::discover::{self, InspectedNode, Role};
+use crate::v4l2::Opener;
 
 pub use model::{Board, CpuArch, PiModel, Revision, Soc};
 pub use video::{VideoDevice, VideoKind};
@@ -37,6 +45,10 @@ pub struct DeviceReport {
     pub libcamera_csi: bool,
     /// Every `videoN` node, in node-number order.
     pub video_devices: Vec<VideoDevice>,
+    /// The video nodes as they describe themselves over V4L2 (QUERYCAP, formats,
+    /// sizes, frame rates, controls) and the role the streamer gives each, found by
+    /// QUERYCAP: filled by [`inspect_nodes`], empty from [`probe`] alone.
+    pub nodes: Vec<InspectedNode>,
     /// Findings and problems in plain words, for people.
     pub notes: Vec<String>,
 }
@@ -168,8 +180,73 @@ fn build_report(
         uvc_cameras,
         libcamera_csi,
         video_devices,
+        nodes: Vec::new(),
         notes,
     }
+}
+
+/// Opens each video node of `report` with `opener` (one at a time, each closed
+/// again) and records what it says about itself in `report.nodes`
+/// ([`discover::inspect`]), each description's provenance naming this board.
+/// Nodes that cannot be inspected, and a role QUERYCAP gives a node that the
+/// sysfs classification did not, become notes.
+pub fn inspect_nodes(report: &mut DeviceReport, opener: &Opener) {
+    let candidates: Vec<PathBuf> = report
+        .video_devices
+        .iter()
+        .map(|d| PathBuf::from(&d.node))
+        .collect();
+    let mut nodes = discover::inspect(&candidates, opener);
+    let board = report
+        .model
+        .as_ref()
+        .map_or("a computer that is not a Raspberry Pi", |m| m.name.as_str());
+    let provenance = format!(
+        "recorded by streamer {} probe on {board}",
+        env!("CARGO_PKG_VERSION")
+    );
+    for node in &mut nodes {
+        if let Some(description) = &mut node.description {
+            description.provenance = provenance.clone();
+        }
+        if let Some(error) = &node.error {
+            report
+                .notes
+                .push(format!("could not inspect {}: {error}", node.path));
+        }
+        let sysfs_agrees = match node.role {
+            None => true,
+            Some(Role::LegacyCamera) => report.legacy_camera.as_deref() == Some(&node.path),
+            Some(Role::H264Encoder) => report.hardware_encoder.as_deref() == Some(&node.path),
+            Some(Role::UvcCamera) => report.uvc_cameras.iter().any(|c| c.node == node.path),
+        };
+        if let (Some(role), false) = (node.role, sysfs_agrees) {
+            report.notes.push(format!(
+                "{} answers QUERYCAP as the {} (/sys/class/video4linux did not say so)",
+                node.path,
+                role.name()
+            ));
+        }
+    }
+    report.nodes = nodes;
+}
+
+/// The inspected nodes for people, one line each: the nodes with a role in
+/// full ([`InspectedNode::summary`]), the others by name on one line. Empty when
+/// [`inspect_nodes`] did not run or found no node.
+pub fn node_lines(report: &DeviceReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut others = Vec::new();
+    for node in &report.nodes {
+        match (&node.role, &node.description, &node.error) {
+            (None, Some(d), None) => others.push(format!("{} ({})", node.path, d.capability.card)),
+            _ => lines.push(node.summary()),
+        }
+    }
+    if !others.is_empty() {
+        lines.push(format!("other video nodes: {}", others.join(", ")));
+    }
+    lines
 }
 
 /// How a file read went.
@@ -353,4 +430,107 @@ fn read_driver(device: &Path, notes: &mut Vec<String>) -> Option<String> {
         Err(_) => {}
     }
     read_text(&device.join("uevent"), notes).and_then(|text| video::driver_from_uevent(&text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v4l2::discover::tests::{decoder, encoder, legacy_camera, opener, webcam};
+
+    fn sysfs(node: &str, kind: VideoKind) -> VideoDevice {
+        VideoDevice {
+            node: node.into(),
+            name: String::new(),
+            index: Some(0),
+            driver: None,
+            kind,
+        }
+    }
+
+    fn report(devices: Vec<VideoDevice>) -> DeviceReport {
+        build_report(None, devices, &model::ModelFacts::default(), Vec::new())
+    }
+
+    #[test]
+    fn inspection_fills_nodes_and_notes() {
+        let mut r = report(vec![
+            sysfs("/dev/video0", VideoKind::LegacyCamera),
+            sysfs("/dev/video10", VideoKind::OtherCodec),
+            sysfs("/dev/video11", VideoKind::H264Encoder),
+            sysfs("/dev/video12", VideoKind::OtherCodec),
+            sysfs("/dev/video13", VideoKind::Other),
+        ]);
+        let open = opener(vec![
+            ("/dev/video0", legacy_camera()),
+            ("/dev/video10", decoder()),
+            ("/dev/video11", encoder()),
+            ("/dev/video13", webcam()),
+        ]);
+        assert!(r.nodes.is_empty(), "probe alone opens nothing");
+        inspect_nodes(&mut r, open.as_ref());
+        assert_eq!(r.nodes.len(), 5);
+        assert_eq!(r.nodes[0].role, Some(Role::LegacyCamera));
+        assert_eq!(r.nodes[2].role, Some(Role::H264Encoder));
+        let provenance = &r.nodes[0].description.as_ref().unwrap().provenance;
+        assert!(
+            provenance.starts_with("recorded by streamer ")
+                && provenance.ends_with(" probe on a computer that is not a Raspberry Pi"),
+            "{provenance}"
+        );
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.starts_with("could not inspect /dev/video12: cannot open /dev/video12")),
+            "{:?}",
+            r.notes
+        );
+        assert!(
+            r.notes.contains(
+                &"/dev/video13 answers QUERYCAP as the USB camera (/sys/class/video4linux did \
+                  not say so)"
+                    .to_owned()
+            ),
+            "{:?}",
+            r.notes
+        );
+        assert!(!r.notes.iter().any(|n| n.contains("/dev/video0 answers")));
+
+        let lines = node_lines(&r);
+        assert_eq!(lines.len(), 5, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("/dev/video0  legacy camera (bm2835 mmal"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[1].starts_with("/dev/video11  H.264 encoder"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[2].starts_with("/dev/video12  video node: error: "),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[3].starts_with("/dev/video13  USB camera"),
+            "{lines:#?}"
+        );
+        assert_eq!(
+            lines[4],
+            "other video nodes: /dev/video10 (bcm2835-codec-decode)"
+        );
+
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["nodes"][0]["role"], "legacy_camera");
+        assert_eq!(
+            json["nodes"][0]["description"]["capability"]["driver"],
+            "bm2835 mmal"
+        );
+    }
+
+    #[test]
+    fn no_nodes_no_lines() {
+        let mut r = report(Vec::new());
+        inspect_nodes(&mut r, opener(Vec::new()).as_ref());
+        assert!(r.nodes.is_empty());
+        assert!(node_lines(&r).is_empty());
+    }
 }

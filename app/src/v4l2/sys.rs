@@ -418,6 +418,25 @@ pub struct v4l2_queryctrl {
     pub reserved: [u32; 2],
 }
 
+/// The anonymous union of `v4l2_querymenu`: a menu entry's name, or an integer
+/// menu entry's value.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union v4l2_querymenu_u {
+    pub name: [u8; 32],
+    pub value: i64,
+}
+
+/// `struct v4l2_querymenu`, which the kernel declares packed: 44 bytes everywhere.
+#[repr(C, packed)]
+#[derive(Clone, Copy)]
+pub struct v4l2_querymenu {
+    pub id: u32,
+    pub index: u32,
+    pub u: v4l2_querymenu_u,
+    pub reserved: u32,
+}
+
 /// `struct v4l2_encoder_cmd` (its union has only the `raw` member).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -466,6 +485,7 @@ zeroed_default!(
     v4l2_ext_control,
     v4l2_ext_controls,
     v4l2_queryctrl,
+    v4l2_querymenu,
     v4l2_encoder_cmd,
 );
 
@@ -488,6 +508,7 @@ pub const VIDIOC_S_PARM: u32 = iowr::<v4l2_streamparm>(b'V', 22);
 pub const VIDIOC_G_CTRL: u32 = iowr::<v4l2_control>(b'V', 27);
 pub const VIDIOC_S_CTRL: u32 = iowr::<v4l2_control>(b'V', 28);
 pub const VIDIOC_QUERYCTRL: u32 = iowr::<v4l2_queryctrl>(b'V', 36);
+pub const VIDIOC_QUERYMENU: u32 = iowr::<v4l2_querymenu>(b'V', 37);
 pub const VIDIOC_TRY_FMT: u32 = iowr::<v4l2_format>(b'V', 64);
 pub const VIDIOC_G_EXT_CTRLS: u32 = iowr::<v4l2_ext_controls>(b'V', 71);
 pub const VIDIOC_S_EXT_CTRLS: u32 = iowr::<v4l2_ext_controls>(b'V', 72);
@@ -814,6 +835,7 @@ expect_layouts! {
     v4l2_ext_control => (20, 1), (20, 1);
     v4l2_ext_controls => (32, 8), (24, 4);
     v4l2_queryctrl => (68, 4), (68, 4);
+    v4l2_querymenu => (44, 1), (44, 1);
     v4l2_encoder_cmd => (40, 4), (40, 4);
 }
 
@@ -834,6 +856,7 @@ expect_ioctls! {
     VIDIOC_G_CTRL => 0xc008_561b, 0xc008_561b;
     VIDIOC_S_CTRL => 0xc008_561c, 0xc008_561c;
     VIDIOC_QUERYCTRL => 0xc044_5624, 0xc044_5624;
+    VIDIOC_QUERYMENU => 0xc02c_5625, 0xc02c_5625;
     VIDIOC_TRY_FMT => 0xc0d0_5640, 0xc0cc_5640;
     VIDIOC_G_EXT_CTRLS => 0xc020_5647, 0xc018_5647;
     VIDIOC_S_EXT_CTRLS => 0xc020_5648, 0xc018_5648;

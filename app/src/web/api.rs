@@ -31,7 +31,10 @@ pub struct Status {
     pub viewers: Vec<ViewerStats>,
     /// How the configuration file was read, and its errors.
     pub config: ConfigReport,
-    /// The hardware: Raspberry Pi model, hardware encoder, cameras, notes.
+    /// The hardware: Raspberry Pi model, hardware encoder, cameras, notes, and the
+    /// video nodes the streamer can use (cameras, the encoder) with their formats,
+    /// sizes, frame rates and controls. Nodes it has no use for are left out here
+    /// (`streamer probe --json` lists them all).
     pub device: DeviceReport,
 }
 
@@ -55,13 +58,15 @@ pub struct VideoCounters {
 }
 
 impl Status {
-    /// Builds the document from a hub snapshot.
+    /// Builds the document from a hub snapshot. Of `device.nodes`, only those
+    /// with a role (cameras, the encoder) are kept.
     pub fn new(
         snapshot: HubSnapshot,
         uptime: Duration,
         config: ConfigReport,
-        device: DeviceReport,
+        mut device: DeviceReport,
     ) -> Self {
+        device.nodes.retain(|node| node.role.is_some());
         Status {
             version: env!("CARGO_PKG_VERSION"),
             uptime_s: uptime.as_secs_f64(),
@@ -118,5 +123,48 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::{Hub, HubLimits};
+    use crate::v4l2::discover::{InspectedNode, Role};
+
+    fn node(path: &str, role: Option<Role>) -> InspectedNode {
+        InspectedNode {
+            path: path.into(),
+            role,
+            description: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn status_lists_only_the_nodes_the_streamer_can_use() {
+        let root = tempfile::tempdir().unwrap();
+        let mut device = crate::device::probe(root.path());
+        device.nodes = vec![
+            node("/dev/video0", Some(Role::LegacyCamera)),
+            node("/dev/video10", None),
+            node("/dev/video11", Some(Role::H264Encoder)),
+        ];
+        let hub = Hub::new(HubLimits::for_frame_rate(30.0, 4), Some(30.0));
+        let config = ConfigReport {
+            path: "/boot/streamer.toml".into(),
+            found: false,
+            errors: Vec::new(),
+        };
+        let status = Status::new(hub.snapshot(), hub.uptime(), config, device);
+        let json = serde_json::to_value(&status).unwrap();
+        let paths: Vec<&str> = json["device"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(paths, ["/dev/video0", "/dev/video11"]);
+        assert_eq!(json["device"]["nodes"][1]["role"], "h264_encoder");
     }
 }

@@ -161,14 +161,7 @@ fn stream(
 
 /// The device node named in an error, for messages.
 fn node_path_text(error: &Error) -> String {
-    match error {
-        Error::Open { path, .. }
-        | Error::NotV4l2 { path, .. }
-        | Error::Unsupported { path, .. }
-        | Error::Ioctl { path, .. }
-        | Error::ArgumentSize { path, .. }
-        | Error::EndlessEnumeration { path, .. } => path.display().to_string(),
-    }
+    error.device_path().display().to_string()
 }
 
 /// Whether `error` means the device is gone (unplugged, driver unbound).

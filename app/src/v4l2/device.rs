@@ -144,6 +144,21 @@ impl Error {
             | Error::Invalid { .. } => None,
         }
     }
+
+    /// The device node the error is about.
+    pub fn device_path(&self) -> &Path {
+        match self {
+            Error::Open { path, .. }
+            | Error::NotV4l2 { path, .. }
+            | Error::Unsupported { path, .. }
+            | Error::Ioctl { path, .. }
+            | Error::ArgumentSize { path, .. }
+            | Error::EndlessEnumeration { path, .. }
+            | Error::Control { path, .. }
+            | Error::Map { path, .. }
+            | Error::Invalid { path, .. } => path,
+        }
+    }
 }
 
 /// What `VIDIOC_QUERYCAP` says about a device.

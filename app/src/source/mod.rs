@@ -19,17 +19,21 @@ pub mod supervisor;
 pub mod test_pattern;
 pub mod uvc;
 
-use std::time::SystemTime;
-
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::config::{CameraConfig, Config, SourceKind};
 use crate::device::DeviceReport;
+use crate::v4l2::discover::{self, Role};
+use crate::v4l2::Opener;
 use file::FileSource;
+use legacy_camera::{LegacyCamera, LegacySettings};
 use libcamera_list::LibcameraCamera;
 use rpicam::{find_program, RpicamSettings, RpicamSource};
 use supervisor::SourcePlan;
 use test_pattern::{TestPattern, TestPatternSettings};
+use uvc::{UvcCamera, UvcSettings};
 
 /// Where a source delivers its output. Implemented by the supervisor's ingest
 /// pipeline (H.264 reader -> hub) and by tests.
@@ -81,9 +85,62 @@ pub trait Source: Send {
 ///
 /// `auto` picks a camera the device has and this build supports: a libcamera (CSI)
 /// camera through rpicam-vid. Otherwise it shows the test pattern and says what it
-/// found and why it is not used (the legacy V4L2 camera and USB webcams are not in
-/// this build yet).
+/// found and why it is not used.
 pub fn plan(config: &Config, device: &DeviceReport) -> SourcePlan {
+    plan_with(config, device, &Hardware::system())
+}
+
+/// How camera sources reach the hardware: where `/sys` is (to list the video
+/// nodes afresh at every start, since a replugged webcam may get a new number) and
+/// how a node is opened. Tests point both at fakes.
+#[derive(Clone)]
+pub struct Hardware {
+    /// The filesystem root whose `/sys/class/video4linux` lists the nodes.
+    pub root: PathBuf,
+    /// Opens a node.
+    pub opener: Arc<Opener>,
+}
+
+impl Hardware {
+    /// The real system: `/` and [`crate::v4l2::device::open_node`].
+    pub fn system() -> Hardware {
+        Hardware {
+            root: PathBuf::from("/"),
+            opener: Arc::new(crate::v4l2::device::open_node),
+        }
+    }
+
+    /// The video nodes there are now, by number.
+    fn candidates(&self) -> Vec<PathBuf> {
+        crate::device::probe(&self.root)
+            .video_devices
+            .iter()
+            .map(|d| PathBuf::from(&d.node))
+            .collect()
+    }
+
+    /// The node `forced` (camera.device), or the first node whose QUERYCAP answer
+    /// gives it `role`.
+    fn locate(
+        &self,
+        source_name: &'static str,
+        forced: Option<&PathBuf>,
+        role: Role,
+    ) -> Result<PathBuf, SourceError> {
+        if let Some(path) = forced {
+            return Ok(path.clone());
+        }
+        discover::find(role, &self.candidates(), self.opener.as_ref())
+            .map(|(path, _node)| path)
+            .map_err(|reason| SourceError::Start {
+                source_name,
+                reason: format!("{reason} (set camera.device to choose a node)"),
+            })
+    }
+}
+
+/// [`plan`] with the hardware reached through `hardware`.
+pub fn plan_with(config: &Config, device: &DeviceReport, hardware: &Hardware) -> SourcePlan {
     let camera = &config.camera;
     if camera.source == SourceKind::Auto {
         let program = find_program(std::env::var_os("PATH").as_deref());
@@ -95,7 +152,7 @@ pub fn plan(config: &Config, device: &DeviceReport) -> SourcePlan {
             _ => None,
         };
         let (choice, reason) = auto_choice(device, program, listed);
-        let mut plan = plan(
+        let mut plan = plan_with(
             &Config {
                 camera: CameraConfig {
                     source: choice,
@@ -104,6 +161,7 @@ pub fn plan(config: &Config, device: &DeviceReport) -> SourcePlan {
                 ..config.clone()
             },
             device,
+            hardware,
         );
         plan.reason = Some(reason);
         return plan;
@@ -163,24 +221,57 @@ pub fn plan(config: &Config, device: &DeviceReport) -> SourcePlan {
                 }),
             }
         }
-        SourceKind::V4l2 | SourceKind::Uvc => {
-            let name = if camera.source == SourceKind::V4l2 {
-                "v4l2"
-            } else {
-                "uvc"
-            };
-            let reason = format!(
-                "camera.source = \"{name}\" is not supported by this build of the streamer yet"
-            );
+        SourceKind::V4l2 => {
+            let settings = LegacySettings::from_config(config);
+            let forced = camera.device.clone();
+            let hardware = hardware.clone();
             SourcePlan {
-                kind: name.into(),
-                description: format!("{name} camera"),
+                kind: "v4l2".into(),
+                description: format!(
+                    "legacy camera {} {}x{} @ {} fps",
+                    node_text(forced.as_ref()),
+                    settings.width,
+                    settings.height,
+                    settings.framerate
+                ),
                 reason: None,
                 factory: Box::new(move || {
-                    Err(SourceError::Start {
-                        source_name: name,
-                        reason: reason.clone(),
-                    })
+                    let path = hardware.locate("v4l2", forced.as_ref(), Role::LegacyCamera)?;
+                    Ok(Box::new(LegacyCamera::new(
+                        path,
+                        hardware.opener.clone(),
+                        settings.clone(),
+                    )) as Box<dyn Source>)
+                }),
+            }
+        }
+        SourceKind::Uvc => {
+            let settings = UvcSettings::from_config(config);
+            let forced = camera.device.clone();
+            let hardware = hardware.clone();
+            SourcePlan {
+                kind: "uvc".into(),
+                description: format!(
+                    "USB camera {} {}x{} @ {} fps",
+                    node_text(forced.as_ref()),
+                    settings.width,
+                    settings.height,
+                    settings.framerate
+                ),
+                reason: None,
+                factory: Box::new(move || {
+                    let path = hardware.locate("uvc", forced.as_ref(), Role::UvcCamera)?;
+                    // The encoder is looked for at every start too; only a webcam
+                    // without H.264 needs it, and says so when it is missing.
+                    let encoder = hardware.locate("uvc", None, Role::H264Encoder).ok();
+                    Ok(Box::new(UvcCamera::new(
+                        path,
+                        hardware.opener.clone(),
+                        UvcSettings {
+                            encoder,
+                            ..settings.clone()
+                        },
+                    )) as Box<dyn Source>)
                 }),
             }
         }
@@ -204,6 +295,14 @@ pub fn plan(config: &Config, device: &DeviceReport) -> SourcePlan {
                 }),
             }
         }
+    }
+}
+
+/// `/dev/video0`, or "found by its driver" when no node is forced.
+fn node_text(forced: Option<&PathBuf>) -> String {
+    match forced {
+        Some(path) => path.display().to_string(),
+        None => "(found by its driver)".to_string(),
     }
 }
 
@@ -372,6 +471,122 @@ mod tests {
         assert!(pi5.description.contains("software"), "{}", pi5.description);
         let pi4 = plan(&config, &fixture("pi4-legacy-camera"));
         assert!(!pi4.description.contains("software"), "{}", pi4.description);
+    }
+
+    /// Counts coded frames; stops after `wanted` or 10 s.
+    struct Counting {
+        frames: usize,
+        wanted: usize,
+        deadline: std::time::Instant,
+    }
+
+    impl Sink for Counting {
+        fn write(&mut self, _annex_b: &[u8], frame_end: bool, _captured: SystemTime) {
+            if frame_end {
+                self.frames += 1;
+            }
+        }
+        fn should_stop(&self) -> bool {
+            self.frames >= self.wanted || std::time::Instant::now() >= self.deadline
+        }
+    }
+
+    fn counting(wanted: usize) -> Counting {
+        Counting {
+            frames: 0,
+            wanted,
+            deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
+        }
+    }
+
+    /// Fake hardware: the pi4 sysroot's node list, a camera (from the fixture
+    /// `camera`) at `camera_path`, the fake encoder at /dev/video11, and codec nodes
+    /// that are no camera everywhere else.
+    fn fake_hardware(camera: &str, camera_path: &'static str) -> Hardware {
+        use crate::v4l2::discover::tests::{decoder, opener};
+        use crate::v4l2::fake_camera::{fixture as node_fixture, FakeCamera, FakeLog, Faults};
+        use crate::v4l2::fake_encoder::FakeEncoder;
+        use std::sync::Mutex;
+        let camera = FakeCamera::opener(
+            node_fixture(camera),
+            Faults::default(),
+            Arc::new(Mutex::new(FakeLog::default())),
+        );
+        let others = opener(vec![
+            ("/dev/video0", decoder()),
+            ("/dev/video10", decoder()),
+            ("/dev/video12", decoder()),
+        ]);
+        let opener: Arc<Opener> = Arc::new(move |path: &Path| {
+            if path == Path::new(camera_path) {
+                camera(path)
+            } else if path == Path::new("/dev/video11") {
+                Ok(Box::new(FakeEncoder::new().0) as Box<dyn crate::v4l2::Node>)
+            } else {
+                others(path)
+            }
+        });
+        Hardware {
+            root: Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/sysroots/pi4-legacy-camera"),
+            opener,
+        }
+    }
+
+    #[test]
+    fn the_v4l2_plan_finds_the_legacy_camera_by_what_it_says_not_its_number() {
+        let mut config = Config::default();
+        config.camera.source = SourceKind::V4l2;
+        config.camera.width = 1280;
+        config.camera.height = 720;
+        // The camera answers at /dev/video12; /dev/video0 is some other node.
+        let hardware = fake_hardware("legacy-imx219", "/dev/video12");
+        let plan = plan_with(&config, &fixture("pi4-legacy-camera"), &hardware);
+        assert_eq!(plan.kind, "v4l2");
+        let mut source = (plan.factory)().unwrap();
+        assert!(
+            source.describe().contains("/dev/video12"),
+            "{}",
+            source.describe()
+        );
+        let mut sink = counting(10);
+        source.run(&mut sink).unwrap();
+        assert!(sink.frames >= 10, "{} frames", sink.frames);
+
+        // Nothing answers as the legacy camera: the start error says what was seen.
+        let hardware = fake_hardware("uvc-c270", "/dev/video12");
+        let plan = plan_with(&config, &fixture("pi4-legacy-camera"), &hardware);
+        let error = match (plan.factory)() {
+            Ok(_) => panic!("a webcam is no legacy camera"),
+            Err(e) => e.to_string(),
+        };
+        assert!(error.contains("no legacy camera"), "{error}");
+        assert!(error.contains("camera.device"), "{error}");
+
+        // camera.device forces the node.
+        config.camera.device = Some(PathBuf::from("/dev/video12"));
+        let hardware = fake_hardware("legacy-imx219", "/dev/video12");
+        let plan = plan_with(&config, &fixture("pi4-legacy-camera"), &hardware);
+        assert!(
+            plan.description.contains("/dev/video12"),
+            "{}",
+            plan.description
+        );
+    }
+
+    #[test]
+    fn the_uvc_plan_uses_the_hardware_encoder_for_a_raw_webcam() {
+        let mut config = Config::default();
+        config.camera.source = SourceKind::Uvc;
+        config.camera.width = 640;
+        config.camera.height = 480;
+        let hardware = fake_hardware("uvc-c270", "/dev/video12");
+        let plan = plan_with(&config, &fixture("pi4-legacy-camera"), &hardware);
+        assert_eq!(plan.kind, "uvc");
+        let mut source = (plan.factory)().unwrap();
+        let mut sink = counting(10);
+        source.run(&mut sink).unwrap();
+        assert!(sink.frames >= 10, "{} frames", sink.frames);
     }
 
     #[test]

@@ -15,8 +15,10 @@ use super::node::{describe, FormatModes, NodeDescription, Opener, Queue, SizeMod
 use super::{fourcc_to_string, sys, Capability, FrameInterval, FrameSize, Node};
 
 /// The legacy camera driver's QUERYCAP driver name: "bm2835 mmal" (sic), as
-/// `bcm2835-camera.c` spells it.
+/// `bcm2835-camera.c` spells it in Raspberry Pi OS kernels.
 pub const LEGACY_CAMERA_DRIVER: &str = "bm2835 mmal";
+/// The same driver's name in newer mainline kernels, where the typo is fixed.
+pub const LEGACY_CAMERA_DRIVER_FIXED: &str = "bcm2835 mmal";
 /// The hardware H.264 encoder's QUERYCAP card name (`bcm2835-v4l2-codec.c`).
 pub const H264_ENCODER_CARD: &str = "bcm2835-codec-encode";
 /// The USB Video Class driver.
@@ -41,7 +43,9 @@ impl Role {
     /// The role a node with this QUERYCAP answer plays, if any.
     pub fn of(capability: &Capability) -> Option<Role> {
         let capture = capability.has(sys::V4L2_CAP_VIDEO_CAPTURE);
-        if capability.driver == LEGACY_CAMERA_DRIVER && capture {
+        let legacy = capability.driver == LEGACY_CAMERA_DRIVER
+            || capability.driver == LEGACY_CAMERA_DRIVER_FIXED;
+        if legacy && capture {
             Some(Role::LegacyCamera)
         } else if capability.card == H264_ENCODER_CARD
             && capability.has(sys::V4L2_CAP_VIDEO_M2M_MPLANE)
@@ -68,7 +72,9 @@ impl Role {
     pub fn criteria(self) -> String {
         match self {
             Role::LegacyCamera => {
-                format!("driver {LEGACY_CAMERA_DRIVER:?} with video capture")
+                format!(
+                    "driver {LEGACY_CAMERA_DRIVER:?} or {LEGACY_CAMERA_DRIVER_FIXED:?} with video capture"
+                )
             }
             Role::H264Encoder => {
                 format!("card {H264_ENCODER_CARD:?}, a multi-planar memory-to-memory device")
@@ -639,10 +645,13 @@ pub(crate) mod tests {
         let mut odd = encoder().capability;
         odd.device_caps = sys::V4L2_CAP_VIDEO_M2M;
         assert_eq!(Role::of(&odd), None);
-        // The correctly spelled "bcm2835 mmal" is not what the driver says.
-        let mut odd = legacy_camera().capability;
-        odd.driver = "bcm2835 mmal".into();
-        assert_eq!(Role::of(&odd), None);
+        // Newer kernels fixed the driver name's typo: both spellings are the camera.
+        let mut fixed = legacy_camera().capability;
+        fixed.driver = "bcm2835 mmal".into();
+        assert_eq!(Role::of(&fixed), Some(Role::LegacyCamera));
+        let mut other = legacy_camera().capability;
+        other.driver = "bcm2835-isp".into();
+        assert_eq!(Role::of(&other), None);
     }
 
     #[test]
@@ -682,7 +691,8 @@ pub(crate) mod tests {
         };
         assert!(
             err.starts_with(
-                "no legacy camera (driver \"bm2835 mmal\" with video capture) among 3 video devices: "
+                "no legacy camera (driver \"bm2835 mmal\" or \"bcm2835 mmal\" with video capture) \
+                 among 3 video devices: "
             ),
             "{err}"
         );

@@ -76,6 +76,7 @@ $(VENDOR_STAMP): $(NODE_STAMP)
 
 bench:
 	$(CARGO) bench --locked --bench fanout
+	$(CARGO) bench --locked --bench raw_copy
 
 fuzz:
 	@rustup toolchain list | grep -q '^nightly' || { echo "make fuzz needs the nightly toolchain: rustup toolchain install nightly"; exit 1; }

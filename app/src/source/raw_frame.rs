@@ -463,7 +463,19 @@ pub fn copy_frame(
     }
     for (s, d) in from.planes().iter().zip(to.planes()) {
         let row_bytes = s.row_bytes.min(d.row_bytes);
-        for row in 0..s.rows.min(d.rows) {
+        let rows = s.rows.min(d.rows);
+        if s.stride == row_bytes && d.stride == row_bytes {
+            // Rows without padding on both sides: the plane is one block.
+            let len = rows * row_bytes;
+            if let (Some(from_plane), Some(to_plane)) = (
+                src.get(s.offset..s.offset + len),
+                dst.get_mut(d.offset..d.offset + len),
+            ) {
+                to_plane.copy_from_slice(from_plane);
+                continue;
+            }
+        }
+        for row in 0..rows {
             let s_start = s.offset + row * s.stride;
             let d_start = d.offset + row * d.stride;
             let (Some(from_row), Some(to_row)) = (

@@ -408,6 +408,12 @@ const LEVELS: &[(&str, u8)] = &[
     ("5.2", 52),
 ];
 
+/// `level_idc` of an H.264 level written as text ("4", "4.0", "4.1", "1b"), `None`
+/// for anything else.
+pub fn level_idc_of(level: &str) -> Option<u8> {
+    level_idc(level)
+}
+
 /// `level_idc` of an H.264 level written as text ("4", "4.0", "4.1", "1b").
 fn level_idc(level: &str) -> Option<u8> {
     let level = level.trim();

@@ -47,6 +47,10 @@ const GRACE: Duration = Duration::from_secs(1);
 const KEPT_LINES: usize = 20;
 /// Stderr lines quoted in an error message.
 const QUOTED_LINES: usize = 3;
+/// The largest picture the VideoCore H.264 encoder (Pi 0-4) takes.
+const HARDWARE_MAX_WIDTH: u32 = 1920;
+/// See [`HARDWARE_MAX_WIDTH`].
+const HARDWARE_MAX_HEIGHT: u32 = 1080;
 /// H.264 levels rpicam-vid's hardware encoder accepts (it rejects any other string).
 const ACCEPTED_LEVELS: [&str; 3] = ["4", "4.1", "4.2"];
 
@@ -106,6 +110,28 @@ impl RpicamSource {
                 "{}x{} at {} fps is not a video mode",
                 settings.width, settings.height, settings.framerate
             )));
+        }
+        if !settings.software_encoder
+            && (settings.width > HARDWARE_MAX_WIDTH || settings.height > HARDWARE_MAX_HEIGHT)
+        {
+            return Err(start_error(format!(
+                "the Pi's hardware H.264 encoder handles at most {HARDWARE_MAX_WIDTH}x{HARDWARE_MAX_HEIGHT}; \
+                 camera.width x camera.height = {}x{}",
+                settings.width, settings.height
+            )));
+        }
+        if let Some(level_idc) = crate::config::level_idc_of(&settings.level) {
+            let high = settings.profile == Profile::High;
+            if let Err(why) = crate::h264::level::check(
+                level_idc,
+                settings.width,
+                settings.height,
+                settings.framerate,
+                settings.bitrate,
+                high,
+            ) {
+                tracing::warn!("{why}");
+            }
         }
         let program = match &settings.program {
             Some(program) => {
@@ -601,6 +627,19 @@ mod tests {
         let none = "ERROR: *** no cameras available ***";
         assert!(hint(none, false).unwrap().contains("ribbon cable"));
         assert_eq!(hint("ERROR: something else", true), None);
+    }
+
+    #[test]
+    fn sizes_beyond_the_hardware_encoder_are_refused_unless_encoding_in_software() {
+        let mut s = settings();
+        s.program = Some(PathBuf::from("/bin/sh"));
+        s.width = 2304;
+        s.height = 1296;
+        let error = RpicamSource::new(s.clone()).unwrap_err().to_string();
+        assert!(error.contains("at most 1920x1080"), "{error}");
+        assert!(error.contains("2304x1296"), "{error}");
+        s.software_encoder = true;
+        assert!(RpicamSource::new(s).is_ok());
     }
 
     #[test]

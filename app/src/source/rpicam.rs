@@ -456,12 +456,17 @@ impl Source for RpicamSource {
 
     fn describe(&self) -> String {
         format!(
-            "{} {}x{} at {} fps, {} kbit/s",
+            "{} {}x{} at {} fps, {} kbit/s{}",
             self.program_name(),
             self.settings.width,
             self.settings.height,
             self.settings.framerate,
-            self.settings.bitrate / 1000
+            self.settings.bitrate / 1000,
+            if self.settings.software_encoder {
+                " (H.264 encoded in software: this board has no hardware encoder)"
+            } else {
+                ""
+            }
         )
     }
 

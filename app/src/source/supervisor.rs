@@ -154,9 +154,12 @@ pub fn spawn(hub: Hub, plan: SourcePlan, settings: SupervisorSettings) -> Superv
 fn supervise(hub: &Hub, plan: &SourcePlan, settings: SupervisorSettings, stop: &StopSignal) {
     let mut restarts = 0u64;
     let mut backoff = settings.backoff_initial;
+    // What the plan says until a source exists, then what the source says about
+    // itself (e.g. the camera node discovery found).
+    let description = std::cell::RefCell::new(plan.description.clone());
     let status = |state: SourceState, message: Option<String>, restarts: u64| SourceStatus {
         kind: plan.kind.clone(),
-        description: plan.description.clone(),
+        description: description.borrow().clone(),
         state,
         message,
         restarts,
@@ -182,7 +185,9 @@ fn supervise(hub: &Hub, plan: &SourcePlan, settings: SupervisorSettings, stop: &
         let trouble = match (plan.factory)() {
             Err(error) => error.to_string(),
             Ok(mut source) => {
-                tracing::info!(source = source.name(), description = %source.describe(), "source starting");
+                let described = source.describe();
+                tracing::info!(source = source.name(), description = %described, "source starting");
+                *description.borrow_mut() = described;
                 let mut sink = Ingest::new(
                     hub,
                     stop,
@@ -441,6 +446,10 @@ mod tests {
         assert!(
             hub.snapshot().frames >= 6,
             "frames of every run were published"
+        );
+        assert_eq!(
+            status.description, "a scripted test source",
+            "once a source exists, the status says what it says about itself"
         );
         handle.stop(Duration::from_secs(2));
     }

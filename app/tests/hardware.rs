@@ -405,3 +405,113 @@ fn hardware_encoder_encodes_30_frames() {
     println!("{coded_frames} coded buffers, {} bytes", stream.len());
     assert!(types.contains(&7) && types.contains(&5), "{types:?}");
 }
+
+/// Collects what a source writes, as a file of Annex-B bytes, and counts frames.
+struct Recorder {
+    bytes: Vec<u8>,
+    frames: usize,
+    wanted: usize,
+    deadline: Instant,
+}
+
+impl streamer::source::Sink for Recorder {
+    fn write(&mut self, annex_b: &[u8], frame_end: bool, _captured: std::time::SystemTime) {
+        self.bytes.extend_from_slice(annex_b);
+        if frame_end {
+            self.frames += 1;
+        }
+    }
+    fn should_stop(&self) -> bool {
+        self.frames >= self.wanted || Instant::now() >= self.deadline
+    }
+}
+
+/// Runs `camera.source = kind` through the streamer's own plan (discovery, the
+/// real `Device`, the source) for `frames` frames at `width`x`height`, then checks
+/// the H.264 with ffprobe when it is installed, and saves it to `STREAMER_HW_SAVE`
+/// if set.
+fn run_source(kind: &str, width: u32, height: u32, frames: usize) -> Vec<u8> {
+    let report = this_pi();
+    let mut config = streamer::config::Config::default();
+    config.camera.source = match kind {
+        "v4l2" => streamer::config::SourceKind::V4l2,
+        "uvc" => streamer::config::SourceKind::Uvc,
+        other => panic!("no such camera source {other}"),
+    };
+    config.camera.width = width;
+    config.camera.height = height;
+    config.camera.framerate = 30;
+    let plan = streamer::source::plan(&config, &report);
+    let mut source = (plan.factory)().unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", source.describe());
+    let mut sink = Recorder {
+        bytes: Vec::new(),
+        frames: 0,
+        wanted: frames,
+        deadline: Instant::now() + Duration::from_secs(20),
+    };
+    let started = Instant::now();
+    source.run(&mut sink).unwrap_or_else(|e| panic!("{e}"));
+    let elapsed = started.elapsed();
+    assert!(
+        sink.frames >= frames,
+        "{} frames in {elapsed:?}",
+        sink.frames
+    );
+    let fps = sink.frames as f64 / elapsed.as_secs_f64();
+    println!(
+        "{} frames in {elapsed:?} ({fps:.1} fps, including start-up)",
+        sink.frames
+    );
+    let types = nal_types(&sink.bytes);
+    assert!(
+        types.contains(&7) && types.contains(&8),
+        "SPS and PPS: {types:?}"
+    );
+    assert!(types.contains(&5), "an IDR slice: {types:?}");
+    let path = std::env::var("STREAMER_HW_SAVE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir().join(format!("streamer-hw-{kind}.h264")));
+    std::fs::write(&path, &sink.bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    match std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
+        .args([
+            "-show_entries",
+            "stream=width,height,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+    {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            println!("ffprobe: {text}");
+            assert!(out.status.success(), "ffprobe failed on {}", path.display());
+            assert!(
+                text.starts_with(&format!("{width},{height},")),
+                "ffprobe says {text}, expected {width}x{height}"
+            );
+        }
+        Err(_) => println!("ffprobe is not installed: {} not decoded", path.display()),
+    }
+    sink.bytes
+}
+
+#[test]
+#[ignore = "needs a Pi 0-4 with a camera on the legacy stack (bcm2835-v4l2)"]
+fn the_v4l2_source_delivers_h264_at_1280x720() {
+    run_source("v4l2", 1280, 720, 60);
+}
+
+#[test]
+#[ignore = "needs a Pi 0-4 with a camera on the legacy stack (bcm2835-v4l2)"]
+fn the_v4l2_source_delivers_h264_at_1920x1080() {
+    run_source("v4l2", 1920, 1080, 60);
+}
+
+#[test]
+#[ignore = "needs a USB webcam (with H.264, or with YUYV/NV12/YU12 on a Pi 0-4)"]
+fn the_uvc_source_delivers_h264_at_640x480() {
+    run_source("uvc", 640, 480, 60);
+}

@@ -18,6 +18,7 @@ pub mod rpicam_controls;
 pub mod supervisor;
 pub mod test_pattern;
 pub mod uvc;
+pub mod uvc_controls;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,1 @@
+//! UVC image controls (H4 fills this in).

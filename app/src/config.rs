@@ -104,8 +104,9 @@ pub enum SourceKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CameraConfig {
-    /// Video source: "auto" (the camera when one is found, else the test
-    /// pattern; the player says which), "test" (a built-in moving test pattern),
+    /// Video source: "auto" (the first camera found, in this order: a camera on the
+    /// legacy stack, a camera rpicam-vid lists, a USB webcam; else the test
+    /// pattern; the player says which and why), "test" (a built-in moving test pattern),
     /// "file" (replay the H.264 file named by file below, looping), "v4l2" (a
     /// camera on the legacy camera stack: V1, V2, HQ camera on Pi 0-4), "uvc" (a
     /// USB webcam), or "rpicam" (a camera on the libcamera stack through
@@ -118,8 +119,9 @@ pub struct CameraConfig {
     #[schemars(example = &"/boot/video.h264")]
     pub file: Option<PathBuf>,
     /// The video device to use, e.g. "/dev/video0", instead of finding the camera
-    /// by its driver name (source "v4l2" or "uvc"). Needed only with several
-    /// cameras of one kind.
+    /// by what its driver says it is (source "v4l2" or "uvc"). Needed only with
+    /// several cameras of one kind; device numbers can change when a USB camera is
+    /// plugged in again.
     #[schemars(example = &"/dev/video0")]
     pub device: Option<PathBuf>,
     /// Picture width in pixels: even, 16-4096 (the camera may support less).

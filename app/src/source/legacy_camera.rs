@@ -141,6 +141,18 @@ impl LegacyCamera {
         };
         let chosen = mode::select(described.formats(Queue::Capture), &request)
             .map_err(|why| Self::start_error(format!("{why} (camera {path})")))?;
+        if let Some(needed) =
+            crate::h264::level::minimum_level(chosen.width, chosen.height, s.framerate)
+        {
+            if needed.level_idc > MAX_LEVEL_IDC {
+                return Err(Self::start_error(format!(
+                    "{}x{} at {} fps needs H.264 level {}, and the legacy camera's encoder \
+                     goes up to level 4.0 (at most 1920x1080 at 30 fps): lower \
+                     camera.width x camera.height or camera.framerate",
+                    chosen.width, chosen.height, s.framerate, needed.name
+                )));
+            }
+        }
         if let Some(level_idc) = s.level_idc {
             crate::h264::level::check(
                 level_idc.min(MAX_LEVEL_IDC),
@@ -223,12 +235,19 @@ impl LegacyCamera {
                     }
                 }
             }
-            node.set_control(control.id, control.value).map_err(|e| {
-                Self::start_error(format!(
-                    "the camera refused {} = {}: {e}",
+            // A refused setting costs that setting, not the video; only a camera
+            // that is gone stops the start.
+            if let Err(e) = node.set_control(control.id, control.value) {
+                if crate::source::capture::is_disconnect(&e) {
+                    return Err(Self::start_error(format!(
+                        "the camera disconnected while being set up ({e})"
+                    )));
+                }
+                self.warn(format!(
+                    "the camera refused {} = {}: {e}; left as it was",
                     control.name, control.value
-                ))
-            })?;
+                ));
+            }
         }
         if !self
             .settings
@@ -236,10 +255,10 @@ impl LegacyCamera {
             .iter()
             .any(|c| c.id == sys::V4L2_CID_MPEG_VIDEO_REPEAT_SEQ_HEADER)
         {
-            node.set_control(sys::V4L2_CID_MPEG_VIDEO_REPEAT_SEQ_HEADER, 1)
-                .map_err(|e| {
-                    Self::start_error(format!("the camera refused to repeat SPS/PPS: {e}"))
-                })?;
+            if let Err(e) = node.set_control(sys::V4L2_CID_MPEG_VIDEO_REPEAT_SEQ_HEADER, 1) {
+                // The hub puts the cached SPS/PPS before every keyframe anyway.
+                self.warn(format!("the camera refused to repeat SPS/PPS: {e}"));
+            }
         }
         Ok(node)
     }
@@ -514,17 +533,29 @@ mod tests {
         config.camera.framerate = 60;
         let (mut camera, _) = legacy("legacy-ov5647", &config, Faults::default());
         let why = start_reason(camera.run(&mut Recording::new(1, Duration::from_secs(1))));
-        assert!(why.contains("encoder.level"), "{why}");
-        // A control the firmware refuses.
+        assert!(why.contains("needs H.264 level 4.2"), "{why}");
+        assert!(why.contains("goes up to level 4.0"), "{why}");
+        // Within what the camera can do, but beyond the configured level.
+        let mut config = Config::default();
+        config.encoder.level = "3.1".into();
+        config.camera.width = 1920;
+        config.camera.height = 1080;
+        let (mut camera, _) = legacy("legacy-ov5647", &config, Faults::default());
+        let why = start_reason(camera.run(&mut Recording::new(1, Duration::from_secs(1))));
+        assert!(why.contains("encoder.level = \"4\""), "{why}");
+        // A control the firmware refuses costs that setting, not the video.
         let faults = Faults {
             refuse_control: Some(sys::V4L2_CID_MPEG_VIDEO_BITRATE),
             ..Faults::default()
         };
         let (mut camera, _) = legacy("legacy-ov5647", &Config::default(), faults);
-        let why = start_reason(camera.run(&mut Recording::new(1, Duration::from_secs(1))));
+        camera
+            .run(&mut Recording::new(5, Duration::from_secs(10)))
+            .unwrap();
+        let warnings = camera.warnings().join("\n");
         assert!(
-            why.contains("the camera refused bitrate = 3000000"),
-            "{why}"
+            warnings.contains("the camera refused bitrate = 3000000"),
+            "{warnings}"
         );
         // Not the legacy camera.
         let (mut camera, _) = legacy("uvc-c920", &Config::default(), Faults::default());

@@ -683,13 +683,22 @@ impl M2mEncoder {
         let (controls, control_notes) = plan_controls(&settings, &available);
         notes.extend(control_notes);
         for control in controls {
-            node.set_control(control.id, control.value)
-                .map_err(|source| EncoderError::Control {
-                    path: path.clone(),
-                    name: control.name,
-                    value: control.value,
-                    source,
-                })?;
+            // Values were checked against the ranges above; a refusal now costs
+            // that setting (noted), not the video, unless the device is gone.
+            if let Err(source) = node.set_control(control.id, control.value) {
+                if matches!(source.errno(), Some(libc::ENODEV | libc::EIO | libc::ENXIO)) {
+                    return Err(EncoderError::Control {
+                        path: path.clone(),
+                        name: control.name,
+                        value: control.value,
+                        source,
+                    });
+                }
+                notes.push(format!(
+                    "the encoder refused {} = {}: {source}; left as it was",
+                    control.name, control.value
+                ));
+            }
         }
 
         // Buffers.
@@ -1662,6 +1671,29 @@ mod tests {
         );
         let record = handle.record();
         assert_eq!(record.reqbufs.last(), Some(&(Queue::CaptureMplane, 0)));
+    }
+
+    #[test]
+    fn a_refused_control_is_noted_and_the_encoder_still_runs() {
+        let (fake, handle) = FakeEncoder::with_path("/dev/video23");
+        handle.faults(|f| f.refuse_control = Some(sys::V4L2_CID_MPEG_VIDEO_BITRATE));
+        let encoder =
+            M2mEncoder::start(Box::new(fake), settings(sys::V4L2_PIX_FMT_YUV420, 640, 480))
+                .expect("a refused bitrate does not stop the encoder");
+        let notes = encoder.notes().join("\n");
+        assert!(notes.contains("the encoder refused"), "{notes}");
+        assert!(notes.contains("3000000"), "{notes}");
+        assert!(handle
+            .record()
+            .control(sys::V4L2_CID_MPEG_VIDEO_BITRATE)
+            .is_none());
+        // A vanished device still fails the start.
+        let (fake, handle) = FakeEncoder::with_path("/dev/video23");
+        handle.faults(|f| f.vanished = true);
+        assert!(
+            M2mEncoder::start(Box::new(fake), settings(sys::V4L2_PIX_FMT_YUV420, 640, 480))
+                .is_err()
+        );
     }
 
     #[test]

@@ -95,6 +95,9 @@ pub fn sample_frames() -> &'static [SampleFrame] {
 pub struct Faults {
     /// S_FMT with this pixel format fails with EINVAL.
     pub refuse_format: Option<u32>,
+    /// Setting this control fails with EINVAL whatever the value (firmware that
+    /// rejects a value its range allows).
+    pub refuse_control: Option<u32>,
     /// The encoder holds every output buffer and encodes nothing (a stalled VPU).
     pub slow: bool,
     /// The device is gone: every call fails with ENODEV, poll reports an error.
@@ -563,6 +566,9 @@ impl Node for FakeEncoder {
     fn set_control(&mut self, id: u32, value: i64) -> Result<(), Error> {
         const IOCTL: &str = "VIDIOC_S_EXT_CTRLS";
         self.check_present(IOCTL)?;
+        if self.faults().refuse_control == Some(id) {
+            return Err(self.error(IOCTL, libc::EINVAL));
+        }
         let Some(info) = self.description.control(id).cloned() else {
             return Err(self.error(IOCTL, libc::EINVAL));
         };

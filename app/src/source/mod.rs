@@ -15,6 +15,7 @@ pub mod mode;
 pub mod raw_frame;
 pub mod rpicam;
 pub mod rpicam_controls;
+pub mod software_h264;
 pub mod supervisor;
 pub mod test_pattern;
 pub mod uvc;

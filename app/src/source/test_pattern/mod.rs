@@ -13,86 +13,23 @@ mod render;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use openh264::encoder::{
-    BitRate, Complexity, EncodedBitStream, Encoder, EncoderConfig, IntraFramePeriod, Profile,
-    RateControlMode, SpsPpsStrategy, UsageType,
-};
-use openh264::{OpenH264API, Timestamp};
-
+use super::software_h264::{SoftwareEncoder, SoftwareSettings};
 use super::{Sink, Source, SourceError};
-use crate::h264::nal::START_CODE;
-use crate::h264::NalType;
 use render::Renderer;
 pub use render::{Ycbcr, BACKGROUND, BARS, BOX, TEXT_Y};
 
 const NAME: &str = "test";
 /// Longest single sleep, so `should_stop` is checked often.
 const MAX_SLEEP: Duration = Duration::from_millis(50);
-/// Smallest picture side.
-pub const MIN_SIZE: u32 = 16;
-/// Largest picture side the renderer accepts; the encoder is further limited to
-/// 3840x2160 (either orientation).
-pub const MAX_SIZE: u32 = 4096;
-/// Highest frame rate accepted.
-pub const MAX_FRAMERATE: u32 = 240;
+pub use super::software_h264::{MAX_FRAMERATE, MAX_SIZE, MIN_SIZE};
 
-/// What the test pattern produces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TestPatternSettings {
-    /// Picture width in pixels: even, 16..=3840.
-    pub width: u32,
-    /// Picture height in pixels: even, 16..=3840 (and the smaller side at most 2160).
-    pub height: u32,
-    /// Frames per second, 1..=240.
-    pub framerate: u32,
-    /// Target bitrate in bits per second.
-    pub bitrate: u32,
-    /// Frames from one IDR picture to the next, at least 1.
-    pub intra_period: u32,
-}
-
-impl TestPatternSettings {
-    /// Checks the settings; the error says what is wrong in plain words.
-    pub fn validate(&self) -> Result<(), String> {
-        let (w, h) = (self.width, self.height);
-        for (what, v) in [("width", w), ("height", h)] {
-            if !(MIN_SIZE..=MAX_SIZE).contains(&v) || v % 2 != 0 {
-                return Err(format!(
-                    "{what} {v} is not an even number from {MIN_SIZE} to {MAX_SIZE}"
-                ));
-            }
-        }
-        if w.max(h) > 3840 || w.min(h) > 2160 {
-            return Err(format!(
-                "{w}x{h} is larger than the OpenH264 encoder supports (3840x2160 or 2160x3840)"
-            ));
-        }
-        if !(1..=MAX_FRAMERATE).contains(&self.framerate) {
-            return Err(format!(
-                "frame rate {} is not from 1 to {MAX_FRAMERATE} fps",
-                self.framerate
-            ));
-        }
-        if self.bitrate < 1000 || i32::try_from(self.bitrate).is_err() {
-            return Err(format!(
-                "bitrate {} bit/s is not from 1000 to {} bit/s",
-                self.bitrate,
-                i32::MAX
-            ));
-        }
-        if self.intra_period == 0 {
-            return Err("intra period 0: a keyframe is needed at least every N frames".into());
-        }
-        Ok(())
-    }
-}
+/// What the test pattern renders and how it is encoded (see [`SoftwareSettings`]).
+pub type TestPatternSettings = SoftwareSettings;
 
 /// The built-in test pattern source.
 pub struct TestPattern {
     settings: TestPatternSettings,
     renderer: Renderer,
-    out: Vec<u8>,
-    parameter_sets: ParameterSets,
 }
 
 impl std::fmt::Debug for TestPattern {
@@ -118,133 +55,14 @@ impl TestPattern {
             settings.bitrate / 1000
         );
         let renderer = Renderer::new(settings.width as usize, settings.height as usize, info);
-        Ok(TestPattern {
-            settings,
-            renderer,
-            out: Vec::with_capacity(256 * 1024),
-            parameter_sets: ParameterSets::default(),
+        Ok(TestPattern { settings, renderer })
+    }
+
+    fn encoder(&self) -> Result<SoftwareEncoder, SourceError> {
+        SoftwareEncoder::new(self.settings.clone()).map_err(|reason| SourceError::Start {
+            source_name: NAME,
+            reason,
         })
-    }
-
-    fn encoder(&self) -> Result<Encoder, SourceError> {
-        let s = &self.settings;
-        let config = EncoderConfig::new()
-            .bitrate(BitRate::from_bps(s.bitrate))
-            .max_frame_rate(openh264::encoder::FrameRate::from_hz(s.framerate as f32))
-            .rate_control_mode(RateControlMode::Bitrate)
-            // One access unit out per picture in, always.
-            .skip_frames(false)
-            .usage_type(UsageType::CameraVideoRealTime)
-            .profile(Profile::Baseline)
-            .complexity(Complexity::Low)
-            .sps_pps_strategy(SpsPpsStrategy::ConstantId)
-            // IDR pictures come exactly every intra_period frames, forced below.
-            .scene_change_detect(false)
-            .intra_frame_period(IntraFramePeriod::from_num_frames(0))
-            .num_threads(1);
-        Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| {
-            SourceError::Start {
-                source_name: NAME,
-                reason: format!("cannot create the OpenH264 encoder: {e}"),
-            }
-        })
-    }
-
-    /// Encodes the rendered picture number `frame` into `self.out` (Annex-B, four-byte
-    /// start codes, SPS and PPS in front of an IDR slice).
-    fn encode(&mut self, encoder: &mut Encoder, frame: u64) -> Result<(), String> {
-        let period = u64::from(self.settings.intra_period);
-        if frame > 0 && frame.is_multiple_of(period) {
-            encoder.force_intra_frame();
-        }
-        let ms = frame * 1000 / u64::from(self.settings.framerate);
-        let stream = encoder
-            .encode_at(self.renderer.picture(), Timestamp::from_millis(ms))
-            .map_err(|e| format!("OpenH264 could not encode frame {frame}: {e}"))?;
-        let frame_type = stream.frame_type();
-        self.out.clear();
-        let mut has_idr = false;
-        let mut has_sps = false;
-        let mut has_pps = false;
-        let sets = &mut self.parameter_sets;
-        for_each_nal(&stream, |nal| {
-            match nal.first().map(|h| NalType::from_u8(*h)) {
-                Some(NalType::IdrSlice) => has_idr = true,
-                Some(NalType::Sps) => {
-                    has_sps = true;
-                    sets.sps.clear();
-                    sets.sps.extend_from_slice(nal);
-                }
-                Some(NalType::Pps) => {
-                    has_pps = true;
-                    sets.pps.clear();
-                    sets.pps.extend_from_slice(nal);
-                }
-                _ => {}
-            }
-        });
-        if has_idr && !(has_sps && has_pps) {
-            // OpenH264 writes them with every IDR picture; should it ever not, the
-            // last ones seen go in front so that every keyframe decodes on its own.
-            if self.parameter_sets.sps.is_empty() || self.parameter_sets.pps.is_empty() {
-                return Err(format!(
-                    "OpenH264 made an IDR picture (frame {frame}) without SPS and PPS"
-                ));
-            }
-            if !has_sps {
-                push_nal(&mut self.out, &self.parameter_sets.sps);
-            }
-            if !has_pps {
-                push_nal(&mut self.out, &self.parameter_sets.pps);
-            }
-        }
-        let out = &mut self.out;
-        for_each_nal(&stream, |nal| push_nal(out, nal));
-        if frame == 0 && !has_idr {
-            return Err(format!(
-                "OpenH264's first picture is not an IDR picture ({frame_type:?})"
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Calls `f` with every non-empty NAL unit of `stream`, without start code.
-fn for_each_nal(stream: &EncodedBitStream<'_>, mut f: impl FnMut(&[u8])) {
-    for l in 0..stream.num_layers() {
-        let Some(layer) = stream.layer(l) else {
-            continue;
-        };
-        for n in 0..layer.nal_count() {
-            if let Some(nal) = layer.nal_unit(n).map(strip_start_code) {
-                if !nal.is_empty() {
-                    f(nal);
-                }
-            }
-        }
-    }
-}
-
-/// The last SPS and PPS the encoder wrote (without start codes).
-#[derive(Debug, Default)]
-struct ParameterSets {
-    sps: Vec<u8>,
-    pps: Vec<u8>,
-}
-
-fn push_nal(out: &mut Vec<u8>, nal: &[u8]) {
-    out.extend_from_slice(&START_CODE);
-    out.extend_from_slice(nal);
-}
-
-/// The NAL unit without its leading Annex-B start code (three or four bytes).
-fn strip_start_code(nal: &[u8]) -> &[u8] {
-    if let Some(rest) = nal.strip_prefix(&[0, 0, 0, 1]) {
-        rest
-    } else if let Some(rest) = nal.strip_prefix(&[0, 0, 1]) {
-        rest
-    } else {
-        nal
     }
 }
 
@@ -278,21 +96,23 @@ impl Source for TestPattern {
             }
             let captured = SystemTime::now();
             self.renderer.render(frame, captured);
-            self.encode(&mut encoder, frame).map_err(|reason| {
-                if frame == 0 {
-                    SourceError::Start {
-                        source_name: NAME,
-                        reason,
+            let out = encoder
+                .encode(self.renderer.picture(), frame)
+                .map_err(|reason| {
+                    if frame == 0 {
+                        SourceError::Start {
+                            source_name: NAME,
+                            reason,
+                        }
+                    } else {
+                        SourceError::Failed {
+                            source_name: NAME,
+                            reason,
+                        }
                     }
-                } else {
-                    SourceError::Failed {
-                        source_name: NAME,
-                        reason,
-                    }
-                }
-            })?;
-            if !self.out.is_empty() {
-                sink.write(&self.out, true, captured);
+                })?;
+            if !out.is_empty() {
+                sink.write(out, true, captured);
             }
             frame += 1;
         }
@@ -365,6 +185,7 @@ fn wait_until(due: Instant, sink: &dyn Sink) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::h264::nal::START_CODE;
 
     fn settings(width: u32, height: u32) -> TestPatternSettings {
         TestPatternSettings {
@@ -480,9 +301,9 @@ mod tests {
             let mut enc = p.encoder().unwrap();
             for frame in 0..25u64 {
                 p.renderer.render(frame, SystemTime::now());
-                p.encode(&mut enc, frame).unwrap();
-                let types = nal_types(&p.out);
-                assert_eq!(p.out[..4], START_CODE);
+                let out = enc.encode(p.renderer.picture(), frame).unwrap();
+                let types = nal_types(out);
+                assert_eq!(out[..4], START_CODE);
                 if frame % 10 == 0 {
                     assert_eq!(types[..2], [7, 8], "{w}x{h} frame {frame}: {types:?}");
                     assert!(types.contains(&5), "{w}x{h} frame {frame}: {types:?}");
@@ -512,10 +333,9 @@ mod tests {
                 let t0 = Instant::now();
                 p.renderer.render(frame, SystemTime::now());
                 let t1 = Instant::now();
-                p.encode(&mut enc, frame).unwrap();
+                bytes += enc.encode(p.renderer.picture(), frame).unwrap().len();
                 encode += t1.elapsed();
                 render += t1 - t0;
-                bytes += p.out.len();
             }
             let ms = |d: Duration| d.as_secs_f64() * 1000.0 / frames as f64;
             println!(
@@ -525,12 +345,5 @@ mod tests {
                 bytes as f64 * 8.0 * 30.0 / frames as f64 / 1000.0
             );
         }
-    }
-
-    #[test]
-    fn start_codes_are_stripped() {
-        assert_eq!(strip_start_code(&[0, 0, 0, 1, 0x65, 1]), &[0x65, 1]);
-        assert_eq!(strip_start_code(&[0, 0, 1, 0x41]), &[0x41]);
-        assert_eq!(strip_start_code(&[0x41]), &[0x41]);
     }
 }

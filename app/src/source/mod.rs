@@ -7,6 +7,7 @@
 
 pub mod capture;
 pub mod file;
+pub mod i420;
 pub mod legacy_camera;
 pub mod legacy_controls;
 pub mod libcamera_list;

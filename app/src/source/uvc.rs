@@ -4,7 +4,9 @@
 //! passed through (the capture loop of [`super::capture`], as for the legacy
 //! camera). Otherwise a raw format the Pi's hardware encoder takes is captured
 //! (YUYV, NV12 or YU12, in that order of preference) and encoded there by
-//! [`super::m2m_encoder`]: each captured frame is copied into the encoder's raw
+//! [`super::m2m_encoder`] (on a board without that encoder, a Pi 5 or a laptop, it
+//! is encoded on the CPU with OpenH264 instead, dropping frames the CPU cannot keep
+//! up with): each captured frame is copied into the encoder's raw
 //! buffers (its stride and alignment) and the coded frame is written to the sink
 //! as soon as the encoder hands it back. A camera frame never waits for the
 //! encoder: when the encoder is busy the frame is dropped and counted. MJPEG is not
@@ -16,8 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::capture::{self, Frame, FrameHandler, H264Handler};
+use super::i420::I420Picture;
 use super::m2m_encoder::{DropReason, EncoderSettings, M2mEncoder, Submitted};
 use super::mode::{self, Mode, ModeRequest};
+use super::raw_frame::FrameLayout;
+use super::software_h264::{SoftwareEncoder, SoftwareSettings};
 use super::{Sink, Source, SourceError};
 use crate::config::{Config, EncoderConfig};
 use crate::v4l2::{describe, sys, Fraction, ImageFormat, Node, Opener, Queue};
@@ -129,10 +134,7 @@ impl UvcCamera {
             mode::format_name(format.pixelformat)
         );
         let Some(encoder_path) = self.settings.encoder.clone() else {
-            return Err(Self::start_error(format!(
-                "{offered}, and this board has no hardware H.264 encoder \
-                 (bcm2835-codec-encode) to encode it: use a webcam that offers H.264"
-            )));
+            return self.encode_in_software(node, format, interval, sink, &offered);
         };
         let encoder_node = (self.opener)(&encoder_path).map_err(|e| {
             Self::start_error(format!(
@@ -187,6 +189,124 @@ impl UvcCamera {
             Err(e) => tracing::warn!(source = NAME, error = %e, "stopping the encoder"),
         }
         captured.map(|_| ())
+    }
+}
+
+impl UvcCamera {
+    /// Raw frames encoded on the CPU with OpenH264, for boards without the hardware
+    /// encoder (a Raspberry Pi 5, a laptop). Frames that wait longer than two frame
+    /// times (the CPU is behind) are dropped, so the delay stays short.
+    fn encode_in_software(
+        &mut self,
+        node: &mut dyn Node,
+        format: &ImageFormat,
+        interval: Fraction,
+        sink: &mut dyn Sink,
+        offered: &str,
+    ) -> Result<(), SourceError> {
+        let fps = frames_per_second(interval).unwrap_or(self.settings.framerate);
+        let (bytesperline, sizeimage) = format
+            .planes
+            .first()
+            .map_or((0, 0), |p| (p.bytesperline, p.sizeimage));
+        let layout = FrameLayout::from_driver(
+            format.pixelformat,
+            format.width,
+            format.height,
+            bytesperline,
+            sizeimage,
+        )
+        .or_else(|_| FrameLayout::tight(format.pixelformat, format.width, format.height))
+        .map_err(|e| Self::start_error(format!("{offered}: {e}")))?;
+        let settings = SoftwareSettings {
+            width: format.width,
+            height: format.height,
+            framerate: fps,
+            bitrate: self.settings.encoding.bitrate,
+            intra_period: self.settings.encoding.intra_period.max(1),
+        };
+        let encoder = SoftwareEncoder::new(settings).map_err(|e| {
+            Self::start_error(format!(
+                "{offered}, this board has no hardware H.264 encoder, and the software \
+                 encoder cannot take it: {e}"
+            ))
+        })?;
+        tracing::info!(
+            source = NAME,
+            format = %mode::format_name(format.pixelformat),
+            width = format.width,
+            height = format.height,
+            fps,
+            "no hardware H.264 encoder: encoding the webcam's raw video in software \
+             (OpenH264, constrained baseline)"
+        );
+        let frame_time = Duration::from_secs(1) / fps.max(1);
+        let mut handler = SoftwareHandler {
+            picture: I420Picture::new(format.width, format.height),
+            layout,
+            encoder,
+            sink,
+            frame: 0,
+            late_after: frame_time * 2,
+            dropped_late: 0,
+            dropped_short: 0,
+        };
+        let result = capture::capture(node, NAME, &mut handler);
+        if handler.dropped_late > 0 || handler.dropped_short > 0 {
+            tracing::info!(
+                source = NAME,
+                dropped_late = handler.dropped_late,
+                dropped_short = handler.dropped_short,
+                encoded = handler.frame,
+                "camera frames dropped: the CPU could not encode them in time, or they were short"
+            );
+        }
+        result.map(|_| ())
+    }
+}
+
+/// Feeds captured raw frames through OpenH264 to the sink.
+struct SoftwareHandler<'a> {
+    picture: I420Picture,
+    layout: FrameLayout,
+    encoder: SoftwareEncoder,
+    sink: &'a mut dyn Sink,
+    /// Frames encoded so far (the encoder's frame number).
+    frame: u64,
+    late_after: Duration,
+    dropped_late: u64,
+    dropped_short: u64,
+}
+
+impl FrameHandler for SoftwareHandler<'_> {
+    fn frame(&mut self, frame: &Frame<'_>) -> Result<(), SourceError> {
+        let age = SystemTime::now()
+            .duration_since(frame.captured)
+            .unwrap_or_default();
+        if self.frame > 0 && age > self.late_after {
+            self.dropped_late += 1;
+            return Ok(());
+        }
+        if self.picture.fill_from(&self.layout, frame.data).is_err() {
+            self.dropped_short += 1;
+            return Ok(());
+        }
+        let out = self
+            .encoder
+            .encode(&self.picture, self.frame)
+            .map_err(|reason| SourceError::Failed {
+                source_name: NAME,
+                reason,
+            })?;
+        if !out.is_empty() {
+            self.sink.write(out, true, frame.captured);
+        }
+        self.frame += 1;
+        Ok(())
+    }
+
+    fn should_stop(&self) -> bool {
+        self.sink.should_stop()
     }
 }
 
@@ -504,21 +624,30 @@ mod tests {
     }
 
     #[test]
-    fn without_h264_and_without_an_encoder_the_refusal_says_why() {
+    fn without_a_hardware_encoder_raw_video_is_encoded_in_software() {
         let (mut camera, log) = webcam(fixture("uvc-c270"), 640, 480, 30, Faults::default());
-        let why = start_reason(camera.run(&mut recording(1)));
-        assert!(why.contains("no hardware H.264 encoder"), "{why}");
-        assert!(why.contains("only YUYV"), "{why}");
-        // The raw format was chosen and set before handing over.
+        let mut sink = recording(15);
+        camera.run(&mut sink).unwrap();
+        assert!(sink.units.len() >= 15, "{} frames", sink.units.len());
+        assert!(sink.units[0].is_keyframe());
+        assert_eq!(sink.reader.stats().errors(), 0);
+        // The raw format was chosen and set.
         let log = log.lock().unwrap().clone();
         assert_eq!(
             log.formats.last().unwrap().pixelformat,
             sys::V4L2_PIX_FMT_YUYV
         );
-        // The C920 beyond its H.264 sizes goes raw too.
+        // The C920 beyond its H.264 sizes goes raw too; an odd size the software
+        // encoder cannot take is refused in words.
         let (mut camera, _) = webcam(fixture("uvc-c920"), 2304, 1536, 2, Faults::default());
-        let why = start_reason(camera.run(&mut recording(1)));
-        assert!(why.contains("no hardware H.264 encoder"), "{why}");
+        let mut sink = recording(2);
+        match camera.run(&mut sink) {
+            Ok(()) => assert!(sink.units.len() >= 2),
+            Err(SourceError::Start { reason, .. }) => {
+                assert!(reason.contains("software encoder"), "{reason}")
+            }
+            Err(other) => panic!("{other}"),
+        }
     }
 
     #[test]

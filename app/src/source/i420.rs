@@ -210,13 +210,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn luma(x: usize, y: usize) -> u8 {
-        (x * 7 ^ y * 13) as u8
+        ((x * 7) ^ (y * 13)) as u8
     }
     fn cb(x: usize, y: usize) -> u8 {
-        (x * 11 ^ y * 3).wrapping_add(101) as u8
+        ((x * 11) ^ (y * 3)).wrapping_add(101) as u8
     }
     fn cr(x: usize, y: usize) -> u8 {
-        (x * 5 ^ y * 17).wrapping_add(203) as u8
+        ((x * 5) ^ (y * 17)).wrapping_add(203) as u8
     }
 
     /// A frame of `format` with tight rows (plus `pad` bytes per row), written from

@@ -111,7 +111,7 @@ impl I420Picture {
                         let mean = |offset: usize| -> Result<u8, LayoutError> {
                             let a = top.get(pair + offset).copied().ok_or_else(short)?;
                             let b = bottom.get(pair + offset).copied().ok_or_else(short)?;
-                            Ok(((u16::from(a) + u16::from(b) + 1) / 2) as u8)
+                            Ok((u16::from(a) + u16::from(b)).div_ceil(2) as u8)
                         };
                         let i = cy * cw + cx;
                         if let (Some(out_cb), Ok(v)) = (self.cb.get_mut(i), mean(cb)) {
@@ -247,8 +247,8 @@ mod tests {
                 bpl = 2 * cw + pad;
                 for y in 0..h {
                     let mut row = vec![0u8; bpl];
-                    for x in 0..w {
-                        row[x] = luma(x, y);
+                    for (x, sample) in row.iter_mut().take(w).enumerate() {
+                        *sample = luma(x, y);
                     }
                     out.extend_from_slice(&row);
                 }
@@ -271,8 +271,8 @@ mod tests {
                 let cbpl = bpl / 2;
                 for y in 0..h {
                     let mut row = vec![0u8; bpl];
-                    for x in 0..w {
-                        row[x] = luma(x, y);
+                    for (x, sample) in row.iter_mut().take(w).enumerate() {
+                        *sample = luma(x, y);
                     }
                     out.extend_from_slice(&row);
                 }
@@ -284,8 +284,8 @@ mod tests {
                 for sample in planes {
                     for cy in 0..ch {
                         let mut row = vec![0u8; cbpl];
-                        for cx in 0..cw {
-                            row[cx] = sample(cx, cy);
+                        for (cx, value) in row.iter_mut().take(cw).enumerate() {
+                            *value = sample(cx, cy);
                         }
                         out.extend_from_slice(&row);
                     }
@@ -314,7 +314,7 @@ mod tests {
                 } else {
                     let below = (2 * cy + 1).min(h - 1);
                     let mean = |f: fn(usize, usize) -> u8| {
-                        ((u16::from(f(cx, 2 * cy)) + u16::from(f(cx, below)) + 1) / 2) as u8
+                        (u16::from(f(cx, 2 * cy)) + u16::from(f(cx, below))).div_ceil(2) as u8
                     };
                     (mean(cb), mean(cr))
                 };

@@ -6,11 +6,15 @@
 //! cost little more than that. On a Pi the absolute numbers are memory-bound and
 //! several times higher; the ratio is what this machine can tell.
 //!
+//! Second table: the conversion to planar 4:2:0 that encoding in software (OpenH264,
+//! on boards without the hardware encoder) starts with.
+//!
 //! Options: `BENCH_COPY_FRAMES` (frames per case, default 300).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use streamer::source::i420::I420Picture;
 use streamer::source::raw_frame::{copy_frame, FrameLayout};
 use streamer::v4l2::{fourcc_to_string, sys};
 
@@ -136,6 +140,45 @@ fn main() {
             src.len() as f64 / copy.as_secs_f64() / 1e9,
             show(memcpy),
             copy.as_secs_f64() / memcpy.as_secs_f64().max(1e-12)
+        );
+    }
+    conversions(frames);
+}
+
+/// The raw-to-I420 conversion of the software encoding path.
+fn conversions(frames: u32) {
+    println!();
+    println!("raw frame to I420 (software encoding path), {frames} frames per case");
+    println!("| format | size | camera bytes | per frame | GB/s |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (fourcc, width, height) in [
+        (sys::V4L2_PIX_FMT_YUYV, 640, 480),
+        (sys::V4L2_PIX_FMT_YUYV, 1280, 720),
+        (sys::V4L2_PIX_FMT_YUYV, 1920, 1080),
+        (sys::V4L2_PIX_FMT_NV12, 1920, 1080),
+        (sys::V4L2_PIX_FMT_YUV420, 1920, 1080),
+    ] {
+        let Ok(layout) = FrameLayout::tight(fourcc, width, height) else {
+            continue;
+        };
+        let src: Vec<u8> = (0..layout.min_len()).map(|i| (i % 251) as u8).collect();
+        let mut picture = I420Picture::new(width, height);
+        for _ in 0..10 {
+            picture.fill_from(&layout, &src).expect("sizes match");
+        }
+        let started = Instant::now();
+        for _ in 0..frames {
+            black_box(&mut picture)
+                .fill_from(&layout, black_box(&src))
+                .expect("sizes match");
+        }
+        let per_frame = started.elapsed() / frames;
+        println!(
+            "| {} | {width}x{height} | {} | {} | {:.1} |",
+            fourcc_to_string(fourcc),
+            src.len(),
+            show(per_frame),
+            src.len() as f64 / per_frame.as_secs_f64() / 1e9
         );
     }
 }

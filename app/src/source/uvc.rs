@@ -23,9 +23,10 @@ use super::m2m_encoder::{DropReason, EncoderSettings, M2mEncoder, Submitted};
 use super::mode::{self, Mode, ModeRequest};
 use super::raw_frame::FrameLayout;
 use super::software_h264::{SoftwareEncoder, SoftwareSettings};
+use super::uvc_controls;
 use super::{Sink, Source, SourceError};
-use crate::config::{Config, EncoderConfig};
-use crate::v4l2::{describe, sys, Fraction, ImageFormat, Node, Opener, Queue};
+use crate::config::{Config, EncoderConfig, ImageConfig};
+use crate::v4l2::{describe, sys, ControlInfo, Fraction, ImageFormat, Node, Opener, Queue};
 
 const NAME: &str = "uvc";
 
@@ -50,6 +51,8 @@ pub struct UvcSettings {
     pub encoder: Option<PathBuf>,
     /// How to encode raw video.
     pub encoding: EncoderConfig,
+    /// The picture settings, applied as well as the webcam's controls allow.
+    pub image: ImageConfig,
 }
 
 impl UvcSettings {
@@ -61,6 +64,7 @@ impl UvcSettings {
             framerate: config.camera.framerate,
             encoder: None,
             encoding: config.encoder.clone(),
+            image: config.image.clone(),
         }
     }
 }
@@ -116,6 +120,31 @@ impl UvcCamera {
             source_name: NAME,
             reason,
         }
+    }
+
+    /// Sets the configuration's `[image]` on the webcam's controls (`available`, as
+    /// it listed them). What the webcam cannot do, and controls it refuses, are
+    /// warnings, never a failure: the video streams anyway. Returns the warnings.
+    pub fn apply_image(&self, node: &mut dyn Node, available: &[ControlInfo]) -> Vec<String> {
+        let (settings, mut problems) = uvc_controls::plan(&self.settings.image, available);
+        for setting in &settings {
+            if let Err(e) = node.set_control(setting.id, setting.value) {
+                problems.push(format!(
+                    "{}: the webcam refused {} = {}: {e}",
+                    setting.key, setting.control, setting.value
+                ));
+            }
+        }
+        for problem in &problems {
+            tracing::warn!(source = NAME, "image setting not applied: {problem}");
+        }
+        tracing::debug!(
+            source = NAME,
+            controls = settings.len(),
+            refused_or_missing = problems.len(),
+            "image settings applied"
+        );
+        problems
     }
 
     /// Raw frames (`format`, already set on `node`) through the Pi's hardware
@@ -484,6 +513,7 @@ impl Source for UvcCamera {
                 )))
             }
         };
+        self.apply_image(node.as_mut(), &described.controls);
         if chosen.pixelformat != sys::V4L2_PIX_FMT_H264 {
             return self.encode_raw(node.as_mut(), &format, interval, sink);
         }
@@ -553,6 +583,7 @@ mod tests {
             framerate,
             encoder: None,
             encoding: Config::default().encoder,
+            image: ImageConfig::default(),
         };
         (
             UvcCamera::new(PathBuf::from("/dev/video0"), opener, settings),
@@ -592,6 +623,7 @@ mod tests {
             framerate: 30,
             encoder: Some(PathBuf::from("/dev/video11")),
             encoding: Config::default().encoder,
+            image: ImageConfig::default(),
         };
         (
             UvcCamera::new(PathBuf::from("/dev/video0"), opener, settings),
@@ -729,6 +761,62 @@ mod tests {
         let (mut camera, _) = webcam(fixture("uvc-c270"), 1920, 1080, 30, Faults::default());
         let why = start_reason(camera.run(&mut recording(1)));
         assert!(why.contains("nearest: 1280x960"), "{why}");
+    }
+
+    #[test]
+    fn image_settings_reach_the_webcam_and_a_refusal_does_not_stop_the_video() {
+        use crate::config::{ExposureMode, WhiteBalance};
+        const AUTO_WHITE_BALANCE: u32 = sys::V4L2_CID_BASE + 12;
+        const WHITE_BALANCE_TEMPERATURE: u32 = sys::V4L2_CID_BASE + 26;
+        let faults = Faults {
+            refuse_control: Some(sys::V4L2_CID_EXPOSURE_ABSOLUTE),
+            ..Faults::default()
+        };
+        let (mut camera, log) = webcam(fixture("uvc-c920"), 1280, 720, 30, faults.clone());
+        camera.settings.image = ImageConfig {
+            contrast: 50,
+            white_balance: WhiteBalance::Tungsten,
+            exposure: ExposureMode::Off,
+            iso: 400,
+            ..ImageConfig::default()
+        };
+        let mut sink = recording(10);
+        camera.run(&mut sink).unwrap();
+        assert!(sink.units.len() >= 10);
+        let log = log.lock().unwrap().clone();
+        // C920 contrast 0-255 around 128: +50 -> 128 + 0.5 x 127 = 191.5 -> 192.
+        assert_eq!(log.control(sys::V4L2_CID_CONTRAST), Some(192));
+        assert_eq!(log.control(sys::V4L2_CID_BRIGHTNESS), Some(128));
+        assert_eq!(log.control(AUTO_WHITE_BALANCE), Some(0));
+        assert_eq!(log.control(WHITE_BALANCE_TEMPERATURE), Some(3200));
+        assert_eq!(
+            log.control(sys::V4L2_CID_EXPOSURE_AUTO),
+            Some(i64::from(sys::V4L2_EXPOSURE_MANUAL))
+        );
+        // The refused control was not stored; the switches came first.
+        assert_eq!(log.control(sys::V4L2_CID_EXPOSURE_ABSOLUTE), None);
+        let at = |id: u32| log.controls.iter().position(|(c, _)| *c == id).unwrap();
+        assert!(at(AUTO_WHITE_BALANCE) < at(WHITE_BALANCE_TEMPERATURE));
+        // Everything was set before the video started.
+        assert_eq!(log.stream_on, 1);
+        // The warnings name the refused control and what the webcam cannot do.
+        let mut refusing = FakeCamera::with(fixture("uvc-c920"), faults, Arc::default());
+        let available = refusing.controls().unwrap();
+        camera.settings.image = ImageConfig {
+            exposure: ExposureMode::Off,
+            iso: 400,
+            ..ImageConfig::default()
+        };
+        let problems = camera.apply_image(&mut refusing, &available);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("image.iso = 400"), "{problems:?}");
+        assert!(
+            problems[1].contains("refused Exposure (Absolute) = 250"),
+            "{problems:?}"
+        );
+        // Without the fault, only the note remains.
+        let mut node = FakeCamera::new(fixture("uvc-c920"));
+        assert_eq!(camera.apply_image(&mut node, &available).len(), 1);
     }
 
     #[test]

@@ -93,12 +93,20 @@ impl I420Picture {
                     (1, 0, 3, 2)
                 };
                 let packed = plane(0)?;
+                let pairs = width / 2;
                 for (row, luma) in self.y.chunks_exact_mut(width).enumerate() {
                     let line = row_of(src, &packed, row).ok_or_else(short)?;
-                    for (x, out) in luma.iter_mut().enumerate() {
-                        let pair = (x / 2) * 4;
-                        let at = pair + if x % 2 == 0 { y0 } else { y1 };
-                        *out = line.get(at).copied().ok_or_else(short)?;
+                    let quads = line.get(..pairs * 4).ok_or_else(short)?;
+                    for (out, quad) in luma.chunks_exact_mut(2).zip(quads.chunks_exact(4)) {
+                        out[0] = quad[y0];
+                        out[1] = quad[y1];
+                    }
+                    if width % 2 == 1 {
+                        // The last pixel of an odd row is the first of a pair.
+                        let last = line.get(pairs * 4 + y0).copied().ok_or_else(short)?;
+                        if let Some(out) = luma.last_mut() {
+                            *out = last;
+                        }
                     }
                 }
                 for cy in 0..ch {
@@ -106,20 +114,25 @@ impl I420Picture {
                     // The last chroma row of an odd height has one source row.
                     let bottom = row_of(src, &packed, (2 * cy + 1).min(self.height - 1))
                         .ok_or_else(short)?;
-                    for cx in 0..cw {
-                        let pair = cx * 4;
-                        let mean = |offset: usize| -> Result<u8, LayoutError> {
-                            let a = top.get(pair + offset).copied().ok_or_else(short)?;
-                            let b = bottom.get(pair + offset).copied().ok_or_else(short)?;
-                            Ok((u16::from(a) + u16::from(b)).div_ceil(2) as u8)
-                        };
-                        let i = cy * cw + cx;
-                        if let (Some(out_cb), Ok(v)) = (self.cb.get_mut(i), mean(cb)) {
-                            *out_cb = v;
-                        }
-                        if let (Some(out_cr), Ok(v)) = (self.cr.get_mut(i), mean(cr)) {
-                            *out_cr = v;
-                        }
+                    let (top, bottom) = (
+                        top.get(..cw * 4).ok_or_else(short)?,
+                        bottom.get(..cw * 4).ok_or_else(short)?,
+                    );
+                    let rows = cy * cw..(cy + 1) * cw;
+                    let (Some(out_cb), Some(out_cr)) =
+                        (self.cb.get_mut(rows.clone()), self.cr.get_mut(rows))
+                    else {
+                        return Err(short());
+                    };
+                    let mean = |a: u8, b: u8| (u16::from(a) + u16::from(b)).div_ceil(2) as u8;
+                    for (((b, r), t), u) in out_cb
+                        .iter_mut()
+                        .zip(out_cr.iter_mut())
+                        .zip(top.chunks_exact(4))
+                        .zip(bottom.chunks_exact(4))
+                    {
+                        *b = mean(t[cb], u[cb]);
+                        *r = mean(t[cr], u[cr]);
                     }
                 }
             }
@@ -329,6 +342,8 @@ mod tests {
         for format in RawFormat::ALL {
             check(format, 16, 8, 0);
             check(format, 34, 10, 12);
+            check(format, 15, 7, 3);
+            check(format, 1, 1, 0);
         }
     }
 

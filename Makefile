@@ -90,6 +90,10 @@ fuzz:
 # is installed (`rustup target add arm-unknown-linux-gnueabihf`), else reported.
 CROSS_TARGETS := aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf
 ARMV6_TARGET := arm-unknown-linux-gnueabihf
+# ARMv6 (ARM1176, VFPv2) in ARM mode: Debian's arm-linux-gnueabihf-gcc defaults to
+# Thumb, and Thumb-1 cannot use the hard-float ABI. OpenH264's NEON assembly declares
+# armv7-a/neon itself and runs only where /proc/cpuinfo lists neon.
+ARMV6_CFLAGS := -march=armv6 -marm -mfpu=vfp -mfloat-abi=hard
 CROSS_NEEDS := aarch64-linux-gnu-g++:g++-aarch64-linux-gnu arm-linux-gnueabihf-g++:g++-arm-linux-gnueabihf \
 	qemu-aarch64-static:qemu-user-static
 
@@ -103,12 +107,17 @@ cross: cross-deps
 		$(CARGO) build --release --locked --target "$$target" --bin streamer; \
 	done
 	@if rustup target list --installed | grep -qx '$(ARMV6_TARGET)'; then \
-		CFLAGS_arm_unknown_linux_gnueabihf='-march=armv6 -mfpu=vfp -mfloat-abi=hard' \
-		CXXFLAGS_arm_unknown_linux_gnueabihf='-march=armv6 -mfpu=vfp -mfloat-abi=hard' \
+		CFLAGS_arm_unknown_linux_gnueabihf='$(ARMV6_CFLAGS)' \
+		CXXFLAGS_arm_unknown_linux_gnueabihf='$(ARMV6_CFLAGS)' \
 		$(CARGO) build --release --locked --target $(ARMV6_TARGET) --bin streamer; \
 	else \
-		echo "ARMv6 ($(ARMV6_TARGET)): standard library not installed, not compiled;"; \
-		echo "  on a networked machine: rustup target add $(ARMV6_TARGET)"; \
+		echo "ARMv6 ($(ARMV6_TARGET)): its standard library is not installed"; \
+		echo "  (on a networked machine: rustup target add $(ARMV6_TARGET)), so only a"; \
+		echo "  check: C/C++ for ARMv6, Rust for the ARM1176 CPU, against the ARMv7 std"; \
+		CARGO_TARGET_DIR=target/armv6-check RUSTFLAGS='-C target-cpu=arm1176jzf-s' \
+		CFLAGS_armv7_unknown_linux_gnueabihf='$(ARMV6_CFLAGS)' \
+		CXXFLAGS_armv7_unknown_linux_gnueabihf='$(ARMV6_CFLAGS)' \
+		$(CARGO) check --locked --target armv7-unknown-linux-gnueabihf --bin streamer; \
 	fi
 	@echo "stripped sizes:"; for target in $(CROSS_TARGETS) $(ARMV6_TARGET); do \
 		binary=target/$$target/release/streamer; \

@@ -254,6 +254,27 @@ pub fn contains_slice(data: &[u8]) -> bool {
     false
 }
 
+/// Captures H.264 from `node` (its format set) into `sink` through an
+/// [`H264Handler`] until the sink asks to stop; damaged buffers are skipped and
+/// logged once at the end.
+pub fn stream_h264(
+    node: &mut dyn Node,
+    source_name: &'static str,
+    sink: &mut dyn Sink,
+) -> Result<(), SourceError> {
+    let mut handler = H264Handler::new(sink);
+    let stats = capture(node, source_name, &mut handler)?;
+    if stats.error_buffers > 0 || stats.bad_buffers > 0 {
+        tracing::warn!(
+            source = source_name,
+            error_buffers = stats.error_buffers,
+            bad_buffers = stats.bad_buffers,
+            "the camera delivered damaged buffers (skipped)"
+        );
+    }
+    Ok(())
+}
+
 /// Passes H.264 buffers to a [`Sink`], deciding `frame_end` per buffer:
 /// bcm2835-v4l2 delivers SPS/PPS in buffers of their own and one coded picture
 /// per buffer, uvcvideo one whole frame per buffer. A buffer ends a frame when it

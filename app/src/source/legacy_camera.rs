@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::capture::{self, H264Handler};
+use super::capture;
 use super::legacy_controls::{self, Control};
 use super::mode::{self, ModeRequest, GPU_H264_LIMIT};
 use super::{Sink, Source, SourceError};
@@ -323,66 +323,17 @@ impl Source for LegacyCamera {
 
     fn run(&mut self, sink: &mut dyn Sink) -> Result<(), SourceError> {
         let mut node = self.start()?;
-        let mut handler = H264Handler::new(sink);
-        let stats = capture::capture(node.as_mut(), NAME, &mut handler)?;
-        if stats.error_buffers > 0 || stats.bad_buffers > 0 {
-            tracing::warn!(
-                source = NAME,
-                error_buffers = stats.error_buffers,
-                bad_buffers = stats.bad_buffers,
-                "the camera delivered damaged buffers (skipped)"
-            );
-        }
-        Ok(())
+        capture::stream_h264(node.as_mut(), NAME, sink)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::h264::{AccessUnit, AccessUnitReader};
+    use crate::source::test_sink::Recording;
     use crate::v4l2::fake_camera::{fixture, FakeCamera, FakeLog, Faults};
     use std::sync::Mutex;
-    use std::time::{Duration, Instant, SystemTime};
-
-    /// Records what a source writes, parsed the way the supervisor's ingest does;
-    /// asks to stop after `stop_after` access units or when `deadline` passes.
-    struct Recording {
-        reader: AccessUnitReader,
-        units: Vec<AccessUnit>,
-        writes: Vec<(usize, bool)>,
-        stop_after: usize,
-        deadline: Instant,
-    }
-
-    impl Recording {
-        fn new(stop_after: usize, within: Duration) -> Recording {
-            Recording {
-                reader: AccessUnitReader::new(),
-                units: Vec::new(),
-                writes: Vec::new(),
-                stop_after,
-                deadline: Instant::now() + within,
-            }
-        }
-    }
-
-    impl Sink for Recording {
-        fn write(&mut self, annex_b: &[u8], frame_end: bool, captured: SystemTime) {
-            let age = SystemTime::now()
-                .duration_since(captured)
-                .unwrap_or_default();
-            assert!(age < Duration::from_secs(5), "captured {age:?} ago");
-            self.writes.push((annex_b.len(), frame_end));
-            self.reader.push(annex_b, &mut self.units);
-            if frame_end {
-                self.reader.flush(&mut self.units);
-            }
-        }
-        fn should_stop(&self) -> bool {
-            self.units.len() >= self.stop_after || Instant::now() >= self.deadline
-        }
-    }
+    use std::time::{Duration, Instant};
 
     fn legacy(
         sensor: &str,

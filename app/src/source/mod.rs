@@ -19,6 +19,8 @@ pub mod rpicam_controls;
 pub mod software_h264;
 pub mod supervisor;
 pub mod test_pattern;
+#[cfg(test)]
+pub mod test_sink;
 pub mod uvc;
 pub mod uvc_controls;
 

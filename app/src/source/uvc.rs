@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::capture::{self, Frame, FrameHandler, H264Handler};
+use super::capture::{self, Frame, FrameHandler};
 use super::i420::I420Picture;
 use super::m2m_encoder::{DropReason, EncoderSettings, M2mEncoder, Submitted};
 use super::mode::{self, Mode, ModeRequest};
@@ -517,55 +517,21 @@ impl Source for UvcCamera {
         if chosen.pixelformat != sys::V4L2_PIX_FMT_H264 {
             return self.encode_raw(node.as_mut(), &format, interval, sink);
         }
-        let mut handler = H264Handler::new(sink);
-        let stats = capture::capture(node.as_mut(), NAME, &mut handler)?;
-        if stats.error_buffers > 0 || stats.bad_buffers > 0 {
-            tracing::warn!(
-                source = NAME,
-                error_buffers = stats.error_buffers,
-                bad_buffers = stats.bad_buffers,
-                "the webcam delivered damaged buffers (skipped)"
-            );
-        }
-        Ok(())
+        capture::stream_h264(node.as_mut(), NAME, sink)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::h264::{AccessUnit, AccessUnitReader};
+    use crate::source::test_sink::Recording;
     use crate::v4l2::fake_camera::{fixture, FakeCamera, FakeLog, Faults};
     use crate::v4l2::NodeDescription;
     use std::sync::Mutex;
     use std::time::{Duration, Instant, SystemTime};
 
-    struct Recording {
-        reader: AccessUnitReader,
-        units: Vec<AccessUnit>,
-        stop_after: usize,
-        deadline: Instant,
-    }
-
-    impl Sink for Recording {
-        fn write(&mut self, annex_b: &[u8], frame_end: bool, _captured: SystemTime) {
-            self.reader.push(annex_b, &mut self.units);
-            if frame_end {
-                self.reader.flush(&mut self.units);
-            }
-        }
-        fn should_stop(&self) -> bool {
-            self.units.len() >= self.stop_after || Instant::now() >= self.deadline
-        }
-    }
-
     fn recording(stop_after: usize) -> Recording {
-        Recording {
-            reader: AccessUnitReader::new(),
-            units: Vec::new(),
-            stop_after,
-            deadline: Instant::now() + Duration::from_secs(10),
-        }
+        Recording::new(stop_after, Duration::from_secs(10))
     }
 
     fn webcam(

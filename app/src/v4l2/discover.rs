@@ -353,21 +353,13 @@ pub(crate) mod tests {
             &self.description.capability
         }
         fn formats(&self, queue: Queue) -> Result<Vec<FormatDesc>, Error> {
-            Ok(self
-                .description
-                .formats(queue)
-                .iter()
-                .map(|f| f.format.clone())
-                .collect())
+            Ok(self.description.format_descs(queue))
         }
         fn frame_sizes(&self, pixelformat: u32) -> Result<Vec<FrameSize>, Error> {
-            let found = self
+            Ok(self
                 .description
-                .queues
-                .iter()
-                .flat_map(|q| &q.formats)
-                .find(|f| f.format.pixelformat == pixelformat);
-            Ok(found.map_or(Vec::new(), |f| f.sizes.iter().map(|s| s.size).collect()))
+                .frame_sizes_of(pixelformat)
+                .unwrap_or_default())
         }
         fn frame_intervals(
             &self,
@@ -375,25 +367,10 @@ pub(crate) mod tests {
             width: u32,
             height: u32,
         ) -> Result<Vec<FrameInterval>, Error> {
-            let found = self
+            Ok(self
                 .description
-                .queues
-                .iter()
-                .flat_map(|q| &q.formats)
-                .filter(|f| f.format.pixelformat == pixelformat)
-                .flat_map(|f| &f.sizes)
-                .find(|s| match s.size {
-                    FrameSize::Discrete {
-                        width: w,
-                        height: h,
-                    } => (w, h) == (width, height),
-                    FrameSize::Stepwise {
-                        max_width,
-                        max_height,
-                        ..
-                    } => (max_width, max_height) == (width, height),
-                });
-            Ok(found.map_or(Vec::new(), |s| s.intervals.clone()))
+                .frame_intervals_of(pixelformat, width, height)
+                .unwrap_or_default())
         }
         fn controls(&self) -> Result<Vec<ControlInfo>, Error> {
             Ok(self.description.controls.clone())

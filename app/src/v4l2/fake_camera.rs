@@ -538,20 +538,14 @@ impl Node for FakeCamera {
 
     fn formats(&self, queue: Queue) -> Result<Vec<FormatDesc>, Error> {
         self.check_present("VIDIOC_ENUM_FMT")?;
-        Ok(self
-            .desc
-            .formats(queue)
-            .iter()
-            .map(|f| f.format.clone())
-            .collect())
+        Ok(self.desc.format_descs(queue))
     }
 
     fn frame_sizes(&self, pixelformat: u32) -> Result<Vec<FrameSize>, Error> {
         self.check_present("VIDIOC_ENUM_FRAMESIZES")?;
-        match self.desc.format(Queue::Capture, pixelformat) {
-            Some(f) => Ok(f.sizes.iter().map(|s| s.size).collect()),
-            None => Err(self.error("VIDIOC_ENUM_FRAMESIZES", libc::EINVAL)),
-        }
+        self.desc
+            .frame_sizes_of(pixelformat)
+            .ok_or_else(|| self.error("VIDIOC_ENUM_FRAMESIZES", libc::EINVAL))
     }
 
     fn frame_intervals(
@@ -561,32 +555,9 @@ impl Node for FakeCamera {
         height: u32,
     ) -> Result<Vec<FrameInterval>, Error> {
         self.check_present("VIDIOC_ENUM_FRAMEINTERVALS")?;
-        let einval = || self.error("VIDIOC_ENUM_FRAMEINTERVALS", libc::EINVAL);
-        let modes = self
-            .desc
-            .format(Queue::Capture, pixelformat)
-            .ok_or_else(einval)?;
-        modes
-            .sizes
-            .iter()
-            .find(|s| match s.size {
-                FrameSize::Discrete {
-                    width: w,
-                    height: h,
-                } => w == width && h == height,
-                FrameSize::Stepwise {
-                    min_width,
-                    max_width,
-                    min_height,
-                    max_height,
-                    ..
-                } => {
-                    (min_width..=max_width).contains(&width)
-                        && (min_height..=max_height).contains(&height)
-                }
-            })
-            .map(|s| s.intervals.clone())
-            .ok_or_else(einval)
+        self.desc
+            .frame_intervals_of(pixelformat, width, height)
+            .ok_or_else(|| self.error("VIDIOC_ENUM_FRAMEINTERVALS", libc::EINVAL))
     }
 
     fn controls(&self) -> Result<Vec<ControlInfo>, Error> {

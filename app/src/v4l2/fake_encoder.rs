@@ -530,24 +530,14 @@ impl Node for FakeEncoder {
         if self.queue_state(queue).is_none() {
             return Err(self.error("VIDIOC_ENUM_FMT", libc::EINVAL));
         }
-        Ok(self
-            .description
-            .formats(queue)
-            .iter()
-            .map(|f| f.format.clone())
-            .collect())
+        Ok(self.description.format_descs(queue))
     }
 
     fn frame_sizes(&self, pixelformat: u32) -> Result<Vec<FrameSize>, Error> {
         self.check_present("VIDIOC_ENUM_FRAMESIZES")?;
-        let entry = self
-            .description
-            .format(Queue::CaptureMplane, pixelformat)
-            .or_else(|| self.description.format(Queue::OutputMplane, pixelformat));
-        match entry {
-            Some(f) => Ok(f.sizes.iter().map(|s| s.size).collect()),
-            None => Err(self.error("VIDIOC_ENUM_FRAMESIZES", libc::EINVAL)),
-        }
+        self.description
+            .frame_sizes_of(pixelformat)
+            .ok_or_else(|| self.error("VIDIOC_ENUM_FRAMESIZES", libc::EINVAL))
     }
 
     fn frame_intervals(&self, _: u32, _: u32, _: u32) -> Result<Vec<FrameInterval>, Error> {

@@ -212,6 +212,60 @@ impl NodeDescription {
     pub fn control(&self, id: u32) -> Option<&ControlInfo> {
         self.controls.iter().find(|c| c.id == id)
     }
+
+    /// What `VIDIOC_ENUM_FMT` on `queue` answers.
+    pub fn format_descs(&self, queue: Queue) -> Vec<FormatDesc> {
+        self.formats(queue)
+            .iter()
+            .map(|f| f.format.clone())
+            .collect()
+    }
+
+    /// The entry of `pixelformat` on whichever queue offers it.
+    fn any_queue_format(&self, pixelformat: u32) -> Option<&FormatModes> {
+        self.queues
+            .iter()
+            .flat_map(|q| &q.formats)
+            .find(|f| f.format.pixelformat == pixelformat)
+    }
+
+    /// What `VIDIOC_ENUM_FRAMESIZES` answers for `pixelformat`, `None` when no
+    /// queue offers it (the driver's `EINVAL`).
+    pub fn frame_sizes_of(&self, pixelformat: u32) -> Option<Vec<FrameSize>> {
+        self.any_queue_format(pixelformat)
+            .map(|f| f.sizes.iter().map(|s| s.size).collect())
+    }
+
+    /// What `VIDIOC_ENUM_FRAMEINTERVALS` answers for `pixelformat` at
+    /// `width`x`height`: the intervals of the discrete size, or of the stepwise
+    /// range that holds it; `None` for a format or size not offered.
+    pub fn frame_intervals_of(
+        &self,
+        pixelformat: u32,
+        width: u32,
+        height: u32,
+    ) -> Option<Vec<FrameInterval>> {
+        self.any_queue_format(pixelformat)?
+            .sizes
+            .iter()
+            .find(|s| match s.size {
+                FrameSize::Discrete {
+                    width: w,
+                    height: h,
+                } => (w, h) == (width, height),
+                FrameSize::Stepwise {
+                    min_width,
+                    max_width,
+                    min_height,
+                    max_height,
+                    ..
+                } => {
+                    (min_width..=max_width).contains(&width)
+                        && (min_height..=max_height).contains(&height)
+                }
+            })
+            .map(|s| s.intervals.clone())
+    }
 }
 
 /// A buffer the driver handed back (`VIDIOC_DQBUF`).
@@ -464,6 +518,39 @@ mod tests {
         assert_eq!(Queue::OutputMplane.buf_type(), 10);
         assert!(Queue::CaptureMplane.is_mplane());
         assert!(!Queue::Capture.is_mplane());
+    }
+
+    #[test]
+    fn descriptions_answer_enumerations_as_a_driver_would() {
+        use crate::v4l2::fake_camera::fixture;
+        let c920 = fixture("uvc-c920");
+        let formats = c920.format_descs(Queue::Capture);
+        assert!(formats
+            .iter()
+            .any(|f| f.pixelformat == sys::V4L2_PIX_FMT_H264));
+        assert!(c920.format_descs(Queue::OutputMplane).is_empty());
+        let sizes = c920.frame_sizes_of(sys::V4L2_PIX_FMT_H264).unwrap();
+        assert!(sizes.contains(&FrameSize::Discrete {
+            width: 1280,
+            height: 720
+        }));
+        assert_eq!(c920.frame_sizes_of(sys::V4L2_PIX_FMT_NV21), None);
+        assert!(!c920
+            .frame_intervals_of(sys::V4L2_PIX_FMT_H264, 1280, 720)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            c920.frame_intervals_of(sys::V4L2_PIX_FMT_H264, 1281, 720),
+            None
+        );
+        // A stepwise range answers for any size inside it.
+        let legacy = fixture("legacy-imx219");
+        let inside = legacy.frame_intervals_of(sys::V4L2_PIX_FMT_H264, 1640, 922);
+        assert!(inside.is_some_and(|i| !i.is_empty()));
+        assert_eq!(
+            legacy.frame_intervals_of(sys::V4L2_PIX_FMT_H264, 9000, 922),
+            None
+        );
     }
 
     #[test]

@@ -569,7 +569,7 @@ impl M2mEncoder {
         }
         match node.frame_sizes(pixelformat) {
             Ok(sizes) if !sizes.is_empty() => {
-                if !sizes.iter().any(|s| size_fits(s, width, height)) {
+                if !sizes.iter().any(|s| s.contains(width, height)) {
                     return Err(EncoderError::SizeNotOffered {
                         path,
                         fourcc: pixelformat,
@@ -1149,29 +1149,6 @@ fn single_plane(path: &Path, queue: Queue, got: &ImageFormat) -> Result<PlaneLay
                 planes.len()
             ),
         }),
-    }
-}
-
-fn size_fits(size: &FrameSize, width: u32, height: u32) -> bool {
-    match *size {
-        FrameSize::Discrete {
-            width: w,
-            height: h,
-        } => w == width && h == height,
-        FrameSize::Stepwise {
-            min_width,
-            max_width,
-            step_width,
-            min_height,
-            max_height,
-            step_height,
-        } => {
-            let on_grid = |value: u32, min: u32, max: u32, step: u32| {
-                (min..=max).contains(&value) && (value - min).is_multiple_of(step.max(1))
-            };
-            on_grid(width, min_width, max_width, step_width)
-                && on_grid(height, min_height, max_height, step_height)
-        }
     }
 }
 

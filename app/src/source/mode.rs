@@ -8,6 +8,7 @@
 //! encoder's 1920x1080, even sizes), given as [`H264Limit`]. Refusals are plain
 //! words naming what the camera offers and the setting to change.
 
+use crate::v4l2::device::on_grid;
 use crate::v4l2::{fourcc_to_string, sys, FormatModes, Fraction, FrameInterval, FrameSize};
 
 /// What the configuration asks for.
@@ -230,11 +231,6 @@ fn fit(modes: &FormatModes, request: &ModeRequest) -> Result<Mode, String> {
         "the camera offers {name} {width}x{height} at {} frames per second; camera.framerate = {fps} is not one of them",
         offered_rates.join(", ")
     ))
-}
-
-/// `value` in `min..=max` on the grid of `step` from `min` (step 0 or 1: any).
-fn on_grid(value: u32, min: u32, max: u32, step: u32) -> bool {
-    value >= min && value <= max && (step <= 1 || (value - min).is_multiple_of(step))
 }
 
 /// Up to two offered sizes nearest to the request by area: the largest smaller

@@ -265,6 +265,35 @@ pub enum FrameSize {
     },
 }
 
+impl FrameSize {
+    /// Whether `width`x`height` is this size, or lies in this range on its step
+    /// grid (counted from the minimum; a step of 0 or 1 allows any value).
+    pub fn contains(&self, width: u32, height: u32) -> bool {
+        match *self {
+            FrameSize::Discrete {
+                width: w,
+                height: h,
+            } => (w, h) == (width, height),
+            FrameSize::Stepwise {
+                min_width,
+                max_width,
+                step_width,
+                min_height,
+                max_height,
+                step_height,
+            } => {
+                on_grid(width, min_width, max_width, step_width)
+                    && on_grid(height, min_height, max_height, step_height)
+            }
+        }
+    }
+}
+
+/// `value` in `min..=max` on the grid of `step` from `min` (step 0 or 1: any).
+pub fn on_grid(value: u32, min: u32, max: u32, step: u32) -> bool {
+    (min..=max).contains(&value) && (value - min).is_multiple_of(step.max(1))
+}
+
 /// One answer of `VIDIOC_ENUM_FRAMEINTERVALS` (intervals are seconds per frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -1436,6 +1465,36 @@ mod tests {
             check_size::<sys::v4l2_control>(sys::VIDIOC_QUERYCAP),
             Err((104, 8))
         );
+    }
+
+    #[test]
+    fn frame_sizes_contain_their_grid() {
+        let range = FrameSize::Stepwise {
+            min_width: 32,
+            max_width: 1920,
+            step_width: 2,
+            min_height: 32,
+            max_height: 1080,
+            step_height: 2,
+        };
+        assert!(range.contains(32, 32) && range.contains(1920, 1080));
+        assert!(range.contains(1280, 720));
+        assert!(!range.contains(1281, 720), "off the step grid");
+        assert!(!range.contains(1922, 720) && !range.contains(30, 720));
+        let any_step = FrameSize::Stepwise {
+            min_width: 1,
+            max_width: 10,
+            step_width: 0,
+            min_height: 1,
+            max_height: 10,
+            step_height: 1,
+        };
+        assert!(any_step.contains(7, 3));
+        let discrete = FrameSize::Discrete {
+            width: 640,
+            height: 480,
+        };
+        assert!(discrete.contains(640, 480) && !discrete.contains(640, 482));
     }
 
     #[test]

@@ -238,7 +238,8 @@ impl NodeDescription {
 
     /// What `VIDIOC_ENUM_FRAMEINTERVALS` answers for `pixelformat` at
     /// `width`x`height`: the intervals of the discrete size, or of the stepwise
-    /// range that holds it; `None` for a format or size not offered.
+    /// range that holds it (on its step grid); `None` for a format or size not
+    /// offered.
     pub fn frame_intervals_of(
         &self,
         pixelformat: u32,
@@ -248,22 +249,7 @@ impl NodeDescription {
         self.any_queue_format(pixelformat)?
             .sizes
             .iter()
-            .find(|s| match s.size {
-                FrameSize::Discrete {
-                    width: w,
-                    height: h,
-                } => (w, h) == (width, height),
-                FrameSize::Stepwise {
-                    min_width,
-                    max_width,
-                    min_height,
-                    max_height,
-                    ..
-                } => {
-                    (min_width..=max_width).contains(&width)
-                        && (min_height..=max_height).contains(&height)
-                }
-            })
+            .find(|s| s.size.contains(width, height))
             .map(|s| s.intervals.clone())
     }
 }

@@ -1536,6 +1536,18 @@ fn merge(layers: &[&Layer]) -> (Config, Vec<Problem>) {
     (config, problems)
 }
 
+/// Whether the problem between keys `cross` says nothing new: "Wi-Fi needs
+/// wifi_country" when wifi_country itself was refused (or "needs address" when
+/// address was).
+fn follows_from(cross: &Problem, problems: &[Problem]) -> bool {
+    let refused = |key: &str| problems.iter().any(|p| p.key.as_deref() == Some(key));
+    match cross.key.as_deref() {
+        Some("network.wifi_ssid") => refused("network.wifi_country"),
+        Some("network.gateway" | "network.dns") => refused("network.address"),
+        _ => false,
+    }
+}
+
 /// Orders problems as a person reads them: the file's by line, then the
 /// environment's by name.
 fn sort_problems(problems: &mut [Problem]) {
@@ -1580,6 +1592,10 @@ pub fn load_or_defaults_from(
     let env = env_layer(&schema, env);
     let (config, cross) = merge(&[&file, &env]);
     let mut problems: Vec<Problem> = file.problems.iter().chain(&env.problems).cloned().collect();
+    let cross: Vec<Problem> = cross
+        .into_iter()
+        .filter(|p| !follows_from(p, &problems))
+        .collect();
     problems.extend(cross);
     sort_problems(&mut problems);
     if problems.is_empty() {
@@ -1621,7 +1637,7 @@ pub fn load_or_defaults_from(
     for problem in cross {
         if problem.key.as_deref() != Some("camera.source") {
             // A network problem between keys: the setup leaves out what is unusable.
-            if !problems.contains(&problem) {
+            if !problems.contains(&problem) && !follows_from(&problem, &problems) {
                 problems.push(problem);
             }
             continue;
@@ -1919,5 +1935,186 @@ mod tests {
                 assert!(check_int(rule, n).is_ok(), "{}", rule.key);
             }
         }
+    }
+
+    #[test]
+    fn hostnames() {
+        for good in ["streamer", "a", "garden-cam", "cam2", &"a".repeat(63)] {
+            assert!(check_hostname(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("", "is empty"),
+            ("-cam", "start or end"),
+            ("cam-", "start or end"),
+            ("Cam", "capital"),
+            ("cam.local", "no dots"),
+            ("my cam", "' ' is not allowed"),
+            ("cam\"", "not allowed"),
+            (&"a".repeat(64), "longer than 63"),
+        ] {
+            let error = check_hostname(bad).unwrap_err();
+            assert!(error.contains(why), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn ssids() {
+        for good in ["", "Home", "Home # 5G", "café", &"x".repeat(32)] {
+            assert!(check_ssid(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("say \"hi\"", "double quote"),
+            ("two\nlines", "line break"),
+            ("tab\there", "control character"),
+            (&"x".repeat(33), "32 bytes"),
+            (&"é".repeat(17), "32 bytes"),
+        ] {
+            let error = check_ssid(bad).unwrap_err();
+            assert!(error.contains(why), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn passphrases_and_the_secret_is_never_shown() {
+        let hex = "0123456789abcdefABCDEF0123456789".repeat(2);
+        for good in [
+            "",
+            "12345678",
+            "correct horse battery",
+            &"p".repeat(63),
+            &hex,
+        ] {
+            assert!(check_passphrase(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("secret7", "has 7 characters"),
+            (&"p".repeat(64), "has 64 characters"),
+            ("sec\"ret123", "double quote"),
+            ("sécret123", "only plain letters"),
+            ("secret\n123", "only plain letters"),
+        ] {
+            let error = check_passphrase(bad).unwrap_err();
+            assert!(error.contains(why), "{bad:?}: {error}");
+            assert!(
+                !error.contains("secret") && !error.contains("pppp"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn countries() {
+        for good in ["", "GB", "us", "De"] {
+            assert!(check_country(good).is_ok(), "{good}");
+        }
+        for bad in ["G", "GBR", "UK ", "1A", "\"G"] {
+            let error = check_country(bad).unwrap_err();
+            assert!(error.contains("two letters"), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn addresses_gateways_and_name_servers() {
+        for good in ["", "192.168.1.50/24", "10.0.0.2/8", "172.16.0.9/32"] {
+            assert!(check_address(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("192.168.1.50", "no network size"),
+            ("192.168.1.500/24", "not a usable IPv4"),
+            ("0.0.0.0/0", "not a usable IPv4"),
+            ("192.168.1.50/33", "not a network size"),
+            ("192.168.1.50/+4", "not a network size"),
+            ("fe80::1/64", "not a usable IPv4"),
+        ] {
+            let error = check_address(bad).unwrap_err();
+            assert!(error.contains(why), "{bad:?}: {error}");
+        }
+        assert!(check_gateway("").is_ok() && check_gateway("192.168.1.1").is_ok());
+        for bad in ["192.168.1", "router", "255.255.255.255", "::1"] {
+            assert!(check_gateway(bad).is_err(), "{bad}");
+        }
+        assert!(check_dns(&["1.1.1.1".into(), "2606:4700:4700::1111".into()]).is_ok());
+        let error = check_dns(&["1.1.1.1".into(), "dns.google".into()]).unwrap_err();
+        assert!(
+            error.contains("\"dns.google\" is not an IPv4 or IPv6"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn network_rules_between_keys() {
+        assert!(NetworkConfig::default().cross_problems().is_empty());
+        let net = NetworkConfig {
+            gateway: "192.168.1.1".into(),
+            dns: vec!["1.1.1.1".into()],
+            wifi_ssid: "Home".into(),
+            ..NetworkConfig::default()
+        };
+        let keys: Vec<_> = net.cross_problems().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            ["network.gateway", "network.dns", "network.wifi_ssid"]
+        );
+        let fixed = NetworkConfig {
+            address: "192.168.1.50/24".into(),
+            wifi_country: "GB".into(),
+            ..net
+        };
+        assert!(fixed.cross_problems().is_empty());
+        assert!(fixed.wifi_enabled());
+    }
+
+    #[test]
+    fn dns_is_a_list_or_one_text() {
+        let schema = schema_doc();
+        let layer = env_layer(
+            &schema,
+            [(
+                "STREAMER_NETWORK__DNS".to_string(),
+                "1.1.1.1, 9.9.9.9".to_string(),
+            )],
+        );
+        assert!(layer.problems.is_empty(), "{:?}", layer.problems);
+        let config: Config = toml::from_str("[network]\ndns = [\"1.1.1.1\"]\n").unwrap();
+        assert_eq!(config.network.dns, ["1.1.1.1"]);
+        let config: Config = toml::from_str("[network]\ndns = \"1.1.1.1 9.9.9.9\"\n").unwrap();
+        assert_eq!(config.network.dns, ["1.1.1.1", "9.9.9.9"]);
+    }
+
+    #[test]
+    fn a_mistake_elsewhere_keeps_the_network_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("streamer.toml");
+        std::fs::write(
+            &path,
+            "[network]\nwifi_ssid = \"Home\"\nwifi_country = \"GB\"\n[server]\nport = 70000\n",
+        )
+        .unwrap();
+        let loaded = load_or_defaults_from(&path, []);
+        assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+        assert_eq!(loaded.config.network.wifi_ssid, "Home");
+        assert_eq!(loaded.config.server.port, 8000);
+        // A mistake in [network] itself: the whole section is the default.
+        std::fs::write(
+            &path,
+            "[network]\nwifi_ssid = \"Home\"\nwifi_country = \"GBR\"\nhostname = \"cam\"\n",
+        )
+        .unwrap();
+        let loaded = load_or_defaults_from(&path, []);
+        assert_eq!(loaded.config.network, NetworkConfig::default());
+        assert!(
+            loaded.errors[0].contains(":3: network.wifi_country: \"GBR\" is not a country code"),
+            "{:?}",
+            loaded.errors
+        );
+        // Wi-Fi without a country is named, at the SSID's line.
+        std::fs::write(&path, "[network]\n\nwifi_ssid = \"Home\"\n").unwrap();
+        let loaded = load_or_defaults_from(&path, []);
+        assert!(
+            loaded.errors[0].contains(":3: network.wifi_ssid: Wi-Fi needs wifi_country"),
+            "{:?}",
+            loaded.errors
+        );
+        assert!(!loaded.config.network.wifi_enabled());
     }
 }

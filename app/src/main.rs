@@ -112,6 +112,17 @@ fn setup(config_path: &Path, root: &Path, set_hostname: bool) -> ExitCode {
     for problem in &loaded.errors {
         println!("configuration problem: {problem}");
     }
+    let file = config_path.display().to_string();
+    if loaded
+        .errors
+        .iter()
+        .any(|e| e.starts_with(&file) && (e.contains(": network.") || e.contains(": network:")))
+    {
+        println!(
+            "because of the problems in [network], the network is set up as if the \
+             file had no [network] section (the defaults, and STREAMER_NETWORK__* variables)"
+        );
+    }
     let network = &loaded.config.network;
     let files = setup::runtime_files(network);
     let result = setup::apply(root, &files, set_hostname);

@@ -11,7 +11,9 @@
 //! `/boot/streamer.toml:3: server.port: 70000 is not a valid port (0-65535)`.
 //! [`load`] fails with all of them; [`load_or_defaults`] never fails: when the file
 //! has problems it is ignored as a whole (defaults + the valid environment variables
-//! are used) and the problems are returned for the status page and the player banner.
+//! are used) and the problems are returned for the status page and the player banner;
+//! the one exception is a `[network]` section without problems of its own, which is
+//! still used, so a mistake elsewhere does not take the device off the network.
 //!
 //! The doc comments of the structs below are the user documentation:
 //! [`default_toml`] turns them into the commented default file (via `schemars`).
@@ -983,6 +985,10 @@ fn type_error(section: &str, key: &str, value: &toml::Value, error: &str) -> Str
     let path = format!("{section}.{key}");
     if let Some(rule) = INT_RULES.iter().find(|r| r.key == path) {
         return format!("{} is not a whole number ({})", show(value), rule.range);
+    }
+    if path == "network.wifi_passphrase" {
+        // A secret: never repeated (problems appear on the page and in the log).
+        return "must be text in quotes, e.g. wifi_passphrase = \"my password\"".into();
     }
     let error = error.trim();
     // toml appends its own context; keep serde's first line.
@@ -2000,6 +2006,18 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn a_passphrase_of_the_wrong_type_is_not_shown() {
+        let error = check_entry(
+            "network",
+            "wifi_passphrase",
+            &[toml::Value::Integer(12345678)],
+        )
+        .unwrap_err();
+        assert!(error.contains("must be text in quotes"), "{error}");
+        assert!(!error.contains("12345678"), "{error}");
     }
 
     #[test]

@@ -844,6 +844,9 @@ fn check_passphrase(passphrase: &str) -> Result<(), String> {
 
 /// Checks `network.wifi_country`: empty or two letters.
 fn check_country(country: &str) -> Result<(), String> {
+    if country.eq_ignore_ascii_case("UK") {
+        return Err("\"UK\" is not a country code: the United Kingdom's is \"GB\"".into());
+    }
     if country.is_empty()
         || (country.len() == 2 && country.bytes().all(|b| b.is_ascii_alphabetic()))
     {
@@ -2029,6 +2032,7 @@ mod tests {
             let error = check_country(bad).unwrap_err();
             assert!(error.contains("two letters"), "{bad:?}: {error}");
         }
+        assert!(check_country("uk").unwrap_err().contains("\"GB\""));
     }
 
     #[test]

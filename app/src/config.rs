@@ -11,7 +11,9 @@
 //! `/boot/streamer.toml:3: server.port: 70000 is not a valid port (0-65535)`.
 //! [`load`] fails with all of them; [`load_or_defaults`] never fails: when the file
 //! has problems it is ignored as a whole (defaults + the valid environment variables
-//! are used) and the problems are returned for the status page and the player banner.
+//! are used) and the problems are returned for the status page and the player banner;
+//! the one exception is a `[network]` section without problems of its own, which is
+//! still used, so a mistake elsewhere does not take the device off the network.
 //!
 //! The doc comments of the structs below are the user documentation:
 //! [`default_toml`] turns them into the commented default file (via `schemars`).
@@ -22,7 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use figment::providers::Serialized;
@@ -35,6 +37,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// Network: the device's name, Wi-Fi and addresses, applied at every start
+    /// before the network comes up. When another section of this file has a
+    /// mistake, this section is still used, so the device stays reachable and its
+    /// page can show the mistake; a mistake in this section means Ethernet with an
+    /// automatic address (DHCP), no Wi-Fi, and the default name.
+    pub network: NetworkConfig,
     /// Web server: the player page, the video WebSocket and the status API.
     pub server: ServerConfig,
     /// Where the video comes from.
@@ -48,6 +56,152 @@ pub struct Config {
     pub gpio: GpioConfig,
     /// What the streamer writes to its log (the journal, or standard error).
     pub log: LogConfig,
+}
+
+/// Network: the device's name, Wi-Fi and addresses (`streamer setup` turns them
+/// into the network's runtime files, see [`crate::setup`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// The device's name on the network: 1-63 characters, lowercase letters a-z,
+    /// digits and "-" (not first or last). The page is then at
+    /// http://NAME.local/ (for example http://streamer.local/).
+    pub hostname: String,
+    /// Use the Ethernet socket: true or false (false: Wi-Fi only).
+    pub ethernet: bool,
+    /// The name of the Wi-Fi network to join, exactly as phones show it (capitals
+    /// matter), 1-32 characters. Empty: no Wi-Fi. Needs wifi_country too.
+    pub wifi_ssid: String,
+    /// The Wi-Fi password: 8-63 characters (letters, digits, spaces and symbols,
+    /// but not the double quote "), or the 64-hex-digit key. Empty: an open
+    /// network without a password.
+    pub wifi_passphrase: String,
+    /// The country the device is in, as two letters (ISO 3166), e.g. "GB", "US",
+    /// "DE": it sets which Wi-Fi channels the radio may use. Needed for Wi-Fi: on a
+    /// Raspberry Pi the Wi-Fi stays off without it.
+    pub wifi_country: String,
+    /// A fixed IPv4 address with its network size, e.g. "192.168.1.50/24".
+    /// Empty: get an address automatically from the router (DHCP), which suits
+    /// most networks. A fixed address is used on Ethernet and on Wi-Fi alike, so
+    /// connect only one of them.
+    pub address: String,
+    /// The router's IPv4 address, e.g. "192.168.1.1", with a fixed address only.
+    /// Empty: no router (only the local network is reachable).
+    pub gateway: String,
+    /// Name servers (DNS), e.g. ["192.168.1.1", "1.1.1.1"], with a fixed
+    /// address only (DHCP brings its own). IPv4 or IPv6 addresses.
+    #[serde(deserialize_with = "address_list")]
+    #[schemars(with = "Vec<String>")]
+    pub dns: Vec<String>,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            hostname: "streamer".into(),
+            ethernet: true,
+            wifi_ssid: String::new(),
+            wifi_passphrase: String::new(),
+            wifi_country: String::new(),
+            address: String::new(),
+            gateway: String::new(),
+            dns: Vec::new(),
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// Whether Wi-Fi is configured completely (a network name and a country).
+    pub fn wifi_enabled(&self) -> bool {
+        !self.wifi_ssid.is_empty() && !self.wifi_country.is_empty()
+    }
+
+    /// A copy that is safe to turn into files whatever was set (the loader checks
+    /// every key, but a `NetworkConfig` can be built in code): a bad name becomes
+    /// the default; bad Wi-Fi keys, or no country, mean no Wi-Fi; a bad address means
+    /// DHCP; a router or name servers without a fixed address are left out.
+    pub fn usable(&self) -> NetworkConfig {
+        let defaults = NetworkConfig::default();
+        let mut net = self.clone();
+        if check_hostname(&net.hostname).is_err() {
+            net.hostname = defaults.hostname;
+        }
+        let wifi_ok = check_ssid(&net.wifi_ssid).is_ok()
+            && check_passphrase(&net.wifi_passphrase).is_ok()
+            && check_country(&net.wifi_country).is_ok()
+            && !net.wifi_country.is_empty();
+        if !wifi_ok {
+            net.wifi_ssid.clear();
+            net.wifi_passphrase.clear();
+            net.wifi_country.clear();
+        }
+        net.wifi_country.make_ascii_uppercase();
+        let static_ok = !net.address.is_empty()
+            && check_address(&net.address).is_ok()
+            && check_gateway(&net.gateway).is_ok()
+            && check_dns(&net.dns).is_ok();
+        if !static_ok {
+            net.address.clear();
+            net.gateway.clear();
+            net.dns.clear();
+        }
+        net
+    }
+
+    /// Problems between keys, as (key, why): each key can be fine on its own and
+    /// still be unusable with the others.
+    pub fn cross_problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if self.address.is_empty() {
+            if !self.gateway.is_empty() {
+                problems.push((
+                    "network.gateway",
+                    "a router is only used with a fixed address: set address too, \
+                     or empty gateway to get everything automatically (DHCP)"
+                        .to_string(),
+                ));
+            }
+            if !self.dns.is_empty() {
+                problems.push((
+                    "network.dns",
+                    "name servers are only used with a fixed address: set address too, \
+                     or empty dns to get them automatically (DHCP)"
+                        .to_string(),
+                ));
+            }
+        }
+        if !self.wifi_ssid.is_empty() && self.wifi_country.is_empty() {
+            problems.push((
+                "network.wifi_ssid",
+                "Wi-Fi needs wifi_country, the two-letter code of the country the \
+                 device is in (e.g. \"GB\"): without it the Wi-Fi stays off"
+                    .to_string(),
+            ));
+        }
+        problems
+    }
+}
+
+/// Accepts `dns = ["1.1.1.1", "9.9.9.9"]` as well as one text `"1.1.1.1, 9.9.9.9"`
+/// (handy in an environment variable).
+fn address_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Many(Vec<String>),
+        One(String),
+    }
+    match List::deserialize(d) {
+        Ok(List::Many(list)) => Ok(list),
+        Ok(List::One(text)) => Ok(text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected a list of addresses such as [\"1.1.1.1\", \"9.9.9.9\"]",
+        )),
+    }
 }
 
 /// Web server: the player page, the video WebSocket and the status API.
@@ -598,9 +752,175 @@ fn check_log_level(filter: &str) -> Result<(), String> {
         .map_err(|e| format!("{filter:?} is not a log filter: {e} ({help})"))
 }
 
+/// A character that would break a generated file, described for people.
+fn unusable_char(text: &str) -> Option<String> {
+    text.chars().find_map(|c| match c {
+        '"' => Some("a double quote (\")".to_string()),
+        '\n' | '\r' => Some("a line break".to_string()),
+        c if c.is_control() => Some(format!("an invisible control character ({c:?})")),
+        _ => None,
+    })
+}
+
+/// Checks `network.hostname`: one RFC 1123 label in lowercase.
+fn check_hostname(name: &str) -> Result<(), String> {
+    let help =
+        "use 1-63 lowercase letters a-z, digits and \"-\", e.g. \"streamer\" or \"garden-cam\"";
+    if name.is_empty() {
+        return Err(format!("is empty ({help})"));
+    }
+    if name.len() > 63 {
+        return Err(format!("{name:?} is longer than 63 characters ({help})"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        let why = if c.is_ascii_uppercase() {
+            "capital letters are not allowed".to_string()
+        } else if c == '.' {
+            "a name has no dots (\".local\" is added by itself)".to_string()
+        } else {
+            format!("{c:?} is not allowed")
+        };
+        return Err(format!("{name:?}: {why} ({help})"));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err(format!(
+            "{name:?} must not start or end with \"-\" ({help})"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `network.wifi_ssid`: empty, or 1-32 bytes without quotes or control characters.
+fn check_ssid(ssid: &str) -> Result<(), String> {
+    if ssid.len() > 32 {
+        return Err(format!(
+            "{ssid:?} is longer than a Wi-Fi network name can be (32 bytes; letters \
+             such as é count twice)"
+        ));
+    }
+    if let Some(what) = unusable_char(ssid) {
+        return Err(format!(
+            "{ssid:?} contains {what}, which the Wi-Fi software cannot be given"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `network.wifi_passphrase`: empty, 8-63 printable ASCII characters without
+/// quotes, or 64 hex digits.
+fn check_passphrase(passphrase: &str) -> Result<(), String> {
+    // The passphrase itself is never repeated in a message: it is a secret.
+    if passphrase.is_empty()
+        || (passphrase.len() == 64 && passphrase.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Ok(());
+    }
+    if passphrase.contains('"') {
+        return Err(
+            "contains a double quote (\"), which the Wi-Fi software cannot be \
+                    given; use the 64-hex-digit key instead (wpa_passphrase prints it)"
+                .into(),
+        );
+    }
+    if !passphrase.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(
+            "may contain only plain letters a-z and A-Z, digits, spaces and \
+                    symbols (no accented letters, line breaks or control characters)"
+                .into(),
+        );
+    }
+    let n = passphrase.len();
+    if !(8..=63).contains(&n) {
+        return Err(format!(
+            "has {n} characters; a Wi-Fi password has 8-63 characters (or is the \
+             64-hex-digit key; empty means an open network)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `network.wifi_country`: empty or two letters.
+fn check_country(country: &str) -> Result<(), String> {
+    if country.eq_ignore_ascii_case("UK") {
+        return Err("\"UK\" is not a country code: the United Kingdom's is \"GB\"".into());
+    }
+    if country.is_empty()
+        || (country.len() == 2 && country.bytes().all(|b| b.is_ascii_alphabetic()))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "{country:?} is not a country code: use the two letters of the country \
+             the device is in, e.g. \"GB\", \"US\" or \"DE\""
+        ))
+    }
+}
+
+/// Checks `network.address`: empty or IPv4 address/prefix length.
+fn check_address(address: &str) -> Result<(), String> {
+    if address.is_empty() {
+        return Ok(());
+    }
+    let help = "write the address and the network size, e.g. \"192.168.1.50/24\", \
+                or leave it empty to get an address automatically (DHCP)";
+    let Some((ip, prefix)) = address.split_once('/') else {
+        return Err(format!(
+            "{address:?} has no network size (\"/24\") ({help})"
+        ));
+    };
+    let ip_ok = ip
+        .parse::<Ipv4Addr>()
+        .is_ok_and(|ip| !ip.is_unspecified() && !ip.is_broadcast() && !ip.is_multicast());
+    if !ip_ok {
+        return Err(format!("{ip:?} is not a usable IPv4 address ({help})"));
+    }
+    match prefix.parse::<u8>() {
+        Ok(1..=32) if prefix.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+        _ => Err(format!(
+            "{prefix:?} is not a network size (1-32; home networks mostly use 24) ({help})"
+        )),
+    }
+}
+
+/// Checks `network.gateway`: empty or an IPv4 address.
+fn check_gateway(gateway: &str) -> Result<(), String> {
+    match gateway.parse::<Ipv4Addr>() {
+        _ if gateway.is_empty() => Ok(()),
+        Ok(ip) if !ip.is_unspecified() && !ip.is_broadcast() && !ip.is_multicast() => Ok(()),
+        _ => Err(format!(
+            "{gateway:?} is not a router's IPv4 address (e.g. \"192.168.1.1\")"
+        )),
+    }
+}
+
+/// Checks `network.dns`: IPv4 or IPv6 addresses.
+fn check_dns(servers: &[String]) -> Result<(), String> {
+    for server in servers {
+        if server
+            .parse::<IpAddr>()
+            .map_or(true, |ip| ip.is_unspecified())
+        {
+            return Err(format!(
+                "{server:?} is not an IPv4 or IPv6 address (e.g. \"1.1.1.1\" or \"2606:4700:4700::1111\")"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks of a key beyond its type, on the typed value (`config` has the key set).
 fn check_typed(key: &str, config: &Config) -> Result<(), String> {
     match key {
+        "network.hostname" => check_hostname(&config.network.hostname),
+        "network.wifi_ssid" => check_ssid(&config.network.wifi_ssid),
+        "network.wifi_passphrase" => check_passphrase(&config.network.wifi_passphrase),
+        "network.wifi_country" => check_country(&config.network.wifi_country),
+        "network.address" => check_address(&config.network.address),
+        "network.gateway" => check_gateway(&config.network.gateway),
+        "network.dns" => check_dns(&config.network.dns),
         "encoder.level" => {
             let level = &config.encoder.level;
             match level_idc(level) {
@@ -668,6 +988,10 @@ fn type_error(section: &str, key: &str, value: &toml::Value, error: &str) -> Str
     let path = format!("{section}.{key}");
     if let Some(rule) = INT_RULES.iter().find(|r| r.key == path) {
         return format!("{} is not a whole number ({})", show(value), rule.range);
+    }
+    if path == "network.wifi_passphrase" {
+        // A secret: never repeated (problems appear on the page and in the log).
+        return "must be text in quotes, e.g. wifi_passphrase = \"my password\"".into();
     }
     let error = error.trim();
     // toml appends its own context; keep serde's first line.
@@ -1211,7 +1535,26 @@ fn merge(layers: &[&Layer]) -> (Config, Vec<Problem>) {
             why: "\"file\" needs camera.file, the H.264 file to replay".into(),
         });
     }
+    for (key, why) in config.network.cross_problems() {
+        problems.push(Problem {
+            origin: origins.get(key).cloned().unwrap_or(Origin::Default),
+            key: Some(key.into()),
+            why,
+        });
+    }
     (config, problems)
+}
+
+/// Whether the problem between keys `cross` says nothing new: "Wi-Fi needs
+/// wifi_country" when wifi_country itself was refused (or "needs address" when
+/// address was).
+fn follows_from(cross: &Problem, problems: &[Problem]) -> bool {
+    let refused = |key: &str| problems.iter().any(|p| p.key.as_deref() == Some(key));
+    match cross.key.as_deref() {
+        Some("network.wifi_ssid") => refused("network.wifi_country"),
+        Some("network.gateway" | "network.dns") => refused("network.address"),
+        _ => false,
+    }
 }
 
 /// Orders problems as a person reads them: the file's by line, then the
@@ -1258,6 +1601,10 @@ pub fn load_or_defaults_from(
     let env = env_layer(&schema, env);
     let (config, cross) = merge(&[&file, &env]);
     let mut problems: Vec<Problem> = file.problems.iter().chain(&env.problems).cloned().collect();
+    let cross: Vec<Problem> = cross
+        .into_iter()
+        .filter(|p| !follows_from(p, &problems))
+        .collect();
     problems.extend(cross);
     sort_problems(&mut problems);
     if problems.is_empty() {
@@ -1270,13 +1617,40 @@ pub fn load_or_defaults_from(
     let file_is_bad = problems
         .iter()
         .any(|p| matches!(p.origin, Origin::File { .. }));
-    let layers: Vec<&Layer> = if file_is_bad {
+    // The network section of a bad file is still used when it has no problem of its
+    // own: a mistake elsewhere must not take the device off the network, where the
+    // page shows the mistake.
+    let network_is_bad = problems.iter().any(|p| {
+        matches!(p.origin, Origin::File { .. })
+            && p.key
+                .as_deref()
+                .is_some_and(|k| k == "network" || k.starts_with("network."))
+    });
+    let file_network = Layer {
+        entries: file
+            .entries
+            .iter()
+            .filter(|e| e.section == "network")
+            .cloned()
+            .collect(),
+        problems: Vec::new(),
+    };
+    let layers: Vec<&Layer> = if !file_is_bad {
+        vec![&file, &env]
+    } else if network_is_bad {
         vec![&env]
     } else {
-        vec![&file, &env]
+        vec![&file_network, &env]
     };
     let (mut config, cross) = merge(&layers);
     for problem in cross {
+        if problem.key.as_deref() != Some("camera.source") {
+            // A network problem between keys: the setup leaves out what is unusable.
+            if !problems.contains(&problem) && !follows_from(&problem, &problems) {
+                problems.push(problem);
+            }
+            continue;
+        }
         config.camera.source = SourceKind::default();
         if !problems.contains(&problem) {
             problems.push(Problem {
@@ -1377,9 +1751,11 @@ mod tests {
         let names: Vec<_> = schema.sections.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
-            ["server", "camera", "encoder", "image", "gpio", "log"]
+            ["network", "server", "camera", "encoder", "image", "gpio", "log"]
         );
-        let camera: Vec<_> = schema.sections[1]
+        let camera: Vec<_> = schema
+            .section("camera")
+            .unwrap()
             .keys
             .iter()
             .map(|k| k.name.as_str())
@@ -1568,5 +1944,199 @@ mod tests {
                 assert!(check_int(rule, n).is_ok(), "{}", rule.key);
             }
         }
+    }
+
+    #[test]
+    fn hostnames() {
+        for good in ["streamer", "a", "garden-cam", "cam2", &"a".repeat(63)] {
+            assert!(check_hostname(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("", "is empty"),
+            ("-cam", "start or end"),
+            ("cam-", "start or end"),
+            ("Cam", "capital"),
+            ("cam.local", "no dots"),
+            ("my cam", "' ' is not allowed"),
+            ("cam\"", "not allowed"),
+            (&"a".repeat(64), "longer than 63"),
+        ] {
+            let error = check_hostname(bad).unwrap_err();
+            assert!(error.contains(why), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn ssids() {
+        for good in ["", "Home", "Home # 5G", "café", &"x".repeat(32)] {
+            assert!(check_ssid(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("say \"hi\"", "double quote"),
+            ("two\nlines", "line break"),
+            ("tab\there", "control character"),
+            (&"x".repeat(33), "32 bytes"),
+            (&"é".repeat(17), "32 bytes"),
+        ] {
+            let error = check_ssid(bad).unwrap_err();
+            assert!(error.contains(why), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn passphrases_and_the_secret_is_never_shown() {
+        let hex = "0123456789abcdefABCDEF0123456789".repeat(2);
+        for good in [
+            "",
+            "12345678",
+            "correct horse battery",
+            &"p".repeat(63),
+            &hex,
+        ] {
+            assert!(check_passphrase(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("secret7", "has 7 characters"),
+            (&"p".repeat(64), "has 64 characters"),
+            ("sec\"ret123", "double quote"),
+            ("sécret123", "only plain letters"),
+            ("secret\n123", "only plain letters"),
+        ] {
+            let error = check_passphrase(bad).unwrap_err();
+            assert!(error.contains(why), "{bad:?}: {error}");
+            assert!(
+                !error.contains("secret") && !error.contains("pppp"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_passphrase_of_the_wrong_type_is_not_shown() {
+        let error = check_entry(
+            "network",
+            "wifi_passphrase",
+            &[toml::Value::Integer(12345678)],
+        )
+        .unwrap_err();
+        assert!(error.contains("must be text in quotes"), "{error}");
+        assert!(!error.contains("12345678"), "{error}");
+    }
+
+    #[test]
+    fn countries() {
+        for good in ["", "GB", "us", "De"] {
+            assert!(check_country(good).is_ok(), "{good}");
+        }
+        for bad in ["G", "GBR", "UK ", "1A", "\"G"] {
+            let error = check_country(bad).unwrap_err();
+            assert!(error.contains("two letters"), "{bad:?}: {error}");
+        }
+        assert!(check_country("uk").unwrap_err().contains("\"GB\""));
+    }
+
+    #[test]
+    fn addresses_gateways_and_name_servers() {
+        for good in ["", "192.168.1.50/24", "10.0.0.2/8", "172.16.0.9/32"] {
+            assert!(check_address(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("192.168.1.50", "no network size"),
+            ("192.168.1.500/24", "not a usable IPv4"),
+            ("0.0.0.0/0", "not a usable IPv4"),
+            ("192.168.1.50/33", "not a network size"),
+            ("192.168.1.50/+4", "not a network size"),
+            ("fe80::1/64", "not a usable IPv4"),
+        ] {
+            let error = check_address(bad).unwrap_err();
+            assert!(error.contains(why), "{bad:?}: {error}");
+        }
+        assert!(check_gateway("").is_ok() && check_gateway("192.168.1.1").is_ok());
+        for bad in ["192.168.1", "router", "255.255.255.255", "::1"] {
+            assert!(check_gateway(bad).is_err(), "{bad}");
+        }
+        assert!(check_dns(&["1.1.1.1".into(), "2606:4700:4700::1111".into()]).is_ok());
+        let error = check_dns(&["1.1.1.1".into(), "dns.google".into()]).unwrap_err();
+        assert!(
+            error.contains("\"dns.google\" is not an IPv4 or IPv6"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn network_rules_between_keys() {
+        assert!(NetworkConfig::default().cross_problems().is_empty());
+        let net = NetworkConfig {
+            gateway: "192.168.1.1".into(),
+            dns: vec!["1.1.1.1".into()],
+            wifi_ssid: "Home".into(),
+            ..NetworkConfig::default()
+        };
+        let keys: Vec<_> = net.cross_problems().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            ["network.gateway", "network.dns", "network.wifi_ssid"]
+        );
+        let fixed = NetworkConfig {
+            address: "192.168.1.50/24".into(),
+            wifi_country: "GB".into(),
+            ..net
+        };
+        assert!(fixed.cross_problems().is_empty());
+        assert!(fixed.wifi_enabled());
+    }
+
+    #[test]
+    fn dns_is_a_list_or_one_text() {
+        let schema = schema_doc();
+        let layer = env_layer(
+            &schema,
+            [(
+                "STREAMER_NETWORK__DNS".to_string(),
+                "1.1.1.1, 9.9.9.9".to_string(),
+            )],
+        );
+        assert!(layer.problems.is_empty(), "{:?}", layer.problems);
+        let config: Config = toml::from_str("[network]\ndns = [\"1.1.1.1\"]\n").unwrap();
+        assert_eq!(config.network.dns, ["1.1.1.1"]);
+        let config: Config = toml::from_str("[network]\ndns = \"1.1.1.1 9.9.9.9\"\n").unwrap();
+        assert_eq!(config.network.dns, ["1.1.1.1", "9.9.9.9"]);
+    }
+
+    #[test]
+    fn a_mistake_elsewhere_keeps_the_network_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("streamer.toml");
+        std::fs::write(
+            &path,
+            "[network]\nwifi_ssid = \"Home\"\nwifi_country = \"GB\"\n[server]\nport = 70000\n",
+        )
+        .unwrap();
+        let loaded = load_or_defaults_from(&path, []);
+        assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+        assert_eq!(loaded.config.network.wifi_ssid, "Home");
+        assert_eq!(loaded.config.server.port, 8000);
+        // A mistake in [network] itself: the whole section is the default.
+        std::fs::write(
+            &path,
+            "[network]\nwifi_ssid = \"Home\"\nwifi_country = \"GBR\"\nhostname = \"cam\"\n",
+        )
+        .unwrap();
+        let loaded = load_or_defaults_from(&path, []);
+        assert_eq!(loaded.config.network, NetworkConfig::default());
+        assert!(
+            loaded.errors[0].contains(":3: network.wifi_country: \"GBR\" is not a country code"),
+            "{:?}",
+            loaded.errors
+        );
+        // Wi-Fi without a country is named, at the SSID's line.
+        std::fs::write(&path, "[network]\n\nwifi_ssid = \"Home\"\n").unwrap();
+        let loaded = load_or_defaults_from(&path, []);
+        assert!(
+            loaded.errors[0].contains(":3: network.wifi_ssid: Wi-Fi needs wifi_country"),
+            "{:?}",
+            loaded.errors
+        );
+        assert!(!loaded.config.network.wifi_enabled());
     }
 }

@@ -10,6 +10,7 @@ pub mod device;
 pub mod h264;
 pub mod hub;
 pub mod service;
+pub mod setup;
 pub mod source;
 pub mod v4l2;
 pub mod web;

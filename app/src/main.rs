@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use streamer::config::{self, Config};
 use streamer::hub::{Hub, HubLimits};
 use streamer::source::{self, supervisor};
-use streamer::{device, service, v4l2, web};
+use streamer::{device, service, setup, v4l2, web};
 
 /// Live H.264 from a Raspberry Pi camera to many browsers.
 #[derive(Debug, Parser)]
@@ -49,6 +49,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the network's runtime files (hostname, systemd-networkd units,
+    /// wpa_supplicant configuration) under /run from the [network] section; run at
+    /// every start by streamer-setup.service, before the network. Problems in the
+    /// file are printed and the defaults used for them; exits 1 only when the
+    /// files cannot be written.
+    Setup {
+        /// Write under this folder instead of / (to try a configuration).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Do not set the running system's hostname (only write the file).
+        #[arg(long)]
+        no_hostname: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +73,7 @@ fn main() -> ExitCode {
         }
         Command::CheckConfig { path } => check_config(path.as_deref().unwrap_or(&cli.config)),
         Command::Probe { json } => probe(&cli.config, json),
+        Command::Setup { root, no_hostname } => setup(&cli.config, &root, !no_hostname),
         Command::Run => match run(&cli.config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -82,6 +96,63 @@ fn check_config(path: &Path) -> ExitCode {
         }
         Err(error) => {
             eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn setup(config_path: &Path, root: &Path, set_hostname: bool) -> ExitCode {
+    let loaded = config::load_or_defaults(config_path);
+    if !loaded.file_found {
+        println!(
+            "{}: no such file; using the defaults",
+            config_path.display()
+        );
+    }
+    for problem in &loaded.errors {
+        println!("configuration problem: {problem}");
+    }
+    let file = config_path.display().to_string();
+    if loaded
+        .errors
+        .iter()
+        .any(|e| e.starts_with(&file) && (e.contains(": network.") || e.contains(": network:")))
+    {
+        println!(
+            "because of the problems in [network], the network is set up as if the \
+             file had no [network] section (the defaults, and STREAMER_NETWORK__* variables)"
+        );
+    }
+    let network = &loaded.config.network;
+    let files = setup::runtime_files(network);
+    let result = setup::apply(root, &files, set_hostname);
+    let report = match &result {
+        Ok(report) => Some(report.clone()),
+        // The files were written before the hostname was set.
+        Err(setup::SetupError::Hostname { .. }) => Some(setup::Report {
+            written: files.iter().map(|f| f.path.clone()).collect(),
+            ..setup::Report::default()
+        }),
+        Err(_) => None,
+    };
+    if let Some(report) = report {
+        for path in &report.written {
+            println!("wrote {}", path.display());
+        }
+        for path in &report.removed {
+            println!("removed {}", path.display());
+        }
+        if let Some(name) = &report.hostname_set {
+            println!("hostname set to {name}");
+        }
+    }
+    for line in setup::summary(network) {
+        println!("{line}");
+    }
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("streamer setup: {error}");
             ExitCode::FAILURE
         }
     }

@@ -1172,6 +1172,44 @@ impl SchemaDoc {
 }
 
 /// `text` as `#` comment lines.
+/// Every key as Markdown, one table per section (key, default, meaning), for the
+/// README's "Configure" section: the same words as the commented default file.
+pub fn reference_markdown() -> String {
+    let schema = schema_doc();
+    let defaults = toml::Value::try_from(Config::default())
+        .unwrap_or_else(|_| toml::Value::Table(toml::Table::new()));
+    let cell = |text: &str| {
+        text.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace('|', "\\|")
+    };
+    let mut out = String::new();
+    for section in &schema.sections {
+        out.push_str(&format!("#### `[{}]`\n\n", section.name));
+        let doc = cell(&section.doc);
+        if !doc.is_empty() {
+            out.push_str(&doc);
+            out.push_str("\n\n");
+        }
+        out.push_str("| key | default | meaning |\n| --- | --- | --- |\n");
+        let values = defaults.get(&section.name);
+        for key in &section.keys {
+            let default = match values.and_then(|v| v.get(&key.name)) {
+                Some(value) => format!("`{}`", cell(&value.to_string())),
+                None => "(none)".to_string(),
+            };
+            out.push_str(&format!(
+                "| `{}` | {default} | {} |\n",
+                key.name,
+                cell(&key.doc)
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn comment(out: &mut String, text: &str) {
     for line in text.lines() {
         let line = line.trim_end();

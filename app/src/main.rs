@@ -39,7 +39,11 @@ enum Command {
         path: Option<PathBuf>,
     },
     /// Print a fully commented default configuration file.
-    PrintDefaultConfig,
+    PrintDefaultConfig {
+        /// Print every key as Markdown tables instead (the README's reference).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Report the hardware (Raspberry Pi model, hardware encoder, cameras, and
     /// what each video node offers over V4L2) and which source the configuration
     /// would run, and why.
@@ -67,8 +71,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
-        Command::PrintDefaultConfig => {
-            print!("{}", config::default_toml());
+        Command::PrintDefaultConfig { markdown } => {
+            if markdown {
+                print!("{}", config::reference_markdown());
+            } else {
+                print!("{}", config::default_toml());
+            }
             ExitCode::SUCCESS
         }
         Command::CheckConfig { path } => check_config(path.as_deref().unwrap_or(&cli.config)),

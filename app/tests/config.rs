@@ -468,6 +468,26 @@ fn shipped_example_is_the_generated_default() {
 }
 
 #[test]
+fn the_readme_lists_every_key() {
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let text = std::fs::read_to_string(&readme).unwrap();
+    let start = "<!-- config-reference:start -->\n";
+    let end = "<!-- config-reference:end -->";
+    let from = text
+        .find(start)
+        .expect("the README has the reference's start marker")
+        + start.len();
+    let to = text
+        .find(end)
+        .expect("the README has the reference's end marker");
+    assert!(
+        text[from..to] == streamer::config::reference_markdown(),
+        "README.md's key reference is out of date: replace the part between the markers with \
+         the output of `streamer print-default-config --markdown`"
+    );
+}
+
+#[test]
 fn effective_toml_round_trips() {
     let mut c = Config::default();
     c.server.port = 1234;

@@ -2,9 +2,11 @@
 # Puts the crates of a Cargo.lock, vendored, into a cargo source tree that has
 # no network at build time.
 #
-# Usage: vendor-crates.sh SRC_DIR DL_DIR
+# Usage: vendor-crates.sh [--fetch] SRC_DIR DL_DIR
 #   SRC_DIR  the cargo workspace (Cargo.toml and Cargo.lock at its top)
 #   DL_DIR   where the tarball of vendored crates is kept
+#   --fetch  only make the tarball (`make image-source`, before an offline
+#            build), leave SRC_DIR as it is
 #
 # The tarball DL_DIR/streamer-crates-<first 16 hex of Cargo.lock's sha256>.tar.gz
 # is made with `cargo vendor --locked` (the network, once) when missing, then
@@ -13,8 +15,13 @@
 # CARGO_HOME is cargo's cache (Buildroot's dl/br-cargo-home).
 set -eu
 
+fetch_only=false
+if [ "${1:-}" = --fetch ]; then
+    fetch_only=true
+    shift
+fi
 if [ "$#" -ne 2 ]; then
-    echo "usage: $0 SRC_DIR DL_DIR" >&2
+    echo "usage: $0 [--fetch] SRC_DIR DL_DIR" >&2
     exit 2
 fi
 src=$1
@@ -39,6 +46,10 @@ if [ ! -f "$tarball" ]; then
     tar -C "$work" --sort=name --owner=0 --group=0 --numeric-owner \
         --mtime=@0 -czf "$work/crates.tar.gz" VENDOR
     mv "$work/crates.tar.gz" "$tarball"
+fi
+if [ "$fetch_only" = true ]; then
+    echo "vendor-crates.sh: $tarball"
+    exit 0
 fi
 
 rm -rf "$src/VENDOR"

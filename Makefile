@@ -28,10 +28,11 @@ FUZZ_TARGETS := split access_units sps websocket driver_answers
 # Debian packages the tests use, as command:package. ffmpeg/ffprobe judge the video,
 # Chromium runs the browser tests, shellcheck checks the shell scripts, Node runs the
 # browser tests and npm fetches jMuxer and playwright-core.
-DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellcheck node:nodejs npm:npm
+DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellcheck node:nodejs npm:npm \
+	systemd-analyze:systemd
 
 .PHONY: image image-source menuconfig image-clean list-boards lint-image check-image image-deps buildroot-tree
-.PHONY: cross cross-deps cross-test help run test lint fmt check-msrv shellcheck test-rust test-browser bench fuzz web deps clean
+.PHONY: cross cross-deps cross-test help run test lint fmt check-msrv check-units shellcheck test-rust test-browser bench fuzz web deps clean
 
 help:
 	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
@@ -39,13 +40,14 @@ help:
 ## Run the streamer on this machine with the test pattern and the repo's player.
 run: web
 	STREAMER_CAMERA__SOURCE=test \
+	STREAMER_SERVER__PORT=8000 \
 	STREAMER_SERVER__WEB_ROOT="$(WEB_ROOT)" \
 	$(CARGO) run --release --bin streamer -- --config "$(CURDIR)/board/common/streamer.toml"
 
 ## Every check, as CI runs it.
 test: deps lint web test-rust test-browser check-image
 
-lint: fmt check-msrv shellcheck
+lint: fmt check-msrv shellcheck check-units
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
 fmt:
@@ -55,8 +57,12 @@ fmt:
 check-msrv:
 	$(CARGO) metadata --format-version 1 --locked | .ci/check-msrv
 
+## The image's systemd units, fstab, sysusers and tmpfiles, checked offline.
+check-units:
+	.ci/check-units
+
 shellcheck:
-	shellcheck -x -P SCRIPTDIR .ci/run $(wildcard $(BROWSER_DIR)/*.sh) $(wildcard app/tests/fixtures/fake-*)
+	shellcheck -x -P SCRIPTDIR .ci/run .ci/check-units $(wildcard $(BROWSER_DIR)/*.sh) $(wildcard app/tests/fixtures/fake-*)
 
 test-rust:
 	$(CARGO) test --workspace --locked

@@ -212,8 +212,10 @@ pub struct ServerConfig {
     /// device (falls back to IPv4 only when the kernel has no IPv6); "0.0.0.0" every
     /// IPv4 address; "127.0.0.1" only this device itself.
     pub bind: IpAddr,
-    /// TCP port of the web server, 0-65535; the player is at http://DEVICE:PORT/.
-    /// 0 means any free port (the log says which one).
+    /// TCP port of the web server, 0-65535. 80, the web's own port, lets people
+    /// type just http://streamer.local/; with another port the player is at
+    /// http://DEVICE:PORT/. Ports below 1024 need the appliance's service (or
+    /// root); 0 means any free port (the log says which one).
     pub port: u16,
     /// Folder with the player's files (index.html and its scripts). Change it only
     /// to try a modified player.
@@ -228,7 +230,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             bind: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            port: 8000,
+            port: 80,
             web_root: PathBuf::from("/usr/share/streamer/www"),
             max_viewers: 200,
         }
@@ -2153,7 +2155,7 @@ mod tests {
         let loaded = load_or_defaults_from(&path, []);
         assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
         assert_eq!(loaded.config.network.wifi_ssid, "Home");
-        assert_eq!(loaded.config.server.port, 8000);
+        assert_eq!(loaded.config.server.port, 80);
         // A mistake in [network] itself: the whole section is the default.
         std::fs::write(
             &path,

@@ -47,7 +47,7 @@ fn missing_file_means_defaults() {
     assert!(loaded.errors.is_empty());
     assert_eq!(loaded.config, Config::default());
     let defaults = Config::default();
-    assert_eq!(defaults.server.port, 8000);
+    assert_eq!(defaults.server.port, 80);
     assert_eq!(defaults.camera.source, SourceKind::Auto);
     assert_eq!(defaults.encoder.level, "4.0");
 }

@@ -49,7 +49,7 @@ STREAMER_CARGO_ENV = \
 # root filesystem is read-only at run time): video for the cameras and the
 # codecs, render for libcamera's buffers.
 define STREAMER_USERS
-	streamer -1 streamer -1 * - - video,render Live video streamer
+	streamer -1 streamer -1 * - - video,render,gpio Live video streamer
 endef
 
 $(eval $(cargo-package))

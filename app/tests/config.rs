@@ -557,6 +557,26 @@ fn cli_check_config_good_file() {
 }
 
 #[test]
+fn the_shipped_file_passes_check_config_as_the_image_uses_it() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../board/common/streamer.toml");
+    let out = streamer()
+        .arg("check-config")
+        .arg(&shipped)
+        .env_remove("STREAMER_SERVER__PORT")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let effective: Config = toml::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    // The appliance answers on http://streamer.local/.
+    assert_eq!(effective.server.port, 80);
+    assert_eq!(effective.network.hostname, "streamer");
+}
+
+#[test]
 fn cli_check_config_bad_file() {
     let (_dir, path) = file("[server]\nport = 70000\nfoo = 1\n");
     let out = streamer().arg("check-config").arg(&path).output().unwrap();

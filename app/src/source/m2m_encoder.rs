@@ -245,7 +245,7 @@ pub fn plan_controls(
                 }
             }
             ControlKind::Integer | ControlKind::Integer64 | ControlKind::Boolean => {
-                let fitted = fit_to_range(value, info);
+                let fitted = info.fit(i128::from(value));
                 if fitted != value {
                     notes.push(format!(
                         "{setting}: the encoder takes {} to {} in steps of {}; using {fitted}",
@@ -264,25 +264,6 @@ pub fn plan_controls(
 /// A configuration enum as the configuration file spells it ("variable", "high").
 fn lower_debug(value: impl std::fmt::Debug) -> String {
     format!("{value:?}").to_lowercase()
-}
-
-/// `value` clamped to the control's range and rounded to its step, as the V4L2
-/// control core would store it.
-fn fit_to_range(value: i64, info: &ControlInfo) -> i64 {
-    if info.minimum > info.maximum {
-        return value;
-    }
-    let clamped = value.clamp(info.minimum, info.maximum);
-    let step = i64::try_from(info.step).unwrap_or(1).max(1);
-    let offset = clamped.saturating_sub(info.minimum);
-    let rounded = info
-        .minimum
-        .saturating_add(offset.saturating_add(step / 2) / step * step);
-    if rounded > info.maximum {
-        rounded.saturating_sub(step)
-    } else {
-        rounded
-    }
 }
 
 /// A queue, named for messages.

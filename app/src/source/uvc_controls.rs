@@ -108,23 +108,9 @@ fn sane(info: &ControlInfo) -> bool {
     info.minimum <= info.maximum
 }
 
-/// `value` clamped into the control's range and rounded to its step from its
-/// minimum (the nearest step, never beyond the maximum). The range must be sane.
-fn on_grid(info: &ControlInfo, value: i128) -> i64 {
-    let min = i128::from(info.minimum);
-    let max = i128::from(info.maximum);
-    let step = i128::from(info.step.max(1));
-    let clamped = value.clamp(min, max);
-    let mut rounded = min + (clamped - min + step / 2) / step * step;
-    if rounded > max {
-        rounded -= step;
-    }
-    i64::try_from(rounded.clamp(min, max)).unwrap_or(info.minimum)
-}
-
 /// The control's default, on its grid (`None` for an insane range).
 fn default_of(info: &ControlInfo) -> Option<i64> {
-    sane(info).then(|| on_grid(info, i128::from(info.default)))
+    sane(info).then(|| info.fit(i128::from(info.default)))
 }
 
 /// `v` (-100 to 100, 0 = unchanged) on the control's range around its default:
@@ -142,7 +128,7 @@ fn scale(info: &ControlInfo, v: i32) -> Option<i64> {
         d + v * (d - info.minimum as f64)
     };
     // `as` saturates (and makes NaN 0): no overflow for any range.
-    Some(on_grid(info, target.round() as i128))
+    Some(info.fit(target.round() as i128))
 }
 
 struct Planner<'a> {
@@ -243,7 +229,7 @@ impl<'a> Planner<'a> {
                 ));
                 return false;
             }
-            _ => on_grid(info, i128::from(value)),
+            _ => info.fit(i128::from(value)),
         };
         self.settings.retain(|s| s.id != id);
         self.settings.push(Setting {
@@ -391,13 +377,9 @@ impl<'a> Planner<'a> {
                 let entry = preset_entry(named);
                 if auto_switch && temperature {
                     self.set(KEY, V4L2_CID_AUTO_WHITE_BALANCE, 0);
-                    let fitted = self.find(V4L2_CID_WHITE_BALANCE_TEMPERATURE).map(|info| {
-                        (
-                            on_grid(info, i128::from(kelvin)),
-                            info.minimum,
-                            info.maximum,
-                        )
-                    });
+                    let fitted = self
+                        .find(V4L2_CID_WHITE_BALANCE_TEMPERATURE)
+                        .map(|info| (info.fit(i128::from(kelvin)), info.minimum, info.maximum));
                     if let Some((value, min, max)) = fitted {
                         if value < kelvin.saturating_sub(100) || value > kelvin.saturating_add(100)
                         {
@@ -484,7 +466,7 @@ impl<'a> Planner<'a> {
                 // Halfway to the maximum, at least one step above the default.
                 let half = scale(&info, 50).unwrap_or(default);
                 let one_step = i128::from(default) + i128::from(info.step.max(1));
-                on_grid(&info, i128::from(half).max(one_step))
+                info.fit(i128::from(half).max(one_step))
             } else {
                 default
             };
@@ -517,7 +499,7 @@ impl<'a> Planner<'a> {
                 .min_by_key(|(_, mev)| mev.abs_diff(millis))
                 .map(|(index, _)| i64::from(index)),
             ControlKind::Integer | ControlKind::Integer64 if sane(info) => {
-                Some(on_grid(info, i128::from(millis)))
+                Some(info.fit(i128::from(millis)))
             }
             _ => None,
         };

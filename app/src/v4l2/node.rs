@@ -139,6 +139,27 @@ impl ControlInfo {
                 | sys::V4L2_CTRL_FLAG_GRABBED)
             == 0
     }
+
+    /// `value` as the V4L2 control core stores it (`ROUND_TO_RANGE`): clamped into
+    /// the range and rounded to the nearest step from the minimum, never beyond the
+    /// maximum. Exact for any value (`i128`); a range whose minimum exceeds its
+    /// maximum leaves the value as it is (saturated to `i64`).
+    pub fn fit(&self, value: i128) -> i64 {
+        let min = i128::from(self.minimum);
+        let max = i128::from(self.maximum);
+        let saturated =
+            |v: i128| i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX });
+        if min > max {
+            return saturated(value);
+        }
+        let step = i128::from(self.step.max(1));
+        let clamped = value.clamp(min, max);
+        let mut rounded = min + (clamped - min + step / 2) / step * step;
+        if rounded > max {
+            rounded -= step;
+        }
+        saturated(rounded.clamp(min, max))
+    }
 }
 
 /// One format of a queue with the sizes and frame intervals the node offers for it.
@@ -537,6 +558,32 @@ mod tests {
             legacy.frame_intervals_of(sys::V4L2_PIX_FMT_H264, 9000, 922),
             None
         );
+    }
+
+    #[test]
+    fn controls_fit_values_as_the_control_core_does() {
+        let info = |minimum, maximum, step| ControlInfo {
+            id: 0,
+            name: String::new(),
+            kind: ControlKind::Integer,
+            minimum,
+            maximum,
+            step,
+            default: minimum,
+            flags: 0,
+            menu: Vec::new(),
+        };
+        let bitrate = info(25_000, 25_000_000, 25_000);
+        assert_eq!(bitrate.fit(64_000), 75_000, "the nearest step");
+        assert_eq!(bitrate.fit(62_499), 50_000);
+        assert_eq!(bitrate.fit(1), 25_000, "clamped up");
+        assert_eq!(bitrate.fit(99_000_000), 25_000_000, "clamped down");
+        // The last step would pass the maximum: the one below it.
+        assert_eq!(info(0, 10, 4).fit(10), 8);
+        assert_eq!(info(0, 10, 0).fit(7), 7, "step 0 means any value");
+        assert_eq!(info(-5, 5, 1).fit(i128::MIN), -5);
+        assert_eq!(info(i64::MIN, i64::MAX, 1).fit(i128::MAX), i64::MAX);
+        assert_eq!(info(10, 0, 1).fit(42), 42, "an impossible range leaves it");
     }
 
     #[test]

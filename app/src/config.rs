@@ -566,6 +566,15 @@ const LEVELS: &[(&str, u8)] = &[
     ("5.2", 52),
 ];
 
+/// How the configuration file spells a value of one of its choices (`"night"`,
+/// `"tungsten"`, `"high"`), for messages: the name serde reads and writes.
+pub fn spelled<T: Serialize + fmt::Debug>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => format!("{value:?}"),
+    }
+}
+
 /// `level_idc` of an H.264 level written as text ("4", "4.0", "4.1", "1b"), `None`
 /// for anything else.
 pub fn level_idc_of(level: &str) -> Option<u8> {
@@ -1760,6 +1769,14 @@ mod tests {
         assert!(!text.contains("correct horse"), "{text}");
         assert!(text.contains("wifi_passphrase is set; not shown"), "{text}");
         assert!(!effective_toml(&Config::default()).contains("not shown"));
+    }
+
+    #[test]
+    fn choices_are_spelled_as_the_file_spells_them() {
+        assert_eq!(spelled(&ExposureMode::Night), "night");
+        assert_eq!(spelled(&WhiteBalance::Tungsten), "tungsten");
+        assert_eq!(spelled(&BitrateMode::Variable), "variable");
+        assert_eq!(spelled(&Profile::High), "high");
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! -100 to 100 pass through unchanged. The driver's ranges and menus follow
 //! `drivers/staging/vc04_services/bcm2835-camera/controls.c` in Linux.
 
-use crate::config::{BitrateMode, Config, ExposureMode, Metering, Profile, WhiteBalance};
+use super::codec_controls;
+use crate::config::{spelled, Config, ExposureMode, Metering, WhiteBalance};
 use crate::v4l2::sys::*;
 
 /// One control to set.
@@ -21,12 +22,6 @@ pub struct Control {
     /// Its value (menu index for menu controls).
     pub value: i64,
 }
-
-/// The H.264 levels in the order of V4L2's `V4L2_MPEG_VIDEO_H264_LEVEL_*` menu.
-const LEVEL_MENU: [&str; 17] = [
-    "1", "1b", "1.1", "1.2", "1.3", "2", "2.1", "2.2", "3", "3.1", "3.2", "4", "4.1", "4.2", "5",
-    "5.1", "5.2",
-];
 
 /// The highest level the legacy camera driver's level menu offers (controls.c ends
 /// it at 4.0, which covers 1920x1080 at 30 fps, the most its H.264 path does).
@@ -50,10 +45,7 @@ pub fn controls(config: &Config) -> (Vec<Control>, Vec<String>) {
     set(
         V4L2_CID_MPEG_VIDEO_BITRATE_MODE,
         "bitrate mode",
-        i64::from(match encoder.bitrate_mode {
-            BitrateMode::Variable => V4L2_MPEG_VIDEO_BITRATE_MODE_VBR,
-            BitrateMode::Constant => V4L2_MPEG_VIDEO_BITRATE_MODE_CBR,
-        }),
+        i64::from(codec_controls::bitrate_mode(encoder.bitrate_mode)),
     );
     set(
         V4L2_CID_MPEG_VIDEO_BITRATE,
@@ -63,17 +55,14 @@ pub fn controls(config: &Config) -> (Vec<Control>, Vec<String>) {
     set(
         V4L2_CID_MPEG_VIDEO_H264_PROFILE,
         "H.264 profile",
-        i64::from(match encoder.profile {
-            Profile::Baseline => V4L2_MPEG_VIDEO_H264_PROFILE_CONSTRAINED_BASELINE,
-            Profile::Main => V4L2_MPEG_VIDEO_H264_PROFILE_MAIN,
-            Profile::High => V4L2_MPEG_VIDEO_H264_PROFILE_HIGH,
-        }),
+        i64::from(codec_controls::profile(encoder.profile)),
     );
-    let level = encoder.level.trim_end_matches(".0");
-    match LEVEL_MENU.iter().position(|l| *l == level) {
-        Some(index) if index as u32 <= MAX_LEVEL_MENU => {
-            set(V4L2_CID_MPEG_VIDEO_H264_LEVEL, "H.264 level", index as i64)
-        }
+    match codec_controls::level(&encoder.level) {
+        Some(index) if index <= MAX_LEVEL_MENU => set(
+            V4L2_CID_MPEG_VIDEO_H264_LEVEL,
+            "H.264 level",
+            i64::from(index),
+        ),
         Some(_) => {
             notes.push(format!(
                 "encoder.level = \"{}\" is above what the legacy camera driver offers (4.0): using 4.0",
@@ -128,7 +117,7 @@ pub fn controls(config: &Config) -> (Vec<Control>, Vec<String>) {
         other => {
             notes.push(format!(
                 "image.exposure = \"{}\" has no V4L2 equivalent: using automatic exposure",
-                format!("{other:?}").to_lowercase()
+                spelled(&other)
             ));
             (V4L2_EXPOSURE_AUTO, V4L2_SCENE_MODE_NONE)
         }
@@ -219,7 +208,7 @@ pub fn controls(config: &Config) -> (Vec<Control>, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ImageConfig;
+    use crate::config::{BitrateMode, ImageConfig, Profile};
 
     fn value(controls: &[Control], id: u32) -> Option<i64> {
         controls.iter().find(|c| c.id == id).map(|c| c.value)
@@ -338,23 +327,6 @@ mod tests {
         let notes = notes.join("\n");
         for expected in ["5.1", "using 200", "denoise", "\"beach\""] {
             assert!(notes.contains(expected), "{expected} in {notes}");
-        }
-    }
-
-    #[test]
-    fn the_level_menu_matches_the_kernel_constants() {
-        for (name, constant) in [
-            ("3", V4L2_MPEG_VIDEO_H264_LEVEL_3_0),
-            ("3.1", V4L2_MPEG_VIDEO_H264_LEVEL_3_1),
-            ("3.2", V4L2_MPEG_VIDEO_H264_LEVEL_3_2),
-            ("4", V4L2_MPEG_VIDEO_H264_LEVEL_4_0),
-            ("4.1", V4L2_MPEG_VIDEO_H264_LEVEL_4_1),
-            ("4.2", V4L2_MPEG_VIDEO_H264_LEVEL_4_2),
-        ] {
-            assert_eq!(
-                LEVEL_MENU.iter().position(|l| *l == name),
-                Some(constant as usize)
-            );
         }
     }
 }

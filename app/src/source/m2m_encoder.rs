@@ -34,7 +34,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::config::{BitrateMode, EncoderConfig, Profile};
+use crate::config::{spelled, BitrateMode, EncoderConfig, Profile};
+use crate::source::codec_controls;
 use crate::source::raw_frame::{copy_frame, FrameLayout, LayoutError, RawFormat};
 use crate::v4l2::{
     fourcc_to_string, sys, Capability, ControlInfo, ControlKind, Error as V4l2Error, Fraction,
@@ -56,12 +57,6 @@ pub const OUTPUT_BUFFERS: u32 = 4;
 pub const CAPTURE_BUFFERS: u32 = 6;
 /// How long [`M2mEncoder::encode`] waits for a free raw buffer before dropping the frame.
 pub const DEFAULT_INPUT_WAIT: Duration = Duration::from_millis(5);
-
-/// The H.264 levels in the order of V4L2's `V4L2_MPEG_VIDEO_H264_LEVEL_*` menu.
-const LEVEL_MENU: [&str; 17] = [
-    "1", "1b", "1.1", "1.2", "1.3", "2", "2.1", "2.2", "3", "3.1", "3.2", "4", "4.1", "4.2", "5",
-    "5.1", "5.2",
-];
 
 /// Whether `capability` is the Pi's H.264 encoder node (by card name: its number
 /// differs between boards and kernels).
@@ -140,19 +135,17 @@ pub fn plan_controls(
 ) -> (Vec<ControlSetting>, Vec<String>) {
     let mut out = Vec::new();
     let mut notes = Vec::new();
-    let level = settings.level.trim_end_matches(".0");
     let wanted: [(u32, &'static str, String, Option<i64>); 6] = [
         (
             sys::V4L2_CID_MPEG_VIDEO_BITRATE_MODE,
             "bitrate mode",
             format!(
                 "encoder.bitrate_mode = \"{}\"",
-                lower_debug(settings.bitrate_mode)
+                spelled(&settings.bitrate_mode)
             ),
-            Some(i64::from(match settings.bitrate_mode {
-                BitrateMode::Variable => sys::V4L2_MPEG_VIDEO_BITRATE_MODE_VBR,
-                BitrateMode::Constant => sys::V4L2_MPEG_VIDEO_BITRATE_MODE_CBR,
-            })),
+            Some(i64::from(codec_controls::bitrate_mode(
+                settings.bitrate_mode,
+            ))),
         ),
         (
             sys::V4L2_CID_MPEG_VIDEO_BITRATE,
@@ -163,21 +156,14 @@ pub fn plan_controls(
         (
             sys::V4L2_CID_MPEG_VIDEO_H264_PROFILE,
             "H.264 profile",
-            format!("encoder.profile = \"{}\"", lower_debug(settings.profile)),
-            Some(i64::from(match settings.profile {
-                Profile::Baseline => sys::V4L2_MPEG_VIDEO_H264_PROFILE_CONSTRAINED_BASELINE,
-                Profile::Main => sys::V4L2_MPEG_VIDEO_H264_PROFILE_MAIN,
-                Profile::High => sys::V4L2_MPEG_VIDEO_H264_PROFILE_HIGH,
-            })),
+            format!("encoder.profile = \"{}\"", spelled(&settings.profile)),
+            Some(i64::from(codec_controls::profile(settings.profile))),
         ),
         (
             sys::V4L2_CID_MPEG_VIDEO_H264_LEVEL,
             "H.264 level",
             format!("encoder.level = \"{}\"", settings.level),
-            LEVEL_MENU
-                .iter()
-                .position(|l| *l == level)
-                .map(|i| i as i64),
+            codec_controls::level(&settings.level).map(i64::from),
         ),
         (
             sys::V4L2_CID_MPEG_VIDEO_H264_I_PERIOD,
@@ -259,11 +245,6 @@ pub fn plan_controls(
         out.push(ControlSetting { id, name, value });
     }
     (out, notes)
-}
-
-/// A configuration enum as the configuration file spells it ("variable", "high").
-fn lower_debug(value: impl std::fmt::Debug) -> String {
-    format!("{value:?}").to_lowercase()
 }
 
 /// A queue, named for messages.

@@ -6,6 +6,7 @@
 //! and publishes what it produces to the hub.
 
 pub mod capture;
+pub mod codec_controls;
 pub mod file;
 pub mod i420;
 pub mod legacy_camera;

@@ -3,7 +3,7 @@
 //! own scales and names (rpicam-apps `core/options.cpp`). What has no equivalent is
 //! left out and said in plain words.
 
-use crate::config::{ExposureMode, ImageConfig, Metering, WhiteBalance};
+use crate::config::{spelled, ExposureMode, ImageConfig, Metering, WhiteBalance};
 
 /// rpicam-vid options for `image`, and notes on what could not be mapped. Flips and
 /// rotation are not here: they are options of their own (`RpicamSettings`).
@@ -40,7 +40,7 @@ pub fn image_arguments(image: &ImageConfig) -> (Vec<String>, Vec<String>) {
         }
         other => notes.push(format!(
             "image.exposure = {:?} has no rpicam-vid equivalent: using normal exposure",
-            lowercase(other)
+            spelled(&other)
         )),
     }
     match image.metering {
@@ -82,10 +82,6 @@ fn ratio(numerator: i32, denominator: i32) -> String {
     } else {
         text.into()
     }
-}
-
-fn lowercase(mode: ExposureMode) -> String {
-    format!("{mode:?}").to_lowercase()
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //! with `v4l2-ctl`) in force after the setting is put back to "unchanged". The
 //! configuration is the one place the picture is set.
 
-use crate::config::{ExposureMode, ImageConfig, Metering, WhiteBalance};
+use crate::config::{spelled, ExposureMode, ImageConfig, Metering, WhiteBalance};
 use crate::v4l2::sys::*;
 use crate::v4l2::{ControlInfo, ControlKind};
 
@@ -86,11 +86,6 @@ fn preset_entry(preset: WhiteBalance) -> u32 {
         WhiteBalance::Flash => V4L2_WHITE_BALANCE_FLASH,
         WhiteBalance::Horizon => V4L2_WHITE_BALANCE_HORIZON,
     }
-}
-
-/// The configuration's lowercase name of an enum value (`Night` -> `night`).
-fn word(value: impl std::fmt::Debug) -> String {
-    format!("{value:?}").to_lowercase()
 }
 
 /// The automatic switch a control depends on: while the switch is on, the
@@ -345,7 +340,7 @@ impl<'a> Planner<'a> {
         let auto_switch = self.settable(V4L2_CID_AUTO_WHITE_BALANCE);
         let temperature = self.settable(V4L2_CID_WHITE_BALANCE_TEMPERATURE);
         let preset = V4L2_CID_AUTO_N_PRESET_WHITE_BALANCE;
-        let shown = word(white_balance);
+        let shown = spelled(&white_balance);
         match white_balance {
             WhiteBalance::Auto => {
                 if auto_switch {
@@ -428,7 +423,7 @@ impl<'a> Planner<'a> {
     fn exposure(&mut self, image: &ImageConfig) {
         const KEY: &str = "image.exposure";
         let mode = image.exposure;
-        let shown = word(mode);
+        let shown = spelled(&mode);
         let automatic = self.automatic_exposure();
         let manual = mode == ExposureMode::Off
             && self.settable(V4L2_CID_EXPOSURE_AUTO)
@@ -529,7 +524,7 @@ impl<'a> Planner<'a> {
             self.note(format!(
                 "image.metering = \"{}\": a webcam has no metering control; it measures \
                  light its own way",
-                word(image.metering)
+                spelled(&image.metering)
             ));
         }
         if image.iso != 0 {

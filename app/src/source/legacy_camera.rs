@@ -18,19 +18,12 @@ use super::legacy_controls::{self, Control};
 use super::mode::{self, ModeRequest, GPU_H264_LIMIT};
 use super::{Sink, Source, SourceError};
 use crate::config::{Config, Profile};
+use crate::v4l2::discover::is_legacy_camera_driver;
 use crate::v4l2::{
     describe, sys, ControlInfo, ControlKind, Fraction, ImageFormat, Node, Opener, Queue,
 };
 
 const NAME: &str = "v4l2";
-
-/// The driver names bcm2835-v4l2 reports: Raspberry Pi OS kernels say
-/// `bm2835 mmal`, newer mainline kernels `bcm2835 mmal`.
-pub const DRIVER_NAMES: [&str; 2] = ["bm2835 mmal", "bcm2835 mmal"];
-
-/// The highest H.264 level the legacy camera driver's level menu offers
-/// (`level_idc`): its menu ends at 4.0, whatever the GPU encoder could do.
-const MAX_LEVEL_IDC: u8 = 40;
 
 /// What the `v4l2` source needs from the configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,7 +115,7 @@ impl LegacyCamera {
             })
         })?;
         let capability = node.capability().clone();
-        if !DRIVER_NAMES.contains(&capability.driver.as_str()) {
+        if !is_legacy_camera_driver(&capability.driver) {
             return Err(Self::start_error(format!(
                 "{path} is not the legacy camera: its driver is \"{}\" (\"{}\"), not bcm2835-v4l2 \
                  (\"bm2835 mmal\"); set camera.device to the legacy camera's node, or use \
@@ -144,7 +137,7 @@ impl LegacyCamera {
         if let Some(needed) =
             crate::h264::level::minimum_level(chosen.width, chosen.height, s.framerate)
         {
-            if needed.level_idc > MAX_LEVEL_IDC {
+            if needed.level_idc > legacy_controls::MAX_LEVEL_IDC {
                 return Err(Self::start_error(format!(
                     "{}x{} at {} fps needs H.264 level {}, and the legacy camera's encoder \
                      goes up to level 4.0 (at most 1920x1080 at 30 fps): lower \
@@ -155,7 +148,7 @@ impl LegacyCamera {
         }
         if let Some(level_idc) = s.level_idc {
             crate::h264::level::check(
-                level_idc.min(MAX_LEVEL_IDC),
+                level_idc.min(legacy_controls::MAX_LEVEL_IDC),
                 chosen.width,
                 chosen.height,
                 s.framerate,

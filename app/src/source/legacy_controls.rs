@@ -26,6 +26,8 @@ pub struct Control {
 /// The highest level the legacy camera driver's level menu offers (controls.c ends
 /// it at 4.0, which covers 1920x1080 at 30 fps, the most its H.264 path does).
 const MAX_LEVEL_MENU: u32 = V4L2_MPEG_VIDEO_H264_LEVEL_4_0;
+/// The same level as `level_idc`, for the mode checks of the `v4l2` source.
+pub const MAX_LEVEL_IDC: u8 = 40;
 
 /// `V4L2_CID_ISO_SENSITIVITY` menu of bcm2835-v4l2: ISO x 1000.
 const ISO_MENU: [u32; 5] = [0, 100_000, 200_000, 400_000, 800_000];
@@ -309,6 +311,12 @@ mod tests {
         for (id, expected) in expect {
             assert_eq!(value(&controls, id), Some(expected), "control {id:#x}");
         }
+    }
+
+    #[test]
+    fn the_highest_level_is_one_level_in_both_spellings() {
+        assert_eq!(codec_controls::level("4"), Some(MAX_LEVEL_MENU));
+        assert_eq!(crate::config::level_idc_of("4"), Some(MAX_LEVEL_IDC));
     }
 
     #[test]

@@ -37,15 +37,12 @@ use std::time::{Duration, Instant};
 use crate::config::{spelled, BitrateMode, EncoderConfig, Profile};
 use crate::source::codec_controls;
 use crate::source::raw_frame::{copy_frame, FrameLayout, LayoutError, RawFormat};
+use crate::v4l2::discover::H264_ENCODER_CARD;
 use crate::v4l2::{
-    fourcc_to_string, sys, Capability, ControlInfo, ControlKind, Error as V4l2Error, Fraction,
-    FrameSize, ImageFormat, Node, PlaneLayout, Queue,
+    fourcc_to_string, sys, ControlInfo, ControlKind, Error as V4l2Error, Fraction, FrameSize,
+    ImageFormat, Node, PlaneLayout, Queue,
 };
 
-/// `VIDIOC_QUERYCAP` card of the encoder node.
-pub const ENCODER_CARD: &str = "bcm2835-codec-encode";
-/// `VIDIOC_QUERYCAP` driver of the encoder node.
-pub const ENCODER_DRIVER: &str = "bcm2835-codec";
 /// The largest picture the VideoCore H.264 encoder handles (its driver lets
 /// formats up to 1920x1920 through, the encoder does not).
 pub const MAX_WIDTH: u32 = 1920;
@@ -57,12 +54,6 @@ pub const OUTPUT_BUFFERS: u32 = 4;
 pub const CAPTURE_BUFFERS: u32 = 6;
 /// How long [`M2mEncoder::encode`] waits for a free raw buffer before dropping the frame.
 pub const DEFAULT_INPUT_WAIT: Duration = Duration::from_millis(5);
-
-/// Whether `capability` is the Pi's H.264 encoder node (by card name: its number
-/// differs between boards and kernels).
-pub fn is_encoder(capability: &Capability) -> bool {
-    capability.card == ENCODER_CARD
-}
 
 /// What to encode, and how.
 #[derive(Debug, Clone, PartialEq)]
@@ -261,7 +252,7 @@ fn queue_name(queue: Queue) -> &'static str {
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {
     /// The node is some other device.
-    #[error("{} is {card:?} (driver {driver:?}), not the Pi's H.264 encoder ({ENCODER_CARD:?})", path.display())]
+    #[error("{} is {card:?} (driver {driver:?}), not the Pi's H.264 encoder ({H264_ENCODER_CARD:?})", path.display())]
     NotTheEncoder {
         /// The node.
         path: PathBuf,
@@ -481,7 +472,8 @@ impl M2mEncoder {
 
         // What the node is.
         let capability = node.capability().clone();
-        if !is_encoder(&capability) {
+        // The encoder is known by its card name: its number differs between boards.
+        if capability.card != H264_ENCODER_CARD {
             return Err(EncoderError::NotTheEncoder {
                 path,
                 card: capability.card,

@@ -24,6 +24,11 @@ pub const H264_ENCODER_CARD: &str = "bcm2835-codec-encode";
 /// The USB Video Class driver.
 pub const UVC_DRIVER: &str = "uvcvideo";
 
+/// Whether `driver` (QUERYCAP) is the legacy camera driver, under either spelling.
+pub fn is_legacy_camera_driver(driver: &str) -> bool {
+    driver == LEGACY_CAMERA_DRIVER || driver == LEGACY_CAMERA_DRIVER_FIXED
+}
+
 /// What the streamer uses a node for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -43,9 +48,7 @@ impl Role {
     /// The role a node with this QUERYCAP answer plays, if any.
     pub fn of(capability: &Capability) -> Option<Role> {
         let capture = capability.has(sys::V4L2_CAP_VIDEO_CAPTURE);
-        let legacy = capability.driver == LEGACY_CAMERA_DRIVER
-            || capability.driver == LEGACY_CAMERA_DRIVER_FIXED;
-        if legacy && capture {
+        if is_legacy_camera_driver(&capability.driver) && capture {
             Some(Role::LegacyCamera)
         } else if capability.card == H264_ENCODER_CARD
             && capability.has(sys::V4L2_CAP_VIDEO_M2M_MPLANE)

@@ -391,73 +391,70 @@ impl Device {
     /// The formats of buffer type `buf_type` (`V4L2_BUF_TYPE_*`), in the
     /// driver's order.
     pub fn enum_formats(&self, buf_type: u32) -> Result<Vec<FormatDesc>, Error> {
-        let mut formats = Vec::new();
-        for index in 0..MAX_ENUM_ENTRIES {
-            let mut desc = sys::v4l2_fmtdesc {
-                index,
-                type_: buf_type,
-                ..Default::default()
-            };
-            // SAFETY: VIDIOC_ENUM_FMT takes a v4l2_fmtdesc, which has no pointers.
-            match unsafe { self.ioctl("VIDIOC_ENUM_FMT", sys::VIDIOC_ENUM_FMT, &mut desc) } {
-                Ok(_) => formats.push(FormatDesc {
-                    pixelformat: desc.pixelformat,
-                    description: string_from_c_array(&desc.description),
-                    flags: desc.flags,
-                }),
-                Err(e) if e.errno() == Some(libc::EINVAL) => return Ok(formats),
-                Err(e) => return Err(e),
-            }
+        // SAFETY: VIDIOC_ENUM_FMT takes a v4l2_fmtdesc, which has no pointers.
+        unsafe {
+            self.enumerate(
+                "VIDIOC_ENUM_FMT",
+                sys::VIDIOC_ENUM_FMT,
+                |index| sys::v4l2_fmtdesc {
+                    index,
+                    type_: buf_type,
+                    ..Default::default()
+                },
+                |desc| {
+                    let format = FormatDesc {
+                        pixelformat: desc.pixelformat,
+                        description: string_from_c_array(&desc.description),
+                        flags: desc.flags,
+                    };
+                    (format, false)
+                },
+            )
         }
-        Err(self.endless("VIDIOC_ENUM_FMT"))
     }
 
     /// The frame sizes the device offers for `pixelformat`: a list of discrete
     /// sizes, or one stepwise range. Empty if the driver knows no sizes for it.
     pub fn enum_frame_sizes(&self, pixelformat: u32) -> Result<Vec<FrameSize>, Error> {
-        let mut sizes = Vec::new();
-        for index in 0..MAX_ENUM_ENTRIES {
-            let mut raw = sys::v4l2_frmsizeenum {
-                index,
-                pixel_format: pixelformat,
-                ..Default::default()
-            };
-            // SAFETY: VIDIOC_ENUM_FRAMESIZES takes a v4l2_frmsizeenum, no pointers.
-            let answer = unsafe {
-                self.ioctl(
-                    "VIDIOC_ENUM_FRAMESIZES",
-                    sys::VIDIOC_ENUM_FRAMESIZES,
-                    &mut raw,
-                )
-            };
-            match answer {
-                Ok(_) => {}
-                Err(e) if e.errno() == Some(libc::EINVAL) => return Ok(sizes),
-                Err(e) => return Err(e),
-            }
+        let arg = |index| sys::v4l2_frmsizeenum {
+            index,
+            pixel_format: pixelformat,
+            ..Default::default()
+        };
+        let take = |raw: &sys::v4l2_frmsizeenum| {
             if raw.type_ == sys::V4L2_FRMSIZE_TYPE_DISCRETE {
                 // SAFETY: the driver filled the `discrete` member (type DISCRETE);
                 // every bit pattern is a valid pair of u32s anyway.
                 let d = unsafe { raw.u.discrete };
-                sizes.push(FrameSize::Discrete {
+                let size = FrameSize::Discrete {
                     width: d.width,
                     height: d.height,
-                });
+                };
+                (size, false)
             } else {
                 // SAFETY: CONTINUOUS and STEPWISE fill `stepwise`; plain u32s.
                 let s = unsafe { raw.u.stepwise };
-                sizes.push(FrameSize::Stepwise {
+                let range = FrameSize::Stepwise {
                     min_width: s.min_width,
                     max_width: s.max_width,
                     step_width: s.step_width,
                     min_height: s.min_height,
                     max_height: s.max_height,
                     step_height: s.step_height,
-                });
-                return Ok(sizes);
+                };
+                // A range is the only answer.
+                (range, true)
             }
+        };
+        // SAFETY: VIDIOC_ENUM_FRAMESIZES takes a v4l2_frmsizeenum, no pointers.
+        unsafe {
+            self.enumerate(
+                "VIDIOC_ENUM_FRAMESIZES",
+                sys::VIDIOC_ENUM_FRAMESIZES,
+                arg,
+                take,
+            )
         }
-        Err(self.endless("VIDIOC_ENUM_FRAMESIZES"))
     }
 
     /// The frame intervals the device offers for `pixelformat` at
@@ -468,43 +465,71 @@ impl Device {
         width: u32,
         height: u32,
     ) -> Result<Vec<FrameInterval>, Error> {
-        let mut intervals = Vec::new();
-        for index in 0..MAX_ENUM_ENTRIES {
-            let mut raw = sys::v4l2_frmivalenum {
-                index,
-                pixel_format: pixelformat,
-                width,
-                height,
-                ..Default::default()
-            };
-            // SAFETY: VIDIOC_ENUM_FRAMEINTERVALS takes a v4l2_frmivalenum, no pointers.
-            let answer = unsafe {
-                self.ioctl(
-                    "VIDIOC_ENUM_FRAMEINTERVALS",
-                    sys::VIDIOC_ENUM_FRAMEINTERVALS,
-                    &mut raw,
-                )
-            };
-            match answer {
-                Ok(_) => {}
-                Err(e) if e.errno() == Some(libc::EINVAL) => return Ok(intervals),
-                Err(e) => return Err(e),
-            }
+        let arg = |index| sys::v4l2_frmivalenum {
+            index,
+            pixel_format: pixelformat,
+            width,
+            height,
+            ..Default::default()
+        };
+        let take = |raw: &sys::v4l2_frmivalenum| {
             if raw.type_ == sys::V4L2_FRMIVAL_TYPE_DISCRETE {
                 // SAFETY: type DISCRETE fills `discrete`; plain u32s.
-                intervals.push(FrameInterval::Discrete(unsafe { raw.u.discrete }.into()));
+                let d = unsafe { raw.u.discrete };
+                (FrameInterval::Discrete(d.into()), false)
             } else {
                 // SAFETY: CONTINUOUS and STEPWISE fill `stepwise`; plain u32s.
                 let s = unsafe { raw.u.stepwise };
-                intervals.push(FrameInterval::Stepwise {
+                let range = FrameInterval::Stepwise {
                     min: s.min.into(),
                     max: s.max.into(),
                     step: s.step.into(),
-                });
-                return Ok(intervals);
+                };
+                (range, true)
+            }
+        };
+        // SAFETY: VIDIOC_ENUM_FRAMEINTERVALS takes a v4l2_frmivalenum, no pointers.
+        unsafe {
+            self.enumerate(
+                "VIDIOC_ENUM_FRAMEINTERVALS",
+                sys::VIDIOC_ENUM_FRAMEINTERVALS,
+                arg,
+                take,
+            )
+        }
+    }
+
+    /// An index-based enumeration (`VIDIOC_ENUM_FMT`, `_FRAMESIZES`,
+    /// `_FRAMEINTERVALS`): asks for index 0, 1, ... with the argument `arg` builds,
+    /// until the driver answers `EINVAL` (the end) or `take` says an answer is the
+    /// last (a stepwise range). Gives up after [`MAX_ENUM_ENTRIES`].
+    ///
+    /// # Safety
+    ///
+    /// `request` must be an ioctl whose argument is a `T` with no pointers.
+    unsafe fn enumerate<T, R>(
+        &self,
+        name: &'static str,
+        request: u32,
+        mut arg: impl FnMut(u32) -> T,
+        mut take: impl FnMut(&T) -> (R, bool),
+    ) -> Result<Vec<R>, Error> {
+        let mut entries = Vec::new();
+        for index in 0..MAX_ENUM_ENTRIES {
+            let mut raw = arg(index);
+            // SAFETY: forwarded from this function's contract.
+            match unsafe { self.ioctl(name, request, &mut raw) } {
+                Ok(_) => {}
+                Err(e) if e.errno() == Some(libc::EINVAL) => return Ok(entries),
+                Err(e) => return Err(e),
+            }
+            let (entry, last) = take(&raw);
+            entries.push(entry);
+            if last {
+                return Ok(entries);
             }
         }
-        Err(self.endless("VIDIOC_ENUM_FRAMEINTERVALS"))
+        Err(self.endless(name))
     }
 
     /// Issues `request` with `arg`, retrying on `EINTR`. `name` is the request's

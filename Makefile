@@ -1,7 +1,9 @@
 # streamer: live H.264 from a Raspberry Pi camera to many browsers.
 #
 #   make run     serve the live test pattern at http://localhost:8000
-#   make test    every check: format, lints, unit/integration tests, browser tests
+#   make test    every check: format, lints, unit/integration tests, browser tests,
+#                the image's offline checks and the emulated boot (make test-boot)
+#   make test-boot  boot the appliance's overlay and units in qemu (docs/testing.md)
 #   make bench   fan-out load benchmark (see docs/benchmarks.md)
 #   make fuzz    run each cargo-fuzz target for FUZZ_SECONDS (needs nightly + cargo-fuzz)
 #   make web     fetch the player's npm dependencies (jMuxer) into the web root
@@ -32,10 +34,10 @@ DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellc
 	systemd-analyze:systemd
 
 .PHONY: image image-source menuconfig image-clean list-boards lint-image check-image image-deps buildroot-tree
-.PHONY: cross cross-deps cross-test help run test lint lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser bench fuzz web deps clean
+.PHONY: test-boot cross cross-deps cross-test help run test lint lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser bench fuzz web deps clean
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
 
 ## Run the streamer on this machine with the test pattern and the repo's player.
 run: web
@@ -45,7 +47,7 @@ run: web
 	$(CARGO) run --release --bin streamer -- --config "$(CURDIR)/board/common/streamer.toml"
 
 ## Every check, as CI runs it.
-test: deps lint web test-rust test-browser check-image lint-workflows
+test: deps lint web test-rust test-browser check-image lint-workflows test-boot
 
 lint: fmt check-msrv shellcheck check-units
 	$(CARGO) clippy --all-targets --locked -- -D warnings
@@ -62,7 +64,7 @@ check-units:
 	.ci/check-units
 
 shellcheck:
-	shellcheck -x -P SCRIPTDIR $(filter-out .ci/check-msrv,$(wildcard .ci/*)) $(wildcard $(BROWSER_DIR)/*.sh) $(wildcard app/tests/fixtures/fake-*)
+	shellcheck -x -P SCRIPTDIR $(filter-out .ci/check-msrv .ci/test-boot,$(wildcard .ci/*)) $(wildcard .ci/test-boot/*) $(wildcard $(BROWSER_DIR)/*.sh) $(wildcard app/tests/fixtures/fake-*)
 
 test-rust:
 	$(CARGO) test --workspace --locked
@@ -140,6 +142,25 @@ cross: cross-deps
 cross-test: cross
 	STREAMER_CROSS_TARGETS="$$(echo $(CROSS_TARGETS) | tr ' ' ,)" \
 		$(CARGO) test --locked --test cross_qemu -- --ignored --nocapture
+
+## The appliance booted in qemu-system-aarch64 -M virt: a Debian arm64 stand-in
+## base (built once with mmdebstrap, cached in TEST_BOOT_CACHE), the overlay and
+## units, the aarch64 streamer, the SD card's partition layout. Needs root (the
+## root file system's owners; qemu-user's binfmt_misc entry). See docs/testing.md.
+TEST_BOOT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/streamer-test-boot
+TEST_BOOT_DIR := $(CURDIR)/target/test-boot
+TEST_BOOT_TARGET := aarch64-unknown-linux-gnu
+TEST_BOOT_NEEDS := qemu-system-aarch64:qemu-system-arm mmdebstrap:mmdebstrap qemu-aarch64-static:qemu-user-static \
+	genimage:genimage mcopy:mtools mkfs.vfat:dosfstools mkfs.ext4:e2fsprogs rsync:rsync \
+	systemd-sysusers:systemd ffprobe:ffmpeg
+DEBIAN_NEEDS += $(TEST_BOOT_NEEDS)
+test-boot: web cross-deps
+	@$(MAKE) --no-print-directory deps DEBIAN_NEEDS="$(TEST_BOOT_NEEDS)"
+	$(CARGO) build --release --locked --target $(TEST_BOOT_TARGET) --bin streamer
+	base="$$(.ci/test-boot/base $(TEST_BOOT_CACHE))"; \
+		.ci/test-boot/assemble "$$base" target/$(TEST_BOOT_TARGET)/release/streamer \
+		board/common/streamer.toml $(TEST_BOOT_DIR)
+	STREAMER_BOOT_ENV=$(TEST_BOOT_DIR)/boot.env $(CARGO) test --locked --test boot -- --ignored --nocapture
 
 ## Installs missing Debian packages when root; otherwise names them and stops.
 deps:

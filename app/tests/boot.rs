@@ -1,0 +1,739 @@
+//! The appliance boots (`make test-boot`): the disk `.ci/test-boot/assemble` made
+//! (a Debian arm64 stand-in base, this repository's overlay and units, the
+//! aarch64 streamer, an SD-card layout with `streamer.toml` on the FAT boot
+//! partition) boots in `qemu-system-aarch64 -M virt` under software emulation,
+//! with user-mode networking and ports forwarded to 127.0.0.1.
+//!
+//! Each check is named and says what went wrong; all are run and the test
+//! fails listing those that failed:
+//! 1. the streamer is reached with no login or manual step: streamer.service
+//!    active (READY reported) and streamer-setup.service succeeded;
+//! 2. from the host: `/` serves the player, `/api/status` answers and names the
+//!    camera probe results, a WebSocket viewer receives H.264 that ffprobe decodes;
+//! 3. hostname, static address, DNS, mDNS and the non-default port of
+//!    streamer.toml took effect;
+//! 4. the root is mounted read-only and its partition is bit-for-bit unchanged
+//!    after the run;
+//! 5. a streamer.toml with errors still boots to a working stream (on the
+//!    defaults: port 80), with the errors in `/api/status`;
+//! 6. a killed streamer, and a stalled one (SIGSTOP: the watchdog), is
+//!    restarted by systemd and the viewer resumes;
+//! 7. the time from power-on (qemu start) to the first decodable frame.
+//!
+//! The guest is asked about itself through a test-only root shell on a virtio
+//! serial port (streamer-test-control.service, written by `assemble`).
+//!
+//! Ignored in `cargo test`: `make test-boot` assembles the disk and sets
+//! `STREAMER_BOOT_ENV` to its `boot.env`.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::process::http_get;
+
+/// How long a boot may take under software emulation on 2 cores.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
+/// streamer.service's WatchdogSec and RestartSec (overlay/…/streamer.service).
+const WATCHDOG: Duration = Duration::from_secs(10);
+const RESTART_DELAY: Duration = Duration::from_secs(2);
+/// An emulated start of the streamer (its process, the first encoded frame).
+const EMULATED_START: Duration = Duration::from_secs(60);
+
+/// The guest's fixed address (streamer.toml [network]) in qemu's user network.
+const GUEST_ADDRESS: &str = "10.0.2.50";
+const HOSTNAME: &str = "boot-test-cam";
+
+/// The [network] section of both configurations: a hostname and a fixed address
+/// in qemu's user network (its gateway 10.0.2.2 and DNS 10.0.2.3).
+fn network_toml() -> String {
+    format!(
+        "[network]\nhostname = \"{HOSTNAME}\"\naddress = \"{GUEST_ADDRESS}/24\"\n\
+         gateway = \"10.0.2.2\"\ndns = [\"10.0.2.3\"]\n"
+    )
+}
+
+/// The good configuration: the network, a non-default port and a test pattern
+/// small enough for an emulated CPU to encode.
+const GOOD_TOML: &str = r#"
+[server]
+port = 8080
+
+[camera]
+source = "auto"
+width = 320
+height = 240
+framerate = 10
+
+[encoder]
+bitrate = 300000
+intra_period = 10
+"#;
+
+/// A configuration with mistakes outside [network]: the streamer runs on its
+/// defaults (port 80) and reports them; the network section still applies.
+const BROKEN_TOML: &str = r#"
+[server]
+port = 8080
+max_viewrs = 3
+
+[camera]
+source = "webcam-please"
+"#;
+
+/// boot.env, as `.ci/test-boot/assemble` wrote it.
+struct BootEnv {
+    kernel: PathBuf,
+    initrd: PathBuf,
+    disk: PathBuf,
+    cmdline: String,
+}
+
+impl BootEnv {
+    fn read() -> Self {
+        let path = std::env::var("STREAMER_BOOT_ENV").expect(
+            "STREAMER_BOOT_ENV: the boot.env of .ci/test-boot/assemble (make test-boot sets it)",
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let values: HashMap<&str, &str> = text
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .collect();
+        let get = |key: &str| {
+            values
+                .get(key)
+                .unwrap_or_else(|| panic!("{path} has no {key}"))
+                .to_string()
+        };
+        BootEnv {
+            kernel: get("KERNEL").into(),
+            initrd: get("INITRD").into(),
+            disk: get("DISK").into(),
+            cmdline: get("CMDLINE").trim_matches('"').to_owned(),
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (for qemu's forwards).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The byte range (offset, length) of a primary partition (1-4) of an MBR disk.
+fn partition(disk: &Path, number: usize) -> (u64, u64) {
+    let mut mbr = [0u8; 512];
+    std::fs::File::open(disk)
+        .and_then(|mut f| f.read_exact(&mut mbr))
+        .expect("read the MBR");
+    let entry = &mbr[446 + 16 * (number - 1)..446 + 16 * number];
+    let start = u32::from_le_bytes(entry[8..12].try_into().unwrap()) as u64;
+    let sectors = u32::from_le_bytes(entry[12..16].try_into().unwrap()) as u64;
+    (start * 512, sectors * 512)
+}
+
+/// sha256 of a byte range of a file, by sha256sum (no extra crate).
+fn sha256_of_range(path: &Path, (offset, length): (u64, u64)) -> String {
+    let mut file = std::fs::File::open(path).expect("open the disk");
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(offset)).unwrap();
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::copy(&mut file.take(length), &mut stdin).expect("hash the partition");
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// One boot of the test system.
+struct Machine {
+    qemu: Child,
+    /// Numbers the commands, so a late answer is never taken for a newer one's.
+    commands: u64,
+    control: BufReader<UnixStream>,
+    /// Host ports forwarded to the guest's 8080 and 80.
+    port_8080: u16,
+    port_80: u16,
+    powered_on: Instant,
+    console: PathBuf,
+}
+
+impl Machine {
+    /// Copies the disk, writes `toml` as the boot partition's streamer.toml and
+    /// starts qemu.
+    fn boot(env: &BootEnv, work: &Path, name: &str, toml: &str) -> (Machine, PathBuf) {
+        let disk = work.join(format!("{name}.img"));
+        let status = Command::new("cp")
+            .arg("--sparse=always")
+            .arg(&env.disk)
+            .arg(&disk)
+            .status()
+            .expect("cp");
+        assert!(status.success(), "copy {}", env.disk.display());
+        let toml_path = work.join(format!("{name}.toml"));
+        std::fs::write(&toml_path, toml).unwrap();
+        let status = Command::new("mcopy")
+            .arg("-o")
+            .arg("-i")
+            .arg(format!("{}@@{}", disk.display(), partition(&disk, 1).0))
+            .arg(&toml_path)
+            .arg("::streamer.toml")
+            .status()
+            .expect("mcopy (mtools)");
+        assert!(
+            status.success(),
+            "write streamer.toml onto the boot partition"
+        );
+
+        let socket = work.join(format!("{name}.control"));
+        let _ = std::fs::remove_file(&socket);
+        let console = work.join(format!("{name}.console.log"));
+        let (port_8080, port_80) = (free_port(), free_port());
+        let mut command = Command::new("qemu-system-aarch64");
+        command
+            .args([
+                "-M",
+                "virt",
+                "-cpu",
+                "cortex-a72",
+                "-smp",
+                "2",
+                "-m",
+                "1024",
+            ])
+            .args(["-accel", "tcg,thread=multi"])
+            .args(["-display", "none", "-monitor", "none", "-no-reboot"])
+            .arg("-kernel")
+            .arg(&env.kernel)
+            .arg("-initrd")
+            .arg(&env.initrd)
+            .args(["-append", &env.cmdline])
+            .arg("-drive")
+            .arg(format!("file={},format=raw,if=virtio", disk.display()))
+            .arg("-netdev")
+            .arg(format!(
+                "user,id=net,hostfwd=tcp:127.0.0.1:{port_8080}-{GUEST_ADDRESS}:8080,\
+                 hostfwd=tcp:127.0.0.1:{port_80}-{GUEST_ADDRESS}:80"
+            ))
+            .args(["-device", "virtio-net-pci,netdev=net"])
+            .args(["-device", "virtio-serial-pci"])
+            .arg("-chardev")
+            .arg(format!(
+                "socket,id=control,path={},server=on,wait=off",
+                socket.display()
+            ))
+            .args([
+                "-device",
+                "virtserialport,chardev=control,name=streamer.control",
+            ])
+            .arg("-serial")
+            .arg(format!("file:{}", console.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let powered_on = Instant::now();
+        let mut qemu = command
+            .spawn()
+            .expect("qemu-system-aarch64 (apt-get install qemu-system-arm)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stream = loop {
+            if let Ok(stream) = UnixStream::connect(&socket) {
+                break stream;
+            }
+            if let Ok(Some(status)) = qemu.try_wait() {
+                let mut stderr = String::new();
+                qemu.stderr.take().unwrap().read_to_string(&mut stderr).ok();
+                panic!("qemu exited at once ({status}): {stderr}");
+            }
+            assert!(Instant::now() < deadline, "qemu made no control socket");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        println!(
+            "boot {name}: qemu started; console in {}",
+            console.display()
+        );
+        (
+            Machine {
+                qemu,
+                commands: 0,
+                control: BufReader::new(stream),
+                port_8080,
+                port_80,
+                powered_on,
+                console,
+            },
+            disk,
+        )
+    }
+
+    /// Runs a shell command in the guest as root; its exit status and output.
+    /// `None` when the guest did not answer in `timeout` (it is still booting).
+    fn try_run(&mut self, command: &str, timeout: Duration) -> Option<(i32, String)> {
+        self.commands += 1;
+        let marker = format!("@@streamer-test-done-{}", self.commands);
+        self.control
+            .get_mut()
+            .set_read_timeout(Some(timeout))
+            .unwrap();
+        let line = format!("{{ {command} ; }} 2>&1; echo \"{marker} $?\"\n");
+        self.control.get_mut().write_all(line.as_bytes()).ok()?;
+        let mut output = String::new();
+        loop {
+            let mut line = String::new();
+            match self.control.read_line(&mut line) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+            if let Some(status) = line.trim_end().strip_prefix(&marker) {
+                return Some((status.trim().parse().unwrap_or(-1), output));
+            }
+            if !line.starts_with("@@streamer-test-done-") {
+                output.push_str(&line);
+            }
+        }
+    }
+
+    /// Like [`Machine::try_run`], but the guest must answer.
+    fn run(&mut self, command: &str) -> (i32, String) {
+        self.try_run(command, Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("the guest did not answer `{command}`"))
+    }
+
+    /// Waits until the guest's command channel answers (the system is up far
+    /// enough to start services).
+    fn wait_for_control(&mut self) {
+        let deadline = self.powered_on + BOOT_TIMEOUT;
+        while Instant::now() < deadline {
+            // An earlier, unanswered try's late output is dropped by its marker.
+            if let Some((0, _)) = self.try_run("true", Duration::from_secs(5)) {
+                return;
+            }
+        }
+        panic!(
+            "the guest's command channel did not answer within {BOOT_TIMEOUT:?}; console:\n{}",
+            self.console_tail()
+        );
+    }
+
+    /// `systemctl show` properties of a unit.
+    fn unit(&mut self, unit: &str) -> HashMap<String, String> {
+        let (_, out) = self.run(&format!(
+            "systemctl show {unit} -p ActiveState,SubState,Result,MainPID,NRestarts,ExecMainStatus,Type"
+        ));
+        out.lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    fn console_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.console).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    fn address(&self, port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// Powers off cleanly and waits for qemu to exit.
+    fn power_off(mut self) {
+        let _ = self.try_run("systemctl --no-block poweroff", Duration::from_secs(10));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.qemu.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = self.qemu.kill();
+        let _ = self.qemu.wait();
+        panic!("the guest did not power off within 120 s");
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        if let Ok(None) = self.qemu.try_wait() {
+            let _ = self.qemu.kill();
+            let _ = self.qemu.wait();
+        }
+    }
+}
+
+/// Frames from a WebSocket viewer, saved as Annex-B, with ffprobe's count of
+/// decoded frames. Errors are text for the check's message.
+fn watch(
+    address: SocketAddr,
+    frames: usize,
+    timeout: Duration,
+    save: &Path,
+) -> Result<u64, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let data = runtime.block_on(async {
+        let (mut client, _) = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio_tungstenite::connect_async(format!("ws://{address}/ws")),
+        )
+        .await
+        .map_err(|_| "the WebSocket did not open within 20 s".to_string())?
+        .map_err(|e| format!("the WebSocket did not open: {e}"))?;
+        let mut data = Vec::new();
+        let mut received = 0;
+        let deadline = tokio::time::Instant::now() + timeout;
+        while received < frames {
+            use futures_util::StreamExt;
+            let message = tokio::time::timeout_at(deadline, client.next())
+                .await
+                .map_err(|_| format!("{received} of {frames} frames within {timeout:?}"))?;
+            match message {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(frame))) => {
+                    data.extend_from_slice(&frame);
+                    received += 1;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(format!("after {received} frames: {e}")),
+                None => return Err(format!("closed after {received} frames")),
+            }
+        }
+        Ok::<_, String>(data)
+    })?;
+    std::fs::write(save, &data).map_err(|e| e.to_string())?;
+    let (decoded, width, height) = support::ffprobe_frames(save);
+    if decoded == 0 {
+        return Err(format!("ffprobe decoded no frame of {}", save.display()));
+    }
+    println!("    {decoded} frames decoded by ffprobe, {width}x{height}");
+    Ok(decoded)
+}
+
+/// Polls until a WebSocket viewer gets a first frame; the time it happened.
+fn first_frame(address: SocketAddr, until: Instant, save: &Path) -> Option<Instant> {
+    while Instant::now() < until {
+        if watch(address, 1, Duration::from_secs(30), save).is_ok() {
+            return Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    None
+}
+
+/// The outcome of the named checks.
+#[derive(Default)]
+struct Checks {
+    failed: Vec<String>,
+}
+
+impl Checks {
+    fn check(&mut self, name: &str, result: Result<(), String>) {
+        match result {
+            Ok(()) => println!("ok   {name}"),
+            Err(why) => {
+                println!("FAIL {name}: {why}");
+                self.failed.push(format!("{name}: {why}"));
+            }
+        }
+    }
+}
+
+fn expect(condition: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if condition {
+        Ok(())
+    } else {
+        Err(why())
+    }
+}
+
+/// After the streamer process `old` was killed or stalled: waits until systemd
+/// has started a new one (a MainPID other than `old`, NRestarts counted up) within
+/// `restart_limit`, then until that one is active (READY) within
+/// [`EMULATED_START`]. Returns the new MainPID and the time to its start.
+fn wait_for_restart(
+    machine: &mut Machine,
+    old: &str,
+    restarts_before: u64,
+    restart_limit: Duration,
+) -> Result<(String, Duration), String> {
+    let started = Instant::now();
+    let (pid, took) = loop {
+        let unit = machine.unit("streamer.service");
+        let pid = unit.get("MainPID").cloned().unwrap_or_default();
+        let restarts: u64 = unit
+            .get("NRestarts")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if pid != old && pid != "0" && restarts > restarts_before {
+            break (pid, started.elapsed());
+        }
+        if started.elapsed() > restart_limit {
+            return Err(format!(
+                "systemd did not start a new streamer within {restart_limit:?}: {unit:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    loop {
+        let unit = machine.unit("streamer.service");
+        if unit.get("ActiveState").map(String::as_str) == Some("active") {
+            return Ok((pid, took));
+        }
+        if started.elapsed() > took + EMULATED_START {
+            return Err(format!(
+                "the new streamer {pid} did not report READY within {EMULATED_START:?}: {unit:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn restarts(machine: &mut Machine) -> u64 {
+    machine
+        .unit("streamer.service")
+        .get("NRestarts")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs the assembled disk and qemu-system-aarch64; run by `make test-boot`"]
+fn the_appliance_boots_into_the_streamer() {
+    let env = BootEnv::read();
+    let work = env.disk.parent().unwrap().join("run");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let mut checks = Checks::default();
+
+    // ---- Boot 1: the good configuration.
+    let (mut machine, disk) = Machine::boot(&env, &work, "good", &(network_toml() + GOOD_TOML));
+    let root_range = partition(&disk, 2);
+    let root_before = sha256_of_range(&disk, root_range);
+    let viewer = machine.address(machine.port_8080);
+    let first = first_frame(
+        viewer,
+        machine.powered_on + BOOT_TIMEOUT,
+        &work.join("first.h264"),
+    );
+    let to_first_frame = first.map(|t| t - machine.powered_on);
+    machine.wait_for_control();
+    println!(
+        "boot good: the command channel answers after {:.0?}",
+        machine.powered_on.elapsed()
+    );
+
+    let streamer = machine.unit("streamer.service");
+    let setup = machine.unit("streamer-setup.service");
+    checks.check(
+        "1. boots into the streamer with no login: streamer.service active (READY), streamer-setup.service succeeded",
+        expect(
+            streamer.get("ActiveState").map(String::as_str) == Some("active")
+                && streamer.get("SubState").map(String::as_str) == Some("running")
+                && streamer.get("Type").map(String::as_str) == Some("notify")
+                && setup.get("Result").map(String::as_str) == Some("success")
+                && setup.get("ActiveState").map(String::as_str) == Some("active"),
+            || format!("streamer.service: {streamer:?}; streamer-setup.service: {setup:?}"),
+        ),
+    );
+
+    let (index_status, index) = http_get(viewer, "/");
+    let (status_code, status_body) = http_get(viewer, "/api/status");
+    let status: serde_json::Value = serde_json::from_str(&status_body).unwrap_or_default();
+    let video = watch(
+        viewer,
+        30,
+        Duration::from_secs(120),
+        &work.join("good.h264"),
+    );
+    checks.check(
+        "2. from the host: / serves the player, /api/status names the probe results, a viewer gets decodable H.264",
+        (|| {
+            expect(index_status == 200 && index.contains(r#"<canvas id="canvas""#), || {
+                format!("GET / answered {index_status}: {}", &index[..index.len().min(200)])
+            })?;
+            expect(status_code == 200, || format!("GET /api/status answered {status_code}"))?;
+            let notes = status["device"]["notes"].to_string();
+            expect(notes.contains("no camera found"), || {
+                format!("/api/status device.notes do not report the camera probe: {notes}")
+            })?;
+            let message = status["source"]["message"].as_str().unwrap_or_default();
+            expect(message.contains("No camera found"), || {
+                format!("/api/status source.message does not say why the test pattern: {message:?}")
+            })?;
+            video.map(|_| ())
+        })(),
+    );
+
+    let (_, hostname) = machine.run("cat /proc/sys/kernel/hostname");
+    // The Ethernet interface: eth0 on the Pi; here the initramfs's udev may
+    // have given it a predictable name before the overlay's policy applied.
+    let (_, route) = machine.run("ip -4 route show default");
+    let link = route
+        .split_whitespace()
+        .skip_while(|word| *word != "dev")
+        .nth(1)
+        .unwrap_or("eth0")
+        .to_owned();
+    let (_, addresses) = machine.run(&format!("ip -4 -o address show dev {link}"));
+    let (_, resolve) = machine.run(&format!("resolvectl status {link}"));
+    let (_, listening) = machine.run("ss -Hltn");
+    let (port_80_status, _) = http_get(machine.address(machine.port_80), "/");
+    checks.check(
+        "3. streamer.toml took effect: hostname, fixed address, gateway, DNS, mDNS, port 8080",
+        (|| {
+            expect(hostname.trim() == HOSTNAME, || {
+                format!("hostname is {hostname:?}")
+            })?;
+            expect(addresses.contains(&format!("{GUEST_ADDRESS}/24")), || {
+                format!("{link} has not 10.0.2.50/24: {addresses}")
+            })?;
+            expect(route.contains("via 10.0.2.2"), || {
+                format!("default route: {route}")
+            })?;
+            expect(resolve.contains("10.0.2.3"), || {
+                format!("DNS of {link}: {resolve}")
+            })?;
+            expect(resolve.contains("+mDNS"), || {
+                format!("mDNS is off on {link}: {resolve}")
+            })?;
+            expect(
+                listening.contains(":8080 ") && !listening.contains(":80 "),
+                || format!("listening sockets: {listening}"),
+            )?;
+            expect(port_80_status == 0, || {
+                format!("port 80 answered HTTP {port_80_status}: the default port is in use")
+            })
+        })(),
+    );
+
+    let (_, root_options) = machine.run("findmnt -no OPTIONS /");
+    let (touch_status, touch) = machine.run("touch /streamer-test-write");
+    let (_, var) = machine.run("findmnt -no FSTYPE /var");
+    let (_, boot) = machine.run("findmnt -no FSTYPE,OPTIONS /boot");
+    let (_, written_before) = machine.run("cat /sys/fs/ext4/vda2/lifetime_write_kbytes");
+
+    // Check 6 before powering off: a killed streamer, then a stalled one.
+    let pid = streamer.get("MainPID").cloned().unwrap_or_default();
+    // Killed: Restart=always starts a new one after RestartSec, well within
+    // the watchdog time.
+    let before = restarts(&mut machine);
+    machine.run(&format!("kill -KILL {pid}"));
+    let killed =
+        wait_for_restart(&mut machine, &pid, before, WATCHDOG).and_then(|(new_pid, took)| {
+            println!("    killed streamer {pid}: systemd started {new_pid} after {took:.1?}");
+            watch(
+                viewer,
+                10,
+                Duration::from_secs(120),
+                &work.join("after-kill.h264"),
+            )?;
+            Ok(new_pid)
+        });
+    // Stalled: no more keep-alives; the watchdog fires after WatchdogSec, then
+    // RestartSec. Emulation adds its own delays: a few seconds of margin.
+    let stalled = killed.clone().and_then(|pid| {
+        let before = restarts(&mut machine);
+        machine.run(&format!("kill -STOP {pid}"));
+        let limit = WATCHDOG + RESTART_DELAY + Duration::from_secs(5);
+        let (new_pid, took) = wait_for_restart(&mut machine, &pid, before, limit)?;
+        println!("    stalled streamer {pid}: the watchdog had it replaced by {new_pid} after {took:.1?}");
+        let (_, journal) =
+            machine.run("journalctl -u streamer.service -o cat --no-pager | grep -i watchdog");
+        expect(journal.contains("Watchdog timeout"), || {
+            format!("the journal does not show the watchdog: {journal}")
+        })?;
+        watch(viewer, 10, Duration::from_secs(120), &work.join("after-stall.h264")).map(|_| ())
+    });
+    checks.check(
+        "6. a killed and a stalled (watchdog) streamer are restarted by systemd, and the viewer resumes",
+        killed.map(|_| ()).and(stalled),
+    );
+
+    let (_, written_after) = machine.run("cat /sys/fs/ext4/vda2/lifetime_write_kbytes");
+    machine.power_off();
+    let root_after = sha256_of_range(&disk, root_range);
+    checks.check(
+        "4. the root file system is read-only and nothing wrote to it",
+        (|| {
+            expect(root_options.split(',').next() == Some("ro"), || {
+                format!("/ is mounted {root_options}")
+            })?;
+            expect(
+                touch_status != 0 && touch.contains("Read-only file system"),
+                || format!("root could write to /: {touch}"),
+            )?;
+            expect(var.trim() == "tmpfs", || format!("/var is {var}"))?;
+            expect(boot.starts_with("vfat") && boot.contains("ro,"), || {
+                format!("/boot is {boot}")
+            })?;
+            expect(written_before == written_after, || {
+                format!("the kernel wrote to the root: {written_before} -> {written_after} kB")
+            })?;
+            expect(root_before == root_after, || {
+                "the root partition's bytes changed during the run".to_string()
+            })
+        })(),
+    );
+
+    // ---- Boot 2: a streamer.toml with errors.
+    let (machine, _) = Machine::boot(&env, &work, "broken", &(network_toml() + BROKEN_TOML));
+    let viewer = machine.address(machine.port_80);
+    let streams = first_frame(
+        viewer,
+        machine.powered_on + BOOT_TIMEOUT,
+        &work.join("broken-first.h264"),
+    );
+    let result = (|| {
+        streams
+            .ok_or_else(|| "no frame on the default port 80 within the boot timeout".to_string())?;
+        watch(
+            viewer,
+            5,
+            Duration::from_secs(180),
+            &work.join("broken.h264"),
+        )?;
+        let (code, body) = http_get(viewer, "/api/status");
+        expect(code == 200, || format!("GET /api/status answered {code}"))?;
+        let status: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        let errors = status["config"]["errors"].to_string();
+        expect(
+            errors.contains("server.max_viewrs") && errors.contains("camera.source"),
+            || format!("/api/status config.errors do not name both mistakes: {errors}"),
+        )
+    })();
+    checks.check(
+        "5. a streamer.toml with errors boots to a working stream (defaults) and /api/status shows the errors",
+        result,
+    );
+    machine.power_off();
+
+    // ---- 7: a trend figure only (emulated).
+    match to_first_frame {
+        Some(took) => println!("7. power-on (qemu start) to the first decodable frame on the host: {took:.1?} (emulated)"),
+        None => checks.check("7. power-on to the first frame", Err("no frame arrived".into())),
+    }
+
+    assert!(
+        checks.failed.is_empty(),
+        "{} boot check(s) failed:\n{}",
+        checks.failed.len(),
+        checks.failed.join("\n")
+    );
+}

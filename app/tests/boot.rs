@@ -18,7 +18,8 @@
 //!    defaults: port 80), with the errors in `/api/status`;
 //! 6. a killed streamer, and a stalled one (SIGSTOP: the watchdog), is
 //!    restarted by systemd and the viewer resumes;
-//! 7. the time from power-on (qemu start) to the first decodable frame.
+//! 7. the time from power-on (qemu start) to the first decodable frame;
+//! 8. SSH only with `/boot/authorized_keys`, and then by public key only.
 //!
 //! The guest is asked about itself through a test-only root shell on a virtio
 //! serial port (streamer-test-control.service, written by `assemble`).
@@ -167,17 +168,24 @@ struct Machine {
     /// Numbers the commands, so a late answer is never taken for a newer one's.
     commands: u64,
     control: BufReader<UnixStream>,
-    /// Host ports forwarded to the guest's 8080 and 80.
+    /// Host ports forwarded to the guest's 8080, 80 and 22.
     port_8080: u16,
     port_80: u16,
+    port_22: u16,
     powered_on: Instant,
     console: PathBuf,
 }
 
 impl Machine {
-    /// Copies the disk, writes `toml` as the boot partition's streamer.toml and
-    /// starts qemu.
-    fn boot(env: &BootEnv, work: &Path, name: &str, toml: &str) -> (Machine, PathBuf) {
+    /// Copies the disk, writes `toml` as the boot partition's streamer.toml (and
+    /// `authorized_keys` as its authorized_keys, when given) and starts qemu.
+    fn boot(
+        env: &BootEnv,
+        work: &Path,
+        name: &str,
+        toml: &str,
+        authorized_keys: Option<&Path>,
+    ) -> (Machine, PathBuf) {
         let disk = work.join(format!("{name}.img"));
         let status = Command::new("cp")
             .arg("--sparse=always")
@@ -188,23 +196,23 @@ impl Machine {
         assert!(status.success(), "copy {}", env.disk.display());
         let toml_path = work.join(format!("{name}.toml"));
         std::fs::write(&toml_path, toml).unwrap();
-        let status = Command::new("mcopy")
-            .arg("-o")
-            .arg("-i")
-            .arg(format!("{}@@{}", disk.display(), partition(&disk, 1).0))
-            .arg(&toml_path)
-            .arg("::streamer.toml")
-            .status()
-            .expect("mcopy (mtools)");
-        assert!(
-            status.success(),
-            "write streamer.toml onto the boot partition"
-        );
+        let boot_partition = format!("{}@@{}", disk.display(), partition(&disk, 1).0);
+        let mut files = vec![(toml_path.as_path(), "::streamer.toml")];
+        files.extend(authorized_keys.map(|keys| (keys, "::authorized_keys")));
+        for (file, target) in files {
+            let status = Command::new("mcopy")
+                .args(["-o", "-i", &boot_partition])
+                .arg(file)
+                .arg(target)
+                .status()
+                .expect("mcopy (mtools)");
+            assert!(status.success(), "write {target} onto the boot partition");
+        }
 
         let socket = work.join(format!("{name}.control"));
         let _ = std::fs::remove_file(&socket);
         let console = work.join(format!("{name}.console.log"));
-        let (port_8080, port_80) = (free_port(), free_port());
+        let (port_8080, port_80, port_22) = (free_port(), free_port(), free_port());
         let mut command = Command::new("qemu-system-aarch64");
         command
             .args([
@@ -229,7 +237,8 @@ impl Machine {
             .arg("-netdev")
             .arg(format!(
                 "user,id=net,hostfwd=tcp:127.0.0.1:{port_8080}-{GUEST_ADDRESS}:8080,\
-                 hostfwd=tcp:127.0.0.1:{port_80}-{GUEST_ADDRESS}:80"
+                 hostfwd=tcp:127.0.0.1:{port_80}-{GUEST_ADDRESS}:80,\
+                 hostfwd=tcp:127.0.0.1:{port_22}-{GUEST_ADDRESS}:22"
             ))
             .args(["-device", "virtio-net-pci,netdev=net"])
             .args(["-device", "virtio-serial-pci"])
@@ -275,6 +284,7 @@ impl Machine {
                 control: BufReader::new(stream),
                 port_8080,
                 port_80,
+                port_22,
                 powered_on,
                 console,
             },
@@ -437,6 +447,43 @@ fn first_frame(address: SocketAddr, until: Instant, save: &Path) -> Option<Insta
     None
 }
 
+/// `ssh root@` the guest through its forwarded port 22, as a user would, with
+/// no configuration, agent or known hosts of this machine's: whether it
+/// succeeded, its standard output and its standard error.
+fn ssh(port: u16, key: Option<&Path>, options: &[&str], command: &str) -> (bool, String, String) {
+    let mut ssh = Command::new("ssh");
+    ssh.args(["-F", "/dev/null", "-p", &port.to_string()])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=30",
+            "-o",
+            "IdentityAgent=none",
+        ])
+        .args(["-o", "IdentitiesOnly=yes"]);
+    if let Some(key) = key {
+        ssh.arg("-i").arg(key);
+    }
+    let output = ssh
+        .args(options)
+        .args(["root@127.0.0.1", command])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ssh (apt-get install openssh-client)");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// The outcome of the named checks.
 #[derive(Default)]
 struct Checks {
@@ -521,9 +568,23 @@ fn the_appliance_boots_into_the_streamer() {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
     let mut checks = Checks::default();
+    // The user's SSH key, put on the boot partition as /boot/authorized_keys.
+    let key = work.join("id_ed25519");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "boot-test", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen (apt-get install openssh-client)");
+    assert!(keygen.success(), "ssh-keygen failed");
 
     // ---- Boot 1: the good configuration.
-    let (mut machine, disk) = Machine::boot(&env, &work, "good", &(network_toml() + GOOD_TOML));
+    let (mut machine, disk) = Machine::boot(
+        &env,
+        &work,
+        "good",
+        &(network_toml() + GOOD_TOML),
+        Some(&key.with_extension("pub")),
+    );
     let root_range = partition(&disk, 2);
     let root_before = sha256_of_range(&disk, root_range);
     let viewer = machine.address(machine.port_8080);
@@ -623,6 +684,33 @@ fn the_appliance_boots_into_the_streamer() {
         })(),
     );
 
+    let (logged_in, login_output, login_errors) = ssh(
+        machine.port_22,
+        Some(&key),
+        &[],
+        "cat /proc/sys/kernel/hostname",
+    );
+    let (no_key, _, methods) = ssh(
+        machine.port_22,
+        None,
+        &["-v", "-o", "PubkeyAuthentication=no"],
+        "true",
+    );
+    let ssh_with_key = (|| {
+        expect(logged_in && login_output.trim() == HOSTNAME, || {
+            format!("ssh with the key in /boot/authorized_keys failed: {login_errors}")
+        })?;
+        let offered = methods
+            .lines()
+            .find(|line| line.contains("Authentications that can continue:"))
+            .unwrap_or_default()
+            .to_owned();
+        expect(
+            !no_key && !offered.is_empty() && !offered.contains("password"),
+            || format!("the server offers more than public keys: {offered:?} (ssh: {no_key})"),
+        )
+    })();
+
     let (_, root_options) = machine.run("findmnt -no OPTIONS /");
     let (touch_status, touch) = machine.run("touch /streamer-test-write");
     let (_, var) = machine.run("findmnt -no FSTYPE /var");
@@ -693,7 +781,8 @@ fn the_appliance_boots_into_the_streamer() {
     );
 
     // ---- Boot 2: a streamer.toml with errors.
-    let (machine, _) = Machine::boot(&env, &work, "broken", &(network_toml() + BROKEN_TOML));
+    let (mut machine, _) =
+        Machine::boot(&env, &work, "broken", &(network_toml() + BROKEN_TOML), None);
     let viewer = machine.address(machine.port_80);
     let streams = first_frame(
         viewer,
@@ -718,6 +807,18 @@ fn the_appliance_boots_into_the_streamer() {
             || format!("/api/status config.errors do not name both mistakes: {errors}"),
         )
     })();
+    machine.wait_for_control();
+    let dropbear = machine.unit("dropbear.service");
+    let (logged_in, _, _) = ssh(machine.port_22, Some(&key), &[], "true");
+    checks.check(
+        "8. SSH: only with /boot/authorized_keys, and then by public key only",
+        ssh_with_key.and_then(|()| {
+            expect(
+                dropbear.get("ActiveState").map(String::as_str) == Some("inactive") && !logged_in,
+                || format!("without /boot/authorized_keys: dropbear.service {dropbear:?}, ssh login {logged_in}"),
+            )
+        }),
+    );
     checks.check(
         "5. a streamer.toml with errors boots to a working stream (defaults) and /api/status shows the errors",
         result,

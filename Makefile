@@ -192,7 +192,8 @@ clean:
 #   make lint-image                check-package + every defconfig loads with nothing
 #                                  dropped (needs BUILDROOT_DIR: a 2026.02.x tree)
 #   make check-image               offline: shellcheck, genimage on dummy files,
-#                                  the streamer package's source copy and vendoring
+#                                  the streamer package's source copy and vendoring,
+#                                  the checksum check of the Buildroot download
 
 # Buildroot's long-term release, pinned: the tarball is checked against
 # buildroot-external/buildroot.sha256.
@@ -343,5 +344,7 @@ check-image: image-deps
 	done
 	@# The streamer package's source copy and offline crate vendoring.
 	.ci/check-streamer-package $(CURDIR)/target/check-streamer-package
+	@# make image's download step: checksum verified, a mismatch refused.
+	.ci/check-buildroot-download $(CURDIR)/target/check-buildroot-download
 	@if [ -n "$(BUILDROOT_DIR)" ]; then $(MAKE) --no-print-directory lint-image; \
 	else echo "lint-image not run: set BUILDROOT_DIR"; fi

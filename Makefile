@@ -64,7 +64,7 @@ check-units:
 	.ci/check-units
 
 shellcheck:
-	shellcheck -x -P SCRIPTDIR $(filter-out .ci/check-msrv .ci/test-boot,$(wildcard .ci/*)) $(wildcard .ci/test-boot/*) $(wildcard $(BROWSER_DIR)/*.sh) $(wildcard app/tests/fixtures/fake-*)
+	shellcheck -x -P SCRIPTDIR $(filter-out .ci/check-msrv .ci/test-boot .ci/stand-ins,$(wildcard .ci/*)) $(wildcard .ci/test-boot/*) $(wildcard $(BROWSER_DIR)/*.sh) $(wildcard app/tests/fixtures/fake-*)
 
 test-rust:
 	$(CARGO) test --workspace --locked
@@ -150,9 +150,9 @@ cross-test: cross
 TEST_BOOT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/streamer-test-boot
 TEST_BOOT_DIR := $(CURDIR)/target/test-boot
 TEST_BOOT_TARGET := aarch64-unknown-linux-gnu
-TEST_BOOT_NEEDS := qemu-system-aarch64:qemu-system-arm mmdebstrap:mmdebstrap qemu-aarch64-static:qemu-user-static \
+TEST_BOOT_NEEDS := qemu-system-aarch64:qemu-system-arm mmdebstrap:mmdebstrap arch-test:arch-test qemu-aarch64-static:qemu-user-static \
 	genimage:genimage mcopy:mtools mkfs.vfat:dosfstools mkfs.ext4:e2fsprogs rsync:rsync \
-	systemd-sysusers:systemd ffprobe:ffmpeg
+	systemd-sysusers:systemd ffprobe:ffmpeg ssh:openssh-client ssh-keygen:openssh-client
 DEBIAN_NEEDS += $(TEST_BOOT_NEEDS)
 test-boot: web cross-deps
 	@$(MAKE) --no-print-directory deps DEBIAN_NEEDS="$(TEST_BOOT_NEEDS)"

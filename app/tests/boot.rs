@@ -19,7 +19,9 @@
 //! 6. a killed streamer, and a stalled one (SIGSTOP: the watchdog), is
 //!    restarted by systemd and the viewer resumes;
 //! 7. the time from power-on (qemu start) to the first decodable frame;
-//! 8. SSH only with `/boot/authorized_keys`, and then by public key only.
+//! 8. SSH only with `/boot/authorized_keys`, and then by public key only;
+//! 9. systemd arms the watchdog device (here Linux's softdog stands in for the
+//!    Pi's bcm2835-wdt) with `RuntimeWatchdogSec` and feeds it.
 //!
 //! The guest is asked about itself through a test-only root shell on a virtio
 //! serial port (streamer-test-control.service, written by `assemble`).
@@ -710,6 +712,31 @@ fn the_appliance_boots_into_the_streamer() {
             || format!("the server offers more than public keys: {offered:?} (ssh: {no_key})"),
         )
     })();
+
+    let watchdog_query =
+        "systemctl show -p RuntimeWatchdogUSec -p WatchdogLastPingTimestampMonotonic; \
+         echo state=$(cat /sys/class/watchdog/watchdog0/state); \
+         echo timeout=$(cat /sys/class/watchdog/watchdog0/timeout)";
+    let (_, watchdog) = machine.run(watchdog_query);
+    std::thread::sleep(Duration::from_secs(6));
+    let (_, watchdog_later) = machine.run(watchdog_query);
+    let last_ping = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("WatchdogLastPingTimestampMonotonic="))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    checks.check(
+        "9. systemd arms the board's watchdog (RuntimeWatchdogSec=10s) and feeds it",
+        expect(
+            watchdog.contains("RuntimeWatchdogUSec=10s")
+                && watchdog.contains("state=active")
+                && watchdog.contains("timeout=10")
+                && !last_ping(&watchdog).is_empty()
+                && last_ping(&watchdog) != last_ping(&watchdog_later),
+            || format!("watchdog: {watchdog} then {watchdog_later}"),
+        ),
+    );
 
     let (_, root_options) = machine.run("findmnt -no OPTIONS /");
     let (touch_status, touch) = machine.run("touch /streamer-test-write");

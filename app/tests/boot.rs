@@ -43,9 +43,21 @@ use support::process::http_get;
 
 /// How long a boot may take under software emulation on 2 cores.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
-/// streamer.service's WatchdogSec and RestartSec (overlay/…/streamer.service).
-const WATCHDOG: Duration = Duration::from_secs(10);
-const RESTART_DELAY: Duration = Duration::from_secs(2);
+/// A `Key=Ns` setting (whole seconds) of the overlay's streamer.service: the
+/// restart checks are timed by the unit the image ships.
+fn streamer_unit_seconds(key: &str) -> Duration {
+    let path = support::repo_root().join("overlay/usr/lib/systemd/system/streamer.service");
+    let unit = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let value = unit
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("{} sets no {key}", path.display()));
+    let seconds = value
+        .strip_suffix('s')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{key}={value}: expected whole seconds such as 10s"));
+    Duration::from_secs(seconds)
+}
 /// An emulated start of the streamer (its process, the first encoded frame).
 const EMULATED_START: Duration = Duration::from_secs(60);
 
@@ -489,11 +501,15 @@ fn ssh(port: u16, key: Option<&Path>, options: &[&str], command: &str) -> (bool,
 /// The outcome of the named checks.
 #[derive(Default)]
 struct Checks {
+    /// Each check's name (it starts with its number) and whether it passed.
+    outcomes: Vec<(String, bool)>,
     failed: Vec<String>,
 }
 
 impl Checks {
+    /// Records and prints a check's outcome as it happens.
     fn check(&mut self, name: &str, result: Result<(), String>) {
+        self.outcomes.push((name.to_owned(), result.is_ok()));
         match result {
             Ok(()) => println!("ok   {name}"),
             Err(why) => {
@@ -501,6 +517,24 @@ impl Checks {
                 self.failed.push(format!("{name}: {why}"));
             }
         }
+    }
+
+    /// The outcomes in the order of their numbers (they run in the order the
+    /// two boots allow).
+    fn summary(&self) -> String {
+        let number = |name: &str| {
+            name.split('.')
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(u32::MAX)
+        };
+        let mut outcomes = self.outcomes.clone();
+        outcomes.sort_by_key(|(name, _)| number(name));
+        outcomes
+            .iter()
+            .map(|(name, ok)| format!("  {} {name}", if *ok { "ok  " } else { "FAIL" }))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -746,12 +780,14 @@ fn the_appliance_boots_into_the_streamer() {
 
     // Check 6 before powering off: a killed streamer, then a stalled one.
     let pid = streamer.get("MainPID").cloned().unwrap_or_default();
+    let watchdog_sec = streamer_unit_seconds("WatchdogSec");
+    let restart_sec = streamer_unit_seconds("RestartSec");
     // Killed: Restart=always starts a new one after RestartSec, well within
     // the watchdog time.
     let before = restarts(&mut machine);
     machine.run(&format!("kill -KILL {pid}"));
     let killed =
-        wait_for_restart(&mut machine, &pid, before, WATCHDOG).and_then(|(new_pid, took)| {
+        wait_for_restart(&mut machine, &pid, before, watchdog_sec).and_then(|(new_pid, took)| {
             println!("    killed streamer {pid}: systemd started {new_pid} after {took:.1?}");
             watch(
                 viewer,
@@ -766,7 +802,7 @@ fn the_appliance_boots_into_the_streamer() {
     let stalled = killed.clone().and_then(|pid| {
         let before = restarts(&mut machine);
         machine.run(&format!("kill -STOP {pid}"));
-        let limit = WATCHDOG + RESTART_DELAY + Duration::from_secs(5);
+        let limit = watchdog_sec + restart_sec + Duration::from_secs(5);
         let (new_pid, took) = wait_for_restart(&mut machine, &pid, before, limit)?;
         println!("    stalled streamer {pid}: the watchdog had it replaced by {new_pid} after {took:.1?}");
         let (_, journal) =
@@ -853,10 +889,16 @@ fn the_appliance_boots_into_the_streamer() {
     machine.power_off();
 
     // ---- 7: a trend figure only (emulated).
-    match to_first_frame {
-        Some(took) => println!("7. power-on (qemu start) to the first decodable frame on the host: {took:.1?} (emulated)"),
-        None => checks.check("7. power-on to the first frame", Err("no frame arrived".into())),
-    }
+    checks.check(
+        &format!(
+            "7. power-on (qemu start) to the first decodable frame on the host: {} (emulated)",
+            to_first_frame.map_or("none".to_owned(), |took| format!("{took:.1?}"))
+        ),
+        to_first_frame
+            .map(|_| ())
+            .ok_or_else(|| "no frame arrived".to_owned()),
+    );
+    println!("summary:\n{}", checks.summary());
 
     assert!(
         checks.failed.is_empty(),

@@ -162,7 +162,7 @@ fn conversions(frames: u32) {
             continue;
         };
         let src: Vec<u8> = (0..layout.min_len()).map(|i| (i % 251) as u8).collect();
-        let mut picture = I420Picture::new(width, height);
+        let mut picture = I420Picture::new(width as usize, height as usize);
         for _ in 0..10 {
             picture.fill_from(&layout, &src).expect("sizes match");
         }

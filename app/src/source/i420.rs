@@ -1,7 +1,8 @@
 //! One planar 4:2:0 picture (I420: Y, then Cb, then Cr, tight rows), which is what
-//! the software encoder takes, and the conversion of every raw webcam format of
-//! [`raw_frame`](super::raw_frame) into it. Pure: no I/O; the picture's memory is
-//! allocated once and reused.
+//! the software encoder takes: the test pattern draws into it with rectangle
+//! fills, and every raw webcam format of [`raw_frame`](super::raw_frame) is
+//! converted into it. Pure: no I/O; the picture's memory is allocated once and
+//! reused.
 //!
 //! Packed 4:2:2 (YUYV, UYVY) loses half its chroma rows: each chroma row of the
 //! picture is the average of two source rows, rounded.
@@ -21,9 +22,9 @@ pub struct I420Picture {
 }
 
 impl I420Picture {
-    /// A black picture of `width` x `height` pixels.
-    pub fn new(width: u32, height: u32) -> I420Picture {
-        let (width, height) = (width as usize, height as usize);
+    /// A black picture of `width` x `height` pixels (chroma halved both ways,
+    /// rounded up).
+    pub fn new(width: usize, height: usize) -> I420Picture {
         let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
         I420Picture {
             width,
@@ -34,9 +35,59 @@ impl I420Picture {
         }
     }
 
+    /// Width and height in pixels.
+    pub fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
     /// Width and height of the chroma planes.
     pub fn chroma_size(&self) -> (usize, usize) {
         (self.width.div_ceil(2), self.height.div_ceil(2))
+    }
+
+    /// The luma plane to draw into, `width` bytes per row.
+    pub fn luma_mut(&mut self) -> &mut [u8] {
+        &mut self.y
+    }
+
+    /// Fills luma rows `top..bottom`, columns `left..right`, clipped to the picture.
+    pub fn fill_luma(&mut self, left: usize, top: usize, right: usize, bottom: usize, value: u8) {
+        let right = right.min(self.width);
+        let bottom = bottom.min(self.height);
+        if left >= right {
+            return;
+        }
+        for row in top..bottom {
+            let start = row * self.width;
+            if let Some(span) = self.y.get_mut(start + left..start + right) {
+                span.fill(value);
+            }
+        }
+    }
+
+    /// Fills chroma rows `top..bottom`, columns `left..right` (chroma coordinates)
+    /// with `cb` and `cr`, clipped to the picture.
+    pub fn fill_chroma(
+        &mut self,
+        (left, top, right, bottom): (usize, usize, usize, usize),
+        cb: u8,
+        cr: u8,
+    ) {
+        let (cw, ch) = self.chroma_size();
+        let right = right.min(cw);
+        let bottom = bottom.min(ch);
+        if left >= right {
+            return;
+        }
+        for row in top..bottom {
+            let span = row * cw + left..row * cw + right;
+            if let Some(s) = self.cb.get_mut(span.clone()) {
+                s.fill(cb);
+            }
+            if let Some(s) = self.cr.get_mut(span) {
+                s.fill(cr);
+            }
+        }
     }
 
     /// The luma plane, `width` bytes per row.
@@ -312,7 +363,7 @@ mod tests {
 
     fn check(format: RawFormat, w: usize, h: usize, pad: usize) {
         let (layout, data) = frame(format, w, h, pad);
-        let mut picture = I420Picture::new(w as u32, h as u32);
+        let mut picture = I420Picture::new(w, h);
         picture.fill_from(&layout, &data).unwrap();
         for y in 0..h {
             for x in 0..w {

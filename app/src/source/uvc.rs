@@ -271,7 +271,7 @@ impl UvcCamera {
         );
         let frame_time = Duration::from_secs(1) / fps.max(1);
         let mut handler = SoftwareHandler {
-            picture: I420Picture::new(format.width, format.height),
+            picture: I420Picture::new(format.width as usize, format.height as usize),
             layout,
             encoder,
             sink,

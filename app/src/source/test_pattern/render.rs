@@ -22,9 +22,8 @@
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use openh264::formats::YUVSource;
-
 use super::font::{self, ADVANCE, GLYPH_HEIGHT, GLYPH_WIDTH};
+use crate::source::i420::I420Picture;
 
 /// A colour in BT.601 limited-range Y'CbCr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,112 +64,6 @@ pub const TEXT_Y: u8 = 235;
 
 /// Characters of the clock line, `HH:MM:SS.mmm UTC`: the widest line at the big scale.
 const CLOCK_CHARS: usize = 16;
-
-/// An I420 picture: full-size luma, chroma halved both ways (rounded up), no padding.
-#[derive(Debug)]
-pub(crate) struct Picture {
-    width: usize,
-    height: usize,
-    y: Vec<u8>,
-    cb: Vec<u8>,
-    cr: Vec<u8>,
-}
-
-impl Picture {
-    fn new(width: usize, height: usize) -> Self {
-        let chroma = width.div_ceil(2) * height.div_ceil(2);
-        Picture {
-            width,
-            height,
-            y: vec![0; width * height],
-            cb: vec![128; chroma],
-            cr: vec![128; chroma],
-        }
-    }
-
-    fn chroma_width(&self) -> usize {
-        self.width.div_ceil(2)
-    }
-
-    /// The colour at luma position (`x`, `y`): its luma and the chroma sample
-    /// covering it. `None` outside the picture.
-    #[cfg(test)]
-    pub(crate) fn pixel(&self, x: usize, y: usize) -> Option<Ycbcr> {
-        if x >= self.width || y >= self.height {
-            return None;
-        }
-        let c = (y / 2) * self.chroma_width() + x / 2;
-        Some(Ycbcr {
-            y: *self.y.get(y * self.width + x)?,
-            cb: *self.cb.get(c)?,
-            cr: *self.cr.get(c)?,
-        })
-    }
-
-    /// The luma plane, row after row.
-    #[cfg(test)]
-    pub(crate) fn luma(&self) -> &[u8] {
-        &self.y
-    }
-
-    /// Fills luma rows `top..bottom`, columns `left..right`, clipped to the picture.
-    fn fill_luma(&mut self, left: usize, top: usize, right: usize, bottom: usize, value: u8) {
-        let right = right.min(self.width);
-        let bottom = bottom.min(self.height);
-        if left >= right {
-            return;
-        }
-        for row in top..bottom {
-            let start = row * self.width;
-            if let Some(span) = self.y.get_mut(start + left..start + right) {
-                span.fill(value);
-            }
-        }
-    }
-
-    /// Fills chroma rows `top..bottom`, columns `left..right` (chroma coordinates),
-    /// clipped to the picture.
-    fn fill_chroma(&mut self, left: usize, top: usize, right: usize, bottom: usize, c: Ycbcr) {
-        let cw = self.chroma_width();
-        let right = right.min(cw);
-        let bottom = bottom.min(self.height.div_ceil(2));
-        if left >= right {
-            return;
-        }
-        for row in top..bottom {
-            let span = row * cw + left..row * cw + right;
-            if let Some(s) = self.cb.get_mut(span.clone()) {
-                s.fill(c.cb);
-            }
-            if let Some(s) = self.cr.get_mut(span) {
-                s.fill(c.cr);
-            }
-        }
-    }
-}
-
-impl YUVSource for Picture {
-    fn dimensions(&self) -> (usize, usize) {
-        (self.width, self.height)
-    }
-
-    fn strides(&self) -> (usize, usize, usize) {
-        let cw = self.chroma_width();
-        (self.width, cw, cw)
-    }
-
-    fn y(&self) -> &[u8] {
-        &self.y
-    }
-
-    fn u(&self) -> &[u8] {
-        &self.cb
-    }
-
-    fn v(&self) -> &[u8] {
-        &self.cr
-    }
-}
 
 /// Where everything goes, from the picture size. Luma coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,7 +138,7 @@ impl Layout {
 /// Draws frames of the test pattern into a picture it owns.
 #[derive(Debug)]
 pub(crate) struct Renderer {
-    picture: Picture,
+    picture: I420Picture,
     layout: Layout,
     info: String,
     line: String,
@@ -257,7 +150,7 @@ impl Renderer {
     pub(crate) fn new(width: usize, height: usize, info: String) -> Self {
         let layout = Layout::new(width, height, info.chars().count());
         Renderer {
-            picture: Picture::new(width, height),
+            picture: I420Picture::new(width, height),
             layout,
             info,
             line: String::with_capacity(32),
@@ -265,7 +158,7 @@ impl Renderer {
     }
 
     /// The picture drawn last.
-    pub(crate) fn picture(&self) -> &Picture {
+    pub(crate) fn picture(&self) -> &I420Picture {
         &self.picture
     }
 
@@ -298,7 +191,7 @@ impl Renderer {
 
     /// Bars over the top quarter, background below.
     fn draw_background(&mut self) {
-        let (w, h) = (self.picture.width, self.picture.height);
+        let (w, h) = self.picture.size();
         let bars_end = self.layout.bars_end.min(h);
         let bar_edge = |i: usize| i * w / BARS.len();
         if bars_end > 0 {
@@ -306,7 +199,7 @@ impl Renderer {
                 self.picture
                     .fill_luma(bar_edge(i), 0, bar_edge(i + 1), 1, bar.y);
             }
-            if let Some((first, rest)) = self.picture.y.split_at_mut_checked(w) {
+            if let Some((first, rest)) = self.picture.luma_mut().split_at_mut_checked(w) {
                 for row in rest.chunks_exact_mut(w.max(1)).take(bars_end - 1) {
                     row.copy_from_slice(first);
                 }
@@ -321,10 +214,13 @@ impl Renderer {
             let left = bar_edge(i).div_ceil(2);
             let right = bar_edge(i + 1).div_ceil(2);
             self.picture
-                .fill_chroma(left, 0, right, chroma_bars_end, *bar);
+                .fill_chroma((left, 0, right, chroma_bars_end), bar.cb, bar.cr);
         }
-        self.picture
-            .fill_chroma(0, chroma_bars_end, w.div_ceil(2), h.div_ceil(2), BACKGROUND);
+        self.picture.fill_chroma(
+            (0, chroma_bars_end, w.div_ceil(2), h.div_ceil(2)),
+            BACKGROUND.cb,
+            BACKGROUND.cr,
+        );
     }
 
     fn draw_box(&mut self, frame: u64) {
@@ -336,18 +232,16 @@ impl Renderer {
         let (right, bottom) = (left + l.box_size, l.box_top + l.box_size);
         self.picture.fill_luma(left, top, right, bottom, BOX.y);
         self.picture.fill_chroma(
-            left.div_ceil(2),
-            top.div_ceil(2),
-            right / 2,
-            bottom / 2,
-            BOX,
+            (left.div_ceil(2), top.div_ceil(2), right / 2, bottom / 2),
+            BOX.cb,
+            BOX.cr,
         );
     }
 
     /// Draws `text` horizontally centred with its top at `top`, luma only, clipped
     /// to the picture below the bars.
     fn draw_text(&mut self, text: &str, top: usize, scale: usize) {
-        let width = self.picture.width;
+        let (width, _) = self.picture.size();
         let left = width.saturating_sub(font::text_width(text, scale)) / 2;
         let floor = self.layout.bars_end;
         for (i, c) in text.chars().enumerate() {
@@ -405,6 +299,28 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// Reading the picture back, in the renderer's colours.
+    trait Pixel {
+        /// The colour at luma position (`x`, `y`): its luma and the chroma sample
+        /// covering it. `None` outside the picture.
+        fn pixel(&self, x: usize, y: usize) -> Option<Ycbcr>;
+    }
+
+    impl Pixel for I420Picture {
+        fn pixel(&self, x: usize, y: usize) -> Option<Ycbcr> {
+            let ((width, height), (chroma_width, _)) = (self.size(), self.chroma_size());
+            if x >= width || y >= height {
+                return None;
+            }
+            let c = (y / 2) * chroma_width + x / 2;
+            Some(Ycbcr {
+                y: *self.luma().get(y * width + x)?,
+                cb: *self.cb().get(c)?,
+                cr: *self.cr().get(c)?,
+            })
+        }
+    }
 
     fn render(w: usize, h: usize, frame: u64, at_ms: u64) -> Renderer {
         let mut r = Renderer::new(w, h, format!("{w}x{h} 30 FPS 3000 KBIT/S"));

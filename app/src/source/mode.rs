@@ -8,7 +8,6 @@
 //! encoder's 1920x1080, even sizes), given as [`H264Limit`]. Refusals are plain
 //! words naming what the camera offers and the setting to change.
 
-use crate::v4l2::device::on_grid;
 use crate::v4l2::{fourcc_to_string, sys, FormatModes, Fraction, FrameInterval, FrameSize};
 
 /// What the configuration asks for.
@@ -151,42 +150,33 @@ fn fit(modes: &FormatModes, request: &ModeRequest) -> Result<Mode, String> {
     let mut stepwise_reasons = Vec::new();
     let mut matched = None;
     for size in &modes.sizes {
-        match size.size {
-            FrameSize::Discrete {
-                width: w,
-                height: h,
-            } if w == width && h == height => {
-                matched = Some(size);
-                break;
-            }
-            FrameSize::Discrete { .. } => {}
-            FrameSize::Stepwise {
-                min_width,
-                max_width,
-                step_width,
-                min_height,
-                max_height,
-                step_height,
-            } => {
-                let (max_width, max_height) = match limit {
-                    Some(l) => (max_width.min(l.max_width), max_height.min(l.max_height)),
-                    None => (max_width, max_height),
-                };
-                if on_grid(width, min_width, max_width, step_width)
-                    && on_grid(height, min_height, max_height, step_height)
-                {
-                    matched = Some(size);
-                    break;
-                }
-                let steps = if step_width <= 1 && step_height <= 1 {
-                    String::new()
-                } else {
-                    format!(" in steps of {}x{}", step_width.max(1), step_height.max(1))
-                };
-                stepwise_reasons.push(format!(
-                    "the camera offers {name} from {min_width}x{min_height} to {max_width}x{max_height}{steps}; {asked} is not one of those sizes"
-                ));
-            }
+        // The asked size is within the encoder's limit (checked above), so the
+        // limit matters only for what a refusal says the camera offers.
+        if size.size.contains(width, height) {
+            matched = Some(size);
+            break;
+        }
+        if let FrameSize::Stepwise {
+            min_width,
+            max_width,
+            step_width,
+            min_height,
+            max_height,
+            step_height,
+        } = size.size
+        {
+            let (max_width, max_height) = match limit {
+                Some(l) => (max_width.min(l.max_width), max_height.min(l.max_height)),
+                None => (max_width, max_height),
+            };
+            let steps = if step_width <= 1 && step_height <= 1 {
+                String::new()
+            } else {
+                format!(" in steps of {}x{}", step_width.max(1), step_height.max(1))
+            };
+            stepwise_reasons.push(format!(
+                "the camera offers {name} from {min_width}x{min_height} to {max_width}x{max_height}{steps}; {asked} is not one of those sizes"
+            ));
         }
     }
     let Some(size) = matched else {

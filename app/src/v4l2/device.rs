@@ -290,7 +290,7 @@ impl FrameSize {
 }
 
 /// `value` in `min..=max` on the grid of `step` from `min` (step 0 or 1: any).
-pub fn on_grid(value: u32, min: u32, max: u32, step: u32) -> bool {
+fn on_grid(value: u32, min: u32, max: u32, step: u32) -> bool {
     (min..=max).contains(&value) && (value - min).is_multiple_of(step.max(1))
 }
 

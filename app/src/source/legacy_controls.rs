@@ -35,6 +35,22 @@ const ISO_MENU: [u32; 5] = [0, 100_000, 200_000, 400_000, 800_000];
 /// `V4L2_CID_AUTO_EXPOSURE_BIAS` menu: -4 to +4 EV in thirds, index 12 = 0 EV.
 const EV_BIAS_ZERO: i64 = 12;
 
+/// The `V4L2_CID_AUTO_N_PRESET_WHITE_BALANCE` menu entry of `image.white_balance`
+/// (the menu is V4L2's own; the webcams' `uvc_controls` use it too).
+pub fn white_balance_preset(preset: WhiteBalance) -> u32 {
+    match preset {
+        WhiteBalance::Off => V4L2_WHITE_BALANCE_MANUAL,
+        WhiteBalance::Auto => V4L2_WHITE_BALANCE_AUTO,
+        WhiteBalance::Sunlight => V4L2_WHITE_BALANCE_DAYLIGHT,
+        WhiteBalance::Cloudy => V4L2_WHITE_BALANCE_CLOUDY,
+        WhiteBalance::Shade => V4L2_WHITE_BALANCE_SHADE,
+        WhiteBalance::Fluorescent => V4L2_WHITE_BALANCE_FLUORESCENT,
+        WhiteBalance::Incandescent | WhiteBalance::Tungsten => V4L2_WHITE_BALANCE_INCANDESCENT,
+        WhiteBalance::Flash => V4L2_WHITE_BALANCE_FLASH,
+        WhiteBalance::Horizon => V4L2_WHITE_BALANCE_HORIZON,
+    }
+}
+
 /// The controls for `config`, in the order to set them, and notes on settings the
 /// driver cannot apply.
 pub fn controls(config: &Config) -> (Vec<Control>, Vec<String>) {
@@ -147,21 +163,10 @@ pub fn controls(config: &Config) -> (Vec<Control>, Vec<String>) {
             Metering::Backlit => V4L2_EXPOSURE_METERING_CENTER_WEIGHTED,
         }),
     );
-    let white_balance = match image.white_balance {
-        WhiteBalance::Off => V4L2_WHITE_BALANCE_MANUAL,
-        WhiteBalance::Auto => V4L2_WHITE_BALANCE_AUTO,
-        WhiteBalance::Sunlight => V4L2_WHITE_BALANCE_DAYLIGHT,
-        WhiteBalance::Cloudy => V4L2_WHITE_BALANCE_CLOUDY,
-        WhiteBalance::Shade => V4L2_WHITE_BALANCE_SHADE,
-        WhiteBalance::Fluorescent => V4L2_WHITE_BALANCE_FLUORESCENT,
-        WhiteBalance::Incandescent | WhiteBalance::Tungsten => V4L2_WHITE_BALANCE_INCANDESCENT,
-        WhiteBalance::Flash => V4L2_WHITE_BALANCE_FLASH,
-        WhiteBalance::Horizon => V4L2_WHITE_BALANCE_HORIZON,
-    };
     set(
         V4L2_CID_AUTO_N_PRESET_WHITE_BALANCE,
         "white balance",
-        i64::from(white_balance),
+        i64::from(white_balance_preset(image.white_balance)),
     );
     match ISO_MENU.iter().position(|&iso| iso == image.iso * 1000) {
         Some(0) => set(

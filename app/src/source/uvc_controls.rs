@@ -15,6 +15,7 @@
 //! with `v4l2-ctl`) in force after the setting is put back to "unchanged". The
 //! configuration is the one place the picture is set.
 
+use super::legacy_controls;
 use crate::config::{spelled, ExposureMode, ImageConfig, Metering, WhiteBalance};
 use crate::v4l2::sys::*;
 use crate::v4l2::{ControlInfo, ControlKind};
@@ -70,21 +71,6 @@ fn kelvin(preset: WhiteBalance) -> Option<i64> {
         WhiteBalance::Sunlight | WhiteBalance::Flash => Some(5500),
         WhiteBalance::Cloudy => Some(6500),
         WhiteBalance::Shade => Some(7500),
-    }
-}
-
-/// The `V4L2_CID_AUTO_N_PRESET_WHITE_BALANCE` entry of a preset.
-fn preset_entry(preset: WhiteBalance) -> u32 {
-    match preset {
-        WhiteBalance::Auto => V4L2_WHITE_BALANCE_AUTO,
-        WhiteBalance::Off => V4L2_WHITE_BALANCE_MANUAL,
-        WhiteBalance::Sunlight => V4L2_WHITE_BALANCE_DAYLIGHT,
-        WhiteBalance::Cloudy => V4L2_WHITE_BALANCE_CLOUDY,
-        WhiteBalance::Shade => V4L2_WHITE_BALANCE_SHADE,
-        WhiteBalance::Fluorescent => V4L2_WHITE_BALANCE_FLUORESCENT,
-        WhiteBalance::Incandescent | WhiteBalance::Tungsten => V4L2_WHITE_BALANCE_INCANDESCENT,
-        WhiteBalance::Flash => V4L2_WHITE_BALANCE_FLASH,
-        WhiteBalance::Horizon => V4L2_WHITE_BALANCE_HORIZON,
     }
 }
 
@@ -369,7 +355,7 @@ impl<'a> Planner<'a> {
             }
             named => {
                 let kelvin = kelvin(named).unwrap_or(5500);
-                let entry = preset_entry(named);
+                let entry = legacy_controls::white_balance_preset(named);
                 if auto_switch && temperature {
                     self.set(KEY, V4L2_CID_AUTO_WHITE_BALANCE, 0);
                     let fitted = self

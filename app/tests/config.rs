@@ -458,7 +458,7 @@ fn default_toml_documents_every_key() {
 
 #[test]
 fn shipped_example_is_the_generated_default() {
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../board/common/streamer.toml");
+    let shipped = shipped_toml();
     let text = std::fs::read_to_string(&shipped).unwrap();
     assert!(
         text == default_toml(),
@@ -517,6 +517,23 @@ fn load_reads_the_process_environment_only_with_prefix() {
 
 // ----- The command line -----
 
+/// The default file the image ships on its boot partition.
+fn shipped_toml() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../board/common/streamer.toml")
+}
+
+/// Runs `check-config`, which must succeed, and reads the effective configuration
+/// it prints.
+fn check_config_effective(command: &mut Command) -> Config {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    toml::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap()
+}
+
 fn streamer() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_streamer"));
     // The child must not pick up configuration from the test's environment.
@@ -538,19 +555,12 @@ fn cli_print_default_config() {
 #[test]
 fn cli_check_config_good_file() {
     let (_dir, path) = file("[server]\nport = 9001\n[camera]\nsource = \"test\"\n");
-    let out = streamer()
-        .arg("check-config")
-        .arg(&path)
-        .env("STREAMER_ENCODER__BITRATE", "2000000")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let effective = check_config_effective(
+        streamer()
+            .arg("check-config")
+            .arg(&path)
+            .env("STREAMER_ENCODER__BITRATE", "2000000"),
     );
-    let printed = String::from_utf8(out.stdout).unwrap();
-    let effective: Config = toml::from_str(&printed).unwrap();
     assert_eq!(effective.server.port, 9001);
     assert_eq!(effective.camera.source, SourceKind::Test);
     assert_eq!(effective.encoder.bitrate, 2_000_000);
@@ -558,19 +568,8 @@ fn cli_check_config_good_file() {
 
 #[test]
 fn the_shipped_file_passes_check_config_as_the_image_uses_it() {
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../board/common/streamer.toml");
-    let out = streamer()
-        .arg("check-config")
-        .arg(&shipped)
-        .env_remove("STREAMER_SERVER__PORT")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let effective: Config = toml::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    let shipped = shipped_toml();
+    let effective = check_config_effective(streamer().arg("check-config").arg(&shipped));
     // The appliance answers on http://streamer.local/.
     assert_eq!(effective.server.port, 80);
     assert_eq!(effective.network.hostname, "streamer");

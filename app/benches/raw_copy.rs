@@ -14,8 +14,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use streamer::source::i420::I420Picture;
-use streamer::source::raw_frame::{copy_frame, FrameLayout};
+use streamer::encode::i420::I420Picture;
+use streamer::encode::raw_picture::{copy_frame, FrameLayout};
 use streamer::v4l2::{fourcc_to_string, sys};
 
 /// One case: a format at a size, with the encoder's alignment of rows and height.

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod device;
+pub mod encode;
 pub mod h264;
 pub mod hub;
 pub mod service;

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use streamer::source::mode::{self, H264Limit, ModeRequest};
-use streamer::source::raw_frame::{copy_frame, FrameLayout};
+use streamer::encode::raw_picture::{copy_frame, FrameLayout};
 use streamer::v4l2::{sys, FormatDesc, FormatModes, Fraction, FrameInterval, FrameSize, SizeModes};
 
 const FOURCCS: [u32; 7] = [

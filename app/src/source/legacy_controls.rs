@@ -8,8 +8,8 @@
 //! -100 to 100 pass through unchanged. The driver's ranges and menus follow
 //! `drivers/staging/vc04_services/bcm2835-camera/controls.c` in Linux.
 
-use super::codec_controls;
 use crate::config::{spelled, Config, ExposureMode, Metering, WhiteBalance};
+use crate::encode::codec_controls;
 use crate::v4l2::sys::*;
 
 /// One control to set.

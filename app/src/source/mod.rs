@@ -6,18 +6,13 @@
 //! and publishes what it produces to the hub.
 
 pub mod capture;
-pub mod codec_controls;
 pub mod file;
-pub mod i420;
 pub mod legacy_camera;
 pub mod legacy_controls;
 pub mod libcamera_list;
-pub mod m2m_encoder;
 pub mod mode;
-pub mod raw_frame;
 pub mod rpicam;
 pub mod rpicam_controls;
-pub mod software_h264;
 pub mod supervisor;
 pub mod test_pattern;
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! passed through (the capture loop of [`super::capture`], as for the legacy
 //! camera). Otherwise a raw format the Pi's hardware encoder takes is captured
 //! (YUYV, NV12 or YU12, in that order of preference) and encoded there by
-//! [`super::m2m_encoder`] (on a board without that encoder, a Pi 5 or a laptop, it
+//! [`crate::encode::m2m`] (on a board without that encoder, a Pi 5 or a laptop, it
 //! is encoded on the CPU with OpenH264 instead, dropping frames the CPU cannot keep
 //! up with): each captured frame is copied into the encoder's raw
 //! buffers (its stride and alignment) and the coded frame is written to the sink
@@ -18,14 +18,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::capture::{self, Frame, FrameHandler};
-use super::i420::I420Picture;
-use super::m2m_encoder::{DropReason, EncoderSettings, M2mEncoder, Submitted};
 use super::mode::{self, Mode, ModeRequest};
-use super::raw_frame::FrameLayout;
-use super::software_h264::{SoftwareEncoder, SoftwareSettings};
 use super::uvc_controls;
 use super::{Sink, Source, SourceError};
 use crate::config::{Config, EncoderConfig, ImageConfig};
+use crate::encode::i420::I420Picture;
+use crate::encode::m2m::{DropReason, EncoderSettings, M2mEncoder, Submitted};
+use crate::encode::raw_picture::FrameLayout;
+use crate::encode::software::{SoftwareEncoder, SoftwareSettings};
 use crate::v4l2::{describe, sys, ControlInfo, Fraction, ImageFormat, Node, Opener, Queue};
 
 const NAME: &str = "uvc";

@@ -13,15 +13,15 @@ mod render;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::software_h264::{SoftwareEncoder, SoftwareSettings};
 use super::{Sink, Source, SourceError};
+use crate::encode::software::{SoftwareEncoder, SoftwareSettings};
 use render::Renderer;
 pub use render::{Ycbcr, BACKGROUND, BARS, BOX, TEXT_Y};
 
 const NAME: &str = "test";
 /// Longest single sleep, so `should_stop` is checked often.
 const MAX_SLEEP: Duration = Duration::from_millis(50);
-pub use super::software_h264::{MAX_FRAMERATE, MAX_SIZE, MIN_SIZE};
+pub use crate::encode::software::{MAX_FRAMERATE, MAX_SIZE, MIN_SIZE};
 
 /// What the test pattern renders and how it is encoded (see [`SoftwareSettings`]).
 pub type TestPatternSettings = SoftwareSettings;

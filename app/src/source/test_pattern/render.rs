@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::font::{self, ADVANCE, GLYPH_HEIGHT, GLYPH_WIDTH};
-use crate::source::i420::I420Picture;
+use crate::encode::i420::I420Picture;
 
 /// A colour in BT.601 limited-range Y'CbCr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

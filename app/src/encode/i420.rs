@@ -1,6 +1,6 @@
 //! One planar 4:2:0 picture (I420: Y, then Cb, then Cr, tight rows), which is what
 //! the software encoder takes: the test pattern draws into it with rectangle
-//! fills, and every raw webcam format of [`raw_frame`](super::raw_frame) is
+//! fills, and every raw webcam format of [`raw_picture`](super::raw_picture) is
 //! converted into it. Pure: no I/O; the picture's memory is allocated once and
 //! reused.
 //!
@@ -9,7 +9,7 @@
 
 use openh264::formats::YUVSource;
 
-use super::raw_frame::{FrameLayout, LayoutError, Plane, RawFormat};
+use super::raw_picture::{FrameLayout, LayoutError, Plane, RawFormat};
 
 /// A planar 4:2:0 picture with tight rows.
 #[derive(Debug, Clone, PartialEq, Eq)]

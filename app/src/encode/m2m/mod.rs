@@ -34,9 +34,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::codec_controls;
+use super::raw_picture::{copy_frame, FrameLayout, LayoutError, RawFormat};
 use crate::config::{spelled, BitrateMode, EncoderConfig, Profile};
-use crate::source::codec_controls;
-use crate::source::raw_frame::{copy_frame, FrameLayout, LayoutError, RawFormat};
 use crate::v4l2::discover::H264_ENCODER_CARD;
 use crate::v4l2::{
     fourcc_to_string, sys, ControlInfo, ControlKind, Error as V4l2Error, Fraction, FrameSize,

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use streamer::source::libcamera_list::list_cameras;
+use streamer::source::rpicam::camera_list::list_cameras;
 
 /// A program that runs the fake with `FAKE_RPICAM_LIST=answer`.
 fn fake(dir: &Path, answer: &str) -> PathBuf {

@@ -8,17 +8,13 @@
 pub mod capture;
 pub mod file;
 pub mod legacy_camera;
-pub mod legacy_controls;
-pub mod libcamera_list;
 pub mod mode;
 pub mod rpicam;
-pub mod rpicam_controls;
 pub mod supervisor;
 pub mod test_pattern;
 #[cfg(test)]
 pub mod test_sink;
 pub mod uvc;
-pub mod uvc_controls;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,7 +26,7 @@ use crate::v4l2::discover::{self, Role};
 use crate::v4l2::Opener;
 use file::FileSource;
 use legacy_camera::{LegacyCamera, LegacySettings};
-use libcamera_list::LibcameraCamera;
+use rpicam::camera_list::{self, LibcameraCamera};
 use rpicam::{find_program, RpicamSettings, RpicamSource};
 use supervisor::SourcePlan;
 use test_pattern::{TestPattern, TestPatternSettings};
@@ -146,9 +142,9 @@ pub fn plan_with(config: &Config, device: &DeviceReport, hardware: &Hardware) ->
     if camera.source == SourceKind::Auto {
         let program = find_program(std::env::var_os("PATH").as_deref());
         let listed = match (&program, device.libcamera_csi) {
-            (Some(program), true) => Some(libcamera_list::list_cameras(
+            (Some(program), true) => Some(camera_list::list_cameras(
                 program,
-                libcamera_list::LIST_TIMEOUT,
+                camera_list::LIST_TIMEOUT,
             )),
             _ => None,
         };
@@ -181,7 +177,7 @@ pub fn plan_with(config: &Config, device: &DeviceReport, hardware: &Hardware) ->
             }
         }
         SourceKind::Rpicam => {
-            let (extra_args, notes) = rpicam_controls::image_arguments(&config.image);
+            let (extra_args, notes) = rpicam::controls::image_arguments(&config.image);
             for note in notes {
                 tracing::warn!(%note, "camera setting not applied");
             }

@@ -5,16 +5,17 @@
 //! On every start: open the node, check it is that driver, choose the H.264 mode
 //! ([`super::mode`]; at most 1920x1080, even sizes), check it against
 //! `encoder.level` ([`crate::h264::level`]), `VIDIOC_S_PARM` and `VIDIOC_S_FMT`, then
-//! the controls [`super::legacy_controls::controls`] maps from the configuration,
+//! the controls [`controls::controls`] maps from the configuration,
 //! each checked against what the driver says about it (absent: a note; out of its
 //! range: a warning naming the range, not set). SPS/PPS repetition is always set.
 //! Then the capture loop ([`super::capture`]) until the sink says stop.
+
+pub mod controls;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::capture;
-use super::legacy_controls::{self, Control};
 use super::mode::{self, ModeRequest, GPU_H264_LIMIT};
 use super::{Sink, Source, SourceError};
 use crate::config::{Config, Profile};
@@ -22,6 +23,7 @@ use crate::v4l2::discover::is_legacy_camera_driver;
 use crate::v4l2::{
     describe, sys, ControlInfo, ControlKind, Fraction, ImageFormat, Node, Opener, Queue,
 };
+use controls::Control;
 
 const NAME: &str = "v4l2";
 
@@ -49,7 +51,7 @@ pub struct LegacySettings {
 impl LegacySettings {
     /// The settings for `config`.
     pub fn from_config(config: &Config) -> LegacySettings {
-        let (controls, notes) = legacy_controls::controls(config);
+        let (controls, notes) = controls::controls(config);
         LegacySettings {
             width: config.camera.width,
             height: config.camera.height,
@@ -137,7 +139,7 @@ impl LegacyCamera {
         if let Some(needed) =
             crate::h264::level::minimum_level(chosen.width, chosen.height, s.framerate)
         {
-            if needed.level_idc > legacy_controls::MAX_LEVEL_IDC {
+            if needed.level_idc > controls::MAX_LEVEL_IDC {
                 return Err(Self::start_error(format!(
                     "{}x{} at {} fps needs H.264 level {}, and the legacy camera's encoder \
                      goes up to level 4.0 (at most 1920x1080 at 30 fps): lower \
@@ -148,7 +150,7 @@ impl LegacyCamera {
         }
         if let Some(level_idc) = s.level_idc {
             crate::h264::level::check(
-                level_idc.min(legacy_controls::MAX_LEVEL_IDC),
+                level_idc.min(controls::MAX_LEVEL_IDC),
                 chosen.width,
                 chosen.height,
                 s.framerate,
@@ -380,7 +382,7 @@ mod tests {
             assert_eq!(log.stream_off, 1, "{sensor}: streaming stopped");
             assert_eq!(log.buffers_allocated, 0, "{sensor}: buffers freed");
             // The controls as mapped: every one the driver takes was set.
-            let (mapped, _) = legacy_controls::controls(&config);
+            let (mapped, _) = controls::controls(&config);
             for control in mapped {
                 assert_eq!(
                     log.control(control.id),

@@ -12,6 +12,8 @@
 //! encoder: when the encoder is busy the frame is dropped and counted. MJPEG is not
 //! usable (the Pi's encoder does not take it, and decoding it would cost the CPU).
 
+pub mod controls;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -19,7 +21,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::capture::{self, Frame, FrameHandler};
 use super::mode::{self, Mode, ModeRequest};
-use super::uvc_controls;
 use super::{Sink, Source, SourceError};
 use crate::config::{Config, EncoderConfig, ImageConfig};
 use crate::encode::i420::I420Picture;
@@ -126,7 +127,7 @@ impl UvcCamera {
     /// it listed them). What the webcam cannot do, and controls it refuses, are
     /// warnings, never a failure: the video streams anyway. Returns the warnings.
     pub fn apply_image(&self, node: &mut dyn Node, available: &[ControlInfo]) -> Vec<String> {
-        let (settings, mut problems) = uvc_controls::plan(&self.settings.image, available);
+        let (settings, mut problems) = controls::plan(&self.settings.image, available);
         for setting in &settings {
             if let Err(e) = node.set_control(setting.id, setting.value) {
                 problems.push(format!(

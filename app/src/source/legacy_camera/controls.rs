@@ -36,7 +36,7 @@ const ISO_MENU: [u32; 5] = [0, 100_000, 200_000, 400_000, 800_000];
 const EV_BIAS_ZERO: i64 = 12;
 
 /// The `V4L2_CID_AUTO_N_PRESET_WHITE_BALANCE` menu entry of `image.white_balance`
-/// (the menu is V4L2's own; the webcams' `uvc_controls` use it too).
+/// (the menu is V4L2's own; the webcams' `uvc::controls` use it too).
 pub fn white_balance_preset(preset: WhiteBalance) -> u32 {
     match preset {
         WhiteBalance::Off => V4L2_WHITE_BALANCE_MANUAL,

@@ -15,8 +15,8 @@
 //! with `v4l2-ctl`) in force after the setting is put back to "unchanged". The
 //! configuration is the one place the picture is set.
 
-use super::legacy_controls;
 use crate::config::{spelled, ExposureMode, ImageConfig, Metering, WhiteBalance};
+use crate::source::legacy_camera::controls as legacy_controls;
 use crate::v4l2::sys::*;
 use crate::v4l2::{ControlInfo, ControlKind};
 

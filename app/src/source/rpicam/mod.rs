@@ -17,6 +17,9 @@
 //! [`RpicamSettings::software_encoder`] says the board has no hardware encoder, and
 //! a failure that shows the libav build is missing is explained in those words.
 
+pub mod camera_list;
+pub mod controls;
+
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read};

@@ -396,7 +396,7 @@ mod tests {
 #[cfg(test)]
 mod fake_tests {
     use super::*;
-    use crate::v4l2::fake_camera::{fixture, FakeCamera, FakeLog, Faults};
+    use crate::v4l2::fake::camera::{fixture, FakeCamera, FakeLog, Faults};
     use crate::v4l2::{ImageFormat, Node};
     use std::sync::{Arc, Mutex};
 

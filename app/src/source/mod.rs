@@ -501,8 +501,8 @@ mod tests {
     /// that are no camera everywhere else.
     fn fake_hardware(camera: &str, camera_path: &'static str) -> Hardware {
         use crate::v4l2::discover::tests::{decoder, opener};
-        use crate::v4l2::fake_camera::{fixture as node_fixture, FakeCamera, FakeLog, Faults};
-        use crate::v4l2::fake_encoder::FakeEncoder;
+        use crate::v4l2::fake::camera::{fixture as node_fixture, FakeCamera, FakeLog, Faults};
+        use crate::v4l2::fake::encoder::FakeEncoder;
         use std::sync::Mutex;
         let camera = FakeCamera::opener(
             node_fixture(camera),

@@ -12,9 +12,7 @@
 pub mod device;
 pub mod discover;
 #[cfg(test)]
-pub mod fake_camera;
-#[cfg(test)]
-pub mod fake_encoder;
+pub mod fake;
 pub mod mmap;
 pub mod node;
 pub mod sys;

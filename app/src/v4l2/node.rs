@@ -529,7 +529,7 @@ mod tests {
 
     #[test]
     fn descriptions_answer_enumerations_as_a_driver_would() {
-        use crate::v4l2::fake_camera::fixture;
+        use crate::v4l2::fake::camera::fixture;
         let c920 = fixture("uvc-c920");
         let formats = c920.format_descs(Queue::Capture);
         assert!(formats

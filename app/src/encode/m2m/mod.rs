@@ -1138,7 +1138,7 @@ fn list_formats(formats: impl Iterator<Item = u32>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::v4l2::fake_encoder::{sample_frames, FakeEncoder, FakeHandle};
+    use crate::v4l2::fake::encoder::{sample_frames, FakeEncoder, FakeHandle};
 
     fn settings(pixelformat: u32, width: u32, height: u32) -> EncoderSettings {
         EncoderSettings::new(width, height, pixelformat, 0, 25, &EncoderConfig::default())
@@ -1249,13 +1249,13 @@ mod tests {
         let mut s = settings(sys::V4L2_PIX_FMT_NV12, 640, 480);
         s.level = "9".into();
         let (controls, notes) =
-            plan_controls(&s, &crate::v4l2::fake_encoder::description().controls);
+            plan_controls(&s, &crate::v4l2::fake::encoder::description().controls);
         assert!(!controls
             .iter()
             .any(|c| c.id == sys::V4L2_CID_MPEG_VIDEO_H264_LEVEL));
         assert!(notes[0].contains("not an H.264 level"), "{notes:?}");
         // A profile the menu lacks is left to the driver, and said so.
-        let mut controls_without_main = crate::v4l2::fake_encoder::description().controls;
+        let mut controls_without_main = crate::v4l2::fake::encoder::description().controls;
         for c in &mut controls_without_main {
             c.menu.retain(|m| m.name != "Main");
         }
@@ -1303,7 +1303,7 @@ mod tests {
 
     #[test]
     fn other_nodes_are_not_mistaken_for_the_encoder() {
-        let mut description = crate::v4l2::fake_encoder::description();
+        let mut description = crate::v4l2::fake::encoder::description();
         description.capability.card = "bcm2835-codec-decode".into();
         let (fake, _) = FakeEncoder::with_description("/dev/video10", description);
         let err = M2mEncoder::start(Box::new(fake), settings(sys::V4L2_PIX_FMT_YUYV, 640, 480))
@@ -1314,7 +1314,7 @@ mod tests {
              not the Pi's H.264 encoder (\"bcm2835-codec-encode\")"
         );
         // A firmware whose encoder does not take the camera's format.
-        let mut description = crate::v4l2::fake_encoder::description();
+        let mut description = crate::v4l2::fake::encoder::description();
         for queue in &mut description.queues {
             queue.formats.retain(|f| {
                 f.format.pixelformat == sys::V4L2_PIX_FMT_H264

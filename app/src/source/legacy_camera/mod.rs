@@ -326,7 +326,7 @@ impl Source for LegacyCamera {
 mod tests {
     use super::*;
     use crate::source::test_sink::Recording;
-    use crate::v4l2::fake_camera::{fixture, FakeCamera, FakeLog, Faults};
+    use crate::v4l2::fake::camera::{fixture, FakeCamera, FakeLog, Faults};
     use std::sync::Mutex;
     use std::time::{Duration, Instant};
 

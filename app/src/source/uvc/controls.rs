@@ -532,7 +532,7 @@ impl<'a> Planner<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::v4l2::fake_camera::fixture;
+    use crate::v4l2::fake::camera::fixture;
     use crate::v4l2::MenuItem;
     use proptest::prelude::*;
 

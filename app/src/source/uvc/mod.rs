@@ -526,7 +526,7 @@ impl Source for UvcCamera {
 mod tests {
     use super::*;
     use crate::source::test_sink::Recording;
-    use crate::v4l2::fake_camera::{fixture, FakeCamera, FakeLog, Faults};
+    use crate::v4l2::fake::camera::{fixture, FakeCamera, FakeLog, Faults};
     use crate::v4l2::NodeDescription;
     use std::sync::Mutex;
     use std::time::{Duration, Instant, SystemTime};
@@ -563,9 +563,9 @@ mod tests {
     fn webcam_and_encoder(
         width: u32,
         height: u32,
-        encoder_faults: impl FnOnce(&mut crate::v4l2::fake_encoder::Faults),
-    ) -> (UvcCamera, crate::v4l2::fake_encoder::FakeHandle) {
-        use crate::v4l2::fake_encoder::FakeEncoder;
+        encoder_faults: impl FnOnce(&mut crate::v4l2::fake::encoder::Faults),
+    ) -> (UvcCamera, crate::v4l2::fake::encoder::FakeHandle) {
+        use crate::v4l2::fake::encoder::FakeEncoder;
         let log = Arc::new(Mutex::new(FakeLog::default()));
         let camera_opener = FakeCamera::opener(fixture("uvc-c270"), Faults::default(), log);
         let (encoder, handle) = FakeEncoder::new();

@@ -38,12 +38,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use super::node::{
+use crate::h264::AccessUnitReader;
+use crate::v4l2::node::{
     ControlInfo, ControlKind, Dequeued, ImageFormat, Node, NodeDescription, PlaneLayout, PlaneUse,
     Queue, Readiness,
 };
-use super::{fourcc, sys, Capability, Error, FormatDesc, Fraction, FrameInterval, FrameSize};
-use crate::h264::AccessUnitReader;
+use crate::v4l2::{fourcc, sys, Capability, Error, FormatDesc, Fraction, FrameInterval, FrameSize};
 
 /// The fixture this fake answers from.
 pub const FIXTURE: &str = include_str!(concat!(

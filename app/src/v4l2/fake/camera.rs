@@ -25,13 +25,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use super::{
+use crate::h264::{AccessUnitReader, NalType};
+use crate::source::capture::monotonic_now;
+use crate::v4l2::{
     sys, Capability, ControlInfo, ControlKind, Dequeued, Error, FormatDesc, Fraction,
     FrameInterval, FrameSize, ImageFormat, Node, NodeDescription, Opener, PlaneLayout, PlaneUse,
     Queue, Readiness,
 };
-use crate::h264::{AccessUnitReader, NalType};
-use crate::source::capture::monotonic_now;
 
 /// The real Pi sample the H.264 payload comes from.
 pub const SAMPLE: &str = concat!(
@@ -183,7 +183,7 @@ fn legacy_depth(pixelformat: u32) -> (u32, u32, bool) {
         | sys::V4L2_PIX_FMT_NV12
         | sys::V4L2_PIX_FMT_NV21 => (12, 1, true),
         sys::V4L2_PIX_FMT_RGB24 | sys::V4L2_PIX_FMT_BGR24 => (24, 3, false),
-        p if p == super::fourcc(b"BGR4") => (32, 4, false),
+        p if p == crate::v4l2::fourcc(b"BGR4") => (32, 4, false),
         sys::V4L2_PIX_FMT_H264 | sys::V4L2_PIX_FMT_MJPEG | sys::V4L2_PIX_FMT_JPEG => (8, 0, false),
         _ => (16, 2, false), // the 4:2:2 packed formats
     }
@@ -865,7 +865,7 @@ mod tests {
         assert_eq!((yuyv.width, yuyv.height), (2592, 32));
         assert_eq!(yuyv.planes[0].bytesperline, 2592 * 2);
         // An unknown format becomes the first one (YU12).
-        let other = set(&mut fake, super::super::fourcc(b"ABCD"), 640, 480);
+        let other = set(&mut fake, crate::v4l2::fourcc(b"ABCD"), 640, 480);
         assert_eq!(other.pixelformat, sys::V4L2_PIX_FMT_YUV420);
         let interval = fake
             .set_frame_interval(

@@ -6,10 +6,11 @@
 //! See `ARCHITECTURE.md` for the map and the invariants.
 
 pub mod config;
-pub mod device;
 pub mod encode;
 pub mod h264;
 pub mod hub;
+pub mod privacy_led;
+pub mod probe;
 pub mod service;
 pub mod setup;
 pub mod source;

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use streamer::config::{self, Config};
 use streamer::hub::{Hub, HubLimits};
 use streamer::source::{self, supervisor};
-use streamer::{device, service, setup, v4l2, web};
+use streamer::{privacy_led, probe, service, setup, v4l2, web};
 
 /// Live H.264 from a Raspberry Pi camera to many browsers.
 #[derive(Debug, Parser)]
@@ -167,8 +167,8 @@ fn setup(config_path: &Path, root: &Path, set_hostname: bool) -> ExitCode {
 }
 
 fn probe(config_path: &Path, json: bool) -> ExitCode {
-    let mut device = device::probe(Path::new("/"));
-    device::inspect_nodes(&mut device, &v4l2::device::open_node);
+    let mut device = probe::probe(Path::new("/"));
+    probe::inspect_nodes(&mut device, &v4l2::device::open_node);
     let loaded = config::load_or_defaults(config_path);
     let plan = source::plan(&loaded.config, &device);
     if json {
@@ -199,7 +199,7 @@ fn probe(config_path: &Path, json: bool) -> ExitCode {
     for camera in &device.uvc_cameras {
         println!("USB camera: {} ({})", camera.name, camera.node);
     }
-    let nodes = device::node_lines(&device);
+    let nodes = probe::node_lines(&device);
     if nodes.is_empty() {
         println!("V4L2 nodes: none");
     } else {
@@ -254,8 +254,8 @@ async fn serve(config: Config, report: web::ConfigReport) -> anyhow::Result<()> 
     }
 
     // Ask the video nodes what they are before any source opens one.
-    let mut device = device::probe(Path::new("/"));
-    device::inspect_nodes(&mut device, &v4l2::device::open_node);
+    let mut device = probe::probe(Path::new("/"));
+    probe::inspect_nodes(&mut device, &v4l2::device::open_node);
     let device = Arc::new(device);
     for note in &device.notes {
         tracing::info!(%note, "hardware");
@@ -283,13 +283,13 @@ async fn serve(config: Config, report: web::ConfigReport) -> anyhow::Result<()> 
     }
 
     if let Some(pin) = config.gpio.privacy_led {
-        match device::privacy_led::GpioLed::open(pin) {
+        match privacy_led::GpioLed::open(pin) {
             Ok(led) => {
                 tracing::info!(pin, "privacy LED lit while someone watches");
-                tokio::spawn(device::privacy_led::follow_viewers(
+                tokio::spawn(privacy_led::follow_viewers(
                     hub.clone(),
                     led,
-                    device::privacy_led::POLL,
+                    privacy_led::POLL,
                 ));
             }
             Err(error) => tracing::error!(%error, "no privacy LED"),

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use streamer::device::{self, DeviceReport};
+use streamer::probe::{self, DeviceReport};
 use streamer::v4l2::device::open_node;
 use streamer::v4l2::discover::{self, Role};
 use streamer::v4l2::sys::*;
@@ -27,7 +27,7 @@ fn this_pi() -> DeviceReport {
         Ok("1"),
         "hardware tests run only on a Raspberry Pi with STREAMER_HW_TEST=1"
     );
-    device::probe(Path::new("/"))
+    probe::probe(Path::new("/"))
 }
 
 fn pixel_formats(device: &Device, buf_type: u32) -> Vec<u32> {

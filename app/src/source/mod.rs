@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::{CameraConfig, Config, SourceKind};
-use crate::device::DeviceReport;
+use crate::probe::DeviceReport;
 use crate::v4l2::discover::{self, Role};
 use crate::v4l2::Opener;
 use file::FileSource;
@@ -109,7 +109,7 @@ impl Hardware {
 
     /// The video nodes there are now, by number.
     fn candidates(&self) -> Vec<PathBuf> {
-        crate::device::probe(&self.root)
+        crate::probe::probe(&self.root)
             .video_devices
             .iter()
             .map(|d| PathBuf::from(&d.node))
@@ -389,7 +389,7 @@ mod tests {
     use std::path::Path;
 
     fn fixture(name: &str) -> DeviceReport {
-        crate::device::probe(
+        crate::probe::probe(
             &Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/sysroots")
                 .join(name),

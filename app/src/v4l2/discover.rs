@@ -3,7 +3,7 @@
 //! numbers change with the kernel, the device tree and what else is plugged in.
 //!
 //! Candidates are the `/dev/videoN` nodes `/sys/class/video4linux` lists
-//! ([`crate::device::probe`]'s `video_devices`); an [`Opener`] opens them
+//! ([`crate::probe::probe`]'s `video_devices`); an [`Opener`] opens them
 //! ([`super::Device::open`] in production, fakes in tests).
 
 use std::fmt::Write as _;

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Json, Response};
 use serde::Serialize;
 
 use super::{AppState, ConfigReport};
-use crate::device::DeviceReport;
 use crate::hub::{HubSnapshot, SourceState, SourceStatus, StreamInfo, ViewerStats};
+use crate::probe::DeviceReport;
 
 /// Video older than this makes `/healthz` unhealthy.
 pub const HEALTHY_FRAME_AGE: Duration = Duration::from_secs(5);
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn status_lists_only_the_nodes_the_streamer_can_use() {
         let root = tempfile::tempdir().unwrap();
-        let mut device = crate::device::probe(root.path());
+        let mut device = crate::probe::probe(root.path());
         device.nodes = vec![
             node("/dev/video0", Some(Role::LegacyCamera)),
             node("/dev/video10", None),

@@ -46,7 +46,7 @@ pub struct AppState {
     /// How the configuration was read.
     pub config: Arc<ConfigReport>,
     /// The hardware found at start-up.
-    pub device: Arc<crate::device::DeviceReport>,
+    pub device: Arc<crate::probe::DeviceReport>,
 }
 
 /// The whole HTTP surface.

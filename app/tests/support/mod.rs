@@ -90,7 +90,7 @@ impl TestServer {
                 found: !config_errors.is_empty(),
                 errors: config_errors,
             }),
-            device: Arc::new(streamer::device::probe(std::path::Path::new(
+            device: Arc::new(streamer::probe::probe(std::path::Path::new(
                 "/nonexistent-root",
             ))),
         };

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
-use streamer::device::{
+use streamer::probe::{
     inspect_nodes, node_lines, probe, Board, CpuArch, DeviceReport, Soc, VideoKind,
 };
 

@@ -14,7 +14,6 @@
 //! [`notes`]: DeviceReport::notes
 
 pub mod model;
-pub mod privacy_led;
 pub mod video;
 
 use std::fs;

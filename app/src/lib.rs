@@ -16,3 +16,4 @@ pub mod setup;
 pub mod source;
 pub mod v4l2;
 pub mod web;
+pub mod websocket;

@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use streamer::hub::Hub;
-use streamer::web::protocol::ServerMessage;
+use streamer::websocket::messages::ServerMessage;
 use support::{
     collect_frames, limits, nal_types, next, pi_sample_units, Publisher, Received, TestServer,
 };

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use streamer::hub::{Hub, SourceState, SourceStatus};
-use streamer::web::protocol::ServerMessage;
+use streamer::websocket::messages::ServerMessage;
 use support::{
     access_units_in, collect_frames, ffmpeg_decode_errors, ffprobe_frames, limits, nal_types, next,
     pi_sample_units, send_text, Publisher, Received, TestServer,

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use streamer::web::websocket::frame::{Decoder, FrameError, Incoming};
+use streamer::websocket::frame::{Decoder, FrameError, Incoming};
 
 const LIMIT: usize = 4096;
 

@@ -1,18 +1,13 @@
 //! HTTP and WebSocket server (axum).
 //!
-//! - [`ws`]: `GET /ws`, one task pair per viewer, fed by the hub.
+//! - `GET /ws`: [`crate::websocket::session`], one task pair per viewer, fed by the hub.
 //! - [`api`]: `GET /api/status` and `GET /healthz`.
 //! - [`metrics`]: `GET /metrics`, Prometheus text format.
 //! - [`static_files`]: the player from `server.web_root`.
-//! - [`protocol`]: the JSON messages of `docs/protocol.md`.
-//! - [`websocket`]: RFC 6455 framing without a copy per viewer.
 
 pub mod api;
 pub mod metrics;
-pub mod protocol;
 pub mod static_files;
-pub mod websocket;
-pub mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -52,7 +47,7 @@ pub struct AppState {
 /// The whole HTTP surface.
 pub fn router(state: AppState, web_root: PathBuf) -> Router {
     Router::new()
-        .route("/ws", get(ws::upgrade))
+        .route("/ws", get(crate::websocket::session::upgrade))
         .route("/api/status", get(api::status))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::metrics))

@@ -18,10 +18,10 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
-use super::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
-use super::websocket::{self, close_code, handshake, Incoming, OpCode, ReadError};
-use super::AppState;
 use crate::hub::{unix_micros, Item, SubscribeError, Viewer};
+use crate::web::AppState;
+use crate::websocket::messages::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
+use crate::websocket::{self, close_code, handshake, Incoming, OpCode, ReadError};
 
 /// Largest message a client may send.
 pub const MAX_CLIENT_MESSAGE: usize = 4096;

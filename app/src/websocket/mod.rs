@@ -12,6 +12,8 @@
 
 pub mod frame;
 pub mod handshake;
+pub mod messages;
+pub mod session;
 
 use std::io::{self, IoSlice};
 

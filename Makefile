@@ -114,7 +114,7 @@ CROSS_NEEDS := aarch64-linux-gnu-g++:g++-aarch64-linux-gnu arm-linux-gnueabihf-g
 
 ## Cross compilers (openh264 is C++) and qemu-user, from Debian.
 cross-deps:
-	@$(MAKE) --no-print-directory deps DEBIAN_NEEDS="$(CROSS_NEEDS)"
+	@.ci/deps $(CROSS_NEEDS)
 	rustup target add $(CROSS_TARGETS)
 
 cross: cross-deps
@@ -164,18 +164,7 @@ test-boot: web cross-deps
 
 ## Installs missing Debian packages when root; otherwise names them and stops.
 deps:
-	@missing=""; for need in $(DEBIAN_NEEDS); do \
-		command -v "$${need%%:*}" >/dev/null || missing="$$missing $${need#*:}"; \
-	done; \
-	missing="$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' ')"; \
-	if [ -z "$${missing// /}" ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing Debian packages: $$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	else \
-		echo "missing Debian packages: $$missing"; \
-		echo "install them with: sudo apt-get install $$missing"; exit 1; \
-	fi
+	@.ci/deps $(DEBIAN_NEEDS)
 
 clean:
 	$(CARGO) clean

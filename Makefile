@@ -94,21 +94,13 @@ bench:
 	$(CARGO) bench --locked --bench raw_copy
 
 fuzz:
-	@rustup toolchain list | grep -q '^nightly' || { echo "make fuzz needs the nightly toolchain: rustup toolchain install nightly"; exit 1; }
-	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd app/fuzz && for target in $(FUZZ_TARGETS); do \
-		$(CARGO) +nightly fuzz run "$$target" -- -max_total_time=$(FUZZ_SECONDS); \
-	done
+	CARGO="$(CARGO)" .ci/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Raspberry Pi targets: 64-bit (Zero 2 W, 3, 4, 5) and 32-bit ARMv7 (2, 3) are built
 # and tested under qemu; ARMv6 (Zero W, Pi 1) is compiled when its standard library
-# is installed (`rustup target add arm-unknown-linux-gnueabihf`), else reported.
+# is installed (`rustup target add arm-unknown-linux-gnueabihf`), else reported
+# (.ci/cross).
 CROSS_TARGETS := aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf
-ARMV6_TARGET := arm-unknown-linux-gnueabihf
-# ARMv6 (ARM1176, VFPv2) in ARM mode: Debian's arm-linux-gnueabihf-gcc defaults to
-# Thumb, and Thumb-1 cannot use the hard-float ABI. OpenH264's NEON assembly declares
-# armv7-a/neon itself and runs only where /proc/cpuinfo lists neon.
-ARMV6_CFLAGS := -march=armv6 -marm -mfpu=vfp -mfloat-abi=hard
 CROSS_NEEDS := aarch64-linux-gnu-g++:g++-aarch64-linux-gnu arm-linux-gnueabihf-g++:g++-arm-linux-gnueabihf \
 	qemu-aarch64-static:qemu-user-static
 
@@ -118,26 +110,7 @@ cross-deps:
 	rustup target add $(CROSS_TARGETS)
 
 cross: cross-deps
-	for target in $(CROSS_TARGETS); do \
-		$(CARGO) build --release --locked --target "$$target" --bin streamer; \
-	done
-	@if rustup target list --installed | grep -qx '$(ARMV6_TARGET)'; then \
-		CFLAGS_arm_unknown_linux_gnueabihf='$(ARMV6_CFLAGS)' \
-		CXXFLAGS_arm_unknown_linux_gnueabihf='$(ARMV6_CFLAGS)' \
-		$(CARGO) build --release --locked --target $(ARMV6_TARGET) --bin streamer; \
-	else \
-		echo "ARMv6 ($(ARMV6_TARGET)): its standard library is not installed"; \
-		echo "  (on a networked machine: rustup target add $(ARMV6_TARGET)), so only a"; \
-		echo "  check: C/C++ for ARMv6, Rust for the ARM1176 CPU, against the ARMv7 std"; \
-		CARGO_TARGET_DIR=target/armv6-check RUSTFLAGS='-C target-cpu=arm1176jzf-s' \
-		CFLAGS_armv7_unknown_linux_gnueabihf='$(ARMV6_CFLAGS)' \
-		CXXFLAGS_armv7_unknown_linux_gnueabihf='$(ARMV6_CFLAGS)' \
-		$(CARGO) check --locked --target armv7-unknown-linux-gnueabihf --bin streamer; \
-	fi
-	@echo "stripped sizes:"; for target in $(CROSS_TARGETS) $(ARMV6_TARGET); do \
-		binary=target/$$target/release/streamer; \
-		if [ -f "$$binary" ]; then printf '  %-32s %s bytes\n' "$$target" "$$(stat -c %s "$$binary")"; fi; \
-	done
+	CARGO="$(CARGO)" .ci/cross $(CROSS_TARGETS)
 
 cross-test: cross
 	STREAMER_CROSS_TARGETS="$$(echo $(CROSS_TARGETS) | tr ' ' ,)" \

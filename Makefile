@@ -118,22 +118,18 @@ cross-test: cross
 
 ## The appliance booted in qemu-system-aarch64 -M virt: a Debian arm64 stand-in
 ## base (built once with mmdebstrap, cached in TEST_BOOT_CACHE), the overlay and
-## units, the aarch64 streamer, the SD card's partition layout. Needs root (the
-## root file system's owners; qemu-user's binfmt_misc entry). See docs/testing.md.
+## units, the aarch64 streamer, the SD card's partition layout (.ci/test-boot/run).
+## Needs root (the root file system's owners; qemu-user's binfmt_misc entry). See
+## docs/testing.md.
 TEST_BOOT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/streamer-test-boot
 TEST_BOOT_DIR := $(CURDIR)/target/test-boot
-TEST_BOOT_TARGET := aarch64-unknown-linux-gnu
 TEST_BOOT_NEEDS := qemu-system-aarch64:qemu-system-arm mmdebstrap:mmdebstrap arch-test:arch-test qemu-aarch64-static:qemu-user-static \
 	genimage:genimage mcopy:mtools mkfs.vfat:dosfstools mkfs.ext4:e2fsprogs rsync:rsync \
 	systemd-sysusers:systemd ffprobe:ffmpeg ssh:openssh-client ssh-keygen:openssh-client
 DEBIAN_NEEDS += $(TEST_BOOT_NEEDS)
 test-boot: web cross-deps
-	@$(MAKE) --no-print-directory deps DEBIAN_NEEDS="$(TEST_BOOT_NEEDS)"
-	$(CARGO) build --release --locked --target $(TEST_BOOT_TARGET) --bin streamer
-	base="$$(.ci/test-boot/base $(TEST_BOOT_CACHE))"; \
-		.ci/test-boot/assemble "$$base" target/$(TEST_BOOT_TARGET)/release/streamer \
-		board/common/streamer.toml $(TEST_BOOT_DIR)
-	STREAMER_BOOT_ENV=$(TEST_BOOT_DIR)/boot.env $(CARGO) test --locked --test boot -- --ignored --nocapture
+	@.ci/deps $(TEST_BOOT_NEEDS)
+	CARGO="$(CARGO)" .ci/test-boot/run "$(TEST_BOOT_CACHE)" "$(TEST_BOOT_DIR)"
 
 ## Installs missing Debian packages when root; otherwise names them and stops.
 deps:

@@ -28,7 +28,6 @@ BUILDROOT_URL := https://buildroot.org/downloads/$(BUILDROOT_TARBALL)
 BUILDROOT_SHA256 := $(CURDIR)/buildroot-external/buildroot.sha256
 BR_EXTERNAL := $(CURDIR)/buildroot-external
 BR_CONFIGS := $(BR_EXTERNAL)/configs
-BR_FRAGMENT := $(BR_CONFIGS)/streamer_common.fragment
 # The tarball, its unpacked tree and Buildroot's download dir (kept between
 # builds and by CI). BUILDROOT_DIR, when set, is used instead of the tarball.
 IMAGE_CACHE ?= $(CURDIR)/output/.cache
@@ -38,72 +37,40 @@ BR_TREE := $(if $(BUILDROOT_DIR),$(abspath $(BUILDROOT_DIR)),$(IMAGE_CACHE)/buil
 BOARDS := $(sort $(patsubst streamer_%_defconfig,%,$(notdir $(wildcard $(BR_CONFIGS)/streamer_*_defconfig))))
 BOARD ?=
 IMAGE_OUT := $(CURDIR)/output/$(BOARD)
-BOARD_SCRIPTS := $(wildcard board/raspberrypi/*.sh) $(BR_EXTERNAL)/package/streamer/vendor-crates.sh
 # genimage and its helpers for check-image (mkfs.vfat is in /usr/sbin).
 IMAGE_NEEDS := genimage:genimage mcopy:mtools mkfs.vfat:dosfstools xz:xz-utils rsync:rsync
 DEBIAN_NEEDS += $(IMAGE_NEEDS)
 export PATH := $(PATH):/usr/sbin:/sbin
 
-define check-board
-	@if [ -z "$(BOARD)" ] || [ ! -f "$(BR_CONFIGS)/streamer_$(BOARD)_defconfig" ]; then \
-		echo "set BOARD to one of: $(BOARDS) (make list-boards)"; exit 1; \
-	fi
-endef
+# What .ci/buildroot-tree and .ci/buildroot read: these variables, same names.
+BUILDROOT_ENV = BR_TREE="$(BR_TREE)" BUILDROOT_DIR="$(BUILDROOT_DIR)" IMAGE_CACHE="$(IMAGE_CACHE)" \
+	BUILDROOT_TARBALL="$(BUILDROOT_TARBALL)" BUILDROOT_URL="$(BUILDROOT_URL)" BUILDROOT_SHA256="$(BUILDROOT_SHA256)"
 
 list-boards:
-	@for board in $(BOARDS); do \
-		printf '%-8s %s\n' "$$board" "$$(sed -n '1s/^# *//p' $(BR_CONFIGS)/streamer_$${board}_defconfig)"; \
-	done
+	@.ci/list-boards
 
-# The pinned Buildroot: downloaded once, checksum verified, unpacked.
-$(IMAGE_CACHE)/buildroot-$(BUILDROOT_VERSION)/.unpacked: $(BUILDROOT_SHA256)
-	mkdir -p $(IMAGE_CACHE)
-	if [ ! -f $(IMAGE_CACHE)/$(BUILDROOT_TARBALL) ]; then \
-		curl -fL --retry 3 -o $(IMAGE_CACHE)/$(BUILDROOT_TARBALL).part $(BUILDROOT_URL); \
-		mv $(IMAGE_CACHE)/$(BUILDROOT_TARBALL).part $(IMAGE_CACHE)/$(BUILDROOT_TARBALL); \
-	fi
-	cd $(IMAGE_CACHE) && sha256sum --check --strict $(BUILDROOT_SHA256) || { \
-		echo "$(BUILDROOT_TARBALL) does not match $(BUILDROOT_SHA256): not used"; \
-		mv $(BUILDROOT_TARBALL) $(BUILDROOT_TARBALL).bad; exit 1; }
-	rm -rf $(@D) && mkdir -p $(@D)
-	tar -xJf $(IMAGE_CACHE)/$(BUILDROOT_TARBALL) -C $(@D) --strip-components=1
-	touch $@
-
+# BUILDROOT_DIR checked, or the pinned Buildroot downloaded once, checksum
+# verified and unpacked (.ci/check-buildroot-download checks this offline).
 buildroot-tree:
-	@if [ -n "$(BUILDROOT_DIR)" ]; then \
-		test -f "$(BR_TREE)/Makefile" || { echo "BUILDROOT_DIR=$(BUILDROOT_DIR) is not a Buildroot tree"; exit 1; }; \
-	else \
-		$(MAKE) --no-print-directory $(IMAGE_CACHE)/buildroot-$(BUILDROOT_VERSION)/.unpacked; \
-	fi
+	@$(BUILDROOT_ENV) .ci/buildroot-tree
 
-# The board's configuration: the shared fragment, then the board's defconfig
-# (Kconfig takes the last value of a symbol). Reloaded only when either file
-# changes, so `make menuconfig` changes last until then.
-$(CURDIR)/output/%/.config: $(BR_FRAGMENT) $(BR_CONFIGS)/streamer_%_defconfig | buildroot-tree
-	mkdir -p $(@D)
-	cat $^ > $(@D)/streamer_defconfig
-	$(MAKE) -C $(BR_TREE) O=$(@D) BR2_EXTERNAL=$(BR_EXTERNAL) \
-		BR2_DEFCONFIG=$(@D)/streamer_defconfig defconfig
-
+# .ci/buildroot BOARD [TARGET]: BOARD checked, the Buildroot tree, the board's
+# configuration (the shared fragment, then the board's defconfig; reloaded only
+# when either file changes, so `make menuconfig` changes last until then), then
+# Buildroot's make TARGET in output/<board>.
 image:
-	$(check-board)
-	$(MAKE) --no-print-directory $(IMAGE_OUT)/.config
-	$(MAKE) -C $(IMAGE_OUT)
+	@$(BUILDROOT_ENV) .ci/buildroot "$(BOARD)"
 	ln -f $(IMAGE_OUT)/images/sdcard.img $(IMAGE_OUT)/images/sdcard.img.xz $(IMAGE_OUT)/
 	@echo "image: $(IMAGE_OUT)/sdcard.img (flash it) and $(IMAGE_OUT)/sdcard.img.xz"
 
 # Everything the build downloads, crates included (vendored with this machine's
 # cargo), so that `make image` then works offline.
 image-source:
-	$(check-board)
-	$(MAKE) --no-print-directory $(IMAGE_OUT)/.config
-	$(MAKE) -C $(IMAGE_OUT) source
+	@$(BUILDROOT_ENV) .ci/buildroot "$(BOARD)" source
 	$(BR_EXTERNAL)/package/streamer/vendor-crates.sh --fetch $(CURDIR) $(BR2_DL_DIR)/streamer
 
 menuconfig:
-	$(check-board)
-	$(MAKE) --no-print-directory $(IMAGE_OUT)/.config
-	$(MAKE) -C $(IMAGE_OUT) menuconfig
+	@$(BUILDROOT_ENV) .ci/buildroot "$(BOARD)" menuconfig
 	@echo "saved in $(IMAGE_OUT)/.config; to keep it, copy the options into $(BR_CONFIGS)/streamer_$(BOARD)_defconfig"
 
 image-clean:
@@ -116,57 +83,17 @@ image-clean:
 LINT_OUT := $(or $(TMPDIR),/tmp)/streamer-lint-image
 lint-image:
 	@test -n "$(BUILDROOT_DIR)" || { echo "lint-image needs BUILDROOT_DIR=<a Buildroot $(BUILDROOT_VERSION) tree>"; exit 1; }
-	@version="$$($(MAKE) -s --no-print-directory -C $(BR_TREE) print-version)"; \
-		[ "$$version" = "$(BUILDROOT_VERSION)" ] || echo "warning: BUILDROOT_DIR is Buildroot $$version, the image pins $(BUILDROOT_VERSION)"
-	cd $(CURDIR) && $(BR_TREE)/utils/check-package -b \
-		$(BR_EXTERNAL)/external.desc $(BR_EXTERNAL)/Config.in $(BR_EXTERNAL)/external.mk \
-		$(wildcard $(BR_EXTERNAL)/package/*/*) $(wildcard $(BR_CONFIGS)/*) \
-		$(wildcard board/raspberrypi/*)
-	@failed=""; for board in $(BOARDS); do \
-		out=$(LINT_OUT)/$$board; rm -rf "$$out"; mkdir -p "$$out"; \
-		cat $(BR_FRAGMENT) $(BR_CONFIGS)/streamer_$${board}_defconfig > "$$out/streamer_defconfig"; \
-		$(MAKE) -s --no-print-directory -C $(BR_TREE) O="$$out" BR2_EXTERNAL=$(BR_EXTERNAL) \
-			BR2_DEFCONFIG="$$out/streamer_defconfig" defconfig >"$$out/defconfig.log" 2>&1 \
-			|| { cat "$$out/defconfig.log"; failed="$$failed $$board"; continue; }; \
-		if python3 $(BR_TREE)/support/scripts/check-dotconfig.py "$$out/.config" "$$out/streamer_defconfig"; then \
-			echo "$$board: every requested option is in .config"; \
-		else failed="$$failed $$board"; fi; \
-	done; \
-	if [ -n "$$failed" ]; then echo "lint-image: options dropped or load failed for:$$failed"; exit 1; fi
+	.ci/lint-image "$(BR_TREE)" $(BUILDROOT_VERSION) "$(LINT_OUT)"
 
 # Offline checks of the image's board files, part of `make test`.
 CHECK_IMAGE_DIR := $(CURDIR)/target/check-image
 image-deps:
-	@$(MAKE) --no-print-directory deps DEBIAN_NEEDS="$(IMAGE_NEEDS)"
+	@.ci/deps $(IMAGE_NEEDS)
 
 check-image: image-deps
-	shellcheck -x $(BOARD_SCRIPTS)
-	@# Every setting in config.txt has a comment right above it.
-	awk 'NF && !/^#/ && prev !~ /^#/ { print FILENAME ":" FNR ": no comment above: " $$0; bad = 1 } \
-		{ prev = $$0 } END { exit bad }' board/raspberrypi/config.txt
-	@test "$$(wc -l < board/raspberrypi/cmdline.txt)" -eq 1 || { echo "cmdline.txt must be one line"; exit 1; }
-	@# The partition layout, through the real post-image.sh, for a 32-bit and a 64-bit board.
-	@for kernel in zImage Image; do \
-		dir=$(CHECK_IMAGE_DIR)/$$kernel; rm -rf "$$dir"; \
-		mkdir -p "$$dir/images/rpi-firmware/overlays" "$$dir/build"; \
-		for f in bootcode.bin start.elf fixup.dat start_x.elf fixup_x.dat; do \
-			head -c 4096 /dev/urandom > "$$dir/images/rpi-firmware/$$f"; done; \
-		cp board/raspberrypi/config.txt board/raspberrypi/cmdline.txt "$$dir/images/rpi-firmware/"; \
-		echo dummy > "$$dir/images/rpi-firmware/overlays/imx219.dtbo"; \
-		head -c 20000 /dev/urandom > "$$dir/images/bcm2710-rpi-3-b.dtb"; \
-		head -c 200000 /dev/urandom > "$$dir/images/$$kernel"; \
-		truncate -s 16M "$$dir/images/rootfs.ext4"; \
-		BINARIES_DIR="$$dir/images" BUILD_DIR="$$dir/build" board/raspberrypi/post-image.sh > "$$dir/post-image.log" 2>&1 \
-			|| { cat "$$dir/post-image.log"; exit 1; }; \
-		for f in config.txt cmdline.txt streamer.toml start_x.elf bcm2710-rpi-3-b.dtb $$kernel overlays/imx219.dtbo; do \
-			mcopy -n -i "$$dir/images/boot.vfat" "::$$f" - > /dev/null \
-				|| { echo "check-image: $$f missing from the boot partition"; exit 1; }; \
-		done; \
-		mcopy -n -i "$$dir/images/boot.vfat" ::streamer.toml - | cmp -s - board/common/streamer.toml \
-			|| { echo "check-image: streamer.toml on the boot partition differs"; exit 1; }; \
-		xz -t "$$dir/images/sdcard.img.xz"; \
-		echo "check-image: genimage layout OK with $$kernel ($$(stat -c %s "$$dir/images/sdcard.img") bytes)"; \
-	done
+	@# shellcheck on the board scripts, config.txt commented, cmdline.txt one line,
+	@# the partition layout through the real post-image.sh for a 32- and a 64-bit board.
+	.ci/check-board-files $(CHECK_IMAGE_DIR)
 	@# The streamer package's source copy and offline crate vendoring.
 	.ci/check-streamer-package $(CURDIR)/target/check-streamer-package
 	@# make image's download step: checksum verified, a mismatch refused.

@@ -16,9 +16,9 @@
 # Everything third-party comes from the registries, pinned: Cargo.lock for crates,
 # app/browser/package-lock.json for npm packages.
 #
-# A recipe longer than a few lines is a script in .ci/ (named after its target, with
-# a header saying what it does and what it takes); the image's targets and variables
-# are in .ci/image.mk, included at the end.
+# A recipe longer than a few lines calls a script in .ci/ instead (each script's header
+# says what it does and what it takes); the image's targets and variables are in
+# .ci/image.mk, included at the end.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c

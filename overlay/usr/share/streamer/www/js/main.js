@@ -1,4 +1,6 @@
 // Wires the connection, the clock, the decoder path, the stats and the page together.
+// The two decoder paths (webcodecs.js, mse.js) share one interface, `DecoderPath`,
+// written down in decoder.js.
 
 import { nowMs, ServerClock } from './clock.js';
 import { Connection, wsUrl } from './connection.js';
@@ -6,6 +8,9 @@ import { MsePlayer } from './mse.js';
 import { Stats } from './stats.js';
 import { Ui } from './ui.js';
 import { hasWebCodecs, WebCodecsPlayer } from './webcodecs.js';
+
+/** @typedef {import('./decoder.js').DecoderPath} DecoderPath */
+/** @typedef {import('./decoder.js').DecoderCallbacks} DecoderCallbacks */
 
 /** Pings right after connecting (quick first offset estimate), then one every PING_EVERY_MS. */
 const FIRST_PINGS = 5;
@@ -31,6 +36,10 @@ const api = {
 };
 window.streamerPlayer = api;
 
+/**
+ * The decoder path in use: WebCodecs, or MSE as the fallback.
+ * @type {DecoderPath | null}
+ */
 let player = null;
 let sourceState = null;
 let timing = null;
@@ -45,8 +54,13 @@ function setState(state, detail) {
   ui.setState(state, detail);
 }
 
+/**
+ * Switches to a decoder path, closing the one before.
+ * @param {'webcodecs' | 'mse'} path
+ */
 function usePath(path) {
   player?.close();
+  /** @type {DecoderCallbacks} */
   const callbacks = {
     onDecoded: () => stats.frameDecoded(),
     onDropped: (n, reason) => stats.dropped(n, reason),

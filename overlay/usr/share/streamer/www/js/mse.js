@@ -2,6 +2,10 @@
 
 import { isKeyframe } from './h264.js';
 
+/** @typedef {import('./decoder.js').DecoderCallbacks} DecoderCallbacks */
+/** @typedef {import('./decoder.js').FrameInfo} FrameInfo */
+/** @typedef {import('./decoder.js').StreamParams} StreamParams */
+
 /** Behind the end of the buffer by more than this (s), jump to the live edge. */
 const MAX_BEHIND_S = 0.4;
 /** Where to land when jumping: this far before the end of the buffer (s). */
@@ -40,12 +44,21 @@ export function hasMse() {
 /**
  * Feeds each access unit to jMuxer and keeps the <video> at the live edge.
  *
- * Callbacks as for the WebCodecs player: `onShown({capturedUs, width, height})`,
- * `onDecoded()`, `onDropped(n, reason)`, `onUnsupported(reason)`; and `onNeedKeyframe()`:
- * the muxer was started anew and waits for a keyframe (reconnecting brings one at once).
+ * One of the two decoder paths: the interface main.js uses is `DecoderPath` in
+ * decoder.js. Calls back as the WebCodecs path does (`onShown`, `onDecoded`,
+ * `onDropped`, `onUnsupported`), and also `onNeedKeyframe` (the muxer was started
+ * anew and waits for a keyframe; reconnecting brings one at once) and `onSkip` (it
+ * jumped to the live edge).
+ *
+ * @implements {import('./decoder.js').DecoderPath}
  */
 export class MsePlayer {
+  /**
+   * @param {HTMLVideoElement} video where the pictures are shown
+   * @param {DecoderCallbacks} callbacks
+   */
   constructor(video, callbacks) {
+    /** @type {'mse'} */
     this.name = 'mse';
     this.video = video;
     this.callbacks = callbacks;
@@ -72,7 +85,10 @@ export class MsePlayer {
     return this.video;
   }
 
-  /** Takes a `stream` message: a new muxer when the parameters changed. */
+  /**
+   * Takes a `stream` message: a new muxer when the parameters changed.
+   * @param {StreamParams} stream
+   */
   configure(stream) {
     const same =
       this.stream &&
@@ -129,7 +145,11 @@ export class MsePlayer {
     );
   }
 
-  /** One access unit; `info.capturedUs` is its capture time (server clock) when known. */
+  /**
+   * One access unit; `info.capturedUs` is its capture time (server clock) when known.
+   * @param {Uint8Array} bytes
+   * @param {FrameInfo} [info]
+   */
   push(bytes, info = {}) {
     if (this.closed) return;
     if (!this.muxer) {

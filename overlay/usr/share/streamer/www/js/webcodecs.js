@@ -2,6 +2,10 @@
 
 import { isKeyframe } from './h264.js';
 
+/** @typedef {import('./decoder.js').DecoderCallbacks} DecoderCallbacks */
+/** @typedef {import('./decoder.js').FrameInfo} FrameInfo */
+/** @typedef {import('./decoder.js').StreamParams} StreamParams */
+
 /**
  * The decoder is behind when more than MAX_DECODE_QUEUE chunks wait in it for
  * BEHIND_MS in a row, or more than 4x that many at once: then skip to the next
@@ -20,7 +24,10 @@ export function hasWebCodecs() {
   return typeof globalThis.VideoDecoder === 'function' && typeof globalThis.EncodedVideoChunk === 'function';
 }
 
-/** The decoder configuration for a `stream` message (Annex-B: no `description`). */
+/**
+ * The decoder configuration for a `stream` message (Annex-B: no `description`).
+ * @param {StreamParams} stream
+ */
 export function decoderConfig(stream) {
   return {
     codec: stream.codec,
@@ -34,12 +41,22 @@ export function decoderConfig(stream) {
  * Decodes each access unit as it arrives and paints each picture as soon as the
  * decoder outputs it; nothing is queued for display.
  *
- * Callbacks: `onShown({capturedUs})` after a picture is drawn, `onDecoded()`,
- * `onDropped(n, reason)` access units skipped, `onUnsupported(reason)` WebCodecs cannot play
- * this stream (switch to the other path).
+ * One of the two decoder paths: the interface main.js uses is `DecoderPath` in
+ * decoder.js. Calls back `onShown` after a picture is drawn, `onDecoded`, `onDropped`
+ * for access units skipped, and `onUnsupported` when WebCodecs cannot play this
+ * stream (switch to the other path); never `onNeedKeyframe` or `onSkip`.
+ *
+ * @implements {import('./decoder.js').DecoderPath}
  */
 export class WebCodecsPlayer {
+  /**
+   * @param {HTMLCanvasElement} canvas where the pictures are painted
+   * @param {DecoderCallbacks} callbacks
+   * @param {{forced?: boolean}} [options] `forced`: the page asked for this path
+   *   (`?player=webcodecs`), so it never gives up in favour of MSE.
+   */
   constructor(canvas, callbacks, { forced = false } = {}) {
+    /** @type {'webcodecs'} */
     this.name = 'webcodecs';
     this.canvas = canvas;
     this.context = canvas.getContext('2d', { alpha: false, desynchronized: true });
@@ -69,7 +86,10 @@ export class WebCodecsPlayer {
     return this.canvas;
   }
 
-  /** Takes a `stream` message: (re)configures the decoder when the parameters changed. */
+  /**
+   * Takes a `stream` message: (re)configures the decoder when the parameters changed.
+   * @param {StreamParams} stream
+   */
   configure(stream) {
     const config = decoderConfig(stream);
     if (this.config && JSON.stringify(this.config) === JSON.stringify(config)) return;
@@ -99,6 +119,8 @@ export class WebCodecsPlayer {
    * One access unit. `info.capturedUs`: capture time (server clock) when known;
    * `info.silent`: decode but do not paint (a join backlog before its last frame);
    * `info.catchUp`: part of a burst decoded at once, not a sign of falling behind.
+   * @param {Uint8Array} bytes
+   * @param {FrameInfo} [info]
    */
   push(bytes, info = {}) {
     if (this.closed) return;

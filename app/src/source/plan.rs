@@ -1,82 +1,24 @@
-//! Video sources: everything that produces H.264.
-//!
-//! A [`Source`] runs on a thread of its own (never on the async runtime), writes
-//! Annex-B bytes into a [`Sink`], and returns when asked to stop or when it fails.
-//! The [`supervisor`] owns the running source: it restarts a failed one with backoff
-//! and publishes what it produces to the hub.
-
-pub mod capture;
-pub mod file;
-pub mod legacy_camera;
-pub mod mode;
-pub mod rpicam;
-pub mod supervisor;
-pub mod test_pattern;
-#[cfg(test)]
-pub mod test_sink;
-pub mod uvc;
+//! Which source runs: the one the configuration names, or for `auto` the best
+//! camera this board has (in order: the legacy camera, a libcamera camera, a USB
+//! webcam on a Raspberry Pi, else the test pattern, with what was found and why),
+//! and where its V4L2 nodes are, found at every start by what they say
+//! ([`crate::v4l2::discover`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
+use super::file::FileSource;
+use super::legacy_camera::{LegacyCamera, LegacySettings};
+use super::rpicam::camera_list::{self, LibcameraCamera};
+use super::rpicam::{self, find_program, RpicamSettings, RpicamSource};
+use super::supervisor::SourcePlan;
+use super::test_pattern::{TestPattern, TestPatternSettings};
+use super::uvc::{UvcCamera, UvcSettings};
+use super::{Source, SourceError};
 use crate::config::{CameraConfig, Config, SourceKind};
 use crate::probe::DeviceReport;
 use crate::v4l2::discover::{self, Role};
 use crate::v4l2::Opener;
-use file::FileSource;
-use legacy_camera::{LegacyCamera, LegacySettings};
-use rpicam::camera_list::{self, LibcameraCamera};
-use rpicam::{find_program, RpicamSettings, RpicamSource};
-use supervisor::SourcePlan;
-use test_pattern::{TestPattern, TestPatternSettings};
-use uvc::{UvcCamera, UvcSettings};
-
-/// Where a source delivers its output. Implemented by the supervisor's ingest
-/// pipeline (H.264 reader -> hub) and by tests.
-pub trait Sink {
-    /// Annex-B bytes, in stream order. `frame_end` says the data ends on an access-unit
-    /// boundary, so the frame is published now rather than when the next one starts.
-    /// `captured` is when the frame was captured (wall clock), for latency estimates.
-    fn write(&mut self, annex_b: &[u8], frame_end: bool, captured: SystemTime);
-
-    /// True once the source should return from [`Source::run`] as soon as it can.
-    fn should_stop(&self) -> bool;
-}
-
-/// Why a source stopped producing.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    /// The source could not start (missing file, camera absent, bad settings).
-    #[error("cannot start {source_name}: {reason}")]
-    Start {
-        /// Which source.
-        source_name: &'static str,
-        /// What went wrong, in plain words.
-        reason: String,
-    },
-    /// The source stopped while running.
-    #[error("{source_name} failed: {reason}")]
-    Failed {
-        /// Which source.
-        source_name: &'static str,
-        /// What went wrong, in plain words.
-        reason: String,
-    },
-}
-
-/// Something that produces H.264.
-pub trait Source: Send {
-    /// Short name for logs and status, e.g. `test` or `file`.
-    fn name(&self) -> &'static str;
-
-    /// One line describing what this source reads, e.g. the file path.
-    fn describe(&self) -> String;
-
-    /// Produces video into `sink` until `sink.should_stop()` or an error. Blocking;
-    /// runs on a dedicated thread.
-    fn run(&mut self, sink: &mut dyn Sink) -> Result<(), SourceError>;
-}
 
 /// Decides which source to run for `config` on the hardware `device` describes.
 ///
@@ -386,7 +328,9 @@ pub fn auto_choice(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Sink;
     use std::path::Path;
+    use std::time::SystemTime;
 
     fn fixture(name: &str) -> DeviceReport {
         crate::probe::probe(

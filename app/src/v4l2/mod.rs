@@ -1,14 +1,20 @@
 //! Our own small V4L2 layer, for the Raspberry Pi's legacy camera (bcm2835-v4l2,
-//! single-planar H.264 capture) and its memory-to-memory H.264 encoder
-//! (bcm2835-codec, multi-planar).
+//! single-planar H.264 capture), USB webcams (uvcvideo) and the memory-to-memory
+//! H.264 encoder (bcm2835-codec, multi-planar). No bindgen, so the cross build
+//! needs neither libclang nor recent kernel headers.
 //!
-//! [`sys`] is the kernel ABI (structs, constants, ioctl numbers), checked against
-//! `linux/videodev2.h` by `app/tests/v4l2_abi.rs` and pinned per target by
-//! compile-time assertions. [`device`] is a thin safe wrapper: open a device, ask
-//! what it is and what it can produce. [`node`] is the narrow boundary the sources
-//! use (the [`Node`] trait), which `Device` implements and test fakes imitate. No bindgen, so the cross build needs neither
-//! libclang nor recent kernel headers.
+//! - [`node`]: the narrow boundary everything above uses (the [`Node`] trait), with
+//!   the values it speaks in and its [`Error`].
+//! - [`device`]: [`Device`], the real `Node`: ioctls and `mmap`.
+//! - [`convert`]: the pure conversions between [`sys`]'s structs and `node`'s values.
+//! - [`sys`]: the kernel ABI (structs, constants, ioctl numbers), checked against
+//!   `linux/videodev2.h` by `app/tests/v4l2_abi.rs` and pinned per target by
+//!   compile-time assertions.
+//! - [`mmap`]: mapped buffer planes.
+//! - [`discover`]: nodes found by what QUERYCAP says, never by number.
+//! - `fake` (tests only): nodes that behave like the Pi's drivers.
 
+pub mod convert;
 pub mod device;
 pub mod discover;
 #[cfg(test)]
@@ -17,10 +23,11 @@ pub mod mmap;
 pub mod node;
 pub mod sys;
 
-pub use device::{Capability, Device, Error, FormatDesc, Fraction, FrameInterval, FrameSize};
+pub use device::Device;
 pub use node::{
-    describe, ControlInfo, ControlKind, Dequeued, FormatModes, ImageFormat, MenuItem, Node,
-    NodeDescription, Opener, PlaneLayout, PlaneUse, Queue, QueueDescription, Readiness, SizeModes,
+    describe, Capability, ControlInfo, ControlKind, Dequeued, Error, FormatDesc, FormatModes,
+    Fraction, FrameInterval, FrameSize, ImageFormat, MenuItem, Node, NodeDescription, Opener,
+    PlaneLayout, PlaneUse, Queue, QueueDescription, Readiness, SizeModes,
 };
 
 /// A pixel format's four-character code, packed as `v4l2_fourcc` does (first

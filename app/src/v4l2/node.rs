@@ -5,18 +5,23 @@
 //! selection, control mapping, the capture loop, the encoder state machine) is
 //! tested without hardware.
 //!
+//! The boundary owns its words: what QUERYCAP and the enumerations answer
+//! ([`Capability`], [`FormatDesc`], [`FrameSize`], [`FrameInterval`], [`Fraction`]),
+//! formats, buffers and controls as typed values, and the [`Error`] every call
+//! returns, which names the device.
+//!
 //! [`NodeDescription`] is what a node says about itself (QUERYCAP, ENUM_FMT,
 //! ENUM_FRAMESIZES, ENUM_FRAMEINTERVALS, QUERYCTRL/QUERYMENU) as plain data:
 //! `streamer probe --json` prints it, and recorded descriptions are the fixtures
 //! that discovery and format selection are tested against.
 
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::sys;
-use super::{Capability, Error, FormatDesc, Fraction, FrameInterval, FrameSize};
 
 /// One of a node's buffer queues (`V4L2_BUF_TYPE_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -495,6 +500,283 @@ fn unsupported_is_empty<T>(answer: Result<Vec<T>, Error>) -> Result<Vec<T>, Erro
     }
 }
 
+/// Enumerations stop here even if a driver never says "no more" (`EINVAL`).
+pub const MAX_ENUM_ENTRIES: u32 = 1024;
+
+/// What can go wrong talking to a V4L2 device. Every variant names the device.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The device node could not be opened.
+    #[error("cannot open {}: {source}", path.display())]
+    Open {
+        /// The device node.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The file answered `VIDIOC_QUERYCAP` with `ENOTTY` (or `ENOSYS`, under
+    /// qemu-user): it is no V4L2 device.
+    #[error("{} is not a V4L2 device (VIDIOC_QUERYCAP: {source})", path.display())]
+    NotV4l2 {
+        /// The file.
+        path: PathBuf,
+        /// The error (`ENOTTY`).
+        source: io::Error,
+    },
+    /// The driver does not implement this ioctl (`ENOTTY`).
+    #[error("{ioctl} is not supported by {}", path.display())]
+    Unsupported {
+        /// The ioctl's name, e.g. `VIDIOC_ENUM_FRAMESIZES`.
+        ioctl: &'static str,
+        /// The device node.
+        path: PathBuf,
+    },
+    /// An ioctl failed.
+    #[error("{ioctl} on {} failed: {source}", path.display())]
+    Ioctl {
+        /// The ioctl's name, e.g. `VIDIOC_S_FMT`.
+        ioctl: &'static str,
+        /// The device node.
+        path: PathBuf,
+        /// The error the kernel returned.
+        source: io::Error,
+    },
+    /// The argument's type does not have the size the request number encodes: a
+    /// programming error, caught before the kernel sees the call.
+    #[error("{ioctl} on {}: argument is {actual} bytes, the request encodes {expected}", path.display())]
+    ArgumentSize {
+        /// The ioctl's name.
+        ioctl: &'static str,
+        /// The device node.
+        path: PathBuf,
+        /// `_IOC_SIZE(request)`.
+        expected: usize,
+        /// `size_of` the argument passed.
+        actual: usize,
+    },
+    /// An enumeration did not end after 1024 entries.
+    #[error("{ioctl} on {} did not end after {MAX_ENUM_ENTRIES} entries", path.display())]
+    EndlessEnumeration {
+        /// The ioctl's name.
+        ioctl: &'static str,
+        /// The device node.
+        path: PathBuf,
+    },
+    /// Setting a control failed (`VIDIOC_S_EXT_CTRLS`, or the control does not exist).
+    #[error("cannot set control {id:#010x} to {value} on {}: {source}", path.display())]
+    Control {
+        /// The control (`V4L2_CID_*`).
+        id: u32,
+        /// The value asked for.
+        value: i64,
+        /// The device node.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A buffer plane could not be memory-mapped.
+    #[error("cannot mmap plane {plane} of {queue:?} buffer {index} of {}: {source}", path.display())]
+    Map {
+        /// The queue.
+        queue: Queue,
+        /// The buffer's index.
+        index: u32,
+        /// The plane.
+        plane: usize,
+        /// The device node.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A request that cannot be passed to the driver (a buffer that is not mapped,
+    /// more payload than the buffer holds...).
+    #[error("{}: {message}", path.display())]
+    Invalid {
+        /// The device node.
+        path: PathBuf,
+        /// What is wrong, in plain words.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The OS error number behind this error, if any (e.g. `EAGAIN`, `EINVAL`).
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Open { source, .. }
+            | Error::NotV4l2 { source, .. }
+            | Error::Ioctl { source, .. }
+            | Error::Control { source, .. }
+            | Error::Map { source, .. } => source.raw_os_error(),
+            Error::Unsupported { .. } => Some(libc::ENOTTY),
+            Error::ArgumentSize { .. }
+            | Error::EndlessEnumeration { .. }
+            | Error::Invalid { .. } => None,
+        }
+    }
+
+    /// The device node the error is about.
+    pub fn device_path(&self) -> &Path {
+        match self {
+            Error::Open { path, .. }
+            | Error::NotV4l2 { path, .. }
+            | Error::Unsupported { path, .. }
+            | Error::Ioctl { path, .. }
+            | Error::ArgumentSize { path, .. }
+            | Error::EndlessEnumeration { path, .. }
+            | Error::Control { path, .. }
+            | Error::Map { path, .. }
+            | Error::Invalid { path, .. } => path,
+        }
+    }
+}
+
+/// What `VIDIOC_QUERYCAP` says about a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capability {
+    /// Driver name, e.g. `bm2835 mmal` or `bcm2835-codec`.
+    pub driver: String,
+    /// Device name, e.g. `mmal service 16.1` or `bcm2835-codec-encode`.
+    pub card: String,
+    /// Bus location, e.g. `platform:bcm2835-v4l2-0`.
+    pub bus_info: String,
+    /// Kernel version, `KERNEL_VERSION(major, minor, patch)` packed.
+    pub version: u32,
+    /// Capabilities of the whole physical device (`V4L2_CAP_*`).
+    pub capabilities: u32,
+    /// Capabilities of this device node, valid when `capabilities` has
+    /// `V4L2_CAP_DEVICE_CAPS`.
+    pub device_caps: u32,
+}
+
+impl Capability {
+    /// The capabilities of this node: `device_caps` when the driver fills it in,
+    /// else `capabilities`.
+    pub fn node_caps(&self) -> u32 {
+        if self.capabilities & sys::V4L2_CAP_DEVICE_CAPS != 0 {
+            self.device_caps
+        } else {
+            self.capabilities
+        }
+    }
+
+    /// Whether this node has every capability bit in `caps` (see [`Self::node_caps`]).
+    pub fn has(&self, caps: u32) -> bool {
+        self.node_caps() & caps == caps
+    }
+
+    /// `version` as `major.minor.patch`.
+    pub fn version_string(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            self.version >> 16,
+            (self.version >> 8) & 0xff,
+            self.version & 0xff
+        )
+    }
+}
+
+/// One entry of `VIDIOC_ENUM_FMT`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormatDesc {
+    /// The pixel format's fourcc (see [`super::fourcc_to_string`]).
+    pub pixelformat: u32,
+    /// The driver's description, e.g. `H.264`.
+    pub description: String,
+    /// `V4L2_FMT_FLAG_*`.
+    pub flags: u32,
+}
+
+impl FormatDesc {
+    /// Whether this is a compressed format (H.264, MJPEG...).
+    pub fn is_compressed(&self) -> bool {
+        self.flags & sys::V4L2_FMT_FLAG_COMPRESSED != 0
+    }
+}
+
+/// One answer of `VIDIOC_ENUM_FRAMESIZES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameSize {
+    /// Exactly this size.
+    Discrete {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+    /// Any size in the range on the step grid (continuous: steps of 1).
+    Stepwise {
+        /// Smallest width.
+        min_width: u32,
+        /// Largest width.
+        max_width: u32,
+        /// Width step.
+        step_width: u32,
+        /// Smallest height.
+        min_height: u32,
+        /// Largest height.
+        max_height: u32,
+        /// Height step.
+        step_height: u32,
+    },
+}
+
+impl FrameSize {
+    /// Whether `width`x`height` is this size, or lies in this range on its step
+    /// grid (counted from the minimum; a step of 0 or 1 allows any value).
+    pub fn contains(&self, width: u32, height: u32) -> bool {
+        match *self {
+            FrameSize::Discrete {
+                width: w,
+                height: h,
+            } => (w, h) == (width, height),
+            FrameSize::Stepwise {
+                min_width,
+                max_width,
+                step_width,
+                min_height,
+                max_height,
+                step_height,
+            } => {
+                on_grid(width, min_width, max_width, step_width)
+                    && on_grid(height, min_height, max_height, step_height)
+            }
+        }
+    }
+}
+
+/// `value` in `min..=max` on the grid of `step` from `min` (step 0 or 1: any).
+fn on_grid(value: u32, min: u32, max: u32, step: u32) -> bool {
+    (min..=max).contains(&value) && (value - min).is_multiple_of(step.max(1))
+}
+
+/// One answer of `VIDIOC_ENUM_FRAMEINTERVALS` (intervals are seconds per frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameInterval {
+    /// Exactly this interval, `numerator / denominator` seconds.
+    Discrete(Fraction),
+    /// Any interval in the range on the step grid.
+    Stepwise {
+        /// Shortest interval.
+        min: Fraction,
+        /// Longest interval.
+        max: Fraction,
+        /// Step.
+        step: Fraction,
+    },
+}
+
+/// A `v4l2_fract`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fraction {
+    /// Numerator.
+    pub numerator: u32,
+    /// Denominator.
+    pub denominator: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,5 +876,35 @@ mod tests {
             ..Default::default()
         }
         .timed_out());
+    }
+
+    #[test]
+    fn frame_sizes_contain_their_grid() {
+        let range = FrameSize::Stepwise {
+            min_width: 32,
+            max_width: 1920,
+            step_width: 2,
+            min_height: 32,
+            max_height: 1080,
+            step_height: 2,
+        };
+        assert!(range.contains(32, 32) && range.contains(1920, 1080));
+        assert!(range.contains(1280, 720));
+        assert!(!range.contains(1281, 720), "off the step grid");
+        assert!(!range.contains(1922, 720) && !range.contains(30, 720));
+        let any_step = FrameSize::Stepwise {
+            min_width: 1,
+            max_width: 10,
+            step_width: 0,
+            min_height: 1,
+            max_height: 10,
+            step_height: 1,
+        };
+        assert!(any_step.contains(7, 3));
+        let discrete = FrameSize::Discrete {
+            width: 640,
+            height: 480,
+        };
+        assert!(discrete.contains(640, 480) && !discrete.contains(640, 482));
     }
 }

@@ -1,7 +1,8 @@
 //! H.264 Annex-B parsing, sans-IO: bytes in, NAL units, access units and stream
 //! parameters out. No clocks, no threads, no I/O.
 //!
-//! - [`split`]: Annex-B byte stream -> NAL units (start codes may straddle reads).
+//! - [`split`]: Annex-B byte stream -> NAL units (start codes may straddle reads),
+//!   and whether a buffer holds a slice.
 //! - [`access_unit`]: NAL units -> access units (H.264 7.4.1.2.3/7.4.1.2.4 rules).
 //! - [`sps`], [`pps`]: parameter sets -> codec string, size, frame rate, and what
 //!   slice headers need.

@@ -197,6 +197,27 @@ fn find_start_code(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// Whether Annex-B `data` holds a slice (a coded picture's VCL NAL unit, types
+/// 1-5), as opposed to only parameter sets or SEI.
+pub fn contains_slice(data: &[u8]) -> bool {
+    let mut zeros = 0usize;
+    for (i, &byte) in data.iter().enumerate() {
+        if byte == 0 {
+            zeros += 1;
+            continue;
+        }
+        if byte == 1 && zeros >= 2 {
+            if let Some(&header) = data.get(i + 1) {
+                if (1..=5).contains(&(header & 0x1f)) {
+                    return true;
+                }
+            }
+        }
+        zeros = 0;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,5 +339,21 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].data().len(), MAX_NAL_SIZE);
         assert_eq!(s.stats().oversize_nals, 0);
+    }
+
+    #[test]
+    fn slices_are_told_from_parameter_sets() {
+        let sps_pps = [0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce];
+        assert!(!contains_slice(&sps_pps));
+        let idr = [0, 0, 0, 1, 0x65, 0x88, 0x84];
+        assert!(contains_slice(&idr));
+        let p = [0, 0, 1, 0x41, 0x9a];
+        assert!(contains_slice(&p));
+        let sei_then_slice = [0, 0, 0, 1, 0x06, 0x05, 0x01, 0, 0, 1, 0x25, 0xb8];
+        assert!(contains_slice(&sei_then_slice));
+        assert!(!contains_slice(&[]));
+        assert!(!contains_slice(&[0, 0, 1]));
+        // 0x65 after only one zero is payload, not a start code.
+        assert!(!contains_slice(&[0, 0, 0, 1, 0x06, 0, 1, 0x65]));
     }
 }

@@ -11,6 +11,8 @@
 use std::time::{Duration, SystemTime};
 
 use super::{Sink, SourceError};
+use crate::h264::split::contains_slice;
+use crate::v4l2::clock::{monotonic_now, monotonic_to_system};
 use crate::v4l2::{sys, Error, Node, Queue};
 
 /// How many buffers to ask the driver for.
@@ -189,71 +191,6 @@ fn failure(source_name: &'static str, error: &Error) -> SourceError {
     }
 }
 
-/// `CLOCK_MONOTONIC` now, as a duration since boot.
-pub fn monotonic_now() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec through a valid pointer.
-    let ok = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } == 0;
-    if !ok {
-        return Duration::ZERO;
-    }
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
-}
-
-/// Converts a buffer's `CLOCK_MONOTONIC` timestamp to the wall clock, given both
-/// clocks' readings now. A zero timestamp, or one more than a minute away from
-/// now (a driver that fills in something else), gives `now_system`.
-pub fn monotonic_to_system(
-    timestamp: Duration,
-    now_monotonic: Duration,
-    now_system: SystemTime,
-) -> SystemTime {
-    const PLAUSIBLE: Duration = Duration::from_secs(60);
-    if timestamp.is_zero() {
-        return now_system;
-    }
-    if timestamp <= now_monotonic {
-        let age = now_monotonic - timestamp;
-        if age > PLAUSIBLE {
-            return now_system;
-        }
-        now_system.checked_sub(age).unwrap_or(now_system)
-    } else {
-        let ahead = timestamp - now_monotonic;
-        if ahead > PLAUSIBLE {
-            return now_system;
-        }
-        now_system.checked_add(ahead).unwrap_or(now_system)
-    }
-}
-
-/// Whether Annex-B `data` holds a slice (a coded picture's VCL NAL unit, types
-/// 1-5), as opposed to only parameter sets or SEI.
-pub fn contains_slice(data: &[u8]) -> bool {
-    let mut zeros = 0usize;
-    for (i, &byte) in data.iter().enumerate() {
-        if byte == 0 {
-            zeros += 1;
-            continue;
-        }
-        if byte == 1 && zeros >= 2 {
-            if let Some(&header) = data.get(i + 1) {
-                if (1..=5).contains(&(header & 0x1f)) {
-                    return true;
-                }
-            }
-        }
-        zeros = 0;
-    }
-    false
-}
-
 /// Captures H.264 from `node` (its format set) into `sink` through an
 /// [`H264Handler`] until the sink asks to stop; damaged buffers are skipped and
 /// logged once at the end.
@@ -307,57 +244,6 @@ impl FrameHandler for H264Handler<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn monotonic_timestamps_become_wall_clock_times() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let mono_now = Duration::from_secs(5_000);
-        // Captured 40 ms ago.
-        let ts = mono_now - Duration::from_millis(40);
-        assert_eq!(
-            monotonic_to_system(ts, mono_now, now),
-            now - Duration::from_millis(40)
-        );
-        // A hair in the future (clocks read in the other order).
-        assert_eq!(
-            monotonic_to_system(mono_now + Duration::from_micros(5), mono_now, now),
-            now + Duration::from_micros(5)
-        );
-        // Zero, and nonsense far away, fall back to now.
-        assert_eq!(monotonic_to_system(Duration::ZERO, mono_now, now), now);
-        assert_eq!(
-            monotonic_to_system(Duration::from_secs(1), mono_now, now),
-            now
-        );
-        assert_eq!(
-            monotonic_to_system(Duration::from_secs(90_000), mono_now, now),
-            now
-        );
-    }
-
-    #[test]
-    fn the_monotonic_clock_runs() {
-        let a = monotonic_now();
-        std::thread::sleep(Duration::from_millis(2));
-        let b = monotonic_now();
-        assert!(b > a && !a.is_zero());
-    }
-
-    #[test]
-    fn slices_are_told_from_parameter_sets() {
-        let sps_pps = [0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce];
-        assert!(!contains_slice(&sps_pps));
-        let idr = [0, 0, 0, 1, 0x65, 0x88, 0x84];
-        assert!(contains_slice(&idr));
-        let p = [0, 0, 1, 0x41, 0x9a];
-        assert!(contains_slice(&p));
-        let sei_then_slice = [0, 0, 0, 1, 0x06, 0x05, 0x01, 0, 0, 1, 0x25, 0xb8];
-        assert!(contains_slice(&sei_then_slice));
-        assert!(!contains_slice(&[]));
-        assert!(!contains_slice(&[0, 0, 1]));
-        // 0x65 after only one zero is payload, not a start code.
-        assert!(!contains_slice(&[0, 0, 0, 1, 0x06, 0, 1, 0x65]));
-    }
 
     struct Recorder {
         writes: Vec<(usize, bool)>,

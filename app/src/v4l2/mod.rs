@@ -11,9 +11,11 @@
 //!   `linux/videodev2.h` by `app/tests/v4l2_abi.rs` and pinned per target by
 //!   compile-time assertions.
 //! - [`mmap`]: mapped buffer planes.
+//! - [`clock`]: buffer timestamps (`CLOCK_MONOTONIC`) and the wall clock.
 //! - [`discover`]: nodes found by what QUERYCAP says, never by number.
 //! - `fake` (tests only): nodes that behave like the Pi's drivers.
 
+pub mod clock;
 pub mod convert;
 pub mod device;
 pub mod discover;

@@ -27,6 +27,7 @@ use crate::encode::i420::I420Picture;
 use crate::encode::m2m::{DropReason, EncoderSettings, M2mEncoder, Submitted};
 use crate::encode::raw_picture::FrameLayout;
 use crate::encode::software::{SoftwareEncoder, SoftwareSettings};
+use crate::h264::split::contains_slice;
 use crate::v4l2::{describe, sys, ControlInfo, Fraction, ImageFormat, Node, Opener, Queue};
 
 const NAME: &str = "uvc";
@@ -369,7 +370,7 @@ impl EncodeHandler<'_> {
                 .encoder
                 .poll_output(left, |data, _flags, timestamp| {
                     let captured = SystemTime::UNIX_EPOCH + timestamp;
-                    let frame_end = capture::contains_slice(data);
+                    let frame_end = contains_slice(data);
                     sink.write(data, frame_end, captured);
                 })
                 .map_err(|e| SourceError::Failed {

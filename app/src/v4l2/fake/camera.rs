@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::h264::{AccessUnitReader, NalType};
-use crate::source::capture::monotonic_now;
+use crate::v4l2::clock::monotonic_now;
 use crate::v4l2::{
     sys, Capability, ControlInfo, ControlKind, Dequeued, Error, FormatDesc, Fraction,
     FrameInterval, FrameSize, ImageFormat, Node, NodeDescription, Opener, PlaneLayout, PlaneUse,
@@ -960,8 +960,8 @@ mod tests {
         }
         // SPS + PPS alone, then the IDR picture flagged KEYFRAME, then P pictures.
         assert_eq!(got[0].0[4] & 0x1f, 7);
-        assert!(!crate::source::capture::contains_slice(&got[0].0));
-        assert!(crate::source::capture::contains_slice(&got[1].0));
+        assert!(!crate::h264::split::contains_slice(&got[0].0));
+        assert!(crate::h264::split::contains_slice(&got[1].0));
         assert_ne!(got[1].1 & sys::V4L2_BUF_FLAG_KEYFRAME, 0);
         assert_eq!(got[2].1 & sys::V4L2_BUF_FLAG_KEYFRAME, 0);
         assert!(got

@@ -937,40 +937,11 @@ impl ViewerQueue {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::h264::testing::{idr, nal, unhex, PPS, SPS};
     use crate::h264::RandomAccess;
     use proptest::prelude::*;
-
-    /// SPS and PPS of a 64x48 constrained-baseline stream from x264.
-    const SPS: &str = "6742c00ad9047b011000000300100000030320f1226480";
-    const PPS: &str = "68cb83cb20";
-
-    fn nal(hex_or_bytes: &[u8]) -> Nal {
-        Nal::new(Bytes::copy_from_slice(hex_or_bytes)).expect("valid NAL")
-    }
-
-    fn unhex(hex: &str) -> Vec<u8> {
-        (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-            .collect()
-    }
-
-    /// A keyframe access unit, with or without SPS+PPS in front (also used by the
-    /// service's tests).
-    pub(crate) fn idr(with_parameter_sets: bool, tag: u8) -> AccessUnit {
-        let mut nals = Vec::new();
-        if with_parameter_sets {
-            nals.push(nal(&unhex(SPS)));
-            nals.push(nal(&unhex(PPS)));
-        }
-        nals.push(nal(&[0x65, 0x88, tag, 0x11]));
-        AccessUnit {
-            nals,
-            random_access: RandomAccess::Idr,
-        }
-    }
 
     fn delta(tag: u8, size: usize) -> AccessUnit {
         let mut data = vec![0x41, 0x9a, tag];

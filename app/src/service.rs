@@ -180,7 +180,7 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::tests::idr;
+    use crate::h264::testing::idr;
     use crate::hub::{HubLimits, SourceStatus};
     use std::time::SystemTime;
 

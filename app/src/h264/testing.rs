@@ -1,8 +1,11 @@
 //! Test helpers: a bit writer and builders for SPS, PPS, slice and SEI NAL units,
-//! so tests can make streams with exactly the fields they need.
+//! so tests can make streams with exactly the fields they need, and ready-made
+//! access units of a tiny real stream for tests of the modules above (the hub,
+//! the service).
 
 use bytes::Bytes;
 
+use super::access_unit::{AccessUnit, RandomAccess};
 use super::nal::Nal;
 
 /// Writes bits most significant first; `nal` escapes the result.
@@ -74,6 +77,7 @@ pub fn escape(rbsp: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A NAL unit of these bytes (which must be a valid one).
 pub fn nal(bytes: &[u8]) -> Nal {
     Nal::new(Bytes::copy_from_slice(bytes)).unwrap()
 }
@@ -351,4 +355,32 @@ pub fn annex_b(nals: &[Vec<u8>]) -> Vec<u8> {
         out.extend(n);
     }
     out
+}
+
+/// SPS of a 64x48 constrained-baseline stream from x264, in hex.
+pub const SPS: &str = "6742c00ad9047b011000000300100000030320f1226480";
+/// Its PPS, in hex.
+pub const PPS: &str = "68cb83cb20";
+
+/// Bytes from hex digits.
+pub fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// A keyframe access unit of that stream, with or without SPS+PPS in front;
+/// `tag` tells keyframes apart.
+pub fn idr(with_parameter_sets: bool, tag: u8) -> AccessUnit {
+    let mut nals = Vec::new();
+    if with_parameter_sets {
+        nals.push(nal(&unhex(SPS)));
+        nals.push(nal(&unhex(PPS)));
+    }
+    nals.push(nal(&[0x65, 0x88, tag, 0x11]));
+    AccessUnit {
+        nals,
+        random_access: RandomAccess::Idr,
+    }
 }

@@ -434,7 +434,7 @@ fn read_driver(device: &Path, notes: &mut Vec<String>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::v4l2::discover::tests::{decoder, encoder, legacy_camera, opener, webcam};
+    use crate::v4l2::fake::described::{decoder, encoder, legacy_camera, opener, webcam};
 
     fn sysfs(node: &str, kind: VideoKind) -> VideoDevice {
         VideoDevice {

@@ -444,8 +444,8 @@ mod tests {
     /// `camera`) at `camera_path`, the fake encoder at /dev/video11, and codec nodes
     /// that are no camera everywhere else.
     fn fake_hardware(camera: &str, camera_path: &'static str) -> Hardware {
-        use crate::v4l2::discover::tests::{decoder, opener};
         use crate::v4l2::fake::camera::{fixture as node_fixture, FakeCamera, FakeLog, Faults};
+        use crate::v4l2::fake::described::{decoder, opener};
         use crate::v4l2::fake::encoder::FakeEncoder;
         use std::sync::Mutex;
         let camera = FakeCamera::opener(

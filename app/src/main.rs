@@ -228,7 +228,7 @@ fn run(config_path: &Path) -> anyhow::Result<()> {
     for error in &loaded.errors {
         tracing::error!(path = %config_path.display(), %error, "configuration error; running on defaults");
     }
-    let report = web::ConfigReport {
+    let report = config::ConfigReport {
         path: config_path.to_path_buf(),
         found: loaded.file_found,
         errors: loaded.errors.clone(),
@@ -241,7 +241,7 @@ fn run(config_path: &Path) -> anyhow::Result<()> {
         .block_on(serve(loaded.config, report))
 }
 
-async fn serve(config: Config, report: web::ConfigReport) -> anyhow::Result<()> {
+async fn serve(config: Config, report: config::ConfigReport) -> anyhow::Result<()> {
     let framerate = f64::from(config.camera.framerate);
     let hub = Hub::new(
         HubLimits::for_frame_rate(framerate, config.server.max_viewers),

@@ -341,6 +341,17 @@ pub struct Loaded {
     pub file_found: bool,
 }
 
+/// How the configuration file was read, for `/api/status` and the player's banner.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ConfigReport {
+    /// The configuration file's path.
+    pub path: PathBuf,
+    /// Whether it existed.
+    pub found: bool,
+    /// What was wrong with it; the streamer runs on defaults when not empty.
+    pub errors: Vec<String>,
+}
+
 /// Every problem found in the configuration, one per line when displayed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .problems.join("\n"))]

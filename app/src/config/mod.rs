@@ -42,7 +42,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use docs::{default_toml, effective_toml, reference_markdown};
-pub use load::{load, load_from, load_or_defaults, load_or_defaults_from, ConfigError, Loaded};
+pub use load::{
+    load, load_from, load_or_defaults, load_or_defaults_from, ConfigError, ConfigReport, Loaded,
+};
 use rules::level_idc;
 pub use rules::{level_idc_of, spelled};
 

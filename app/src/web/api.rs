@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use serde::Serialize;
 
-use super::{AppState, ConfigReport};
+use super::AppState;
+use crate::config::ConfigReport;
 use crate::hub::{HubSnapshot, SourceState, SourceStatus, StreamInfo, ViewerStats};
 use crate::probe::DeviceReport;
 

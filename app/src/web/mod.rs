@@ -15,23 +15,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRef;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::config::ConfigReport;
 use crate::hub::Hub;
-
-/// How the configuration file was read, for `/api/status` and the player's banner.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct ConfigReport {
-    /// The configuration file's path.
-    pub path: PathBuf,
-    /// Whether it existed.
-    pub found: bool,
-    /// What was wrong with it; the streamer runs on defaults when not empty.
-    pub errors: Vec<String>,
-}
 
 /// Shared by every request handler.
 #[derive(Clone)]
@@ -42,6 +33,19 @@ pub struct AppState {
     pub config: Arc<ConfigReport>,
     /// The hardware found at start-up.
     pub device: Arc<crate::probe::DeviceReport>,
+}
+
+/// The protocols' handlers take only the parts of the state they need.
+impl FromRef<AppState> for Hub {
+    fn from_ref(state: &AppState) -> Hub {
+        state.hub.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<ConfigReport> {
+    fn from_ref(state: &AppState) -> Arc<ConfigReport> {
+        state.config.clone()
+    }
 }
 
 /// The whole HTTP surface.

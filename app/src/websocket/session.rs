@@ -6,6 +6,7 @@
 //! that accepts nothing for [`SEND_TIMEOUT`] is closed.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
@@ -18,8 +19,8 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
-use crate::hub::{unix_micros, Item, SubscribeError, Viewer};
-use crate::web::AppState;
+use crate::config::ConfigReport;
+use crate::hub::{unix_micros, Hub, Item, SubscribeError, Viewer};
 use crate::websocket::messages::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
 use crate::websocket::{self, close_code, handshake, Incoming, OpCode, ReadError};
 
@@ -50,7 +51,8 @@ pub struct WsParams {
 
 /// Upgrades to a WebSocket, or answers 503 when the hub is full or closing.
 pub async fn upgrade(
-    State(app): State<AppState>,
+    State(hub): State<Hub>,
+    State(config): State<Arc<ConfigReport>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Query(params): Query<WsParams>,
     request: Request,
@@ -69,7 +71,7 @@ pub async fn upgrade(
                 .into_response()
         }
     };
-    let viewer = match app.hub.subscribe(Some(remote)) {
+    let viewer = match hub.subscribe(Some(remote)) {
         Ok(viewer) => viewer,
         Err(error @ (SubscribeError::Full(_) | SubscribeError::Closed)) => {
             tracing::warn!(%remote, %error, "viewer turned away");
@@ -80,7 +82,7 @@ pub async fn upgrade(
     let on_upgrade = hyper::upgrade::on(request);
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => session(TokioIo::new(upgraded), viewer, app, every_frame).await,
+            Ok(upgraded) => session(TokioIo::new(upgraded), viewer, config, every_frame).await,
             Err(error) => tracing::debug!(%remote, %error, "WebSocket upgrade failed"),
         }
     });
@@ -143,7 +145,7 @@ impl Outgoing {
     }
 }
 
-async fn session<S>(io: S, viewer: Viewer, app: AppState, every_frame: bool)
+async fn session<S>(io: S, viewer: Viewer, config: Arc<ConfigReport>, every_frame: bool)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -159,7 +161,7 @@ where
         every_frame,
         last_timing: None,
     };
-    let end = writer.run(&app, control_rx).await;
+    let end = writer.run(&config, control_rx).await;
     reader.abort();
     match &end {
         End::Violation(reason) => {
@@ -198,12 +200,12 @@ struct Writer<'a, W> {
 }
 
 impl<W: AsyncWrite + Unpin> Writer<'_, W> {
-    async fn run(&mut self, app: &AppState, mut control: mpsc::Receiver<Control>) -> End {
+    async fn run(&mut self, config: &ConfigReport, mut control: mpsc::Receiver<Control>) -> End {
         let hello = ServerMessage::Hello {
             protocol: PROTOCOL_VERSION,
             server: concat!("streamer ", env!("CARGO_PKG_VERSION")).into(),
             server_time_us: unix_micros(SystemTime::now()),
-            config_errors: app.config.errors.clone(),
+            config_errors: config.errors.clone(),
         };
         if let Err(end) = self.send(vec![text(&hello)]).await {
             return end;
@@ -236,7 +238,7 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                 },
                 _ = stats.tick() => {
                     let message = ServerMessage::Stats {
-                        viewers: app.hub.viewer_count(),
+                        viewers: self.viewer.hub().viewer_count(),
                         dropped: self.viewer.dropped(),
                     };
                     self.send(vec![text(&message)]).await

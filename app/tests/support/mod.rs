@@ -13,9 +13,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use futures_util::{SinkExt, StreamExt};
+use streamer::config::ConfigReport;
 use streamer::h264::{AccessUnit, AccessUnitReader};
 use streamer::hub::{Hub, HubLimits};
-use streamer::web::{self, AppState, ConfigReport};
+use streamer::web::{self, AppState};
 use streamer::websocket::messages::ServerMessage;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};

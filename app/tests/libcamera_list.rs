@@ -1,25 +1,18 @@
 //! `rpicam-vid --list-cameras`, which `camera.source = "auto"` asks, run for real
 //! against a fake program (`fixtures/fake-rpicam-list`).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use streamer::source::rpicam::camera_list::list_cameras;
 
-/// A program that runs the fake with `FAKE_RPICAM_LIST=answer`.
+/// The fake under the name `rpicam-vid-<answer>`, which makes it answer that.
+/// A link, not a written wrapper script: executing a file this process just
+/// wrote can fail with ETXTBSY while another test thread forks.
 fn fake(dir: &Path, answer: &str) -> PathBuf {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fake-rpicam-list");
     let program = dir.join(format!("rpicam-vid-{answer}"));
-    std::fs::write(
-        &program,
-        format!(
-            "#!/bin/sh\nFAKE_RPICAM_LIST={answer} exec '{}' \"$@\"\n",
-            fixture.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(&fixture, &program).unwrap();
     program
 }
 

@@ -1,7 +1,7 @@
 //! `make bench` part 2: the cost of handing a webcam's raw frame to the Pi's
 //! hardware encoder, which means copying it from the camera's layout (tight rows)
 //! into the encoder's (rows aligned to 32 or 64 bytes, chroma after an aligned
-//! height) with `raw_frame::copy_frame`. Reported per frame and as bandwidth, next
+//! height) with `raw_picture::copy_picture`. Reported per frame and as bandwidth, next
 //! to one plain `copy_from_slice` of the same bytes: the row-by-row copy should
 //! cost little more than that. On a Pi the absolute numbers are memory-bound and
 //! several times higher; the ratio is what this machine can tell.
@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use streamer::encode::i420::I420Picture;
-use streamer::encode::raw_picture::{copy_frame, FrameLayout};
+use streamer::encode::raw_picture::{copy_picture, PictureLayout};
 use streamer::v4l2::{fourcc_to_string, sys};
 
 /// One case: a format at a size, with the encoder's alignment of rows and height.
@@ -82,11 +82,11 @@ fn main() {
     ];
     println!("raw frame copy into the encoder's layout, {frames} frames per case");
     println!(
-        "| format | size | camera bytes | encoder bytes | copy_frame per frame | GB/s | one memcpy per frame | ratio |"
+        "| format | size | camera bytes | encoder bytes | copy_picture per frame | GB/s | one memcpy per frame | ratio |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for case in &cases {
-        let from = match FrameLayout::tight(case.fourcc, case.width, case.height) {
+        let from = match PictureLayout::tight(case.fourcc, case.width, case.height) {
             Ok(layout) => layout,
             Err(e) => {
                 eprintln!("skipping a case: {e}");
@@ -99,7 +99,7 @@ fn main() {
             1
         };
         let bytesperline = align(case.width * bytes_per_pixel, case.row_align);
-        let to = match FrameLayout::new(
+        let to = match PictureLayout::new(
             case.fourcc,
             case.width,
             case.height,
@@ -116,11 +116,11 @@ fn main() {
         let mut dst = vec![0u8; to.full_len()];
         // Warm up (page faults, caches), then measure.
         for _ in 0..10 {
-            copy_frame(&from, &src, &to, &mut dst).expect("layouts match");
+            copy_picture(&from, &src, &to, &mut dst).expect("layouts match");
         }
         let started = Instant::now();
         for _ in 0..frames {
-            copy_frame(&from, black_box(&src), &to, black_box(&mut dst)).expect("layouts match");
+            copy_picture(&from, black_box(&src), &to, black_box(&mut dst)).expect("layouts match");
         }
         let copy = started.elapsed() / frames;
         let mut flat = vec![0u8; src.len()];
@@ -158,7 +158,7 @@ fn conversions(frames: u32) {
         (sys::V4L2_PIX_FMT_NV12, 1920, 1080),
         (sys::V4L2_PIX_FMT_YUV420, 1920, 1080),
     ] {
-        let Ok(layout) = FrameLayout::tight(fourcc, width, height) else {
+        let Ok(layout) = PictureLayout::tight(fourcc, width, height) else {
             continue;
         };
         let src: Vec<u8> = (0..layout.min_len()).map(|i| (i % 251) as u8).collect();

@@ -167,12 +167,12 @@ fn setup(config_path: &Path, root: &Path, set_hostname: bool) -> ExitCode {
 }
 
 fn probe(config_path: &Path, json: bool) -> ExitCode {
-    let mut device = probe::probe(Path::new("/"));
-    probe::inspect_nodes(&mut device, &v4l2::device::open_node);
+    let mut hardware = probe::probe(Path::new("/"));
+    probe::inspect_nodes(&mut hardware, &v4l2::device::open_node);
     let loaded = config::load_or_defaults(config_path);
-    let plan = source::plan(&loaded.config, &device);
+    let plan = source::plan(&loaded.config, &hardware);
     if json {
-        match serde_json::to_string_pretty(&device) {
+        match serde_json::to_string_pretty(&hardware) {
             Ok(text) => println!("{text}"),
             Err(error) => {
                 eprintln!("streamer: {error}");
@@ -181,25 +181,29 @@ fn probe(config_path: &Path, json: bool) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    for note in &device.notes {
+    for note in &hardware.notes {
         println!("{note}");
     }
-    match &device.hardware_encoder {
+    match &hardware.hardware_encoder {
         Some(node) => println!("hardware H.264 encoder: {node}"),
         None => println!("hardware H.264 encoder: none"),
     }
     println!(
         "legacy camera: {}",
-        device.legacy_camera.as_deref().unwrap_or("none")
+        hardware.legacy_camera.as_deref().unwrap_or("none")
     );
     println!(
         "libcamera camera (CSI): {}",
-        if device.libcamera_csi { "yes" } else { "none" }
+        if hardware.libcamera_csi {
+            "yes"
+        } else {
+            "none"
+        }
     );
-    for camera in &device.uvc_cameras {
+    for camera in &hardware.uvc_cameras {
         println!("USB camera: {} ({})", camera.name, camera.node);
     }
-    let nodes = probe::node_lines(&device);
+    let nodes = probe::node_lines(&hardware);
     if nodes.is_empty() {
         println!("V4L2 nodes: none");
     } else {
@@ -254,13 +258,13 @@ async fn serve(config: Config, report: config::ConfigReport) -> anyhow::Result<(
     }
 
     // Ask the video nodes what they are before any source opens one.
-    let mut device = probe::probe(Path::new("/"));
-    probe::inspect_nodes(&mut device, &v4l2::device::open_node);
-    let device = Arc::new(device);
-    for note in &device.notes {
+    let mut hardware = probe::probe(Path::new("/"));
+    probe::inspect_nodes(&mut hardware, &v4l2::device::open_node);
+    let hardware = Arc::new(hardware);
+    for note in &hardware.notes {
         tracing::info!(%note, "hardware");
     }
-    let plan = source::plan(&config, &device);
+    let plan = source::plan(&config, &hardware);
     tracing::info!(source = %plan.kind, description = %plan.description, reason = ?plan.reason, "source chosen");
     let settings = supervisor::SupervisorSettings {
         on_demand: config
@@ -299,7 +303,7 @@ async fn serve(config: Config, report: config::ConfigReport) -> anyhow::Result<(
     let state = web::AppState {
         hub: hub.clone(),
         config: Arc::new(report),
-        device,
+        hardware,
     };
     let served = web::serve(
         listener,

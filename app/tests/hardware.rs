@@ -15,13 +15,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use streamer::probe::{self, DeviceReport};
+use streamer::probe::{self, ProbeReport};
 use streamer::v4l2::device::open_node;
 use streamer::v4l2::discover::{self, Role};
 use streamer::v4l2::sys::*;
 use streamer::v4l2::{describe, Device, Fraction, ImageFormat, Node, NodeDescription, Queue};
 
-fn this_pi() -> DeviceReport {
+fn this_pi() -> ProbeReport {
     assert_eq!(
         std::env::var("STREAMER_HW_TEST").as_deref(),
         Ok("1"),
@@ -89,7 +89,7 @@ fn hardware_encoder_is_a_multiplanar_m2m_h264_encoder() {
 }
 
 /// The video nodes sysfs lists: the candidates discovery opens.
-fn candidates(report: &DeviceReport) -> Vec<PathBuf> {
+fn candidates(report: &ProbeReport) -> Vec<PathBuf> {
     report
         .video_devices
         .iter()
@@ -98,7 +98,7 @@ fn candidates(report: &DeviceReport) -> Vec<PathBuf> {
 }
 
 /// The node playing `role`, found by QUERYCAP through the real `Device`.
-fn find(role: Role) -> (PathBuf, Box<dyn Node>, DeviceReport) {
+fn find(role: Role) -> (PathBuf, Box<dyn Node>, ProbeReport) {
     let report = this_pi();
     let (path, node) =
         discover::find(role, &candidates(&report), &open_node).unwrap_or_else(|e| panic!("{e}"));
@@ -106,7 +106,7 @@ fn find(role: Role) -> (PathBuf, Box<dyn Node>, DeviceReport) {
 }
 
 /// Prints a description as a fixture would hold it.
-fn print_fixture(name: &str, report: &DeviceReport, mut description: NodeDescription) {
+fn print_fixture(name: &str, report: &ProbeReport, mut description: NodeDescription) {
     let board = report
         .model
         .as_ref()
@@ -434,7 +434,7 @@ fn run_source(kind: &str, width: u32, height: u32, frames: usize) -> Vec<u8> {
     let report = this_pi();
     let mut config = streamer::config::Config::default();
     config.camera.source = match kind {
-        "v4l2" => streamer::config::SourceKind::V4l2,
+        "v4l2" => streamer::config::SourceKind::LegacyCamera,
         "uvc" => streamer::config::SourceKind::Uvc,
         other => panic!("no such camera source {other}"),
     };

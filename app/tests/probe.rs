@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 use streamer::probe::{
-    inspect_nodes, node_lines, probe, Board, CpuArch, DeviceReport, Soc, VideoKind,
+    inspect_nodes, node_lines, probe, Board, CpuArch, ProbeReport, Soc, VideoKind,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -23,7 +23,7 @@ fn fixture(name: &str) -> PathBuf {
     .join(name)
 }
 
-fn probe_fixture(name: &str) -> DeviceReport {
+fn probe_fixture(name: &str) -> ProbeReport {
     let root = fixture(name);
     assert!(root.is_dir(), "missing fixture {}", root.display());
     probe(&root)
@@ -33,7 +33,7 @@ fn probe_fixture(name: &str) -> DeviceReport {
 type Node<'a> = (&'a str, &'a str, Option<u32>, Option<&'a str>, VideoKind);
 
 /// Every video device of the report.
-fn nodes(report: &DeviceReport) -> Vec<Node<'_>> {
+fn nodes(report: &ProbeReport) -> Vec<Node<'_>> {
     report
         .video_devices
         .iter()
@@ -49,7 +49,7 @@ fn nodes(report: &DeviceReport) -> Vec<Node<'_>> {
         .collect()
 }
 
-fn has_note(report: &DeviceReport, needle: &str) -> bool {
+fn has_note(report: &ProbeReport, needle: &str) -> bool {
     report.notes.iter().any(|n| n.contains(needle))
 }
 

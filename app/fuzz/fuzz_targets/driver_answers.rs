@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use streamer::source::mode::{self, H264Limit, ModeRequest};
-use streamer::encode::raw_picture::{copy_frame, FrameLayout};
+use streamer::encode::raw_picture::{copy_picture, PictureLayout};
 use streamer::v4l2::{sys, FormatDesc, FormatModes, Fraction, FrameInterval, FrameSize, SizeModes};
 
 const FOURCCS: [u32; 7] = [
@@ -59,13 +59,13 @@ fuzz_target!(|data: &[u8]| {
     let fourcc = input.fourcc();
     let (width, height) = (u32::from(input.u16()), u32::from(input.u16()));
     let (bytesperline, sizeimage) = (input.u32(), input.u32());
-    if let Ok(encoder) = FrameLayout::from_driver(fourcc, width, height, bytesperline, sizeimage) {
+    if let Ok(encoder) = PictureLayout::from_driver(fourcc, width, height, bytesperline, sizeimage) {
         assert!(encoder.min_len() <= encoder.full_len());
-        if let Ok(camera) = FrameLayout::tight(fourcc, width, height) {
+        if let Ok(camera) = PictureLayout::tight(fourcc, width, height) {
             if camera.min_len() <= MAX_FRAME && encoder.full_len() <= MAX_FRAME {
                 let frame = vec![7u8; camera.min_len()];
                 let mut buffer = vec![0u8; encoder.full_len()];
-                copy_frame(&camera, &frame, &encoder, &mut buffer)
+                copy_picture(&camera, &frame, &encoder, &mut buffer)
                     .expect("an accepted layout takes a tight frame of its size");
             }
         }

@@ -331,7 +331,7 @@ mod tests {
             SourceKind::Auto,
             SourceKind::Test,
             SourceKind::File,
-            SourceKind::V4l2,
+            SourceKind::LegacyCamera,
             SourceKind::Uvc,
             SourceKind::Rpicam,
         ] {

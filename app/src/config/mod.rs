@@ -200,7 +200,10 @@ pub enum SourceKind {
     /// An Annex-B H.264 file, replayed in real time, looping.
     File,
     /// The legacy camera driver (bcm2835-v4l2), H.264 from the GPU encoder.
-    V4l2,
+    // Spelled "v4l2" in the file since the first release; in the code it is the
+    // legacy camera, as USB webcams are V4L2 devices too.
+    #[serde(rename = "v4l2")]
+    LegacyCamera,
     /// A USB webcam: its own H.264, or raw video encoded by the Pi's encoder.
     Uvc,
     /// A libcamera camera through rpicam-vid (Camera Module 3, Pi 5).

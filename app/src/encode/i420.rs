@@ -9,7 +9,7 @@
 
 use openh264::formats::YUVSource;
 
-use super::raw_picture::{FrameLayout, LayoutError, Plane, RawFormat};
+use super::raw_picture::{LayoutError, PictureLayout, Plane, RawFormat};
 
 /// A planar 4:2:0 picture with tight rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +107,7 @@ impl I420Picture {
 
     /// Converts one frame `src`, laid out as `from`, into this picture. The sizes
     /// must match; a short frame is an error, never a panic.
-    pub fn fill_from(&mut self, from: &FrameLayout, src: &[u8]) -> Result<(), LayoutError> {
+    pub fn fill_from(&mut self, from: &PictureLayout, src: &[u8]) -> Result<(), LayoutError> {
         if (from.width() as usize, from.height() as usize) != (self.width, self.height) {
             return Err(LayoutError::Mismatch {
                 from: format!(
@@ -286,7 +286,7 @@ mod tests {
     /// A frame of `format` with tight rows (plus `pad` bytes per row), written from
     /// the V4L2 format documentation, independently of the layout code. For 4:2:2,
     /// (cx, y) is the chroma sample of pixel pair cx on row y.
-    fn frame(format: RawFormat, w: usize, h: usize, pad: usize) -> (FrameLayout, Vec<u8>) {
+    fn frame(format: RawFormat, w: usize, h: usize, pad: usize) -> (PictureLayout, Vec<u8>) {
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         let mut out = Vec::new();
         let bpl;
@@ -356,7 +356,7 @@ mod tests {
                 }
             }
         }
-        let layout = FrameLayout::new(format.fourcc(), w as u32, h as u32, bpl as u32, h as u32)
+        let layout = PictureLayout::new(format.fourcc(), w as u32, h as u32, bpl as u32, h as u32)
             .expect("a valid layout");
         (layout, out)
     }
@@ -423,7 +423,7 @@ mod tests {
             other.fill_from(&layout, &data),
             Err(LayoutError::Mismatch { .. })
         ));
-        let nv12 = FrameLayout::tight(sys::V4L2_PIX_FMT_NV12, 16, 8).unwrap();
+        let nv12 = PictureLayout::tight(sys::V4L2_PIX_FMT_NV12, 16, 8).unwrap();
         let mut picture = I420Picture::new(16, 8);
         assert!(picture.fill_from(&nv12, &[]).is_err());
     }

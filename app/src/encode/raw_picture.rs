@@ -1,6 +1,6 @@
-//! Raw frame layouts: where the planes of an uncompressed video frame sit in one
-//! buffer, and copying a frame from one layout into another row by row. Pure: no
-//! I/O, no allocation in the copy.
+//! Raw picture layouts: where the planes of an uncompressed picture (a webcam's
+//! raw frame) sit in one buffer, and copying a picture from one layout into
+//! another row by row. Pure: no I/O, no allocation in the copy.
 //!
 //! A USB webcam hands out frames in its own layout (usually tight rows:
 //! `bytesperline` = the visible row), and the Pi's hardware encoder wants its own
@@ -8,7 +8,7 @@
 //! (`num_planes = 1`): the chroma planes of the planar formats follow the luma
 //! plane, starting at `bytesperline x buffer height`. The buffer height is normally
 //! the frame height (bcm2835-codec's encoder does not align it), but some drivers
-//! round it up; [`FrameLayout::from_driver`] infers it from `sizeimage`.
+//! round it up; [`PictureLayout::from_driver`] infers it from `sizeimage`.
 //!
 //! The formats are those a webcam gives and the encoder takes:
 //!
@@ -203,7 +203,7 @@ impl Plane {
 
 /// Where every plane of a frame sits in one buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FrameLayout {
+pub struct PictureLayout {
     format: RawFormat,
     width: u32,
     height: u32,
@@ -215,7 +215,7 @@ pub struct FrameLayout {
     full_len: usize,
 }
 
-impl FrameLayout {
+impl PictureLayout {
     /// The layout of `fourcc` at `width` x `height` with rows of `bytesperline`
     /// bytes, the chroma planes (4:2:0) starting after `buffer_height` luma rows.
     pub fn new(
@@ -224,7 +224,7 @@ impl FrameLayout {
         height: u32,
         bytesperline: u32,
         buffer_height: u32,
-    ) -> Result<FrameLayout, LayoutError> {
+    ) -> Result<PictureLayout, LayoutError> {
         let format =
             RawFormat::from_fourcc(fourcc).ok_or(LayoutError::UnsupportedFormat { fourcc })?;
         if width == 0 || height == 0 {
@@ -312,7 +312,7 @@ impl FrameLayout {
             min_len = min_len.max(convert(end)?);
         }
         let full_len = convert(full)?;
-        Ok(FrameLayout {
+        Ok(PictureLayout {
             format,
             width,
             height,
@@ -337,8 +337,8 @@ impl FrameLayout {
         height: u32,
         bytesperline: u32,
         sizeimage: u32,
-    ) -> Result<FrameLayout, LayoutError> {
-        let plain = FrameLayout::new(fourcc, width, height, bytesperline, height)?;
+    ) -> Result<PictureLayout, LayoutError> {
+        let plain = PictureLayout::new(fourcc, width, height, bytesperline, height)?;
         let mut layout = plain.clone();
         if plain.format.is_420() && plain.full_len as u64 != u64::from(sizeimage) {
             for align in [16u32, 32] {
@@ -346,7 +346,7 @@ impl FrameLayout {
                     continue;
                 };
                 if let Ok(candidate) =
-                    FrameLayout::new(fourcc, width, height, bytesperline, aligned)
+                    PictureLayout::new(fourcc, width, height, bytesperline, aligned)
                 {
                     if candidate.full_len as u64 == u64::from(sizeimage) {
                         layout = candidate;
@@ -370,7 +370,7 @@ impl FrameLayout {
 
     /// The layout with tight rows (`bytesperline` = the visible row, rounded up
     /// to even for 4:2:0) and the buffer height = the frame height.
-    pub fn tight(fourcc: u32, width: u32, height: u32) -> Result<FrameLayout, LayoutError> {
+    pub fn tight(fourcc: u32, width: u32, height: u32) -> Result<PictureLayout, LayoutError> {
         let format =
             RawFormat::from_fourcc(fourcc).ok_or(LayoutError::UnsupportedFormat { fourcc })?;
         let mut row = format.luma_row_bytes(width);
@@ -383,7 +383,7 @@ impl FrameLayout {
             height,
             bytesperline: u32::MAX,
         })?;
-        FrameLayout::new(fourcc, width, height, bytesperline, height)
+        PictureLayout::new(fourcc, width, height, bytesperline, height)
     }
 
     /// The format.
@@ -434,11 +434,11 @@ impl FrameLayout {
 /// Copies one frame from `src` (laid out as `from`) into `dst` (laid out as `to`),
 /// row by row: only visible samples are written; `dst`'s padding keeps whatever it
 /// held. Both layouts must have the same format and size, and both buffers must
-/// hold their layout's [`FrameLayout::min_len`] bytes.
-pub fn copy_frame(
-    from: &FrameLayout,
+/// hold their layout's [`PictureLayout::min_len`] bytes.
+pub fn copy_picture(
+    from: &PictureLayout,
     src: &[u8],
-    to: &FrameLayout,
+    to: &PictureLayout,
     dst: &mut [u8],
 ) -> Result<(), LayoutError> {
     if from.format != to.format || from.width != to.width || from.height != to.height {
@@ -634,8 +634,8 @@ mod tests {
             let src_bpl = stride(format, width, src_pad, 2);
             let dst_bpl = stride(format, width, 0, dst_align.max(2));
             let dst_bh = height + dst_extra_rows;
-            let from = FrameLayout::new(format.fourcc(), width, height, src_bpl, height).unwrap();
-            let to = FrameLayout::new(format.fourcc(), width, height, dst_bpl, dst_bh).unwrap();
+            let from = PictureLayout::new(format.fourcc(), width, height, src_bpl, height).unwrap();
+            let to = PictureLayout::new(format.fourcc(), width, height, dst_bpl, dst_bh).unwrap();
             let src_model = Model { format, bpl: src_bpl as usize, buffer_height: height as usize };
             let dst_model = Model { format, bpl: dst_bpl as usize, buffer_height: dst_bh as usize };
 
@@ -643,7 +643,7 @@ mod tests {
             src_model.paint(&mut src, width, height);
             // Exactly the bytes the layout needs: a copy that reads past them fails.
             let mut dst = vec![0x55u8; to.full_len()];
-            copy_frame(&from, &src[..from.min_len()], &to, &mut dst).unwrap();
+            copy_picture(&from, &src[..from.min_len()], &to, &mut dst).unwrap();
             prop_assert_eq!(dst_model.check(&dst, width, height), Ok(()));
             // Padding is untouched: count the bytes that changed.
             let copied: usize = to.planes().iter().map(|p| p.rows * p.row_bytes).sum();
@@ -660,21 +660,21 @@ mod tests {
             bpl in prop_oneof![0u32..12000, Just(u32::MAX), Just(u32::MAX - 1)],
             sizeimage in prop_oneof![0u32..40_000_000, Just(u32::MAX)],
         ) {
-            if let Ok(layout) = FrameLayout::from_driver(format.fourcc(), width, height, bpl, sizeimage) {
+            if let Ok(layout) = PictureLayout::from_driver(format.fourcc(), width, height, bpl, sizeimage) {
                 prop_assert!(layout.min_len() as u64 <= u64::from(sizeimage));
                 for plane in layout.planes() {
                     prop_assert!(plane.end() <= layout.min_len());
                     prop_assert!(plane.row_bytes <= plane.stride);
                 }
                 if layout.min_len() < 4_000_000 {
-                    let tight = FrameLayout::tight(format.fourcc(), width, height).unwrap();
+                    let tight = PictureLayout::tight(format.fourcc(), width, height).unwrap();
                     let src = vec![1u8; tight.min_len()];
                     let mut dst = vec![0u8; layout.min_len()];
-                    prop_assert!(copy_frame(&tight, &src, &layout, &mut dst).is_ok());
+                    prop_assert!(copy_picture(&tight, &src, &layout, &mut dst).is_ok());
                     // One byte short on either side is refused, not a panic.
-                    prop_assert!(copy_frame(&tight, &src[..src.len() - 1], &layout, &mut dst).is_err());
+                    prop_assert!(copy_picture(&tight, &src[..src.len() - 1], &layout, &mut dst).is_err());
                     let short = dst.len() - 1;
-                    prop_assert!(copy_frame(&tight, &src, &layout, &mut dst[..short]).is_err());
+                    prop_assert!(copy_picture(&tight, &src, &layout, &mut dst[..short]).is_err());
                 }
             }
         }
@@ -685,16 +685,17 @@ mod tests {
         // 1280x720 NV12 / YU12 at the encoder's 32 / 64 byte alignment:
         // sizeimage = bpl * height * 3 / 2, chroma right after height rows.
         let nv12 =
-            FrameLayout::from_driver(sys::V4L2_PIX_FMT_NV12, 1280, 720, 1280, 1_382_400).unwrap();
+            PictureLayout::from_driver(sys::V4L2_PIX_FMT_NV12, 1280, 720, 1280, 1_382_400).unwrap();
         assert_eq!(nv12.buffer_height(), 720);
         assert_eq!(nv12.planes()[1].offset, 1280 * 720);
-        let yu12 = FrameLayout::from_driver(sys::V4L2_PIX_FMT_YUV420, 1920, 1080, 1920, 3_110_400)
-            .unwrap();
+        let yu12 =
+            PictureLayout::from_driver(sys::V4L2_PIX_FMT_YUV420, 1920, 1080, 1920, 3_110_400)
+                .unwrap();
         assert_eq!(yu12.planes()[1].offset, 1920 * 1080);
         assert_eq!(yu12.planes()[2].offset, 1920 * 1080 + 960 * 540);
         assert_eq!(yu12.full_len(), 3_110_400);
         // A driver that aligns the buffer height to 16: 1080 -> 1088 rows.
-        let aligned = FrameLayout::from_driver(
+        let aligned = PictureLayout::from_driver(
             sys::V4L2_PIX_FMT_YUV420,
             1920,
             1080,
@@ -707,7 +708,7 @@ mod tests {
         assert_eq!(aligned.planes()[2].offset, 1920 * 1088 + 960 * 544);
         // 640x480 YUYV at 64-byte alignment: 1280 bytes per row already aligned.
         let yuyv =
-            FrameLayout::from_driver(sys::V4L2_PIX_FMT_YUYV, 640, 480, 1280, 614_400).unwrap();
+            PictureLayout::from_driver(sys::V4L2_PIX_FMT_YUYV, 640, 480, 1280, 614_400).unwrap();
         assert_eq!(yuyv.planes().len(), 1);
         assert_eq!(yuyv.min_len(), 614_400);
     }
@@ -715,41 +716,41 @@ mod tests {
     #[test]
     fn inconsistent_driver_answers_are_refused_in_plain_words() {
         let short_rows =
-            FrameLayout::from_driver(sys::V4L2_PIX_FMT_YUYV, 640, 480, 640, 614_400).unwrap_err();
+            PictureLayout::from_driver(sys::V4L2_PIX_FMT_YUYV, 640, 480, 640, 614_400).unwrap_err();
         assert_eq!(
             short_rows.to_string(),
             "YUYV at width 640 needs at least 1280 bytes per row, but bytesperline is 640"
         );
-        let small =
-            FrameLayout::from_driver(sys::V4L2_PIX_FMT_NV12, 640, 480, 640, 640 * 480).unwrap_err();
+        let small = PictureLayout::from_driver(sys::V4L2_PIX_FMT_NV12, 640, 480, 640, 640 * 480)
+            .unwrap_err();
         assert_eq!(
             small.to_string(),
             "NV12 640x480 with bytesperline 640 needs 460800 bytes, but sizeimage is 307200"
         );
-        let odd = FrameLayout::from_driver(sys::V4L2_PIX_FMT_YUV420, 641, 480, 641, 1_000_000)
+        let odd = PictureLayout::from_driver(sys::V4L2_PIX_FMT_YUV420, 641, 480, 641, 1_000_000)
             .unwrap_err();
         assert!(odd.to_string().contains("odd"), "{odd}");
-        let mjpeg =
-            FrameLayout::from_driver(sys::V4L2_PIX_FMT_MJPEG, 640, 480, 0, 1_000_000).unwrap_err();
+        let mjpeg = PictureLayout::from_driver(sys::V4L2_PIX_FMT_MJPEG, 640, 480, 0, 1_000_000)
+            .unwrap_err();
         assert!(mjpeg.to_string().contains("MJPG"), "{mjpeg}");
         assert!(matches!(
-            FrameLayout::new(sys::V4L2_PIX_FMT_NV12, 0, 480, 640, 480),
+            PictureLayout::new(sys::V4L2_PIX_FMT_NV12, 0, 480, 640, 480),
             Err(LayoutError::Empty { .. })
         ));
     }
 
     #[test]
     fn copies_refuse_mismatched_layouts() {
-        let a = FrameLayout::tight(sys::V4L2_PIX_FMT_NV12, 64, 32).unwrap();
-        let b = FrameLayout::tight(sys::V4L2_PIX_FMT_NV21, 64, 32).unwrap();
-        let c = FrameLayout::tight(sys::V4L2_PIX_FMT_NV12, 64, 34).unwrap();
+        let a = PictureLayout::tight(sys::V4L2_PIX_FMT_NV12, 64, 32).unwrap();
+        let b = PictureLayout::tight(sys::V4L2_PIX_FMT_NV21, 64, 32).unwrap();
+        let c = PictureLayout::tight(sys::V4L2_PIX_FMT_NV12, 64, 34).unwrap();
         let src = vec![0u8; a.full_len()];
         let mut dst = vec![0u8; c.full_len()];
-        let err = copy_frame(&a, &src, &b, &mut dst).unwrap_err();
+        let err = copy_picture(&a, &src, &b, &mut dst).unwrap_err();
         assert_eq!(
             err.to_string(),
             "cannot copy a NV12 64x32 frame into a NV21 64x32 layout"
         );
-        assert!(copy_frame(&a, &src, &c, &mut dst).is_err());
+        assert!(copy_picture(&a, &src, &c, &mut dst).is_err());
     }
 }

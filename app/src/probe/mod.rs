@@ -11,7 +11,7 @@
 //! (formats, sizes, frame rates, controls): `streamer probe` and the server at
 //! startup run it before any source opens a camera.
 //!
-//! [`notes`]: DeviceReport::notes
+//! [`notes`]: ProbeReport::notes
 
 pub mod model;
 pub mod video;
@@ -30,7 +30,7 @@ pub use video::{VideoDevice, VideoKind};
 
 /// Everything `probe` found out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeviceReport {
+pub struct ProbeReport {
     /// The Raspberry Pi model, `None` when this is not a Raspberry Pi.
     pub model: Option<PiModel>,
     /// The hardware H.264 encoder's node (`bcm2835-codec-encode`), e.g. `/dev/video11`.
@@ -52,7 +52,7 @@ pub struct DeviceReport {
     pub notes: Vec<String>,
 }
 
-impl DeviceReport {
+impl ProbeReport {
     /// True when some camera was found (legacy, CSI through libcamera, or USB).
     pub fn has_camera(&self) -> bool {
         self.legacy_camera.is_some() || self.libcamera_csi || !self.uvc_cameras.is_empty()
@@ -65,7 +65,7 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 const MAX_VIDEO_ENTRIES: usize = 512;
 
 /// Probes the system under `root` (`Path::new("/")` in production). Never fails.
-pub fn probe(root: &Path) -> DeviceReport {
+pub fn probe(root: &Path) -> ProbeReport {
     let mut notes = Vec::new();
     let facts = read_model_facts(root, &mut notes);
     let model = model::identify(&facts, &mut notes);
@@ -80,7 +80,7 @@ fn build_report(
     video_devices: Vec<VideoDevice>,
     facts: &model::ModelFacts,
     problems: Vec<String>,
-) -> DeviceReport {
+) -> ProbeReport {
     let first = |kind: VideoKind| {
         video_devices
             .iter()
@@ -172,7 +172,7 @@ fn build_report(
     }
     notes.extend(problems);
 
-    DeviceReport {
+    ProbeReport {
         model,
         hardware_encoder,
         legacy_camera,
@@ -189,7 +189,7 @@ fn build_report(
 /// ([`discover::inspect`]), each description's provenance naming this board.
 /// Nodes that cannot be inspected, and a role QUERYCAP gives a node that the
 /// sysfs classification did not, become notes.
-pub fn inspect_nodes(report: &mut DeviceReport, opener: &Opener) {
+pub fn inspect_nodes(report: &mut ProbeReport, opener: &Opener) {
     let candidates: Vec<PathBuf> = report
         .video_devices
         .iter()
@@ -233,7 +233,7 @@ pub fn inspect_nodes(report: &mut DeviceReport, opener: &Opener) {
 /// The inspected nodes for people, one line each: the nodes with a role in
 /// full ([`InspectedNode::summary`]), the others by name on one line. Empty when
 /// [`inspect_nodes`] did not run or found no node.
-pub fn node_lines(report: &DeviceReport) -> Vec<String> {
+pub fn node_lines(report: &ProbeReport) -> Vec<String> {
     let mut lines = Vec::new();
     let mut others = Vec::new();
     for node in &report.nodes {
@@ -446,7 +446,7 @@ mod tests {
         }
     }
 
-    fn report(devices: Vec<VideoDevice>) -> DeviceReport {
+    fn report(devices: Vec<VideoDevice>) -> ProbeReport {
         build_report(None, devices, &model::ModelFacts::default(), Vec::new())
     }
 

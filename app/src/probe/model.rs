@@ -200,7 +200,7 @@ pub struct PiModel {
     pub memory_mb: Option<u32>,
     /// True when the chip has the VideoCore H.264 encoder (every chip before the
     /// BCM2712 of the Pi 5). Whether its driver is loaded is a separate question: see
-    /// [`super::DeviceReport::hardware_encoder`].
+    /// [`super::ProbeReport::hardware_encoder`].
     pub has_hw_h264_encoder: bool,
     /// The CPU architecture of the chip, when known.
     pub cpu_arch: Option<CpuArch>,

@@ -1,6 +1,6 @@
 //! The single-planar V4L2 capture loop, over any [`Node`]: request MMAP buffers,
 //! queue them all, stream on, then wait / dequeue / hand the payload to a
-//! [`FrameHandler`] / requeue until the handler says stop. Used by the `v4l2`
+//! [`BufferHandler`] / requeue until the handler says stop. Used by the `v4l2`
 //! (legacy camera) and `uvc` sources: [`H264Handler`] passes H.264 to a
 //! [`Sink`]; the raw UVC path gives frames to the hardware encoder instead.
 //!
@@ -21,9 +21,10 @@ pub const BUFFERS: u32 = 4;
 /// Longest single wait, so the handler's stop request is seen promptly.
 pub const WAIT_SLICE: Duration = Duration::from_millis(200);
 
-/// One captured frame, borrowed from the driver's buffer until the handler returns.
+/// What one dequeued capture buffer holds (a frame, or part of one: see
+/// `fills_buffer`), borrowed from the driver until the handler returns.
 #[derive(Debug)]
-pub struct Frame<'a> {
+pub struct CapturedBuffer<'a> {
     /// The payload (`bytesused` of the buffer).
     pub data: &'a [u8],
     /// Whether the payload fills the whole buffer (it may continue in the next one).
@@ -37,9 +38,9 @@ pub struct Frame<'a> {
 }
 
 /// What the capture loop feeds.
-pub trait FrameHandler {
-    /// One frame. An error ends the capture with it.
-    fn frame(&mut self, frame: &Frame<'_>) -> Result<(), SourceError>;
+pub trait BufferHandler {
+    /// One buffer's payload. An error ends the capture with it.
+    fn buffer(&mut self, buffer: &CapturedBuffer<'_>) -> Result<(), SourceError>;
 
     /// True once the capture should stop (asked between frames and at least every
     /// [`WAIT_SLICE`]).
@@ -63,7 +64,7 @@ pub struct CaptureStats {
 pub fn capture(
     node: &mut dyn Node,
     source_name: &'static str,
-    handler: &mut dyn FrameHandler,
+    handler: &mut dyn BufferHandler,
 ) -> Result<CaptureStats, SourceError> {
     let start = |e: Error| SourceError::Start {
         source_name,
@@ -88,7 +89,7 @@ pub fn capture(
 fn stream(
     node: &mut dyn Node,
     source_name: &'static str,
-    handler: &mut dyn FrameHandler,
+    handler: &mut dyn BufferHandler,
     count: u32,
 ) -> Result<CaptureStats, SourceError> {
     let failed = |e: Error| failure(source_name, &e);
@@ -137,7 +138,7 @@ fn stream(
                         } else {
                             SystemTime::now()
                         };
-                        let frame = Frame {
+                        let frame = CapturedBuffer {
                             data,
                             fills_buffer,
                             flags: done.flags,
@@ -145,7 +146,7 @@ fn stream(
                             captured,
                         };
                         stats.frames += 1;
-                        handler.frame(&frame)?;
+                        handler.buffer(&frame)?;
                     }
                     Some(_) => {} // empty buffer (end of stream marker): skip
                     None => stats.bad_buffers += 1,
@@ -229,8 +230,8 @@ impl<'a> H264Handler<'a> {
     }
 }
 
-impl FrameHandler for H264Handler<'_> {
-    fn frame(&mut self, frame: &Frame<'_>) -> Result<(), SourceError> {
+impl BufferHandler for H264Handler<'_> {
+    fn buffer(&mut self, frame: &CapturedBuffer<'_>) -> Result<(), SourceError> {
         let frame_end = !frame.fills_buffer && contains_slice(frame.data);
         self.sink.write(frame.data, frame_end, frame.captured);
         Ok(())
@@ -263,7 +264,7 @@ mod tests {
         let mut sink = Recorder { writes: Vec::new() };
         let mut handler = H264Handler::new(&mut sink);
         let at = SystemTime::now();
-        let frame = |data: &'static [u8], fills_buffer| Frame {
+        let frame = |data: &'static [u8], fills_buffer| CapturedBuffer {
             data,
             fills_buffer,
             flags: 0,
@@ -272,9 +273,9 @@ mod tests {
         };
         let config: &[u8] = &[0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce];
         let idr: &[u8] = &[0, 0, 0, 1, 0x65, 0x88, 0x84];
-        handler.frame(&frame(config, false)).unwrap();
-        handler.frame(&frame(idr, false)).unwrap();
-        handler.frame(&frame(idr, true)).unwrap();
+        handler.buffer(&frame(config, false)).unwrap();
+        handler.buffer(&frame(idr, false)).unwrap();
+        handler.buffer(&frame(idr, true)).unwrap();
         assert_eq!(sink.writes, vec![(12, false), (7, true), (7, false)]);
     }
 }
@@ -293,8 +294,8 @@ mod fake_tests {
         want: usize,
     }
 
-    impl FrameHandler for RawFrames {
-        fn frame(&mut self, frame: &Frame<'_>) -> Result<(), SourceError> {
+    impl BufferHandler for RawFrames {
+        fn buffer(&mut self, frame: &CapturedBuffer<'_>) -> Result<(), SourceError> {
             self.sizes.push(frame.data.len());
             self.captured.push(frame.captured);
             Ok(())

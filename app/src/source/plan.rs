@@ -16,7 +16,7 @@ use super::test_pattern::{TestPattern, TestPatternSettings};
 use super::uvc::{UvcCamera, UvcSettings};
 use super::{Source, SourceError};
 use crate::config::{CameraConfig, Config, SourceKind};
-use crate::probe::DeviceReport;
+use crate::probe::ProbeReport;
 use crate::v4l2::discover::{self, Role};
 use crate::v4l2::Opener;
 
@@ -25,7 +25,7 @@ use crate::v4l2::Opener;
 /// `auto` picks a camera the device has and this build supports: a libcamera (CSI)
 /// camera through rpicam-vid. Otherwise it shows the test pattern and says what it
 /// found and why it is not used.
-pub fn plan(config: &Config, device: &DeviceReport) -> SourcePlan {
+pub fn plan(config: &Config, device: &ProbeReport) -> SourcePlan {
     plan_with(config, device, &Hardware::system())
 }
 
@@ -79,7 +79,7 @@ impl Hardware {
 }
 
 /// [`plan`] with the hardware reached through `hardware`.
-pub fn plan_with(config: &Config, device: &DeviceReport, hardware: &Hardware) -> SourcePlan {
+pub fn plan_with(config: &Config, device: &ProbeReport, hardware: &Hardware) -> SourcePlan {
     let camera = &config.camera;
     if camera.source == SourceKind::Auto {
         let program = find_program(std::env::var_os("PATH").as_deref());
@@ -160,7 +160,7 @@ pub fn plan_with(config: &Config, device: &DeviceReport, hardware: &Hardware) ->
                 }),
             }
         }
-        SourceKind::V4l2 => {
+        SourceKind::LegacyCamera => {
             let settings = LegacySettings::from_config(config);
             let forced = camera.device.clone();
             let hardware = hardware.clone();
@@ -254,13 +254,13 @@ fn node_text(forced: Option<&PathBuf>) -> String {
 /// a laptop's built-in webcam does not replace the test pattern), then the test
 /// pattern with what was found and why it is not used.
 pub fn auto_choice(
-    device: &DeviceReport,
+    device: &ProbeReport,
     rpicam_program: Option<PathBuf>,
     listed: Option<Result<Vec<LibcameraCamera>, String>>,
 ) -> (SourceKind, String) {
     if let Some(node) = &device.legacy_camera {
         return (
-            SourceKind::V4l2,
+            SourceKind::LegacyCamera,
             format!(
                 "Legacy camera at {node} (bcm2835-v4l2), H.264 from the GPU encoder \
                  (camera.source = auto)"
@@ -332,7 +332,7 @@ mod tests {
     use std::path::Path;
     use std::time::SystemTime;
 
-    fn fixture(name: &str) -> DeviceReport {
+    fn fixture(name: &str) -> ProbeReport {
         crate::probe::probe(
             &Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/sysroots")
@@ -381,7 +381,7 @@ mod tests {
     #[test]
     fn auto_prefers_the_legacy_camera_then_libcamera_then_usb() {
         let (kind, why) = auto_choice(&fixture("pi4-legacy-camera"), None, None);
-        assert_eq!(kind, SourceKind::V4l2);
+        assert_eq!(kind, SourceKind::LegacyCamera);
         assert!(why.contains("Legacy camera at /dev/video0"), "{why}");
         let (kind, why) = auto_choice(&fixture("pi3-uvc"), None, None);
         assert_eq!(kind, SourceKind::Uvc);
@@ -396,7 +396,7 @@ mod tests {
             path: "/base/imx219@10".into(),
         }]));
         let (kind, _) = auto_choice(&both, Some("/usr/bin/rpicam-vid".into()), listed.clone());
-        assert_eq!(kind, SourceKind::V4l2);
+        assert_eq!(kind, SourceKind::LegacyCamera);
         // libcamera before USB.
         let mut csi_and_usb = fixture("pi3-uvc");
         csi_and_usb.libcamera_csi = true;
@@ -477,7 +477,7 @@ mod tests {
     #[test]
     fn the_v4l2_plan_finds_the_legacy_camera_by_what_it_says_not_its_number() {
         let mut config = Config::default();
-        config.camera.source = SourceKind::V4l2;
+        config.camera.source = SourceKind::LegacyCamera;
         config.camera.width = 1280;
         config.camera.height = 720;
         // The camera answers at /dev/video12; /dev/video0 is some other node.

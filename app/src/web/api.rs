@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::AppState;
 use crate::config::ConfigReport;
 use crate::hub::{HubSnapshot, SourceState, SourceStatus, StreamInfo, ViewerStats};
-use crate::probe::DeviceReport;
+use crate::probe::ProbeReport;
 
 /// Video older than this makes `/healthz` unhealthy.
 pub const HEALTHY_FRAME_AGE: Duration = Duration::from_secs(5);
@@ -36,7 +36,7 @@ pub struct Status {
     /// video nodes the streamer can use (cameras, the encoder) with their formats,
     /// sizes, frame rates and controls. Nodes it has no use for are left out here
     /// (`streamer probe --json` lists them all).
-    pub device: DeviceReport,
+    pub device: ProbeReport,
 }
 
 /// Counters of the video path.
@@ -65,7 +65,7 @@ impl Status {
         snapshot: HubSnapshot,
         uptime: Duration,
         config: ConfigReport,
-        mut device: DeviceReport,
+        mut device: ProbeReport,
     ) -> Self {
         device.nodes.retain(|node| node.role.is_some());
         Status {
@@ -95,7 +95,7 @@ pub async fn status(State(app): State<AppState>) -> Json<Status> {
         app.hub.snapshot(),
         app.hub.uptime(),
         (*app.config).clone(),
-        (*app.device).clone(),
+        (*app.hardware).clone(),
     ))
 }
 

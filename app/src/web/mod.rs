@@ -32,7 +32,7 @@ pub struct AppState {
     /// How the configuration was read.
     pub config: Arc<ConfigReport>,
     /// The hardware found at start-up.
-    pub device: Arc<crate::probe::DeviceReport>,
+    pub hardware: Arc<crate::probe::ProbeReport>,
 }
 
 /// The protocols' handlers take only the parts of the state they need.

@@ -91,7 +91,7 @@ impl TestServer {
                 found: !config_errors.is_empty(),
                 errors: config_errors,
             }),
-            device: Arc::new(streamer::probe::probe(std::path::Path::new(
+            hardware: Arc::new(streamer::probe::probe(std::path::Path::new(
                 "/nonexistent-root",
             ))),
         };

@@ -46,7 +46,7 @@ pub use setup::{
     OUTPUT_BUFFERS,
 };
 
-use super::raw_picture::{copy_frame, FrameLayout};
+use super::raw_picture::{copy_picture, PictureLayout};
 use crate::v4l2::{sys, Error as V4l2Error, Node, Queue};
 
 /// How long [`M2mEncoder::encode`] waits for a free raw buffer before dropping the frame.
@@ -102,8 +102,8 @@ pub struct EncoderStats {
 pub struct M2mEncoder {
     node: Box<dyn Node>,
     path: PathBuf,
-    input: FrameLayout,
-    encoder_layout: FrameLayout,
+    input: PictureLayout,
+    encoder_layout: PictureLayout,
     output_bytesused: u32,
     /// Per output buffer: with the driver.
     output_busy: Vec<bool>,
@@ -175,12 +175,12 @@ impl M2mEncoder {
     }
 
     /// The layout [`M2mEncoder::encode`] expects camera frames in.
-    pub fn input_layout(&self) -> &FrameLayout {
+    pub fn input_layout(&self) -> &PictureLayout {
         &self.input
     }
 
     /// The layout of the encoder's raw buffers (rows aligned by the driver).
-    pub fn encoder_layout(&self) -> &FrameLayout {
+    pub fn encoder_layout(&self) -> &PictureLayout {
         &self.encoder_layout
     }
 
@@ -243,7 +243,7 @@ impl M2mEncoder {
         let bytesused = self
             .output_bytesused
             .min(u32::try_from(buffer.len()).unwrap_or(u32::MAX));
-        copy_frame(&self.input, frame, &self.encoder_layout, buffer).map_err(|source| {
+        copy_picture(&self.input, frame, &self.encoder_layout, buffer).map_err(|source| {
             EncoderError::Layout {
                 path: self.path.clone(),
                 what: "copying a camera frame into a raw frame buffer",
@@ -523,7 +523,7 @@ mod tests {
 
     /// A camera frame in the tight layout where every sample is a function of
     /// its position (plane, row, byte), so misplaced bytes show.
-    fn camera_frame(layout: &FrameLayout) -> Vec<u8> {
+    fn camera_frame(layout: &PictureLayout) -> Vec<u8> {
         let mut frame = vec![0u8; layout.full_len()];
         for (p, plane) in layout.planes().iter().enumerate() {
             for row in 0..plane.rows {

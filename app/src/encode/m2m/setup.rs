@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::EncoderError;
 use crate::config::{spelled, BitrateMode, EncoderConfig, Profile};
 use crate::encode::codec_controls;
-use crate::encode::raw_picture::{FrameLayout, RawFormat};
+use crate::encode::raw_picture::{PictureLayout, RawFormat};
 use crate::v4l2::discover::H264_ENCODER_CARD;
 use crate::v4l2::{
     fourcc_to_string, sys, ControlInfo, ControlKind, Error as V4l2Error, Fraction, FrameSize,
@@ -213,9 +213,9 @@ pub fn plan_controls(
 #[derive(Debug)]
 pub(super) struct Configured {
     /// The layout camera frames come in.
-    pub(super) input: FrameLayout,
+    pub(super) input: PictureLayout,
     /// The layout of the encoder's raw buffers.
-    pub(super) encoder_layout: FrameLayout,
+    pub(super) encoder_layout: PictureLayout,
     /// `bytesused` of a queued raw buffer.
     pub(super) output_bytesused: u32,
     /// Raw buffers allocated.
@@ -343,12 +343,12 @@ fn check_input(
 }
 
 /// The camera's layout: tight rows, or the camera's `bytesperline`.
-fn camera_layout(path: &Path, settings: &EncoderSettings) -> Result<FrameLayout, EncoderError> {
+fn camera_layout(path: &Path, settings: &EncoderSettings) -> Result<PictureLayout, EncoderError> {
     let (width, height, pixelformat) = (settings.width, settings.height, settings.pixelformat);
     if settings.input_bytesperline == 0 {
-        FrameLayout::tight(pixelformat, width, height)
+        PictureLayout::tight(pixelformat, width, height)
     } else {
-        FrameLayout::new(
+        PictureLayout::new(
             pixelformat,
             width,
             height,
@@ -369,7 +369,7 @@ fn set_formats(
     node: &mut dyn Node,
     path: &Path,
     settings: &EncoderSettings,
-) -> Result<(FrameLayout, u32), EncoderError> {
+) -> Result<(PictureLayout, u32), EncoderError> {
     let (width, height, pixelformat) = (settings.width, settings.height, settings.pixelformat);
     let asked = ImageFormat {
         width,
@@ -390,7 +390,7 @@ fn set_formats(
         ))?;
     check_same(path, Queue::OutputMplane, &asked, &got)?;
     let plane = single_plane(path, Queue::OutputMplane, &got)?;
-    let encoder_layout = FrameLayout::from_driver(
+    let encoder_layout = PictureLayout::from_driver(
         pixelformat,
         width,
         height,
@@ -499,7 +499,7 @@ fn start_streaming(
     node: &mut dyn Node,
     path: &Path,
     settings: &EncoderSettings,
-    encoder_layout: &FrameLayout,
+    encoder_layout: &PictureLayout,
 ) -> Result<(u32, u32), EncoderError> {
     let outputs = node
         .request_buffers(Queue::OutputMplane, OUTPUT_BUFFERS)

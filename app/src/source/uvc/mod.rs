@@ -19,13 +19,13 @@ use std::sync::Arc;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::capture::{self, Frame, FrameHandler};
+use super::capture::{self, BufferHandler, CapturedBuffer};
 use super::mode::{self, Mode, ModeRequest};
 use super::{Sink, Source, SourceError};
 use crate::config::{Config, EncoderConfig, ImageConfig};
 use crate::encode::i420::I420Picture;
 use crate::encode::m2m::{DropReason, EncoderSettings, M2mEncoder, Submitted};
-use crate::encode::raw_picture::FrameLayout;
+use crate::encode::raw_picture::PictureLayout;
 use crate::encode::software::{SoftwareEncoder, SoftwareSettings};
 use crate::h264::split::contains_slice;
 use crate::v4l2::{describe, sys, ControlInfo, Fraction, ImageFormat, Node, Opener, Queue};
@@ -240,14 +240,14 @@ impl UvcCamera {
             .planes
             .first()
             .map_or((0, 0), |p| (p.bytesperline, p.sizeimage));
-        let layout = FrameLayout::from_driver(
+        let layout = PictureLayout::from_driver(
             format.pixelformat,
             format.width,
             format.height,
             bytesperline,
             sizeimage,
         )
-        .or_else(|_| FrameLayout::tight(format.pixelformat, format.width, format.height))
+        .or_else(|_| PictureLayout::tight(format.pixelformat, format.width, format.height))
         .map_err(|e| Self::start_error(format!("{offered}: {e}")))?;
         let settings = SoftwareSettings {
             width: format.width,
@@ -299,7 +299,7 @@ impl UvcCamera {
 /// Feeds captured raw frames through OpenH264 to the sink.
 struct SoftwareHandler<'a> {
     picture: I420Picture,
-    layout: FrameLayout,
+    layout: PictureLayout,
     encoder: SoftwareEncoder,
     sink: &'a mut dyn Sink,
     /// Frames encoded so far (the encoder's frame number).
@@ -309,8 +309,8 @@ struct SoftwareHandler<'a> {
     dropped_short: u64,
 }
 
-impl FrameHandler for SoftwareHandler<'_> {
-    fn frame(&mut self, frame: &Frame<'_>) -> Result<(), SourceError> {
+impl BufferHandler for SoftwareHandler<'_> {
+    fn buffer(&mut self, frame: &CapturedBuffer<'_>) -> Result<(), SourceError> {
         let age = SystemTime::now()
             .duration_since(frame.captured)
             .unwrap_or_default();
@@ -387,8 +387,8 @@ impl EncodeHandler<'_> {
     }
 }
 
-impl FrameHandler for EncodeHandler<'_> {
-    fn frame(&mut self, frame: &Frame<'_>) -> Result<(), SourceError> {
+impl BufferHandler for EncodeHandler<'_> {
+    fn buffer(&mut self, frame: &CapturedBuffer<'_>) -> Result<(), SourceError> {
         // The coded frame carries the capture time through the encoder.
         let timestamp = frame
             .captured

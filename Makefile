@@ -37,7 +37,7 @@ FUZZ_TARGETS := split access_units sps websocket driver_answers
 DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellcheck node:nodejs npm:npm \
 	systemd-analyze:systemd
 
-.PHONY: test-boot cross cross-deps cross-test help run test lint lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser bench fuzz web deps clean
+.PHONY: test-boot cross cross-deps cross-test help run test lint doc-links lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser bench fuzz web deps clean
 
 help:
 	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
@@ -52,8 +52,13 @@ run: web
 ## Every check, as CI runs it.
 test: deps lint web test-rust test-browser check-image lint-workflows test-boot
 
-lint: fmt check-msrv shellcheck check-units
+lint: fmt check-msrv shellcheck check-units doc-links
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+# Files and modules move; the doc comments' links to them must not break.
+doc-links:
+	RUSTDOCFLAGS="-D rustdoc::broken-intra-doc-links -A rustdoc::private-intra-doc-links" \
+		$(CARGO) doc --locked --no-deps --document-private-items
 
 fmt:
 	$(CARGO) fmt --all --check

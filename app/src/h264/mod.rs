@@ -6,7 +6,7 @@
 //! - [`access_unit`]: NAL units -> access units (H.264 7.4.1.2.3/7.4.1.2.4 rules).
 //! - [`sps`], [`pps`]: parameter sets -> codec string, size, frame rate, and what
 //!   slice headers need.
-//! - [`slice`]: slice headers, to tell the slices of one picture from the next.
+//! - [`slice`](mod@slice): slice headers, to tell the slices of one picture from the next.
 //! - [`sei`]: recovery-point SEI for intra-refresh streams.
 //! - [`bits`]: RBSP bit reader (exp-Golomb, emulation prevention).
 //! - [`reader`]: splitter + assembler in one, what sources use.

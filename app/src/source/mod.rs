@@ -5,9 +5,9 @@
 //! The [`supervisor`] owns the running source: it restarts a failed one with backoff
 //! and publishes what it produces to the hub.
 //!
-//! - [`plan`]: which source runs (`camera.source`, and what `auto` picks on this
+//! - [`plan`](mod@plan): which source runs (`camera.source`, and what `auto` picks on this
 //!   board) and where its V4L2 nodes are.
-//! - One module per `camera.source` value: [`test_pattern`] (`test`), [`file`],
+//! - One module per `camera.source` value: [`test_pattern`] (`test`), [`file`](mod@file),
 //!   [`rpicam`] (libcamera cameras through rpicam-vid), [`legacy_camera`] (`v4l2`:
 //!   bcm2835-v4l2) and [`uvc`] (USB webcams), each with the mapping of the
 //!   configuration onto its own controls.

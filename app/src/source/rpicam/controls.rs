@@ -1,6 +1,6 @@
 //! The `[image]` controls as rpicam-vid options. The configuration uses the legacy
-//! camera's (picamera's) scales, which users of the ancestor know; rpicam-vid has its
-//! own scales and names (rpicam-apps `core/options.cpp`). What has no equivalent is
+//! camera's (picamera's) scales, which people coming from picamera scripts know;
+//! rpicam-vid has its own scales and names (rpicam-apps `core/options.cpp`). What has no equivalent is
 //! left out and said in plain words.
 
 use crate::config::{spelled, ExposureMode, ImageConfig, Metering, WhiteBalance};

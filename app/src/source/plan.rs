@@ -251,9 +251,10 @@ fn node_text(forced: Option<&PathBuf>) -> String {
 ///
 /// The order: a camera module before a USB webcam, and the legacy camera (`v4l2`,
 /// H.264 from the GPU) first, as its driver is there only when the board is set up
-/// for the legacy stack; then a libcamera camera (`rpicam`), then a USB webcam (`uvc`; on a Raspberry Pi only, so
-/// a laptop's built-in webcam does not replace the test pattern), then the test
-/// pattern with what was found and why it is not used.
+/// for the legacy stack; then a libcamera camera (`rpicam`), then a USB webcam
+/// (`uvc`; on a Raspberry Pi only, so a laptop's built-in webcam does not replace
+/// the test pattern), then the test pattern with what was found and why it is not
+/// used.
 pub fn auto_choice(
     device: &ProbeReport,
     rpicam_program: Option<PathBuf>,

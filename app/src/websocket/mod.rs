@@ -1,14 +1,19 @@
-//! The WebSocket protocol (RFC 6455), as much as the video socket needs.
+//! The WebSocket video protocol (RFC 6455, as much as the video socket needs):
+//! `GET /ws`, one binary message per access unit and JSON text messages
+//! (`docs/protocol.md`).
 //!
-//! Why not a general WebSocket library: they copy every outgoing message into a
+//! Why not tungstenite (axum's WebSocket): it copies every outgoing message into a
 //! per-connection write buffer, which for video means one copy of every frame per
-//! viewer, and a buffer per viewer as large as the largest keyframe. Here a frame's
-//! shared bytes go from the hub to the kernel with one vectored write (header +
-//! payload): nothing is copied or retained per viewer.
+//! viewer, and a buffer per viewer as large as the largest keyframe (ARCHITECTURE.md,
+//! Decisions, weighs the other crates). Here a frame's shared bytes go from the hub
+//! to the kernel with one vectored write (header + payload): nothing is copied or
+//! retained per viewer.
 //!
 //! - [`handshake`]: the opening handshake.
 //! - [`frame`]: sans-IO framing: server frame headers, a decoder for client frames.
 //! - [`Writer`] / [`Reader`]: the two halves over an async byte stream.
+//! - [`messages`]: the JSON text messages.
+//! - [`session`]: one viewer's session, fed by the hub: the I/O shell.
 
 pub mod frame;
 pub mod handshake;

@@ -135,27 +135,20 @@ impl M2mEncoder {
         settings: EncoderSettings,
     ) -> Result<M2mEncoder, EncoderError> {
         let path = node.path().to_path_buf();
-        let setup::Configured {
-            input,
-            encoder_layout,
-            output_bytesused,
-            outputs,
-            captures,
-            notes,
-        } = setup::configure(node.as_mut(), &settings)?;
+        let configured = setup::configure(node.as_mut(), &settings)?;
         Ok(M2mEncoder {
             node,
             path,
-            input,
-            encoder_layout,
-            output_bytesused,
-            output_busy: vec![false; outputs as usize],
-            capture_queued: vec![true; captures as usize],
+            input: configured.input,
+            encoder_layout: configured.encoder_layout,
+            output_bytesused: configured.output_bytesused,
+            output_busy: vec![false; configured.outputs as usize],
+            capture_queued: vec![true; configured.captures as usize],
             input_wait: DEFAULT_INPUT_WAIT,
             last_seen: false,
             streaming: true,
             stats: EncoderStats::default(),
-            notes,
+            notes: configured.notes,
         })
     }
 

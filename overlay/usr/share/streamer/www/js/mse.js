@@ -2,6 +2,7 @@
 
 import { isKeyframe } from './h264.js';
 
+/** @typedef {import('./decoder.js').DecoderPath} DecoderPath */
 /** @typedef {import('./decoder.js').DecoderCallbacks} DecoderCallbacks */
 /** @typedef {import('./decoder.js').FrameInfo} FrameInfo */
 /** @typedef {import('./decoder.js').StreamParams} StreamParams */
@@ -50,7 +51,7 @@ export function hasMse() {
  * anew and waits for a keyframe; reconnecting brings one at once) and `onSkip` (it
  * jumped to the live edge).
  *
- * @implements {import('./decoder.js').DecoderPath}
+ * @implements {DecoderPath}
  */
 export class MsePlayer {
   /**

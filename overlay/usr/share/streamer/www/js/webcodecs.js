@@ -2,6 +2,7 @@
 
 import { isKeyframe } from './h264.js';
 
+/** @typedef {import('./decoder.js').DecoderPath} DecoderPath */
 /** @typedef {import('./decoder.js').DecoderCallbacks} DecoderCallbacks */
 /** @typedef {import('./decoder.js').FrameInfo} FrameInfo */
 /** @typedef {import('./decoder.js').StreamParams} StreamParams */
@@ -46,7 +47,7 @@ export function decoderConfig(stream) {
  * for access units skipped, and `onUnsupported` when WebCodecs cannot play this
  * stream (switch to the other path); never `onNeedKeyframe` or `onSkip`.
  *
- * @implements {import('./decoder.js').DecoderPath}
+ * @implements {DecoderPath}
  */
 export class WebCodecsPlayer {
   /**

@@ -34,7 +34,8 @@ IMAGE_CACHE ?= $(CURDIR)/output/.cache
 export BR2_DL_DIR ?= $(IMAGE_CACHE)/dl
 BUILDROOT_DIR ?=
 BR_TREE := $(if $(BUILDROOT_DIR),$(abspath $(BUILDROOT_DIR)),$(IMAGE_CACHE)/buildroot-$(BUILDROOT_VERSION))
-BOARDS := $(sort $(patsubst streamer_%_defconfig,%,$(notdir $(wildcard $(BR_CONFIGS)/streamer_*_defconfig))))
+# The boards, from the one list of them (.ci/list-boards); read only when used.
+BOARDS = $(shell .ci/list-boards --names)
 BOARD ?=
 IMAGE_OUT := $(CURDIR)/output/$(BOARD)
 # genimage and its helpers for check-image (mkfs.vfat is in /usr/sbin).

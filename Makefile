@@ -5,6 +5,7 @@
 #                the image's offline checks and the emulated boot (make test-boot)
 #   make test-boot  boot the appliance's overlay and units in qemu (docs/testing.md)
 #   make bench   fan-out load benchmark (see docs/benchmarks.md)
+#   make soak    10-minute soak: 500 viewers, churn, hostile clients (docs/benchmarks.md)
 #   make fuzz    run each cargo-fuzz target for FUZZ_SECONDS (needs nightly + cargo-fuzz)
 #   make web     fetch the player's npm dependencies (jMuxer) into the web root
 #   make deps    install what a fresh Debian machine lacks (as root), or list it
@@ -37,10 +38,10 @@ FUZZ_TARGETS := split access_units sps websocket driver_answers
 DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellcheck node:nodejs npm:npm \
 	systemd-analyze:systemd
 
-.PHONY: test-boot cross cross-deps cross-test help run test lint doc-links lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser check-player-types bench fuzz web deps clean
+.PHONY: test-boot cross cross-deps cross-test help run test lint doc-links lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser check-player-types bench soak fuzz web deps clean
 
 help:
-	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
 
 ## Run the streamer on this machine with the test pattern and the repo's player.
 run: web
@@ -105,6 +106,10 @@ $(VENDOR_STAMP): $(NODE_STAMP)
 bench:
 	$(CARGO) bench --locked --bench fanout
 	$(CARGO) bench --locked --bench raw_copy
+
+## Not part of make test: ten minutes (SOAK_SECONDS) of churn and hostile clients.
+soak:
+	$(CARGO) bench --locked --bench soak
 
 fuzz:
 	CARGO="$(CARGO)" .ci/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)

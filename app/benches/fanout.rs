@@ -11,15 +11,20 @@
 //! < 5 ms, join < 50 ms, RSS < 30 MB, the slow viewer moving others' p99 by < 1 ms.
 //! Results go to docs/benchmarks.md by hand, with the machine they ran on.
 
+#[path = "support/load.rs"]
+mod load;
 #[path = "../tests/support/process.rs"]
 mod process;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
+use load::{
+    clock_ticks, cpu_ticks, ensure_video, machine, now_us, rss_mb, setting, RawClient, Received,
+    Samples, VideoSettings, VIDEO_SECONDS,
+};
 use process::StreamerProcess;
 
 struct Settings {
@@ -31,15 +36,6 @@ struct Settings {
     fps: u32,
 }
 
-fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(value) => value
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={value} is not a valid value")),
-        Err(_) => default,
-    }
-}
-
 fn main() {
     let settings = Settings {
         viewers: setting("BENCH_VIEWERS", 100),
@@ -49,7 +45,12 @@ fn main() {
         height: setting("BENCH_HEIGHT", 1080),
         fps: setting("BENCH_FPS", 25),
     };
-    let video = ensure_video(&settings);
+    let video = ensure_video(&VideoSettings {
+        width: settings.width,
+        height: settings.height,
+        fps: settings.fps,
+        mbps: settings.mbps,
+    });
     let file_bytes = std::fs::metadata(&video).expect("bench video").len();
     let file_mbps = file_bytes as f64 * 8.0 / VIDEO_SECONDS as f64 / 1e6;
 
@@ -88,71 +89,6 @@ fn main() {
         p99(&slow) - (p99(&fast) + p99(&again)) / 2.0,
         p99(&again) - p99(&fast)
     );
-}
-
-/// Seconds of video in the generated file (the file source loops it).
-const VIDEO_SECONDS: u64 = 10;
-
-/// A noisy moving test video at the requested bitrate, made once by ffmpeg and kept
-/// in the target folder.
-fn ensure_video(settings: &Settings) -> PathBuf {
-    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data");
-    std::fs::create_dir_all(&target).expect("create target/bench-data");
-    let path = target.join(format!(
-        "fanout-{}x{}-{}fps-{}mbps.h264",
-        settings.width, settings.height, settings.fps, settings.mbps
-    ));
-    if path.is_file() {
-        return path;
-    }
-    let bitrate = format!("{}k", (settings.mbps * 1000.0) as u64);
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!(
-            "testsrc2=size={}x{}:rate={},noise=alls=12:allf=t",
-            settings.width, settings.height, settings.fps
-        ))
-        .args(["-t", &VIDEO_SECONDS.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args(["-profile:v", "high", "-pix_fmt", "yuv420p"])
-        .args(["-b:v", &bitrate, "-maxrate", &bitrate, "-bufsize", &bitrate])
-        .args([
-            "-g",
-            &(settings.fps * 2).to_string(),
-            "-bsf:v",
-            "h264_mp4toannexb",
-        ])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg runs (apt-get install ffmpeg)");
-    assert!(status.success(), "ffmpeg failed to make the bench video");
-    path
-}
-
-#[derive(Default)]
-struct Samples(Vec<f64>);
-
-impl Samples {
-    fn percentile(&self, p: f64) -> f64 {
-        if self.0.is_empty() {
-            return f64::NAN;
-        }
-        let mut sorted = self.0.clone();
-        sorted.sort_by(f64::total_cmp);
-        let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-        sorted[rank.min(sorted.len() - 1)]
-    }
-
-    fn max(&self) -> f64 {
-        self.0.iter().copied().fold(f64::NAN, f64::max)
-    }
 }
 
 #[derive(Default)]
@@ -245,10 +181,6 @@ impl Report {
             self.server_worst.0, self.server_worst.1
         );
     }
-}
-
-fn now_us() -> u64 {
-    streamer::hub::unix_micros(SystemTime::now())
 }
 
 async fn scenario(settings: &Settings, video: &Path, slow_mbps: Option<f64>) -> Report {
@@ -357,99 +289,6 @@ async fn scenario(settings: &Settings, video: &Path, slow_mbps: Option<f64>) -> 
     report
 }
 
-/// What a [`RawClient`] received.
-enum Received {
-    Text(String),
-    /// A binary message of this many bytes (its bytes are not kept).
-    Binary(usize),
-    Close,
-}
-
-/// A minimal WebSocket client for load: reads the server's (unmasked) frames into
-/// one reusable buffer. A full client library copies and allocates per message,
-/// and on a 2-core machine its work would show up in the server's latency figures.
-struct RawClient {
-    stream: tokio::io::BufReader<tokio::net::TcpStream>,
-    payload: Vec<u8>,
-}
-
-impl RawClient {
-    /// Connects and upgrades; `SO_RCVBUF` is set when `receive_buffer` > 0.
-    async fn connect(url: &str, receive_buffer: u32) -> Self {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-        let rest = url.trim_start_matches("ws://");
-        let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let address: std::net::SocketAddr = host.parse().expect("ws://ADDRESS/... URL");
-        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-        if receive_buffer > 0 {
-            socket
-                .set_recv_buffer_size(receive_buffer)
-                .expect("SO_RCVBUF");
-        }
-        let mut stream = socket.connect(address).await.expect("viewer connects");
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .expect("handshake");
-        let mut stream = tokio::io::BufReader::with_capacity(64 * 1024, stream);
-        let mut line = String::new();
-        stream.read_line(&mut line).await.expect("handshake answer");
-        assert!(line.starts_with("HTTP/1.1 101"), "upgrade refused: {line}");
-        while line != "\r\n" {
-            line.clear();
-            stream
-                .read_line(&mut line)
-                .await
-                .expect("handshake headers");
-        }
-        RawClient {
-            stream,
-            payload: Vec::new(),
-        }
-    }
-
-    /// The next text, binary or close message.
-    async fn next(&mut self) -> std::io::Result<Received> {
-        use tokio::io::AsyncReadExt;
-        loop {
-            let mut head = [0u8; 2];
-            self.stream.read_exact(&mut head).await?;
-            let len = match head[1] & 0x7F {
-                126 => u64::from(self.stream.read_u16().await?),
-                127 => self.stream.read_u64().await?,
-                short => u64::from(short),
-            } as usize;
-            self.payload.resize(len, 0);
-            self.stream.read_exact(&mut self.payload).await?;
-            match head[0] & 0x0F {
-                0x1 => {
-                    return Ok(Received::Text(
-                        String::from_utf8_lossy(&self.payload).into(),
-                    ))
-                }
-                0x2 => return Ok(Received::Binary(len)),
-                0x8 => return Ok(Received::Close),
-                _ => continue, // ping, pong
-            }
-        }
-    }
-
-    /// The next message within 5 s, or a panic naming `who`.
-    async fn expect_next(&mut self, who: &str) -> Received {
-        match tokio::time::timeout(Duration::from_secs(5), self.next()).await {
-            Ok(Ok(Received::Close)) => panic!("{who}: the server closed the stream"),
-            Ok(Ok(received)) => received,
-            Ok(Err(error)) => panic!("{who}: {error}"),
-            Err(_) => panic!("{who}: nothing for 5 s"),
-        }
-    }
-}
-
 /// Single late joiners measured after each scenario's window.
 const LATE_JOINERS: usize = 20;
 
@@ -536,54 +375,4 @@ async fn viewer(url: String, window: Arc<Window>, throttle_mbps: Option<f64>) ->
         }
     }
     result
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces) in parentheses.
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of stat; index 11 and 12 after the name.
-    field(11) + field(12)
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// Resident set size in MB.
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|line| line.strip_prefix("model name"))
-        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    format!("{model}, {cores} cores")
 }

@@ -37,26 +37,18 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 const SHOWN_CHARS: usize = 80;
 
 /// The request policy, built once from `[server]`.
+#[derive(Debug)]
 pub struct Guard {
     /// `server.allowed_hosts`, parsed.
     allowed_hosts: Vec<HostName>,
     /// `server.allowed_hosts` has "*": every name is answered.
     any_host: bool,
+    /// The [`content_security_policy`] of every response.
     content_security_policy: HeaderValue,
     /// `X-Frame-Options`, for browsers without `frame-ancestors`, when the setting
     /// can be said in it.
     frame_options: Option<HeaderValue>,
     local: LocalNames,
-}
-
-impl std::fmt::Debug for Guard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Guard")
-            .field("allowed_hosts", &self.allowed_hosts)
-            .field("any_host", &self.any_host)
-            .field("content_security_policy", &self.content_security_policy)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Guard {
@@ -282,11 +274,14 @@ impl Names {
 
 /// The device's names, read again when a request names something they lack (at
 /// most once per [`REFRESH_INTERVAL`]), as addresses come and go with DHCP.
+#[derive(Debug)]
 struct LocalNames {
     read: fn() -> Names,
     cache: Mutex<Cache>,
 }
 
+/// The names last read, and when.
+#[derive(Debug)]
 struct Cache {
     names: Names,
     read_at: Option<Instant>,

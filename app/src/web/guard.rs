@@ -767,6 +767,34 @@ mod tests {
         assert!(with("image/png").is_none());
     }
 
+    proptest::proptest! {
+        /// Whatever a client sends, reading it does not panic, and no dotfile or
+        /// `//` path gets through, however the dot is spelled.
+        #[test]
+        fn any_input_is_read_without_panic(
+            text in "\\PC{0,40}",
+            segments in proptest::collection::vec(("(|\\.|%2e|%2E)", "[a-z%]{0,4}", "(/|//)"), 1..6),
+        ) {
+            let _ = parse_host(&text);
+            let _ = shown(&text);
+            let _ = percent_decode(text.as_bytes());
+            let mut path = String::new();
+            let mut dotted = false;
+            for (dot, rest, slash) in &segments {
+                path.push_str(slash);
+                path.push_str(dot);
+                path.push_str(rest);
+                dotted |= !dot.is_empty();
+            }
+            proptest::prop_assert_eq!(has_dot_segment(&path), dotted, "{}", path);
+            if let Ok(uri) = path.parse::<Uri>() {
+                if let Some(clean) = collapse_slashes(&uri) {
+                    proptest::prop_assert!(!clean.path().contains("//"), "{}", clean);
+                }
+            }
+        }
+    }
+
     #[test]
     fn shown_values_are_escaped_and_short() {
         assert_eq!(shown("evil\r\n<b>"), "\"evil\\r\\n<b>\"");

@@ -122,11 +122,24 @@ export function launchBrowser() {
   });
 }
 
-/** A new page that fails the test on uncaught page errors (collected in `page.errors`). */
+/**
+ * A new page that fails the test on uncaught page errors (collected in `page.errors`),
+ * Content-Security-Policy violations included: each `securitypolicyviolation` event is
+ * logged as a console error and kept in `window.cspViolations`.
+ */
 export async function newPage(browser) {
   const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
   page.errors = [];
   page.log = [];
+  await page.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (event) => {
+      const where = event.sourceFile ? ` at ${event.sourceFile}:${event.lineNumber}` : '';
+      const text = `CSP violation: ${event.effectiveDirective} blocked ${event.blockedURI || 'an inline resource'}${where}`;
+      window.cspViolations.push(text);
+      console.error(text);
+    });
+  });
   page.on('pageerror', (error) => page.errors.push(error.message));
   page.on('console', (message) => {
     page.log.push(`${message.type()}: ${message.text()}`);

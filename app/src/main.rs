@@ -304,6 +304,7 @@ async fn serve(config: Config, report: config::ConfigReport) -> anyhow::Result<(
         hub: hub.clone(),
         config: Arc::new(report),
         hardware,
+        guard: Arc::new(web::guard::Guard::new(&config.server)),
     };
     let served = web::serve(
         listener,

@@ -444,7 +444,7 @@ fn default_toml_documents_every_key() {
         }
     }
     // network, server, camera, encoder, image, gpio, log
-    assert_eq!(keys, 8 + 4 + 7 + 5 + 13 + 1 + 1);
+    assert_eq!(keys, 8 + 6 + 7 + 5 + 13 + 1 + 1);
     // The optional key is shown, commented out, with an example that works.
     assert!(text.contains("\n# file = \"/boot/video.h264\"\n"));
     let uncommented = text.replace("\n# file = ", "\nfile = ");
@@ -718,4 +718,46 @@ fn cli_check_config_names_bad_environment_variables() {
         "{stderr}"
     );
     assert!(!stderr.contains("STREAMER_BIN"), "{stderr}");
+}
+
+#[test]
+fn request_policy_names_are_lists_checked_at_load() {
+    let (_dir, path) = file(
+        "[server]\nallowed_hosts = [\"camera.example.com\", \"192.168.1.50\"]\nframe_ancestors = [\"self\"]\n",
+    );
+    let loaded = load_from(&path, no_env()).unwrap();
+    assert_eq!(
+        loaded.config.server.allowed_hosts,
+        ["camera.example.com", "192.168.1.50"]
+    );
+    assert_eq!(loaded.config.server.frame_ancestors, ["self"]);
+    // One text in the environment, as for network.dns.
+    let loaded = load_from(
+        &path,
+        env(&[(
+            "STREAMER_SERVER__FRAME_ANCESTORS",
+            "self, http://homeassistant.local:8123",
+        )]),
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.config.server.frame_ancestors,
+        ["self", "http://homeassistant.local:8123"]
+    );
+    let (_dir, path) = file(
+        "[server]\nallowed_hosts = [\"camera.example.com:8443\"]\nframe_ancestors = [\"x; script-src *\"]\n",
+    );
+    let problems = problems(&path, &[]);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("streamer.toml:2: server.allowed_hosts") && p.contains("without")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("server.frame_ancestors") && p.contains("not a web origin")),
+        "{problems:?}"
+    );
 }

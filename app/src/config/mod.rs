@@ -136,6 +136,24 @@ impl NetworkConfig {
 /// Accepts `dns = ["1.1.1.1", "9.9.9.9"]` as well as one text `"1.1.1.1, 9.9.9.9"`
 /// (handy in an environment variable).
 fn address_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    text_list(
+        d,
+        "expected a list of addresses such as [\"1.1.1.1\", \"9.9.9.9\"]",
+    )
+}
+
+/// Accepts `allowed_hosts = ["a.example", "b.example"]` as well as one text
+/// `"a.example, b.example"`.
+fn name_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    text_list(
+        d,
+        "expected a list of names such as [\"camera.example.com\"]",
+    )
+}
+
+/// A list of texts, or one text of items separated by commas or spaces; `expected`
+/// is the error for anything else.
+fn text_list<'de, D: Deserializer<'de>>(d: D, expected: &str) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum List {
@@ -149,9 +167,7 @@ fn address_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect()),
-        Err(_) => Err(serde::de::Error::custom(
-            "expected a list of addresses such as [\"1.1.1.1\", \"9.9.9.9\"]",
-        )),
+        Err(_) => Err(serde::de::Error::custom(expected)),
     }
 }
 
@@ -175,6 +191,23 @@ pub struct ServerConfig {
     /// "503 too many viewers" until someone leaves. Each viewer costs the device
     /// network bandwidth (about the bitrate below) and a little memory.
     pub max_viewers: usize,
+    /// More names the device is reached by, e.g. ["camera.example.com"] behind a
+    /// reverse proxy that passes that name on. The device always answers to its
+    /// hostname, hostname.local, its IP addresses and localhost; a request for any
+    /// other name (the browser's Host header) gets "421 Misdirected Request", so a
+    /// web page cannot reach the device under a name of its own (DNS rebinding).
+    /// Names or IP addresses, without a port. "*" answers to every name, which
+    /// turns that protection off.
+    #[serde(deserialize_with = "name_list")]
+    #[schemars(with = "Vec<String>")]
+    pub allowed_hosts: Vec<String>,
+    /// Web pages that may show the player inside a frame (iframe), e.g.
+    /// ["http://homeassistant.local:8123"] for a dashboard; "self" for the device's
+    /// own pages, "*" for any page. Empty: no page may frame it, so no other site
+    /// can hide it under its own buttons (clickjacking).
+    #[serde(deserialize_with = "name_list")]
+    #[schemars(with = "Vec<String>")]
+    pub frame_ancestors: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -184,6 +217,8 @@ impl Default for ServerConfig {
             port: 80,
             web_root: PathBuf::from("/usr/share/streamer/www"),
             max_viewers: 200,
+            allowed_hosts: Vec::new(),
+            frame_ancestors: Vec::new(),
         }
     }
 }

@@ -367,6 +367,78 @@ fn check_dns(servers: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// An entry of a list quoted in a message, cut to a readable length.
+fn quoted_entry(entry: &str) -> String {
+    const MAX: usize = 40;
+    match entry.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{:?}...", &entry[..end]),
+        None => format!("{entry:?}"),
+    }
+}
+
+/// Checks `server.allowed_hosts`: "*", host names and IP addresses, without ports.
+fn check_allowed_hosts(hosts: &[String]) -> Result<(), String> {
+    let help = "list names such as \"camera.example.com\" or addresses such as \"192.168.1.50\"";
+    for host in hosts {
+        let shown = quoted_entry(host);
+        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+        if host == "*" || host.parse::<IpAddr>().is_ok() {
+            continue;
+        }
+        if let Some(inner) = bare {
+            if inner.parse::<std::net::Ipv6Addr>().is_ok() {
+                continue;
+            }
+            return Err(format!("{shown} is not an IPv6 address ({help})"));
+        }
+        if host.is_empty() || host.len() > 253 {
+            return Err(format!("{shown} is not a host name ({help})"));
+        }
+        if host.contains(':') || host.contains('/') {
+            return Err(format!(
+                "{shown}: give the name alone, without \"http://\", a port or a path \
+                 (every port is accepted; {help})"
+            ));
+        }
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if !host.trim_end_matches('.').split('.').all(label_ok) {
+            return Err(format!(
+                "{shown} is not a host name: letters a-z, digits, \"-\" and dots ({help})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `server.frame_ancestors`: "self", "*" or web origins such as
+/// "http://homeassistant.local:8123", each one word a Content-Security-Policy can
+/// hold.
+fn check_frame_ancestors(sources: &[String]) -> Result<(), String> {
+    let help = "list origins such as \"http://homeassistant.local:8123\", or \"self\"";
+    for source in sources {
+        let shown = quoted_entry(source);
+        match source.as_str() {
+            "self" | "'self'" | "*" => continue,
+            "none" | "'none'" => {
+                return Err(format!(
+                    "{shown}: leave the list empty to let no page frame the player"
+                ))
+            }
+            _ => {}
+        }
+        let usable = |c: char| c.is_ascii_alphanumeric() || "-._:/*[]".contains(c);
+        if source.is_empty() || source.len() > 253 || !source.chars().all(usable) {
+            return Err(format!("{shown} is not a web origin ({help})"));
+        }
+    }
+    Ok(())
+}
+
 /// Checks of a key beyond its type, on the typed value (`config` has the key set).
 fn check_typed(key: &str, config: &Config) -> Result<(), String> {
     match key {
@@ -377,6 +449,8 @@ fn check_typed(key: &str, config: &Config) -> Result<(), String> {
         "network.address" => check_address(&config.network.address),
         "network.gateway" => check_gateway(&config.network.gateway),
         "network.dns" => check_dns(&config.network.dns),
+        "server.allowed_hosts" => check_allowed_hosts(&config.server.allowed_hosts),
+        "server.frame_ancestors" => check_frame_ancestors(&config.server.frame_ancestors),
         "encoder.level" => {
             let level = &config.encoder.level;
             match level_idc(level) {
@@ -634,6 +708,58 @@ mod tests {
             (&"a".repeat(64), "longer than 63"),
         ] {
             let error = check_hostname(bad).unwrap_err();
+            assert!(error.contains(why), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn allowed_hosts() {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_allowed_hosts(&list(&[
+            "camera.example.com",
+            "Cam.Example.COM.",
+            "192.168.1.50",
+            "fd00::5",
+            "[fd00::5]",
+            "*",
+            "my_host",
+        ]))
+        .is_ok());
+        for (bad, why) in [
+            ("camera.example.com:8443", "without"),
+            ("http://camera.example.com", "without"),
+            ("", "not a host name"),
+            ("a..b", "not a host name"),
+            ("a b", "not a host name"),
+            ("[camera]", "not an IPv6 address"),
+        ] {
+            let error = check_allowed_hosts(&list(&[bad])).unwrap_err();
+            assert!(error.contains(why), "{bad:?}: {error}");
+        }
+        let long = "x".repeat(10_000);
+        let error = check_allowed_hosts(&[long]).unwrap_err();
+        assert!(error.len() < 300, "a long value is cut short: {error}");
+    }
+
+    #[test]
+    fn frame_ancestors() {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_frame_ancestors(&list(&[
+            "self",
+            "'self'",
+            "*",
+            "http://homeassistant.local:8123",
+            "https://*.example.com",
+        ]))
+        .is_ok());
+        for (bad, why) in [
+            ("none", "leave the list empty"),
+            ("http://a.example; script-src *", "not a web origin"),
+            ("'unsafe-inline'", "not a web origin"),
+            ("a,b", "not a web origin"),
+            ("", "not a web origin"),
+        ] {
+            let error = check_frame_ancestors(&list(&[bad])).unwrap_err();
             assert!(error.contains(why), "{bad:?}: {error}");
         }
     }

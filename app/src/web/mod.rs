@@ -1,11 +1,14 @@
 //! HTTP and WebSocket server (axum).
 //!
+//! - [`guard`]: in front of everything, before routing: which names and paths are
+//!   answered, and the headers of every response.
 //! - `GET /ws`: [`crate::websocket::session`], one task pair per viewer, fed by the hub.
 //! - [`api`]: `GET /api/status` and `GET /healthz`.
 //! - [`metrics`]: `GET /metrics`, Prometheus text format.
 //! - [`static_files`]: the player from `server.web_root`.
 
 pub mod api;
+pub mod guard;
 pub mod metrics;
 pub mod static_files;
 
@@ -33,6 +36,8 @@ pub struct AppState {
     pub config: Arc<ConfigReport>,
     /// The hardware found at start-up.
     pub hardware: Arc<crate::probe::ProbeReport>,
+    /// The request policy ([`guard`]).
+    pub guard: Arc<guard::Guard>,
 }
 
 /// The protocols' handlers take only the parts of the state they need.
@@ -48,15 +53,23 @@ impl FromRef<AppState> for Arc<ConfigReport> {
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface, every request through the [`guard`] first.
 pub fn router(state: AppState, web_root: PathBuf) -> Router {
-    Router::new()
+    let guard = state.guard.clone();
+    let routes = Router::new()
         .route("/ws", get(crate::websocket::session::upgrade))
         .route("/api/status", get(api::status))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::metrics))
         .with_state(state)
-        .fallback_service(static_files::service(web_root))
+        .fallback_service(static_files::service(web_root));
+    // Wrapped around the router, not layered on its routes, so that the guard runs
+    // before routing (its path clean-up decides which route is taken).
+    let guarded = tower_layer::Layer::layer(
+        &axum::middleware::from_fn_with_state(guard, guard::check),
+        routes,
+    );
+    Router::new().fallback_service(guarded)
 }
 
 /// The kernel's send buffer per connection. Small enough that a viewer on a slow

@@ -12,6 +12,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// Serves the web root; `/` is its `index.html`. Files are revalidated on every
 /// load (`Cache-Control: no-cache`) so an updated player is never stale. When the
 /// web root has no `index.html`, `/` explains that instead of showing nothing.
+/// Dotfiles (`vendor/.installed`), `//` paths, the security headers and the
+/// charset of text files are [`super::guard`]'s, in front of this.
 pub fn service(web_root: PathBuf) -> MethodRouter {
     let missing = MissingPlayer {
         web_root: web_root.clone(),

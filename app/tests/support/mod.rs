@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use futures_util::{SinkExt, StreamExt};
-use streamer::config::ConfigReport;
+use streamer::config::{ConfigReport, ServerConfig};
 use streamer::h264::{AccessUnit, AccessUnitReader};
 use streamer::hub::{Hub, HubLimits};
 use streamer::web::{self, AppState};
@@ -81,6 +81,17 @@ impl TestServer {
         config_errors: Vec<String>,
         web_root: PathBuf,
     ) -> Self {
+        Self::start_with_server_config(hub, config_errors, web_root, ServerConfig::default()).await
+    }
+
+    /// Starts a server serving `web_root`, with the request policy of `server_config`
+    /// (its address and port are not used).
+    pub async fn start_with_server_config(
+        hub: Hub,
+        config_errors: Vec<String>,
+        web_root: PathBuf,
+        server_config: ServerConfig,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let (tx, rx) = oneshot::channel::<()>();
@@ -94,6 +105,7 @@ impl TestServer {
             hardware: Arc::new(streamer::probe::probe(std::path::Path::new(
                 "/nonexistent-root",
             ))),
+            guard: Arc::new(web::guard::Guard::new(&server_config)),
         };
         let task = tokio::spawn(web::serve(
             listener,
@@ -128,12 +140,19 @@ impl TestServer {
     /// `GET path` over HTTP/1.1; returns the status, headers (lower-case names)
     /// and body.
     pub async fn get(&self, path: &str) -> (u16, Vec<(String, String)>, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = TcpStream::connect(self.addr).await.expect("connect");
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
             self.addr
         );
+        self.request(&request).await
+    }
+
+    /// Sends `request` as it is (the whole head, ending in an empty line) on a new
+    /// connection and reads the response to its end: the status, headers (lower-case
+    /// names) and body.
+    pub async fn request(&self, request: &str) -> (u16, Vec<(String, String)>, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(self.addr).await.expect("connect");
         stream.write_all(request.as_bytes()).await.expect("request");
         let mut response = Vec::new();
         tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))

@@ -1,0 +1,804 @@
+//! Request policy: the one layer in front of every route, `/ws` and the player's
+//! files included, that decides what is answered at all and what every answer
+//! carries. What all endpoints share goes here (access control too, when it comes),
+//! not into each handler.
+//!
+//! - **Names** (DNS rebinding): the `Host` a request names must be one the device
+//!   answers to ([`Guard::answers_to`]), else 421 Misdirected Request naming
+//!   `server.allowed_hosts`. A web page that points a name of its own at the device
+//!   is then turned away, so it cannot read `/api/status` or the stream.
+//! - **Origin**: a WebSocket upgrade from a browser page (an `Origin` header) must
+//!   come from a page under one of those names, else 403. Clients that are not
+//!   browsers send no `Origin` and pass.
+//! - **Paths**: no dotfiles (a segment starting with `.`, percent-encoded or not,
+//!   is 404) and no empty segments (`//js` is served as `/js`), so a redirect can
+//!   never be protocol-relative.
+//! - **Headers** on every response: [`content_security_policy`], `nosniff`, framing
+//!   (`server.frame_ancestors`), `Referrer-Policy: no-referrer`, and a UTF-8 charset
+//!   on text.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri, Version};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::config::ServerConfig;
+
+/// The shortest time between two readings of the device's names, when a request
+/// names an address or name not seen before (a new DHCP address, a renamed host).
+/// Bounds what a stream of wrong names costs.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How much of a refused `Host` or `Origin` a message repeats.
+const SHOWN_CHARS: usize = 80;
+
+/// The request policy, built once from `[server]`.
+#[derive(Debug)]
+pub struct Guard {
+    /// `server.allowed_hosts`, parsed.
+    allowed_hosts: Vec<HostName>,
+    /// `server.allowed_hosts` has "*": every name is answered.
+    any_host: bool,
+    /// The [`content_security_policy`] of every response.
+    content_security_policy: HeaderValue,
+    /// `X-Frame-Options`, for browsers without `frame-ancestors`, when the setting
+    /// can be said in it.
+    frame_options: Option<HeaderValue>,
+    local: LocalNames,
+}
+
+impl Guard {
+    /// The policy of `server`, with the device's names read from the system.
+    pub fn new(server: &ServerConfig) -> Self {
+        Self::with_names(server, read_system_names)
+    }
+
+    /// The policy of `server`, with the device's names from `read` (tests).
+    pub fn with_names(server: &ServerConfig, read: fn() -> Names) -> Self {
+        let allowed_hosts = server
+            .allowed_hosts
+            .iter()
+            .filter_map(|entry| match entry.parse::<IpAddr>() {
+                Ok(ip) => Some(HostName::Ip(ip.to_canonical())),
+                Err(_) => parse_host(entry),
+            })
+            .collect();
+        let frame_ancestors = frame_ancestors(&server.frame_ancestors);
+        let content_security_policy = HeaderValue::from_str(&content_security_policy(
+            &frame_ancestors,
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"));
+        let frame_options = match frame_ancestors.as_str() {
+            "'none'" => Some(HeaderValue::from_static("DENY")),
+            "'self'" => Some(HeaderValue::from_static("SAMEORIGIN")),
+            _ => None,
+        };
+        Guard {
+            allowed_hosts,
+            any_host: server.allowed_hosts.iter().any(|h| h == "*"),
+            content_security_policy,
+            frame_options,
+            local: LocalNames {
+                read,
+                cache: Mutex::new(Cache {
+                    names: Names::default(),
+                    read_at: None,
+                }),
+            },
+        }
+    }
+
+    /// Whether the device answers to `host`: localhost and loopback addresses, its
+    /// hostname and hostname.local, the addresses of its interfaces, and
+    /// `server.allowed_hosts`.
+    pub fn answers_to(&self, host: &HostName) -> bool {
+        let loopback = match host {
+            HostName::Ip(ip) => ip.is_loopback(),
+            HostName::Name(name) => name == "localhost",
+        };
+        self.any_host || loopback || self.allowed_hosts.contains(host) || self.local.knows(host)
+    }
+
+    /// Checks a request, and may rewrite its path (repeated slashes made one).
+    fn admit(&self, request: &mut Request) -> Result<(), Refusal> {
+        self.check_host(request)?;
+        self.check_origin(request.headers())?;
+        let path = request.uri().path();
+        if has_dot_segment(path) {
+            return Err(Refusal::NotFound);
+        }
+        if path.contains("//") {
+            let uri = collapse_slashes(request.uri()).ok_or(Refusal::BadPath)?;
+            *request.uri_mut() = uri;
+        }
+        Ok(())
+    }
+
+    /// The name a request is for: the request line's authority if it has one
+    /// (RFC 9112 3.2.2), else its one `Host` header. An HTTP/1.0 request without a
+    /// name passes: browsers always send `Host`, so a request without one comes
+    /// from a program (an old health check), never from a web page.
+    fn check_host(&self, request: &Request) -> Result<(), Refusal> {
+        let headers = request.headers();
+        let given = match request.uri().authority() {
+            Some(authority) => authority.as_str().to_owned(),
+            None => {
+                let mut hosts = headers.get_all(header::HOST).iter();
+                match (hosts.next(), hosts.next()) {
+                    (None, _) if request.version() <= Version::HTTP_10 => return Ok(()),
+                    (None, _) => return Err(Refusal::NoHost),
+                    (Some(_), Some(_)) => return Err(Refusal::ManyHosts),
+                    (Some(value), None) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                }
+            }
+        };
+        match parse_host(&given) {
+            Some(host) if self.answers_to(&host) => Ok(()),
+            Some(_) => Err(Refusal::Misdirected(given)),
+            None => Err(Refusal::BadHost(given)),
+        }
+    }
+
+    /// A WebSocket upgrade that names the page it comes from must come from a page
+    /// of a name the device answers to (any port).
+    fn check_origin(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        if !is_websocket_upgrade(headers) {
+            return Ok(());
+        }
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return Ok(());
+        };
+        let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+        let host = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .and_then(parse_host);
+        match host {
+            Some(host) if self.answers_to(&host) => Ok(()),
+            _ => Err(Refusal::CrossOrigin(origin)),
+        }
+    }
+
+    /// Adds the headers every response carries.
+    fn dress(&self, response: &mut Response) {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            self.content_security_policy.clone(),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        if let Some(frame_options) = &self.frame_options {
+            headers.insert(header::X_FRAME_OPTIONS, frame_options.clone());
+        }
+        if let Some(with_charset) = headers.get(header::CONTENT_TYPE).and_then(add_charset) {
+            headers.insert(header::CONTENT_TYPE, with_charset);
+        }
+    }
+}
+
+/// The middleware: checks the request ([`Guard`]), runs the rest of the router,
+/// and dresses whatever comes back, refusals included.
+pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
+    let mut response = match guard.admit(&mut request) {
+        Ok(()) => {
+            let response = next.run(request).await;
+            if is_protocol_relative_redirect(&response) {
+                Refusal::NotFound.into_response()
+            } else {
+                response
+            }
+        }
+        Err(refusal) => {
+            tracing::debug!(%refusal, "request refused");
+            refusal.into_response()
+        }
+    };
+    guard.dress(&mut response);
+    response
+}
+
+/// A name a request asks for, as compared: an address, or a lowercase name without
+/// the trailing dot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostName {
+    /// An IP literal (IPv4-mapped IPv6 addresses as IPv4).
+    Ip(IpAddr),
+    /// A DNS name.
+    Name(String),
+}
+
+/// Reads `name`, `name:port`, `1.2.3.4:port` or `[v6]:port` (a `Host` header, or
+/// an origin without its scheme); `None` when it is none of those.
+pub fn parse_host(text: &str) -> Option<HostName> {
+    let (host, rest) = if let Some(rest) = text.strip_prefix('[') {
+        let (inside, rest) = rest.split_once(']')?;
+        let ip: Ipv6Addr = inside.parse().ok()?;
+        (HostName::Ip(IpAddr::V6(ip).to_canonical()), rest)
+    } else {
+        let end = text.find(':').unwrap_or(text.len());
+        let (name, rest) = text.split_at(end);
+        let host = match name.parse::<Ipv4Addr>() {
+            Ok(ip) => HostName::Ip(IpAddr::V4(ip)),
+            Err(_) => HostName::Name(dns_name(name)?),
+        };
+        (host, rest)
+    };
+    match rest.strip_prefix(':') {
+        None if rest.is_empty() => Some(host),
+        Some(port) if port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()) => Some(host),
+        _ => None,
+    }
+}
+
+/// A DNS name in the form names are compared in: lowercase, without the final dot.
+fn dns_name(name: &str) -> Option<String> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let usable = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.';
+    if name.is_empty() || name.len() > 253 || !name.bytes().all(usable) {
+        return None;
+    }
+    Some(name.to_ascii_lowercase())
+}
+
+/// The names the device has: its hostname and the addresses of its interfaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Names {
+    /// The kernel's hostname, lowercase.
+    pub hostname: Option<String>,
+    /// Every interface's addresses, IPv4-mapped IPv6 addresses as IPv4.
+    pub addresses: Vec<IpAddr>,
+}
+
+impl Names {
+    /// Whether `host` is one of these: an address, the hostname, or hostname.local.
+    fn has(&self, host: &HostName) -> bool {
+        match host {
+            HostName::Ip(ip) => self.addresses.contains(ip),
+            HostName::Name(name) => self.hostname.as_deref().is_some_and(|hostname| {
+                name == hostname || name.strip_suffix(".local") == Some(hostname)
+            }),
+        }
+    }
+}
+
+/// The device's names, read again when a request names something they lack (at
+/// most once per [`REFRESH_INTERVAL`]), as addresses come and go with DHCP.
+#[derive(Debug)]
+struct LocalNames {
+    read: fn() -> Names,
+    cache: Mutex<Cache>,
+}
+
+/// The names last read, and when.
+#[derive(Debug)]
+struct Cache {
+    names: Names,
+    read_at: Option<Instant>,
+}
+
+impl LocalNames {
+    fn knows(&self, host: &HostName) -> bool {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.names.has(host) {
+            return true;
+        }
+        if cache
+            .read_at
+            .is_some_and(|at| at.elapsed() < REFRESH_INTERVAL)
+        {
+            return false;
+        }
+        cache.names = (self.read)();
+        cache.read_at = Some(Instant::now());
+        cache.names.has(host)
+    }
+}
+
+/// The kernel's hostname and every interface address (getifaddrs).
+pub fn read_system_names() -> Names {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty());
+    let addresses = match interface_addresses() {
+        Ok(addresses) => addresses,
+        Err(error) => {
+            tracing::warn!(%error, "cannot list the network interfaces' addresses");
+            Vec::new()
+        }
+    };
+    Names {
+        hostname,
+        addresses,
+    }
+}
+
+/// The IPv4 and IPv6 addresses of every network interface.
+fn interface_addresses() -> std::io::Result<Vec<IpAddr>> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list it allocated into `list`, freed below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut addresses = Vec::new();
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a node of the list getifaddrs returned, not yet freed.
+        let ifaddr = unsafe { &*entry };
+        if !ifaddr.ifa_addr.is_null() {
+            // SAFETY: `ifa_addr` points at a sockaddr whose family says its type.
+            let family = i32::from(unsafe { (*ifaddr.ifa_addr).sa_family });
+            if family == libc::AF_INET {
+                // SAFETY: an AF_INET address is a sockaddr_in.
+                let sin = unsafe { &*(ifaddr.ifa_addr as *const libc::sockaddr_in) };
+                addresses.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))));
+            } else if family == libc::AF_INET6 {
+                // SAFETY: an AF_INET6 address is a sockaddr_in6.
+                let sin6 = unsafe { &*(ifaddr.ifa_addr as *const libc::sockaddr_in6) };
+                addresses.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)).to_canonical());
+            }
+        }
+        entry = ifaddr.ifa_next;
+    }
+    // SAFETY: `list` came from getifaddrs and no reference into it outlives this.
+    unsafe { libc::freeifaddrs(list) };
+    Ok(addresses)
+}
+
+/// `server.frame_ancestors` as the CSP directive's sources.
+fn frame_ancestors(setting: &[String]) -> String {
+    let sources: Vec<&str> = setting
+        .iter()
+        .map(|source| match source.as_str() {
+            "self" | "'self'" => "'self'",
+            other => other,
+        })
+        .filter(|source| {
+            !source.is_empty()
+                && source
+                    .bytes()
+                    .all(|b| b == b'\'' || b.is_ascii_alphanumeric() || b"-._:/*[]".contains(&b))
+        })
+        .collect();
+    if sources.is_empty() {
+        "'none'".to_owned()
+    } else {
+        sources.join(" ")
+    }
+}
+
+/// The Content-Security-Policy of every response: nothing inline, nothing from
+/// elsewhere, with what the player needs: `blob:` media (MSE's object URL), the
+/// WebSocket (`ws:`/`wss:`, as `'self'` does not cover them in every browser), the
+/// `data:` favicon.
+pub fn content_security_policy(frame_ancestors: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         media-src 'self' blob:; connect-src 'self' ws: wss:; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors {frame_ancestors}"
+    )
+}
+
+/// `Content-Type` with `; charset=utf-8` added for text that names no charset.
+fn add_charset(content_type: &HeaderValue) -> Option<HeaderValue> {
+    let text = content_type.to_str().ok()?;
+    let lower = text.to_ascii_lowercase();
+    let is_text = lower.starts_with("text/") || lower.starts_with("application/javascript");
+    if !is_text || lower.contains("charset=") {
+        return None;
+    }
+    HeaderValue::from_str(&format!("{text}; charset=utf-8")).ok()
+}
+
+/// Whether any segment of `path`, percent-decoded, starts with a dot (`.git`,
+/// `.installed`, `..`). Decoded first, so `%2e` and `%2F.` count too.
+fn has_dot_segment(path: &str) -> bool {
+    percent_decode(path.as_bytes())
+        .split(|&b| b == b'/')
+        .any(|segment| segment.first() == Some(&b'.'))
+}
+
+/// `%XX` sequences decoded; anything else kept as it is.
+fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut output = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%' && i + 2 < input.len() {
+            if let (Some(high), Some(low)) = (hex(input[i + 1]), hex(input[i + 2])) {
+                output.push((high * 16 + low) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        output.push(input[i]);
+        i += 1;
+    }
+    output
+}
+
+/// `uri` with every run of slashes in its path made one slash.
+fn collapse_slashes(uri: &Uri) -> Option<Uri> {
+    let mut path = String::with_capacity(uri.path().len());
+    for c in uri.path().chars() {
+        if !(c == '/' && path.ends_with('/')) {
+            path.push(c);
+        }
+    }
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+/// A redirect whose target a browser would read as another host (`//host/...`,
+/// `/\host`), whatever made it.
+fn is_protocol_relative_redirect(response: &Response) -> bool {
+    response.status().is_redirection()
+        && response
+            .headers()
+            .get(header::LOCATION)
+            .is_some_and(|location| {
+                let target = location.as_bytes();
+                target.starts_with(b"//") || target.starts_with(b"/\\") || target.starts_with(b"\\")
+            })
+}
+
+/// Whether a request asks to become a WebSocket.
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers.get_all(header::UPGRADE).iter().any(|value| {
+        value.to_str().is_ok_and(|text| {
+            text.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+        })
+    })
+}
+
+/// Why a request is not answered.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    /// The `Host` names something the device does not answer to.
+    #[error("misdirected request for {}", shown(.0))]
+    Misdirected(String),
+    /// The `Host` is not a name.
+    #[error("bad Host {}", shown(.0))]
+    BadHost(String),
+    /// HTTP/1.1 without `Host`.
+    #[error("no Host header")]
+    NoHost,
+    /// More than one `Host`.
+    #[error("more than one Host header")]
+    ManyHosts,
+    /// A WebSocket from a page of another site.
+    #[error("cross-site WebSocket from {}", shown(.0))]
+    CrossOrigin(String),
+    /// A dotfile, or a redirect that would leave the device.
+    #[error("not found")]
+    NotFound,
+    /// A path that cannot be made a URI again.
+    #[error("bad path")]
+    BadPath,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self {
+            Refusal::Misdirected(host) => (
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "421 Misdirected Request: this camera does not answer to the name {}.\n\
+                     It answers to its own name (hostname, hostname.local), its IP \
+                     addresses and localhost. If you reach it through a reverse proxy or \
+                     another name of your own, add that name to server.allowed_hosts in \
+                     streamer.toml.\n",
+                    shown(host)
+                ),
+            ),
+            Refusal::BadHost(host) => (
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "400 Bad Request: the Host header {} is not a host name.\n",
+                    shown(host)
+                ),
+            ),
+            Refusal::NoHost => (
+                StatusCode::BAD_REQUEST,
+                "400 Bad Request: an HTTP/1.1 request needs a Host header.\n".to_owned(),
+            ),
+            Refusal::ManyHosts => (
+                StatusCode::BAD_REQUEST,
+                "400 Bad Request: more than one Host header.\n".to_owned(),
+            ),
+            Refusal::CrossOrigin(origin) => (
+                StatusCode::FORBIDDEN,
+                format!(
+                    "403 Forbidden: a page from {} may not open this camera's stream; only \
+                     pages under a name the camera answers to may (its own names, and \
+                     server.allowed_hosts in streamer.toml).\n",
+                    shown(origin)
+                ),
+            ),
+            Refusal::NotFound => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
+            Refusal::BadPath => (
+                StatusCode::BAD_REQUEST,
+                "400 Bad Request: the path cannot be read.\n".to_owned(),
+            ),
+        };
+        (status, message).into_response()
+    }
+}
+
+/// A value from a request, quoted for a message: control and non-ASCII characters
+/// escaped, cut to [`SHOWN_CHARS`].
+fn shown(value: &str) -> String {
+    let mut quoted: String = value
+        .chars()
+        .take(SHOWN_CHARS)
+        .collect::<String>()
+        .escape_default()
+        .collect();
+    if value.chars().nth(SHOWN_CHARS).is_some() {
+        quoted.push_str("...");
+    }
+    format!("\"{quoted}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(allowed_hosts: &[&str], frame_ancestors: &[&str]) -> ServerConfig {
+        ServerConfig {
+            allowed_hosts: allowed_hosts.iter().map(|s| s.to_string()).collect(),
+            frame_ancestors: frame_ancestors.iter().map(|s| s.to_string()).collect(),
+            ..ServerConfig::default()
+        }
+    }
+
+    fn camera_names() -> Names {
+        Names {
+            hostname: Some("garden-cam".into()),
+            addresses: vec!["192.168.1.50".parse().unwrap(), "fd00::50".parse().unwrap()],
+        }
+    }
+
+    fn answers(guard: &Guard, host: &str) -> bool {
+        guard.answers_to(&parse_host(host).unwrap_or_else(|| panic!("{host} parses")))
+    }
+
+    #[test]
+    fn host_names_are_read_with_and_without_ports() {
+        assert_eq!(
+            parse_host("Cam.Local."),
+            Some(HostName::Name("cam.local".into()))
+        );
+        assert_eq!(parse_host("cam:8080"), Some(HostName::Name("cam".into())));
+        assert_eq!(
+            parse_host("10.0.0.1:80"),
+            Some(HostName::Ip("10.0.0.1".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_host("[::1]:80"),
+            Some(HostName::Ip("::1".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_host("[::ffff:10.0.0.1]"),
+            Some(HostName::Ip("10.0.0.1".parse().unwrap()))
+        );
+        for bad in [
+            "",
+            ":80",
+            "cam:80:80",
+            "cam:123456",
+            "[::1",
+            "[cam]",
+            "a b",
+            "user@cam",
+            "cam/x",
+            "::1",
+        ] {
+            assert_eq!(parse_host(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_device_answers_to_its_own_names_only() {
+        let guard = Guard::with_names(&server(&[], &[]), camera_names);
+        for good in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "garden-cam",
+            "Garden-Cam.local",
+            "garden-cam.local.:80",
+            "192.168.1.50",
+            "[fd00::50]:80",
+        ] {
+            assert!(answers(&guard, good), "{good}");
+        }
+        for bad in [
+            "evil.example",
+            "garden-cam.evil.example",
+            "192.168.1.51",
+            "[fd00::51]",
+            "streamer.local",
+            "0.0.0.0",
+        ] {
+            assert!(!answers(&guard, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_add_names_and_star_adds_all() {
+        let guard = Guard::with_names(
+            &server(&["Camera.Example.com", "203.0.113.7", "2001:db8::7"], &[]),
+            Names::default,
+        );
+        assert!(answers(&guard, "camera.example.com:443"));
+        assert!(answers(&guard, "203.0.113.7"));
+        assert!(answers(&guard, "[2001:db8::7]"));
+        assert!(!answers(&guard, "other.example.com"));
+        let open = Guard::with_names(&server(&["*"], &[]), Names::default);
+        assert!(answers(&open, "anything.example"));
+    }
+
+    #[test]
+    fn names_are_read_again_on_a_miss_at_most_once_per_interval() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static READS: AtomicUsize = AtomicUsize::new(0);
+        fn counting() -> Names {
+            READS.fetch_add(1, Ordering::SeqCst);
+            camera_names()
+        }
+        let guard = Guard::with_names(&server(&[], &[]), counting);
+        assert!(answers(&guard, "192.168.1.50"));
+        assert_eq!(READS.load(Ordering::SeqCst), 1);
+        assert!(answers(&guard, "garden-cam"), "known names need no reading");
+        for _ in 0..100 {
+            assert!(!answers(&guard, "192.168.1.99"));
+        }
+        assert_eq!(
+            READS.load(Ordering::SeqCst),
+            1,
+            "misses within the interval read nothing"
+        );
+    }
+
+    #[test]
+    fn the_system_names_include_loopback() {
+        let names = read_system_names();
+        assert!(
+            names.addresses.contains(&"127.0.0.1".parse().unwrap()),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn frame_ancestors_map_to_csp_and_x_frame_options() {
+        let none = Guard::with_names(&server(&[], &[]), Names::default);
+        assert!(none
+            .content_security_policy
+            .to_str()
+            .unwrap()
+            .ends_with("frame-ancestors 'none'"));
+        assert_eq!(none.frame_options.as_ref().unwrap(), "DENY");
+        let own = Guard::with_names(&server(&[], &["self"]), Names::default);
+        assert!(own
+            .content_security_policy
+            .to_str()
+            .unwrap()
+            .ends_with("frame-ancestors 'self'"));
+        assert_eq!(own.frame_options.as_ref().unwrap(), "SAMEORIGIN");
+        let dashboard = Guard::with_names(
+            &server(&[], &["self", "http://ha.local:8123"]),
+            Names::default,
+        );
+        assert!(dashboard
+            .content_security_policy
+            .to_str()
+            .unwrap()
+            .ends_with("frame-ancestors 'self' http://ha.local:8123"));
+        assert!(
+            dashboard.frame_options.is_none(),
+            "X-Frame-Options cannot list origins"
+        );
+    }
+
+    #[test]
+    fn dot_segments_are_found_encoded_or_not() {
+        for dotted in [
+            "/.git/config",
+            "/vendor/.installed",
+            "/%2egit",
+            "/vendor/%2Einstalled",
+            "/a%2f.b",
+            "/..",
+            "/js/../x",
+        ] {
+            assert!(has_dot_segment(dotted), "{dotted}");
+        }
+        for plain in [
+            "/",
+            "/js/main.js",
+            "/style.css",
+            "/a.b/c",
+            "/%",
+            "/%2",
+            "/%zz",
+        ] {
+            assert!(!has_dot_segment(plain), "{plain}");
+        }
+    }
+
+    #[test]
+    fn repeated_slashes_are_collapsed_keeping_the_query() {
+        let uri: Uri = "//js//main.js?a=b//c".parse().unwrap();
+        assert_eq!(collapse_slashes(&uri).unwrap(), "/js/main.js?a=b//c");
+    }
+
+    #[test]
+    fn text_gets_a_charset() {
+        let with = |v: &'static str| add_charset(&HeaderValue::from_static(v));
+        assert_eq!(with("text/html").unwrap(), "text/html; charset=utf-8");
+        assert_eq!(
+            with("text/javascript").unwrap(),
+            "text/javascript; charset=utf-8"
+        );
+        assert!(with("text/plain; charset=utf-8").is_none());
+        assert!(with("application/json").is_none());
+        assert!(with("image/png").is_none());
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends, reading it does not panic, and no dotfile or
+        /// `//` path gets through, however the dot is spelled.
+        #[test]
+        fn any_input_is_read_without_panic(
+            text in "\\PC{0,40}",
+            segments in proptest::collection::vec(("(|\\.|%2e|%2E)", "[a-z%]{0,4}", "(/|//)"), 1..6),
+        ) {
+            let _ = parse_host(&text);
+            let _ = shown(&text);
+            let _ = percent_decode(text.as_bytes());
+            let mut path = String::new();
+            let mut dotted = false;
+            for (dot, rest, slash) in &segments {
+                path.push_str(slash);
+                path.push_str(dot);
+                path.push_str(rest);
+                dotted |= !dot.is_empty();
+            }
+            proptest::prop_assert_eq!(has_dot_segment(&path), dotted, "{}", path);
+            if let Ok(uri) = path.parse::<Uri>() {
+                if let Some(clean) = collapse_slashes(&uri) {
+                    proptest::prop_assert!(!clean.path().contains("//"), "{}", clean);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shown_values_are_escaped_and_short() {
+        assert_eq!(shown("evil\r\n<b>"), "\"evil\\r\\n<b>\"");
+        let long = shown(&"x".repeat(10_000));
+        assert!(long.len() < SHOWN_CHARS + 10, "{long}");
+    }
+}

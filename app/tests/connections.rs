@@ -195,6 +195,22 @@ async fn half_open(source: &str, server: SocketAddr, count: usize, head: &[u8]) 
     streams
 }
 
+/// Waits until the server has taken what the kernel queued for it: its count of
+/// open files stays the same for 300 ms (at most 3 s).
+async fn settled(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut last = open_files(pid);
+    let mut since = Instant::now();
+    while Instant::now() < deadline && since.elapsed() < Duration::from_millis(300) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = open_files(pid);
+        if now != last {
+            last = now;
+            since = Instant::now();
+        }
+    }
+}
+
 /// The page and the status load, from another address, while the server is
 /// under attack: each within a second (with slack).
 async fn a_normal_client_is_served(server: SocketAddr, log: impl Fn() -> String) {
@@ -220,6 +236,7 @@ fn half_open_connections_from_one_address_do_not_lock_out_others() {
         let started = Instant::now();
         let attack = half_open("127.0.0.1", address, HALF_OPEN, b"GET / HTTP/1.1\r\n").await;
         assert_eq!(attack.len(), HALF_OPEN, "every attacking socket connected");
+        settled(server.pid()).await;
         a_normal_client_is_served(address, || server.log()).await;
         // The attack was still on: its connections had not timed out yet.
         assert!(
@@ -270,6 +287,7 @@ fn half_open_connections_from_many_places_make_room_for_a_real_client() {
         let started = Instant::now();
         let attack = half_open("127.0.0.1", address, HALF_OPEN, b"GET / HTTP/1.1\r\n").await;
         assert_eq!(attack.len(), HALF_OPEN, "every attacking socket connected");
+        settled(server.pid()).await;
         a_normal_client_is_served(address, || server.log()).await;
         assert!(
             started.elapsed() < HEADER_TIMEOUT,
@@ -284,7 +302,7 @@ fn half_open_connections_from_many_places_make_room_for_a_real_client() {
             "the attack holds the places it may: {open}"
         );
         // Past the total, each newcomer closed an idle one, or was refused while
-        // those were still closing.
+        // those were still closing (some may still wait in the kernel's queue).
         let evicted = metric("127.0.0.3", address, "streamer_connections_evicted_total").await;
         let refused = metric(
             "127.0.0.3",
@@ -294,7 +312,7 @@ fn half_open_connections_from_many_places_make_room_for_a_real_client() {
         .await;
         assert!(evicted > 0.0, "{evicted}");
         assert!(
-            evicted + refused >= (HALF_OPEN - 480) as f64,
+            evicted + refused >= ((HALF_OPEN - 480) / 2) as f64,
             "{evicted} + {refused}"
         );
         drop(attack);
@@ -340,10 +358,13 @@ fn unfinished_request_heads_are_closed_and_cost_bounded_memory() {
         for task in tasks {
             big_streams.push(task.await.expect("task"));
         }
+        // Let the server read what reached it.
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let rss_during = proc_status(pid, "VmRSS");
+        eprintln!("RSS {rss_before} -> {rss_during} kB");
         let grown_mib = rss_during.saturating_sub(rss_before) as f64 / 1024.0;
         assert!(
-            grown_mib < 16.0,
+            grown_mib < 8.0,
             "RSS grew by {grown_mib:.1} MiB ({rss_before} -> {rss_during} kB)"
         );
         // Each is answered 431 or reset, and closed.
@@ -396,9 +417,10 @@ fn unfinished_request_heads_are_closed_and_cost_bounded_memory() {
         )
         .await;
         assert!(timeouts >= 100.0, "{timeouts}");
-        // Everything is given back: only the /metrics request itself is open.
+        // Everything is given back: only this /metrics request and the last
+        // one (its task may still be ending) are open.
         let open = metric("127.0.0.2", address, "streamer_connections").await;
-        assert!(open <= 1.0, "{open} connections still open");
+        assert!(open <= 2.0, "{open} connections still open");
     });
 }
 
@@ -454,6 +476,20 @@ fn a_client_squatting_the_viewer_places_cannot_keep_another_out() {
                 .expect("message");
             if matches!(message, Message::Binary(_)) {
                 frames += 1;
+            }
+        }
+        // A viewer sends nothing, and the header timer no longer applies to it
+        // once upgraded: still watching well past it.
+        tokio::time::sleep(HEADER_TIMEOUT + Duration::from_secs(1)).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let message = tokio::time::timeout_at(deadline.into(), other.next())
+                .await
+                .expect("frames within 10 s")
+                .expect("still open")
+                .expect("message");
+            if matches!(message, Message::Binary(_)) {
+                break;
             }
         }
         let rejected = metric(

@@ -320,34 +320,38 @@ impl Drop for Slot {
 struct Guarded {
     stream: TcpStream,
     _slot: Arc<Slot>,
+    stall_timeout: Duration,
     stall: Pin<Box<Sleep>>,
     stalled: bool,
 }
 
 impl Guarded {
-    fn new(stream: TcpStream, slot: Arc<Slot>) -> Self {
+    /// `stream` holding `slot`, failing writes that make no progress for
+    /// `stall_timeout` ([`WRITE_STALL_TIMEOUT`]).
+    fn new(stream: TcpStream, slot: Arc<Slot>, stall_timeout: Duration) -> Self {
         Guarded {
             stream,
             _slot: slot,
-            stall: Box::pin(tokio::time::sleep(WRITE_STALL_TIMEOUT)),
+            stall_timeout,
+            stall: Box::pin(tokio::time::sleep(stall_timeout)),
             stalled: false,
         }
     }
 
     /// After a write made no progress: pending until the stall lasts
-    /// [`WRITE_STALL_TIMEOUT`], then an error.
+    /// `stall_timeout`, then an error.
     fn poll_stall<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         if !self.stalled {
             self.stalled = true;
-            let deadline = Instant::now() + WRITE_STALL_TIMEOUT;
+            let deadline = Instant::now() + self.stall_timeout;
             self.stall.as_mut().reset(deadline);
         }
         match self.stall.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "the client accepted no data for {} s",
-                    WRITE_STALL_TIMEOUT.as_secs()
+                    "the client accepted no data for {:.1} s",
+                    self.stall_timeout.as_secs_f64()
                 ),
             ))),
             Poll::Pending => Poll::Pending,
@@ -535,7 +539,7 @@ async fn serve_connection(
     app: Router,
     mut stop: watch::Receiver<bool>,
 ) {
-    let io = TokioIo::new(Guarded::new(stream, slot.clone()));
+    let io = TokioIo::new(Guarded::new(stream, slot.clone(), WRITE_STALL_TIMEOUT));
     let requests = slot.clone();
     let app = RequestBodyLimit::new(app, MAX_BODY_BYTES);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -672,6 +676,40 @@ mod tests {
             assert!(held.len() <= 2 + EVICTION_SLACK);
         }
         assert_eq!(held.len(), 2 + EVICTION_SLACK);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_reads_nothing_is_closed_when_writes_stall() {
+        use tokio::io::AsyncWriteExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, remote) = listener.accept().await.unwrap();
+        let connections = Connections::new(ConnectionLimits {
+            total: 1,
+            per_address: 1,
+        });
+        let slot = Arc::new(connections.admit(remote.ip()).unwrap());
+        let stall = Duration::from_millis(300);
+        let mut guarded = Guarded::new(server, slot, stall);
+        let chunk = vec![0u8; 64 * 1024];
+        // Writes go on while the kernel's buffers take them; then they stall.
+        let (error, stalled_since) = loop {
+            let before = std::time::Instant::now();
+            match tokio::time::timeout(Duration::from_secs(10), guarded.write(&chunk)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => break (error, before),
+                Err(_) => panic!("a stalled write was not ended"),
+            }
+        };
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error}");
+        assert!(stalled_since.elapsed() >= stall);
+        // The place is given back with the socket.
+        assert_eq!(connections.stats().open, 1);
+        drop(guarded);
+        assert_eq!(connections.stats().open, 0);
+        drop(client);
     }
 
     #[test]

@@ -377,6 +377,7 @@ async fn bind(ip: IpAddr, port: u16) -> anyhow::Result<(TcpListener, Option<Stri
     };
     let default = ServerConfig::default().bind;
     let deadline = tokio::time::Instant::now() + BIND_WAIT;
+    let mut waiting = false;
     let error = loop {
         match listen(ip, port).await {
             Ok(listener) => return Ok((listener, None)),
@@ -384,8 +385,11 @@ async fn bind(ip: IpAddr, port: u16) -> anyhow::Result<(TcpListener, Option<Stri
                 if tokio::time::Instant::now() >= deadline {
                     break error;
                 }
-                service::notify_status(&format!("waiting for the address {ip} (server.bind)"));
-                tracing::info!(%ip, %error, "the server.bind address is not here yet; waiting");
+                if !waiting {
+                    waiting = true;
+                    service::notify_status(&format!("waiting for the address {ip} (server.bind)"));
+                    tracing::info!(%ip, %error, "the server.bind address is not here yet; waiting");
+                }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(error) => return Err(error).with_context(|| cannot(ip)),

@@ -191,6 +191,9 @@ async fn scenario(settings: &Settings, video: &Path, slow_mbps: Option<f64>) -> 
             ("STREAMER_CAMERA__SOURCE", "file"),
             ("STREAMER_CAMERA__FILE", video.to_str().expect("UTF-8 path")),
             ("STREAMER_SERVER__MAX_VIEWERS", "1000"),
+            // Every viewer comes from 127.0.0.1.
+            ("STREAMER_SERVER__MAX_VIEWERS_PER_ADDRESS", "1000"),
+            ("STREAMER_SERVER__MAX_CONNECTIONS_PER_ADDRESS", "2000"),
             // info: the harness reads the "listening on" line; per-viewer lines are few.
             ("STREAMER_LOG__LEVEL", "info"),
         ],

@@ -139,11 +139,16 @@ pub struct HubLimits {
     pub gop_cache_bytes: usize,
     /// Viewers at once.
     pub max_viewers: usize,
+    /// Viewers at once from one IP address (IPv4-mapped IPv6 addresses count as
+    /// their IPv4 address).
+    pub max_viewers_per_address: usize,
 }
 
 impl HubLimits {
     /// Limits for a stream of about `fps` frames per second: a viewer may be up to
     /// two seconds (at least 20 frames, at most 4 MiB) behind before it skips ahead.
+    /// One address may take every viewer place; set `max_viewers_per_address` to
+    /// limit that.
     pub fn for_frame_rate(fps: f64, max_viewers: usize) -> Self {
         let two_seconds = (fps * 2.0).ceil().clamp(20.0, 240.0) as usize;
         HubLimits {
@@ -152,6 +157,7 @@ impl HubLimits {
             gop_cache_frames: 1200,
             gop_cache_bytes: 16 << 20,
             max_viewers,
+            max_viewers_per_address: max_viewers,
         }
     }
 }
@@ -162,6 +168,12 @@ pub enum SubscribeError {
     /// `max_viewers` are already watching.
     #[error("too many viewers ({0} already watching)")]
     Full(usize),
+    /// `max_viewers_per_address` are already watching from the viewer's address.
+    #[error(
+        "too many viewers from your address ({0} already watching from it; \
+         the limit is server.max_viewers_per_address)"
+    )]
+    AddressFull(usize),
     /// The hub is shutting down.
     #[error("the server is shutting down")]
     Closed,
@@ -191,6 +203,7 @@ struct Counters {
     viewer_resyncs: AtomicU64,
     viewers_total: AtomicU64,
     viewers_rejected: AtomicU64,
+    viewers_rejected_address: AtomicU64,
 }
 
 /// A viewer's statistics, for `/api/status`.
@@ -237,6 +250,9 @@ pub struct HubSnapshot {
     pub viewers_total: u64,
     /// Viewers turned away because the hub was full.
     pub viewers_rejected: u64,
+    /// Viewers turned away because their address had `max_viewers_per_address`
+    /// watching.
+    pub viewers_rejected_address: u64,
     /// Frames in the GOP cache.
     pub gop_frames: usize,
     /// Bytes in the GOP cache.
@@ -405,6 +421,20 @@ impl Hub {
                 .fetch_add(1, Ordering::Relaxed);
             return Err(SubscribeError::Full(state.viewers.len()));
         }
+        if let Some(address) = remote.map(|r| r.ip().to_canonical()) {
+            let from_address = state
+                .viewers
+                .iter()
+                .filter(|v| v.remote.map(|r| r.ip().to_canonical()) == Some(address))
+                .count();
+            if from_address >= self.inner.limits.max_viewers_per_address {
+                self.inner
+                    .counters
+                    .viewers_rejected_address
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(SubscribeError::AddressFull(from_address));
+            }
+        }
         let id = state.next_viewer_id;
         state.next_viewer_id += 1;
         let mut queue = ViewerQueue::default();
@@ -513,6 +543,7 @@ impl Hub {
             viewer_resyncs: c.viewer_resyncs.load(Ordering::Relaxed),
             viewers_total: c.viewers_total.load(Ordering::Relaxed),
             viewers_rejected: c.viewers_rejected.load(Ordering::Relaxed),
+            viewers_rejected_address: c.viewers_rejected_address.load(Ordering::Relaxed),
             gop_frames: state.gop.len(),
             gop_bytes: state.gop_bytes,
             last_frame_age_s: state.last_frame.map(|t| t.elapsed().as_secs_f64()),
@@ -959,6 +990,7 @@ mod tests {
             gop_cache_frames: 50,
             gop_cache_bytes: 1 << 20,
             max_viewers: 3,
+            max_viewers_per_address: 3,
         }
     }
 
@@ -1185,6 +1217,39 @@ mod tests {
         assert_eq!(hub.viewer_count(), 2);
         assert!(hub.subscribe(None).is_ok());
         assert_eq!(hub.snapshot().viewers_rejected, 1);
+    }
+
+    #[test]
+    fn one_address_cannot_take_every_place() {
+        let hub = Hub::new(
+            HubLimits {
+                max_viewers_per_address: 2,
+                ..limits()
+            },
+            None,
+        );
+        let squatter: SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        let squatter_v6: SocketAddr = "[::ffff:192.0.2.7]:40001".parse().unwrap();
+        let a = hub.subscribe(Some(squatter)).unwrap();
+        let _b = hub.subscribe(Some(squatter_v6)).unwrap();
+        // The same address over IPv4 or as an IPv4-mapped IPv6 address.
+        assert_eq!(
+            hub.subscribe(Some(squatter)).err(),
+            Some(SubscribeError::AddressFull(2))
+        );
+        assert_eq!(
+            hub.subscribe(Some(squatter_v6)).err(),
+            Some(SubscribeError::AddressFull(2))
+        );
+        // Someone else still gets the last place.
+        let _c = hub
+            .subscribe(Some("192.0.2.8:40000".parse().unwrap()))
+            .unwrap();
+        let snapshot = hub.snapshot();
+        assert_eq!(snapshot.viewers_rejected_address, 2);
+        assert_eq!(snapshot.viewers_rejected, 0);
+        drop(a);
+        assert!(hub.subscribe(Some(squatter)).is_ok());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use streamer::config::{self, Config};
+use streamer::config::{self, Config, ServerConfig};
 use streamer::hub::{Hub, HubLimits};
 use streamer::source::{self, supervisor};
 use streamer::{privacy_led, probe, service, setup, v4l2, web};
@@ -245,13 +245,21 @@ fn run(config_path: &Path) -> anyhow::Result<()> {
         .block_on(serve(loaded.config, report))
 }
 
-async fn serve(config: Config, report: config::ConfigReport) -> anyhow::Result<()> {
+async fn serve(config: Config, mut report: config::ConfigReport) -> anyhow::Result<()> {
     let framerate = f64::from(config.camera.framerate);
     let hub = Hub::new(
-        HubLimits::for_frame_rate(framerate, config.server.max_viewers),
+        HubLimits {
+            max_viewers_per_address: config.server.max_viewers_per_address,
+            ..HubLimits::for_frame_rate(framerate, config.server.max_viewers)
+        },
         Some(framerate),
     );
-    let listener = bind(config.server.bind, config.server.port).await?;
+    let connections = connection_limits(&config.server);
+    let (listener, bind_problem) = bind(config.server.bind, config.server.port).await?;
+    if let Some(problem) = bind_problem {
+        tracing::error!(%problem, "configuration error");
+        report.errors.push(problem);
+    }
     let address = listener.local_addr().context("listening socket")?;
     if !config.server.web_root.join("index.html").is_file() {
         tracing::warn!(web_root = %config.server.web_root.display(), "the web root has no index.html: the page will say the player is missing");
@@ -310,6 +318,7 @@ async fn serve(config: Config, report: config::ConfigReport) -> anyhow::Result<(
         listener,
         state,
         config.server.web_root.clone(),
+        web::connections::Connections::new(connections),
         service::shutdown_signal(),
         Duration::from_secs(2),
     )
@@ -323,34 +332,100 @@ async fn serve(config: Config, report: config::ConfigReport) -> anyhow::Result<(
     Ok(())
 }
 
+/// The connection limits: `server.max_connections_per_address` from one address,
+/// and in all what the open-file limit leaves (see
+/// [`web::connections::ConnectionLimits::from_file_limit`]).
+fn connection_limits(server: &ServerConfig) -> web::connections::ConnectionLimits {
+    use web::connections::{open_file_limit, ConnectionLimits};
+    // Unlimited or unreadable: as many as the appliance's unit allows.
+    let files = open_file_limit().unwrap_or(2048);
+    let limits = ConnectionLimits::from_file_limit(files, server.max_connections_per_address);
+    tracing::info!(
+        open_files = files,
+        connections = limits.total,
+        per_address = limits.per_address,
+        "connection limits"
+    );
+    if server.max_viewers > limits.total {
+        tracing::warn!(
+            max_viewers = server.max_viewers,
+            connections = limits.total,
+            "server.max_viewers is more than the open-file limit allows connections; \
+             raise LimitNOFILE to serve that many"
+        );
+    }
+    limits
+}
+
 /// Linux's "address family not supported" (no IPv6 in the kernel).
 const EAFNOSUPPORT: i32 = 97;
 
-/// Binds the listening socket. `::` falls back to `0.0.0.0` on a machine without
-/// IPv6, so the default works everywhere.
-async fn bind(ip: IpAddr, port: u16) -> anyhow::Result<TcpListener> {
-    match TcpListener::bind(SocketAddr::new(ip, port)).await {
-        Ok(listener) => Ok(listener),
-        Err(error)
-            if ip.is_unspecified()
-                && ip.is_ipv6()
-                && (matches!(
-                    error.kind(),
-                    ErrorKind::AddrNotAvailable | ErrorKind::Unsupported
-                ) || error.raw_os_error() == Some(EAFNOSUPPORT)) =>
-        {
-            tracing::warn!(%error, "no IPv6 here; listening on IPv4 only");
-            let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
-            TcpListener::bind(any)
-                .await
-                .with_context(|| format!("cannot listen on {any}"))
+/// How long a `server.bind` address that the device does not have is waited for
+/// (the network may still be coming up) before serving on the default address.
+/// Below the unit's `WatchdogSec`, which may run before the service is ready.
+const BIND_WAIT: Duration = Duration::from_secs(5);
+
+/// Binds the listening socket on `ip`, or, when the device does not have that
+/// address (after [`BIND_WAIT`]), on the default address with the same port, and
+/// then also returns the problem to report like a configuration error. Fails
+/// when the port cannot be used at all (taken, or below 1024 without the right).
+async fn bind(ip: IpAddr, port: u16) -> anyhow::Result<(TcpListener, Option<String>)> {
+    let cannot = |ip: IpAddr| {
+        format!(
+            "cannot listen on {} (server.bind, server.port)",
+            SocketAddr::new(ip, port)
+        )
+    };
+    let default = ServerConfig::default().bind;
+    let deadline = tokio::time::Instant::now() + BIND_WAIT;
+    let mut waiting = false;
+    let error = loop {
+        match listen(ip, port).await {
+            Ok(listener) => return Ok((listener, None)),
+            Err(error) if ip != default && address_missing(&error) => {
+                if tokio::time::Instant::now() >= deadline {
+                    break error;
+                }
+                if !waiting {
+                    waiting = true;
+                    service::notify_status(&format!("waiting for the address {ip} (server.bind)"));
+                    tracing::info!(%ip, %error, "the server.bind address is not here yet; waiting");
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error).with_context(|| cannot(ip)),
         }
-        Err(error) => Err(error).with_context(|| {
-            format!(
-                "cannot listen on {} (server.bind, server.port)",
-                SocketAddr::new(ip, port)
-            )
-        }),
+    };
+    let listener = listen(default, port)
+        .await
+        .with_context(|| cannot(default))?;
+    let serving = listener.local_addr().context("listening socket")?;
+    let problem = format!(
+        "server.bind: {ip} is not an address of this device ({error}); \
+         serving on every address ({}) instead",
+        serving.ip()
+    );
+    Ok((listener, Some(problem)))
+}
+
+/// Whether binding failed because the device does not have the address (or its
+/// kind: IPv6 on a kernel without it).
+fn address_missing(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::AddrNotAvailable | ErrorKind::Unsupported
+    ) || error.raw_os_error() == Some(EAFNOSUPPORT)
+}
+
+/// Binds `ip`:`port`. `::` falls back to `0.0.0.0` on a machine without IPv6, so
+/// the default works everywhere.
+async fn listen(ip: IpAddr, port: u16) -> std::io::Result<TcpListener> {
+    match TcpListener::bind(SocketAddr::new(ip, port)).await {
+        Err(error) if ip.is_unspecified() && ip.is_ipv6() && address_missing(&error) => {
+            tracing::warn!(%error, "no IPv6 here; listening on IPv4 only");
+            TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)).await
+        }
+        result => result,
     }
 }
 

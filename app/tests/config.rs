@@ -444,7 +444,7 @@ fn default_toml_documents_every_key() {
         }
     }
     // network, server, camera, encoder, image, gpio, log
-    assert_eq!(keys, 8 + 6 + 7 + 5 + 13 + 1 + 1);
+    assert_eq!(keys, 8 + 8 + 7 + 5 + 13 + 1 + 1);
     // The optional key is shown, commented out, with an example that works.
     assert!(text.contains("\n# file = \"/boot/video.h264\"\n"));
     let uncommented = text.replace("\n# file = ", "\nfile = ");

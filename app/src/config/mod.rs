@@ -177,7 +177,9 @@ fn text_list<'de, D: Deserializer<'de>>(d: D, expected: &str) -> Result<Vec<Stri
 pub struct ServerConfig {
     /// IP address to listen on. "::" means every IPv6 and IPv4 address of the
     /// device (falls back to IPv4 only when the kernel has no IPv6); "0.0.0.0" every
-    /// IPv4 address; "127.0.0.1" only this device itself.
+    /// IPv4 address; "127.0.0.1" only this device itself. An address the device
+    /// does not have (5 s after the start, for the network to come up) is shown
+    /// as a mistake on the page, and "::" is used instead, on the same port.
     pub bind: IpAddr,
     /// TCP port of the web server, 0-65535. 80, the web's own port, lets people
     /// type just http://streamer.local/; with another port the player is at
@@ -191,6 +193,24 @@ pub struct ServerConfig {
     /// "503 too many viewers" until someone leaves. Each viewer costs the device
     /// network bandwidth (about the bitrate below) and a little memory.
     pub max_viewers: usize,
+    /// Most viewers watching at once from one IP address, at least 1. One more
+    /// from that address is turned away with "429 too many viewers from your
+    /// address", so one client cannot take every viewer place (max_viewers) and
+    /// keep everyone else out. On a home network each phone, tablet or computer
+    /// has its own address, and one of them rarely shows more than a few players
+    /// at once: 8 leaves room for that and lets one address hold only a small
+    /// share of the places. Behind a reverse proxy, or when the viewers come
+    /// through one NAT router, every viewer has the same address: there, set
+    /// this to max_viewers.
+    pub max_viewers_per_address: usize,
+    /// Most open connections (page loads and viewers together) from one IP
+    /// address, at least 1. More from that address are refused at once. A browser
+    /// opens up to 6 connections to load the page, plus one per player, so keep
+    /// this well above max_viewers_per_address; behind a reverse proxy, raise it
+    /// with max_viewers. All connections together are limited by the open-file
+    /// limit the service is started with (half of it, less 32; the log says how
+    /// many at start).
+    pub max_connections_per_address: usize,
     /// More names the device is reached by, e.g. ["camera.example.com"] behind a
     /// reverse proxy that passes that name on. The device always answers to its
     /// hostname, hostname.local, its IP addresses and localhost; a request for any
@@ -217,6 +237,8 @@ impl Default for ServerConfig {
             port: 80,
             web_root: PathBuf::from("/usr/share/streamer/www"),
             max_viewers: 200,
+            max_viewers_per_address: 8,
+            max_connections_per_address: 32,
             allowed_hosts: Vec::new(),
             frame_ancestors: Vec::new(),
         }

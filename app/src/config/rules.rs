@@ -86,6 +86,22 @@ pub(super) const INT_RULES: &[IntRule] = &[
         range: "at least 1",
     },
     IntRule {
+        key: "server.max_viewers_per_address",
+        noun: "number of viewers",
+        min: 1,
+        max: u32::MAX as i64,
+        even: false,
+        range: "at least 1",
+    },
+    IntRule {
+        key: "server.max_connections_per_address",
+        noun: "number of connections",
+        min: 1,
+        max: u32::MAX as i64,
+        even: false,
+        range: "at least 1",
+    },
+    IntRule {
         key: "camera.width",
         noun: "width",
         min: 16,

@@ -56,6 +56,9 @@ pub struct VideoCounters {
     pub viewers_total: u64,
     /// Viewers turned away because the server was full.
     pub viewers_rejected: u64,
+    /// Viewers turned away because their address had
+    /// `server.max_viewers_per_address` watching.
+    pub viewers_rejected_address: u64,
 }
 
 impl Status {
@@ -81,6 +84,7 @@ impl Status {
                 viewer_drops: snapshot.viewer_drops,
                 viewers_total: snapshot.viewers_total,
                 viewers_rejected: snapshot.viewers_rejected,
+                viewers_rejected_address: snapshot.viewers_rejected_address,
             },
             viewers: snapshot.viewers,
             config,

@@ -5,17 +5,26 @@ use std::fmt::Write;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use axum::Extension;
 
+use super::connections::{ConnectionStats, Connections};
 use super::AppState;
 use crate::hub::{HubSnapshot, SourceState};
 
-/// `GET /metrics`.
-pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    let body = render(
+/// `GET /metrics`. The connection counts come from the server's accept loop
+/// (none when the router runs without it).
+pub async fn metrics(
+    State(app): State<AppState>,
+    connections: Option<Extension<Connections>>,
+) -> impl IntoResponse {
+    let mut body = render(
         &app.hub.snapshot(),
         app.hub.uptime().as_secs_f64(),
         app.config.errors.len(),
     );
+    if let Some(Extension(connections)) = connections {
+        body.push_str(&render_connections(&connections.stats()));
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -25,13 +34,63 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// One metric: its help, type and value.
+fn write_metric(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
+    let _ = writeln!(out, "# HELP streamer_{name} {help}");
+    let _ = writeln!(out, "# TYPE streamer_{name} {kind}");
+    let _ = writeln!(out, "streamer_{name} {value}");
+}
+
+/// The exposition text for the connection counts.
+pub fn render_connections(c: &ConnectionStats) -> String {
+    let mut out = String::with_capacity(1024);
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        write_metric(&mut out, name, kind, help, value);
+    };
+    metric(
+        "connections",
+        "gauge",
+        "TCP connections open now (viewers included).",
+        c.open as f64,
+    );
+    metric(
+        "connections_total",
+        "counter",
+        "TCP connections accepted and served.",
+        c.accepted as f64,
+    );
+    metric(
+        "connections_refused_address_total",
+        "counter",
+        "Connections refused because their address had server.max_connections_per_address open.",
+        c.refused_address as f64,
+    );
+    metric(
+        "connections_refused_full_total",
+        "counter",
+        "Connections refused because the server had its most connections open, all busy.",
+        c.refused_full as f64,
+    );
+    metric(
+        "connections_evicted_total",
+        "counter",
+        "Connections closed before their first request to make room for a new one.",
+        c.evicted as f64,
+    );
+    metric(
+        "connections_header_timeouts_total",
+        "counter",
+        "Connections closed because a request head did not arrive in time.",
+        c.header_timeouts as f64,
+    );
+    out
+}
+
 /// The exposition text for a hub snapshot.
 pub fn render(s: &HubSnapshot, uptime_s: f64, config_errors: usize) -> String {
     let mut out = String::with_capacity(2048);
     let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
-        let _ = writeln!(out, "# HELP streamer_{name} {help}");
-        let _ = writeln!(out, "# TYPE streamer_{name} {kind}");
-        let _ = writeln!(out, "streamer_{name} {value}");
+        write_metric(&mut out, name, kind, help, value);
     };
     metric(
         "uptime_seconds",
@@ -98,6 +157,12 @@ pub fn render(s: &HubSnapshot, uptime_s: f64, config_errors: usize) -> String {
         "counter",
         "Viewers turned away because the server was full.",
         s.viewers_rejected as f64,
+    );
+    metric(
+        "viewers_rejected_address_total",
+        "counter",
+        "Viewers turned away because their address had server.max_viewers_per_address watching.",
+        s.viewers_rejected_address as f64,
     );
     metric(
         "viewer_dropped_frames_total",

@@ -6,26 +6,28 @@
 //! - [`api`]: `GET /api/status` and `GET /healthz`.
 //! - [`metrics`]: `GET /metrics`, Prometheus text format.
 //! - [`static_files`]: the player from `server.web_root`.
+//! - [`connections`]: the accept loop, with the limits on connections and the
+//!   timers that close what clients leave hanging.
 
 pub mod api;
+pub mod connections;
 pub mod guard;
 pub mod metrics;
 pub mod static_files;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
 use axum::routing::get;
-use axum::serve::ListenerExt;
-use axum::Router;
-use tokio::net::TcpListener;
+use axum::{Extension, Router};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::ConfigReport;
 use crate::hub::Hub;
+use connections::Connections;
 
 /// Shared by every request handler.
 #[derive(Clone)]
@@ -79,38 +81,49 @@ pub fn router(state: AppState, web_root: PathBuf) -> Router {
 /// bookkeeping.)
 pub const SEND_BUFFER_BYTES: usize = 192 * 1024;
 
-/// Per-connection socket options: no Nagle delay (every frame goes out at once) and
-/// a bounded send buffer.
-fn tune_connection(stream: &mut tokio::net::TcpStream) {
+/// Per-connection socket options: no Nagle delay (every frame goes out at once), a
+/// bounded send buffer, and a bound on how long sent data may go unacknowledged
+/// ([`connections::TCP_USER_TIMEOUT`]).
+fn tune_connection(stream: &TcpStream) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "cannot set TCP_NODELAY");
     }
-    if let Err(error) = socket2::SockRef::from(&*stream).set_send_buffer_size(SEND_BUFFER_BYTES) {
+    let socket = socket2::SockRef::from(stream);
+    if let Err(error) = socket.set_send_buffer_size(SEND_BUFFER_BYTES) {
         tracing::debug!(%error, "cannot set SO_SNDBUF");
+    }
+    if let Err(error) = socket.set_tcp_user_timeout(Some(connections::TCP_USER_TIMEOUT)) {
+        tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then closes every
-/// viewer (WebSocket close 1001) and waits up to `drain` for them to go.
+/// Serves `router` on `listener`, within `connections`' limits, until `shutdown`
+/// completes; then stops accepting, closes every viewer (WebSocket close 1001)
+/// and waits up to `drain` for the viewers and the connections to go.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     web_root: PathBuf,
+    connections: Connections,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> std::io::Result<()> {
     let hub = state.hub.clone();
-    let app = router(state, web_root).into_make_service_with_connect_info::<SocketAddr>();
-    let closing_hub = hub.clone();
-    let listener = listener.tap_io(tune_connection);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            closing_hub.close();
-        })
-        .await?;
+    // `/metrics` counts the connections.
+    let app = router(state, web_root).layer(Extension(connections.clone()));
+    connections::accept_loop(
+        listener,
+        app,
+        connections.clone(),
+        tune_connection,
+        shutdown,
+    )
+    .await;
+    hub.close();
     let deadline = tokio::time::Instant::now() + drain;
-    while hub.viewer_count() > 0 && tokio::time::Instant::now() < deadline {
+    while (hub.viewer_count() > 0 || connections.stats().open > 0)
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())

@@ -49,7 +49,8 @@ pub struct WsParams {
     timing: Option<String>,
 }
 
-/// Upgrades to a WebSocket, or answers 503 when the hub is full or closing.
+/// Upgrades to a WebSocket, or answers 503 when the hub is full or closing, 429
+/// when the client's address has `max_viewers_per_address` watching.
 pub async fn upgrade(
     State(hub): State<Hub>,
     State(config): State<Arc<ConfigReport>>,
@@ -76,6 +77,10 @@ pub async fn upgrade(
         Err(error @ (SubscribeError::Full(_) | SubscribeError::Closed)) => {
             tracing::warn!(%remote, %error, "viewer turned away");
             return (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response();
+        }
+        Err(error @ SubscribeError::AddressFull(_)) => {
+            tracing::warn!(%remote, %error, "viewer turned away");
+            return (StatusCode::TOO_MANY_REQUESTS, error.to_string()).into_response();
         }
     };
     let every_frame = params.timing.as_deref() == Some("frame");

@@ -16,6 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use streamer::config::{ConfigReport, ServerConfig};
 use streamer::h264::{AccessUnit, AccessUnitReader};
 use streamer::hub::{Hub, HubLimits};
+use streamer::web::connections::{ConnectionLimits, Connections};
 use streamer::web::{self, AppState};
 use streamer::websocket::messages::ServerMessage;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -107,10 +108,16 @@ impl TestServer {
             ))),
             guard: Arc::new(web::guard::Guard::new(&server_config)),
         };
+        // Many viewers come from this one address: no per-address limit here.
+        let connections = Connections::new(ConnectionLimits {
+            total: 10_000,
+            per_address: 10_000,
+        });
         let task = tokio::spawn(web::serve(
             listener,
             state,
             web_root,
+            connections,
             async move {
                 let _ = rx.await;
             },

@@ -174,7 +174,12 @@ fn spawn_log_reader(
 fn listening_address(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("listening on http://")? + "listening on http://".len()..];
     let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
-    rest[..end].parse().ok()
+    let address = &rest[..end];
+    // Listening on every address is shown as localhost.
+    match address.strip_prefix("localhost:") {
+        Some(port) => Some(SocketAddr::from(([127, 0, 0, 1], port.parse().ok()?))),
+        None => address.parse().ok(),
+    }
 }
 
 /// Blocking HTTP/1.1 GET: status and body (`Connection: close`).

@@ -26,7 +26,7 @@ impl ReaderStats {
             + a.bad_slice_headers
             + a.unknown_parameter_sets
             + a.bad_sei
-            + a.forced_splits
+            + a.oversize_access_units
             + a.dropped_nals
     }
 }
@@ -93,7 +93,7 @@ impl AccessUnitReader {
 mod tests {
     use super::*;
     use crate::h264::access_unit::RandomAccess;
-    use crate::h264::split::Splitter;
+    use crate::h264::split::{Splitter, MAX_NAL_SIZE};
     use crate::h264::testing::{annex_b, recovery_point_sei, PpsSpec, SliceSpec, SpsSpec};
     use proptest::prelude::*;
 
@@ -341,6 +341,36 @@ mod tests {
             assert_conserved(&data, &units, &reader);
             let (whole, _) = read(&data, &[data.len().max(1)]);
             prop_assert_eq!(whole, units);
+        }
+    }
+
+    proptest! {
+        // Each case reads more than 8 MiB: few cases.
+        #![proptest_config(ProptestConfig::with_cases(6))]
+
+        #[test]
+        fn an_oversize_nal_unit_is_skipped_and_the_rest_comes_through(
+            pictures in prop::collection::vec(picture(), 2..6),
+            at in any::<prop::sample::Index>(),
+            header in prop::sample::select(vec![0x06u8, 0x0c, 0x41, 0x65, 0x67]),
+            chunks in prop::collection::vec(1usize..(3 << 20), 1..6),
+        ) {
+            let (nals, expected) = stream(&pictures);
+            let reference = annex_b(&nals);
+            let (units, _) = read(&reference, &[reference.len()]);
+            // The same stream with one NAL unit longer than the bound somewhere.
+            let mut huge = vec![header];
+            huge.resize(MAX_NAL_SIZE + 1, 0x55);
+            let mut with_huge = nals.clone();
+            with_huge.insert(at.index(nals.len() + 1), huge);
+            let data = annex_b(&with_huge);
+            let (got, reader) = read(&data, &chunks);
+            prop_assert_eq!(&got, &units);
+            prop_assert_eq!(got.len(), expected.len());
+            let stats = reader.stats();
+            prop_assert_eq!(stats.split.oversize_nals, 1);
+            prop_assert!(stats.split.oversize_bytes > MAX_NAL_SIZE as u64);
+            prop_assert_eq!(stats.split.nals, nals.len() as u64);
         }
     }
 }

@@ -29,6 +29,55 @@ impl ReaderStats {
             + a.oversize_access_units
             + a.dropped_nals
     }
+
+    /// Bytes skipped: outside any NAL unit (no start code before them; zero bytes
+    /// there are padding and not counted), in NAL units over
+    /// [`MAX_NAL_SIZE`](super::split::MAX_NAL_SIZE), or in dropped NAL units of access
+    /// units over [`MAX_AU_BYTES`](super::access_unit::MAX_AU_BYTES).
+    pub fn skipped_bytes(&self) -> u64 {
+        self.split.garbage_bytes + self.split.oversize_bytes + self.assembler.dropped_bytes
+    }
+
+    /// What was skipped, in plain words, or `None` when nothing was.
+    pub fn describe_skipped(&self) -> Option<String> {
+        let skipped = self.skipped_bytes();
+        if skipped == 0 {
+            return None;
+        }
+        let mut parts = vec![format!("{} skipped", size(skipped))];
+        if self.split.garbage_bytes > 0 {
+            parts.push(format!(
+                "{} not in any NAL unit (no start code)",
+                size(self.split.garbage_bytes)
+            ));
+        }
+        if self.split.oversize_nals > 0 {
+            parts.push(format!(
+                "{} NAL unit(s) over the {} bound",
+                self.split.oversize_nals,
+                size(super::split::MAX_NAL_SIZE as u64)
+            ));
+        }
+        if self.assembler.oversize_access_units > 0 {
+            parts.push(format!(
+                "{} access unit(s) over the {} bound",
+                self.assembler.oversize_access_units,
+                size(super::access_unit::MAX_AU_BYTES as u64)
+            ));
+        }
+        Some(parts.join(", "))
+    }
+}
+
+/// A byte count for people: `512 bytes`, `3.2 MiB`.
+fn size(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} bytes")
+    } else if bytes < 1 << 20 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+    }
 }
 
 /// Annex-B bytes in, complete access units out.
@@ -272,6 +321,21 @@ mod tests {
         assert_eq!(reader.stats().assembler.access_units, 6);
         assert_eq!(reader.stats().split.nals, nals.len() as u64);
         assert_conserved(&data, &units, &reader);
+    }
+
+    #[test]
+    fn what_was_skipped_is_described() {
+        let mut stats = ReaderStats::default();
+        assert_eq!(stats.describe_skipped(), None);
+        stats.split.garbage_bytes = 3 << 20;
+        stats.split.oversize_nals = 2;
+        stats.split.oversize_bytes = 17 << 20;
+        assert_eq!(stats.skipped_bytes(), 20 << 20);
+        assert_eq!(
+            stats.describe_skipped().unwrap(),
+            "20.0 MiB skipped, 3.0 MiB not in any NAL unit (no start code), \
+             2 NAL unit(s) over the 8.0 MiB bound"
+        );
     }
 
     #[test]

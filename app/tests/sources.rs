@@ -162,7 +162,6 @@ fn assert_stays_offline(server: &StreamerProcess, needle: &str) -> Value {
     status
 }
 
-
 #[test]
 fn random_bytes_as_the_file_cost_bounded_memory_and_are_reported() {
     let server = start(Path::new("/dev/urandom"));
@@ -235,7 +234,10 @@ fn oversize_nal_units_are_skipped_and_the_video_around_them_plays() {
     let status = api_status(&server);
     assert_eq!(status["source"]["state"], "live", "{status}");
     let input = &status["video"]["input"];
-    assert!(input["oversize_nal_units"].as_u64().unwrap() >= 1, "{status}");
+    assert!(
+        input["oversize_nal_units"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
     assert!(
         input["skipped_bytes"].as_u64().unwrap() > MAX_NAL_SIZE as u64,
         "{status}"
@@ -268,7 +270,10 @@ fn a_file_without_parameter_sets_is_offline_with_the_reason() {
     std::fs::write(&path, &data).unwrap();
     let server = start(&path);
     let status = assert_stays_offline(&server, "no SPS/PPS");
-    assert!(status["video"]["undecodable"].as_u64().unwrap() > 0, "{status}");
+    assert!(
+        status["video"]["undecodable"].as_u64().unwrap() > 0,
+        "{status}"
+    );
 }
 
 #[test]

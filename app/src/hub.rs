@@ -93,6 +93,56 @@ pub struct SourceStatus {
     pub restarts: u64,
 }
 
+/// What the H.264 reader skipped of the source's output, totals since the server
+/// started: input that is not H.264 or is too large to be real video. Bounded
+/// memory has a price, and this is where it shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct InputStats {
+    /// Bytes skipped: outside any NAL unit (no start code before them), or in NAL
+    /// units or access units over the size bound.
+    pub skipped_bytes: u64,
+    /// NAL units skipped because they exceeded the size bound (8 MiB).
+    pub oversize_nal_units: u64,
+    /// Access units skipped because they exceeded the size bound (8 MiB).
+    pub oversize_access_units: u64,
+    /// SPS or PPS NAL units that did not parse.
+    pub bad_parameter_sets: u64,
+}
+
+impl InputStats {
+    /// `self - earlier`, field by field (zero where `earlier` is larger).
+    pub fn since(&self, earlier: &InputStats) -> InputStats {
+        InputStats {
+            skipped_bytes: self.skipped_bytes.saturating_sub(earlier.skipped_bytes),
+            oversize_nal_units: self
+                .oversize_nal_units
+                .saturating_sub(earlier.oversize_nal_units),
+            oversize_access_units: self
+                .oversize_access_units
+                .saturating_sub(earlier.oversize_access_units),
+            bad_parameter_sets: self
+                .bad_parameter_sets
+                .saturating_sub(earlier.bad_parameter_sets),
+        }
+    }
+
+    /// `self + other`, field by field.
+    pub fn plus(&self, other: &InputStats) -> InputStats {
+        InputStats {
+            skipped_bytes: self.skipped_bytes.saturating_add(other.skipped_bytes),
+            oversize_nal_units: self
+                .oversize_nal_units
+                .saturating_add(other.oversize_nal_units),
+            oversize_access_units: self
+                .oversize_access_units
+                .saturating_add(other.oversize_access_units),
+            bad_parameter_sets: self
+                .bad_parameter_sets
+                .saturating_add(other.bad_parameter_sets),
+        }
+    }
+}
+
 impl Default for SourceStatus {
     fn default() -> Self {
         SourceStatus {
@@ -242,6 +292,8 @@ pub struct HubSnapshot {
     pub keyframes: u64,
     /// Access units dropped because no viewer could decode them.
     pub undecodable: u64,
+    /// What the H.264 reader skipped of the source's output.
+    pub input: InputStats,
     /// Frames lost by viewers that fell behind, all viewers ever.
     pub viewer_drops: u64,
     /// Times a viewer fell behind, all viewers ever.
@@ -284,6 +336,8 @@ struct State {
     pps: BTreeMap<u32, Nal>,
     stream: Option<Arc<StreamInfo>>,
     source: Arc<SourceStatus>,
+    /// What the H.264 reader skipped of the source's output so far.
+    input: InputStats,
     /// The last keyframe and every frame since; empty when too large or none yet.
     gop: Vec<Frame>,
     gop_bytes: usize,
@@ -400,6 +454,12 @@ impl Hub {
         for viewer in &state.viewers {
             viewer.push_item(Item::Source(status.clone()));
         }
+    }
+
+    /// Adds to what the H.264 reader skipped of the source's output.
+    pub fn add_input_stats(&self, more: &InputStats) {
+        let mut state = self.state();
+        state.input = state.input.plus(more);
     }
 
     /// The source's state as last reported.
@@ -539,6 +599,7 @@ impl Hub {
             bytes: c.bytes.load(Ordering::Relaxed),
             keyframes: c.keyframes.load(Ordering::Relaxed),
             undecodable: c.undecodable.load(Ordering::Relaxed),
+            input: state.input,
             viewer_drops: c.viewer_drops.load(Ordering::Relaxed),
             viewer_resyncs: c.viewer_resyncs.load(Ordering::Relaxed),
             viewers_total: c.viewers_total.load(Ordering::Relaxed),
@@ -610,15 +671,16 @@ impl State {
     }
 
     /// The keyframe as Annex-B with every known SPS and PPS in front, unless it
-    /// carries its own. `None` when the hub has not seen the parameter sets.
+    /// carries its own. `None` when the hub has no SPS and PPS that parse (from this
+    /// access unit or before): no player could decode it, nor even be set up for it.
     fn keyframe_with_parameter_sets(&self, au: &AccessUnit) -> Option<Bytes> {
+        if self.sps.is_empty() || self.pps.is_empty() {
+            return None;
+        }
         let has_sps = au.contains(NalType::Sps);
         let has_pps = au.contains(NalType::Pps);
         if has_sps && has_pps {
             return Some(au.to_annex_b());
-        }
-        if (!has_sps && self.sps.is_empty()) || (!has_pps && self.pps.is_empty()) {
-            return None;
         }
         let mut prefix: Vec<&Nal> = Vec::new();
         if !has_sps {
@@ -1030,6 +1092,42 @@ mod tests {
             Published::Frame(0)
         );
         assert_eq!(hub.snapshot().undecodable, 1);
+    }
+
+    #[test]
+    fn a_keyframe_whose_sps_does_not_parse_is_not_published() {
+        let hub = Hub::new(limits(), Some(25.0));
+        let mut unit = idr(true, 1);
+        // An SPS cut after its first bytes: it cannot parse.
+        unit.nals[0] = nal(&[0x67, 0x64, 0x00]);
+        assert_eq!(
+            hub.publish(&unit, SystemTime::now()),
+            Published::MissingParameterSets
+        );
+        let snapshot = hub.snapshot();
+        assert_eq!((snapshot.frames, snapshot.undecodable), (0, 1));
+        assert!(snapshot.stream.is_none());
+        // With parameter sets that parse, the stream starts.
+        assert_eq!(
+            hub.publish(&idr(true, 2), SystemTime::now()),
+            Published::Frame(0)
+        );
+    }
+
+    #[test]
+    fn input_stats_add_up() {
+        let hub = Hub::new(limits(), Some(25.0));
+        let some = InputStats {
+            skipped_bytes: 10,
+            oversize_nal_units: 1,
+            oversize_access_units: 2,
+            bad_parameter_sets: 3,
+        };
+        hub.add_input_stats(&some);
+        hub.add_input_stats(&some);
+        assert_eq!(hub.snapshot().input, some.plus(&some));
+        assert_eq!(some.plus(&some).since(&some), some);
+        assert_eq!(InputStats::default().since(&some), InputStats::default());
     }
 
     #[test]

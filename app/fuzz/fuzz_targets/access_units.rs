@@ -1,5 +1,7 @@
 //! Access-unit reader: arbitrary bytes in random pieces (and random flushes) never
-//! panic, keep the invariants, and lose or duplicate no NAL unit.
+//! panic, keep the invariants, and lose or duplicate no NAL unit. (Fuzz inputs stay
+//! far below the 8 MiB and 8192-NAL-unit bounds beyond which access units are
+//! skipped; the unit tests cover those.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

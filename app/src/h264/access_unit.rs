@@ -125,11 +125,16 @@ fn starts_access_unit(nal_type: NalType) -> bool {
     }
 }
 
-/// Most NAL units one access unit may hold; a longer one is cut (and counted).
+/// Most NAL units one access unit may hold; a longer one is skipped (and counted).
+/// A 1080p picture has 8160 macroblocks, so even one slice per macroblock fits.
 pub const MAX_AU_NALS: usize = 8192;
 
-/// Most bytes one access unit may hold; a larger one is cut (and counted).
-pub const MAX_AU_BYTES: usize = 32 << 20;
+/// Most bytes one access unit may hold; a larger one is skipped whole, up to the
+/// next access unit, and counted ([`AssemblerStats::oversize_access_units`]).
+/// The same 8 MiB as a NAL unit ([`MAX_NAL_SIZE`](super::split::MAX_NAL_SIZE), see
+/// there why): the bound is on a coded picture, whether it comes in one slice or
+/// many.
+pub const MAX_AU_BYTES: usize = super::split::MAX_NAL_SIZE;
 
 /// What the assembler found wrong, for monitoring.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -145,10 +150,28 @@ pub struct AssemblerStats {
     pub unknown_parameter_sets: u64,
     /// SEI NAL units that did not parse.
     pub bad_sei: u64,
-    /// Access units cut because they exceeded [`MAX_AU_NALS`] or [`MAX_AU_BYTES`].
-    pub forced_splits: u64,
-    /// Non-VCL NAL units dropped because too many arrived without any picture.
+    /// Access units skipped because they exceeded [`MAX_AU_NALS`] or
+    /// [`MAX_AU_BYTES`].
+    pub oversize_access_units: u64,
+    /// NAL units dropped: those of skipped access units, and non-VCL NAL units that
+    /// arrived in too large numbers without any picture.
     pub dropped_nals: u64,
+    /// Bytes of the NAL units dropped.
+    pub dropped_bytes: u64,
+}
+
+/// A slice, judged against the slices before it in the access unit.
+struct SliceCheck {
+    /// A redundant coded picture's slice: it stays with its primary picture.
+    redundant: bool,
+    /// It begins a new primary picture.
+    new_picture: bool,
+    /// Its header, if it parsed.
+    slice: PrevSlice,
+    /// `first_mb_in_slice`, if it could be read.
+    first_mb: Option<u32>,
+    /// Its colour plane, as a bit.
+    plane: u8,
 }
 
 /// The previous primary-picture slice of the access unit being assembled.
@@ -187,6 +210,11 @@ pub struct AccessUnitAssembler {
     /// Colour planes (bit per `colour_plane_id`) of `pending` that had a primary
     /// slice starting at macroblock 0.
     mb0_planes: u8,
+    /// An access unit grew too large and was dropped: its remaining NAL units are
+    /// dropped too, up to the next access unit. `pending` is empty meanwhile, while
+    /// `prev`, `mb0_planes` and `closed` still describe the dropped access unit, to
+    /// tell where the next one begins.
+    skipping: bool,
     /// Parameter sets by id.
     sps: HashMap<u32, Sps>,
     pps: HashMap<u32, Pps>,
@@ -212,15 +240,39 @@ impl AccessUnitAssembler {
     /// Takes one NAL unit; an access unit it completes is appended to `out`.
     pub fn push(&mut self, nal: Nal, out: &mut Vec<AccessUnit>) {
         let nal_type = nal.nal_type();
+        if self.skipping {
+            if !self.ends_skip(&nal) {
+                self.drop_nal(&nal);
+                return;
+            }
+            self.reset();
+        }
         if self.pending.len() >= MAX_AU_NALS
             || self.pending_bytes.saturating_add(nal.data().len()) > MAX_AU_BYTES
         {
-            if self.has_vcl {
-                self.stats.forced_splits += 1;
-                self.emit(out);
-            } else {
-                self.stats.dropped_nals += self.pending.len() as u64;
-                self.reset();
+            let had_vcl = self.has_vcl;
+            self.stats.dropped_nals += self.pending.len() as u64;
+            self.stats.dropped_bytes += self.pending_bytes as u64;
+            if had_vcl {
+                // A picture this large is not real video: skip all of it, up to the
+                // next access unit, rather than pass on a piece of it.
+                self.stats.oversize_access_units += 1;
+                self.pending.clear();
+                self.pending_bytes = 0;
+                self.has_vcl = false;
+                self.has_idr = false;
+                self.recovery = None;
+                self.skipping = true;
+                if !self.ends_skip(&nal) {
+                    self.drop_nal(&nal);
+                    return;
+                }
+            }
+            self.reset();
+            if nal.data().len() > MAX_AU_BYTES {
+                // Only when fed NAL units directly: the splitter bounds them.
+                self.drop_nal(&nal);
+                return;
             }
         }
         match nal_type {
@@ -280,9 +332,39 @@ impl AccessUnitAssembler {
         self.pending.push(nal);
     }
 
-    /// Decides whether a slice begins a new primary picture, and starts a new access
-    /// unit if so.
-    fn push_slice(&mut self, nal: &Nal, out: &mut Vec<AccessUnit>) {
+    /// Counts a NAL unit dropped.
+    fn drop_nal(&mut self, nal: &Nal) {
+        self.stats.dropped_nals += 1;
+        self.stats.dropped_bytes += nal.data().len() as u64;
+    }
+
+    /// While skipping an access unit that grew too large: whether `nal` begins the
+    /// next access unit (by the same rules as [`AccessUnitAssembler::push`]).
+    fn ends_skip(&mut self, nal: &Nal) -> bool {
+        match nal.nal_type() {
+            NalType::Slice | NalType::IdrSlice | NalType::SlicePartition(2) => {
+                let check = self.check_slice(nal);
+                if !check.redundant && !check.new_picture {
+                    // Still the skipped picture: later slices compare with this one.
+                    self.prev = Some(check.slice);
+                    if check.first_mb == Some(0) {
+                        self.mb0_planes |= check.plane;
+                    }
+                }
+                !check.redundant && check.new_picture
+            }
+            NalType::EndOfStream | NalType::EndOfSequence => {
+                let ends = self.closed;
+                self.closed = true;
+                ends
+            }
+            other if starts_access_unit(other) => true,
+            _ => self.closed,
+        }
+    }
+
+    /// Judges a slice against the previous slices of the pending access unit.
+    fn check_slice(&mut self, nal: &Nal) -> SliceCheck {
         let parsed = {
             let (sps, pps) = (&self.sps, &self.pps);
             SliceHeader::parse(nal, |id| {
@@ -291,17 +373,10 @@ impl AccessUnitAssembler {
             })
         };
         let (slice, first_mb) = match parsed {
-            Ok(header) => {
-                if header.redundant_pic_cnt > 0 {
-                    // A redundant picture stays with its primary picture.
-                    self.start_if(self.closed, out);
-                    return;
-                }
-                (
-                    PrevSlice::Parsed(header),
-                    Some(header.start.first_mb_in_slice),
-                )
-            }
+            Ok(header) => (
+                PrevSlice::Parsed(header),
+                Some(header.start.first_mb_in_slice),
+            ),
             Err(error) => {
                 if matches!(error, SliceError::UnknownParameterSet { .. }) {
                     self.stats.unknown_parameter_sets += 1;
@@ -324,10 +399,28 @@ impl AccessUnitAssembler {
                 }
                 _ => first_mb == Some(0),
             };
-        self.start_if(new_picture, out);
-        self.prev = Some(slice);
-        if first_mb == Some(0) {
-            self.mb0_planes |= plane;
+        SliceCheck {
+            redundant: matches!(slice, PrevSlice::Parsed(h) if h.redundant_pic_cnt > 0),
+            new_picture,
+            slice,
+            first_mb,
+            plane,
+        }
+    }
+
+    /// Decides whether a slice begins a new primary picture, and starts a new access
+    /// unit if so.
+    fn push_slice(&mut self, nal: &Nal, out: &mut Vec<AccessUnit>) {
+        let check = self.check_slice(nal);
+        if check.redundant {
+            // A redundant picture stays with its primary picture.
+            self.start_if(self.closed, out);
+            return;
+        }
+        self.start_if(check.new_picture, out);
+        self.prev = Some(check.slice);
+        if check.first_mb == Some(0) {
+            self.mb0_planes |= check.plane;
         }
     }
 
@@ -341,6 +434,10 @@ impl AccessUnitAssembler {
     /// The input so far ends on an access unit boundary: emits the pending access
     /// unit if it has a picture (non-VCL NAL units alone wait for the next one).
     pub fn flush(&mut self, out: &mut Vec<AccessUnit>) {
+        if self.skipping {
+            // What follows is a new access unit: stop skipping.
+            self.reset();
+        }
         self.start_if(true, out);
     }
 
@@ -373,6 +470,7 @@ impl AccessUnitAssembler {
         self.stream_ended = false;
         self.prev = None;
         self.mb0_planes = 0;
+        self.skipping = false;
     }
 
     /// Checks the assembler's internal consistency (for tests and fuzzing).
@@ -394,7 +492,9 @@ impl AccessUnitAssembler {
                 .any(|n| n.nal_type() == NalType::IdrSlice)
         );
         assert!(self.sps.len() <= 32 && self.pps.len() <= 256);
-        if !self.has_vcl {
+        if self.skipping {
+            assert!(self.pending.is_empty() && self.recovery.is_none());
+        } else if !self.has_vcl {
             assert!(self.prev.is_none());
             assert!(!self.closed && !self.stream_ended);
         }
@@ -837,27 +937,97 @@ mod tests {
     }
 
     #[test]
-    fn huge_access_units_are_cut_and_orphans_bounded() {
+    fn huge_access_units_are_skipped_and_orphans_bounded() {
         let sps = SpsSpec::default();
         let pps = PpsSpec::default();
         let mut a = AccessUnitAssembler::new();
         let mut out = Vec::new();
         a.push(nal(&sps.bytes()), &mut out);
         a.push(nal(&pps.bytes()), &mut out);
+        a.push(nal(&idr(0).bytes(&sps, &pps)), &mut out);
+        // A picture with more slices than any real one: skipped whole, including
+        // the slices after the bound.
         for mb in 0..(MAX_AU_NALS as u32 + 10) {
-            a.push(nal(&p(1, 2, mb + 1).bytes(&sps, &pps)), &mut out);
+            a.push(nal(&p(1, 2, mb).bytes(&sps, &pps)), &mut out);
+            a.check_invariants();
         }
-        a.check_invariants();
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].nals.len(), MAX_AU_NALS);
-        assert_eq!(a.stats().forced_splits, 1);
+        // The next picture comes through intact.
+        for mb in [0, 5] {
+            a.push(nal(&p(2, 4, mb).bytes(&sps, &pps)), &mut out);
+        }
         a.flush(&mut out);
+        a.check_invariants();
+        let frame_nums: Vec<usize> = out.iter().map(|u| u.nals.len()).collect();
+        assert_eq!(frame_nums, vec![3, 2], "the IDR picture and the next one");
+        assert_eq!(out[1].nals[0].data(), &p(2, 4, 0).bytes(&sps, &pps)[..]);
+        assert_eq!(a.stats().oversize_access_units, 1);
+        assert_eq!(a.stats().dropped_nals, MAX_AU_NALS as u64 + 10);
         // Endless SEI without pictures: dropped, not hoarded.
         for _ in 0..(MAX_AU_NALS + 5) {
             a.push(nal(&[0x06, 0x05, 0x01, 0x00, 0x80]), &mut out);
         }
         a.check_invariants();
-        assert_eq!(a.stats().dropped_nals, MAX_AU_NALS as u64);
+        assert_eq!(
+            a.stats().dropped_nals,
+            2 * MAX_AU_NALS as u64 + 10,
+            "{:?}",
+            a.stats()
+        );
         assert_eq!(a.pending().len(), 5);
+    }
+
+    #[test]
+    fn an_access_unit_over_the_byte_bound_is_skipped_up_to_the_next_one() {
+        let sps = SpsSpec::default();
+        let pps = PpsSpec::default();
+        let mut a = AccessUnitAssembler::new();
+        let mut out = Vec::new();
+        // Slices of 3 MiB each (slice data after a valid header).
+        let big = |spec: SliceSpec| {
+            let mut bytes = spec.bytes(&sps, &pps);
+            bytes.resize(3 << 20, 0x5a);
+            nal(&bytes)
+        };
+        a.push(nal(&sps.bytes()), &mut out);
+        a.push(nal(&pps.bytes()), &mut out);
+        for mb in [0, 10, 20, 30] {
+            a.push(big(idr(mb)), &mut out);
+            a.check_invariants();
+        }
+        // A slice of the same picture after the bound is skipped too; a recovery
+        // point SEI and the next picture start the next access unit.
+        a.push(nal(&recovery_point_sei(0)), &mut out);
+        a.push(nal(&p(1, 2, 0).bytes(&sps, &pps)), &mut out);
+        a.push(nal(&p(1, 2, 4).bytes(&sps, &pps)), &mut out);
+        a.push(nal(&p(2, 4, 0).bytes(&sps, &pps)), &mut out);
+        a.flush(&mut out);
+        a.check_invariants();
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[0].nals.len(), 3);
+        assert_eq!(
+            out[0].random_access,
+            RandomAccess::RecoveryPoint {
+                recovery_frame_cnt: 0
+            }
+        );
+        assert_eq!(out[1].nals.len(), 1);
+        let stats = a.stats();
+        assert_eq!(stats.oversize_access_units, 1);
+        // SPS, PPS and the first two slices; then the last two slices.
+        assert_eq!(stats.dropped_nals, 6);
+        assert!(stats.dropped_bytes >= 12 << 20, "{stats:?}");
+        // Without a new non-VCL NAL unit, a slice starting a new picture ends the
+        // skip as well.
+        let mut a = AccessUnitAssembler::new();
+        let mut out = Vec::new();
+        a.push(nal(&sps.bytes()), &mut out);
+        a.push(nal(&pps.bytes()), &mut out);
+        for mb in [0, 10, 20, 30] {
+            a.push(big(p(1, 2, mb)), &mut out);
+        }
+        a.push(nal(&p(2, 4, 0).bytes(&sps, &pps)), &mut out);
+        a.flush(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].nals[0].data(), &p(2, 4, 0).bytes(&sps, &pps)[..]);
     }
 }

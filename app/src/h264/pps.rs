@@ -27,6 +27,10 @@ pub enum PpsError {
         /// Its value.
         value: u32,
     },
+    /// Longer than any real parameter set
+    /// ([`MAX_PARAMETER_SET_SIZE`](super::sps::MAX_PARAMETER_SET_SIZE)).
+    #[error("PPS of {0} bytes, longer than any real one")]
+    TooLong(usize),
 }
 
 /// Adds the field name to a bit-reading error.
@@ -68,6 +72,9 @@ impl Pps {
         let header = data.first().copied();
         if header.map(|h| NalType::from_u8(h) != NalType::Pps || h & 0x80 != 0) != Some(false) {
             return Err(PpsError::NotPps(header.map(|h| h & 0x1f)));
+        }
+        if data.len() > super::sps::MAX_PARAMETER_SET_SIZE {
+            return Err(PpsError::TooLong(data.len()));
         }
         let mut r = BitReader::new(data.get(1..).unwrap_or_default());
         let id = ue_at_most(&mut r, 255, "pic_parameter_set_id")?;
@@ -149,5 +156,9 @@ mod tests {
             Pps::parse(&[0x68, 0xcb]),
             Err(PpsError::Field { .. })
         ));
+        // A valid start followed by more than any real PPS holds.
+        let mut long = vec![0x68, 0xcb, 0x83, 0xcb, 0x20];
+        long.resize(crate::h264::sps::MAX_PARAMETER_SET_SIZE + 1, 0x55);
+        assert_eq!(Pps::parse(&long), Err(PpsError::TooLong(long.len())));
     }
 }

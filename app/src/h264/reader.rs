@@ -26,8 +26,57 @@ impl ReaderStats {
             + a.bad_slice_headers
             + a.unknown_parameter_sets
             + a.bad_sei
-            + a.forced_splits
+            + a.oversize_access_units
             + a.dropped_nals
+    }
+
+    /// Bytes skipped: outside any NAL unit (no start code before them; zero bytes
+    /// there are padding and not counted), in NAL units over
+    /// [`MAX_NAL_SIZE`](super::split::MAX_NAL_SIZE), or in dropped NAL units of access
+    /// units over [`MAX_AU_BYTES`](super::access_unit::MAX_AU_BYTES).
+    pub fn skipped_bytes(&self) -> u64 {
+        self.split.garbage_bytes + self.split.oversize_bytes + self.assembler.dropped_bytes
+    }
+
+    /// What was skipped, in plain words, or `None` when nothing was.
+    pub fn describe_skipped(&self) -> Option<String> {
+        let skipped = self.skipped_bytes();
+        if skipped == 0 {
+            return None;
+        }
+        let mut parts = vec![format!("{} skipped", size(skipped))];
+        if self.split.garbage_bytes > 0 {
+            parts.push(format!(
+                "{} not in any NAL unit (no start code)",
+                size(self.split.garbage_bytes)
+            ));
+        }
+        if self.split.oversize_nals > 0 {
+            parts.push(format!(
+                "{} NAL unit(s) over the {} bound",
+                self.split.oversize_nals,
+                size(super::split::MAX_NAL_SIZE as u64)
+            ));
+        }
+        if self.assembler.oversize_access_units > 0 {
+            parts.push(format!(
+                "{} access unit(s) over the {} bound",
+                self.assembler.oversize_access_units,
+                size(super::access_unit::MAX_AU_BYTES as u64)
+            ));
+        }
+        Some(parts.join(", "))
+    }
+}
+
+/// A byte count for people: `512 bytes`, `3.2 MiB`.
+fn size(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} bytes")
+    } else if bytes < 1 << 20 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
     }
 }
 
@@ -93,7 +142,7 @@ impl AccessUnitReader {
 mod tests {
     use super::*;
     use crate::h264::access_unit::RandomAccess;
-    use crate::h264::split::Splitter;
+    use crate::h264::split::{Splitter, MAX_NAL_SIZE};
     use crate::h264::testing::{annex_b, recovery_point_sei, PpsSpec, SliceSpec, SpsSpec};
     use proptest::prelude::*;
 
@@ -275,6 +324,21 @@ mod tests {
     }
 
     #[test]
+    fn what_was_skipped_is_described() {
+        let mut stats = ReaderStats::default();
+        assert_eq!(stats.describe_skipped(), None);
+        stats.split.garbage_bytes = 3 << 20;
+        stats.split.oversize_nals = 2;
+        stats.split.oversize_bytes = 17 << 20;
+        assert_eq!(stats.skipped_bytes(), 20 << 20);
+        assert_eq!(
+            stats.describe_skipped().unwrap(),
+            "20.0 MiB skipped, 3.0 MiB not in any NAL unit (no start code), \
+             2 NAL unit(s) over the 8.0 MiB bound"
+        );
+    }
+
+    #[test]
     fn parameter_sets_in_their_own_buffer_join_the_next_picture() {
         let (nals, _) = stream(&[Picture {
             kind: 0,
@@ -341,6 +405,36 @@ mod tests {
             assert_conserved(&data, &units, &reader);
             let (whole, _) = read(&data, &[data.len().max(1)]);
             prop_assert_eq!(whole, units);
+        }
+    }
+
+    proptest! {
+        // Each case reads more than 8 MiB: few cases.
+        #![proptest_config(ProptestConfig::with_cases(6))]
+
+        #[test]
+        fn an_oversize_nal_unit_is_skipped_and_the_rest_comes_through(
+            pictures in prop::collection::vec(picture(), 2..6),
+            at in any::<prop::sample::Index>(),
+            header in prop::sample::select(vec![0x06u8, 0x0c, 0x41, 0x65, 0x67]),
+            chunks in prop::collection::vec(1usize..(3 << 20), 1..6),
+        ) {
+            let (nals, expected) = stream(&pictures);
+            let reference = annex_b(&nals);
+            let (units, _) = read(&reference, &[reference.len()]);
+            // The same stream with one NAL unit longer than the bound somewhere.
+            let mut huge = vec![header];
+            huge.resize(MAX_NAL_SIZE + 1, 0x55);
+            let mut with_huge = nals.clone();
+            with_huge.insert(at.index(nals.len() + 1), huge);
+            let data = annex_b(&with_huge);
+            let (got, reader) = read(&data, &chunks);
+            prop_assert_eq!(&got, &units);
+            prop_assert_eq!(got.len(), expected.len());
+            let stats = reader.stats();
+            prop_assert_eq!(stats.split.oversize_nals, 1);
+            prop_assert!(stats.split.oversize_bytes > MAX_NAL_SIZE as u64);
+            prop_assert_eq!(stats.split.nals, nals.len() as u64);
         }
     }
 }

@@ -1,21 +1,37 @@
 //! Annex-B byte stream -> NAL units (H.264 Annex B), sans-IO.
 //!
-//! Bytes arrive in pieces of any size; a start code may straddle two pieces. Every
-//! NAL unit is a slice of a shared buffer (no copy per NAL unit). Trailing zero bytes
-//! (`trailing_zero_8bits`, the first byte of a four-byte start code) are not part of
-//! the NAL unit before them. Bytes before the first start code are dropped. Memory is
-//! bounded: a NAL unit longer than [`MAX_NAL_SIZE`] is discarded.
+//! Bytes arrive in pieces of any size; a start code may straddle two pieces. Each
+//! NAL unit is copied once out of the splitter's buffer into a `Bytes` of its own,
+//! so that a NAL unit kept for long (a parameter set in the hub, a pending access
+//! unit) holds only its own bytes, never the larger buffer it was found in.
+//! Trailing zero bytes (`trailing_zero_8bits`, the first byte of a four-byte start
+//! code) are not part of the NAL unit before them. Bytes before the first start code
+//! are dropped. Memory is bounded: a NAL unit longer than [`MAX_NAL_SIZE`] is
+//! skipped up to the next start code and counted, so input without start codes
+//! (random bytes, a file that is not H.264) costs at most that much.
 
-use bytes::BytesMut;
+use bytes::Bytes;
 
 use super::nal::Nal;
 
-/// Longest NAL unit kept; a longer one is discarded and counted.
+/// Longest NAL unit kept, 8 MiB; a longer one is skipped up to the next start code
+/// and counted ([`SplitStats::oversize_nals`]).
+///
+/// Why 8 MiB: a NAL unit is at most one coded picture, and a conforming picture fits
+/// the coded picture buffer of its level: 3.9 MB for High profile at level 4.0 (what
+/// the Pi's encoders produce at 1080p), 9.8 MB at level 4.2. Real pictures are far
+/// smaller: a Pi keyframe at 1080p is a few hundred kilobytes even at the encoders'
+/// highest bitrate (25 Mbit/s), and 8 MiB is more than two seconds of that bitrate in
+/// one picture. The bound keeps what garbage input costs small on a 512 MB Pi Zero.
 pub const MAX_NAL_SIZE: usize = 8 << 20;
 
 /// Input is appended and scanned in pieces of at most this size, to keep the buffer
 /// bounded whatever size the caller pushes.
 const PIECE: usize = 1 << 20;
+
+/// A buffer with more spare room than this (beyond what it holds plus one
+/// [`PIECE`]) is shrunk, so memory held for one huge NAL unit is given back.
+const SPARE: usize = 2 * PIECE;
 
 /// What the splitter dropped, for monitoring.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,8 +44,10 @@ pub struct SplitStats {
     pub empty_nals: u64,
     /// NAL units dropped because their forbidden_zero_bit was set.
     pub forbidden_bit_nals: u64,
-    /// NAL units discarded because they grew beyond [`MAX_NAL_SIZE`].
+    /// NAL units skipped because they grew beyond [`MAX_NAL_SIZE`].
     pub oversize_nals: u64,
+    /// Bytes of those NAL units (up to the next start code), skipped.
+    pub oversize_bytes: u64,
 }
 
 /// Where the splitter is in the byte stream.
@@ -47,9 +65,13 @@ enum State {
 /// Annex-B bytes in, NAL units out.
 #[derive(Debug, Default)]
 pub struct Splitter {
-    /// Unconsumed bytes: the current NAL unit (or garbage) so far, from its first byte.
-    buf: BytesMut,
-    /// No start code begins before this index of `buf`.
+    /// `buf[start..]` are the unconsumed bytes: the current NAL unit (or garbage)
+    /// so far, from its first byte. `buf[..start]` is consumed, removed at the next
+    /// push.
+    buf: Vec<u8>,
+    /// Where the unconsumed bytes begin in `buf`.
+    start: usize,
+    /// No start code begins before this index of the unconsumed bytes.
     scanned: usize,
     state: State,
     stats: SplitStats,
@@ -68,40 +90,70 @@ impl Splitter {
 
     /// Bytes held for the NAL unit not yet complete.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
+    }
+
+    /// Bytes of memory the splitter's buffer holds (its capacity).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// The unconsumed bytes.
+    fn live(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Marks the first `n` unconsumed bytes consumed.
+    fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.buf.len());
     }
 
     /// Feeds bytes; NAL units completed by them are appended to `out`.
     pub fn push(&mut self, data: &[u8], out: &mut Vec<Nal>) {
         for piece in data.chunks(PIECE) {
+            self.compact();
             self.buf.extend_from_slice(piece);
             self.scan(out);
+        }
+    }
+
+    /// Removes the consumed bytes (at most one piece's worth is moved: what follows
+    /// the last start code found) and gives back spare room beyond [`SPARE`].
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let wanted = self.buf.len() + PIECE;
+        if self.buf.capacity() > wanted + SPARE {
+            self.buf.shrink_to(wanted);
         }
     }
 
     /// The input so far ends at a NAL unit boundary: emits the NAL unit in progress.
     /// Bytes after this are dropped until the next start code.
     pub fn flush(&mut self, out: &mut Vec<Nal>) {
-        let len = self.buf.len();
+        let len = self.buffered();
         self.finish_nal(len, out);
         self.state = State::Outside;
         self.scanned = 0;
     }
 
-    /// Finds start codes in `buf[scanned..]`, emitting the NAL units they end.
+    /// Finds start codes in the unconsumed bytes from `scanned` on, emitting the NAL
+    /// units they end.
     fn scan(&mut self, out: &mut Vec<Nal>) {
         loop {
-            match find_start_code(&self.buf, self.scanned) {
+            match find_start_code(self.live(), self.scanned) {
                 Some(at) => {
                     self.finish_nal(at, out);
-                    // `finish_nal` consumed `buf[..at]`; drop the start code itself.
-                    let _ = self.buf.split_to(3.min(self.buf.len()));
+                    // `finish_nal` consumed the bytes before it; skip the start code.
+                    self.consume(3);
                     self.state = State::InNal;
                     self.scanned = 0;
                 }
                 None => {
                     // A start code may still begin in the last two bytes.
-                    self.scanned = self.buf.len().saturating_sub(2);
+                    self.scanned = self.buffered().saturating_sub(2);
                     self.bound_memory();
                     return;
                 }
@@ -109,33 +161,38 @@ impl Splitter {
         }
     }
 
-    /// Ends the current NAL unit at `buf[end]`: consumes `buf[..end]` and emits it
-    /// (without trailing zero bytes) if it is a NAL unit worth keeping.
+    /// Ends the current NAL unit `end` bytes into the unconsumed ones: consumes them
+    /// and emits a copy (without trailing zero bytes) if it is a NAL unit worth
+    /// keeping.
     fn finish_nal(&mut self, end: usize, out: &mut Vec<Nal>) {
-        let end = end.min(self.buf.len());
-        let taken = self.buf.split_to(end);
+        let end = end.min(self.buffered());
+        let taken = &self.buf[self.start..self.start + end];
         match self.state {
             State::Outside => {
                 self.stats.garbage_bytes += taken.iter().filter(|&&b| b != 0).count() as u64;
             }
-            State::Discarding => {}
+            State::Discarding => self.stats.oversize_bytes += end as u64,
             State::InNal => {
                 let kept = taken.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
                 if kept == 0 {
                     self.stats.empty_nals += 1;
-                    return;
-                }
-                let mut nal = taken.freeze();
-                nal.truncate(kept);
-                match Nal::new(nal) {
-                    Some(nal) => {
-                        self.stats.nals += 1;
-                        out.push(nal);
+                } else if kept > MAX_NAL_SIZE {
+                    // Within the slack `bound_memory` allows for trailing zeros.
+                    self.stats.oversize_nals += 1;
+                    self.stats.oversize_bytes += end as u64;
+                } else {
+                    let nal = Bytes::copy_from_slice(&taken[..kept]);
+                    match Nal::new(nal) {
+                        Some(nal) => {
+                            self.stats.nals += 1;
+                            out.push(nal);
+                        }
+                        None => self.stats.forbidden_bit_nals += 1,
                     }
-                    None => self.stats.forbidden_bit_nals += 1,
                 }
             }
         }
+        self.consume(end);
     }
 
     /// Drops the start of a NAL unit (or garbage) that grew too long, keeping the last
@@ -146,36 +203,44 @@ impl Splitter {
             State::InNal => MAX_NAL_SIZE + 2,
             State::Outside | State::Discarding => 2,
         };
-        if self.buf.len() <= limit {
+        let len = self.buffered();
+        if len <= limit {
             return;
         }
-        let drop = self.buf.len() - 2;
-        let dropped = self.buf.split_to(drop);
+        let drop = len - 2;
         match self.state {
             State::InNal => {
                 self.stats.oversize_nals += 1;
+                self.stats.oversize_bytes += drop as u64;
                 self.state = State::Discarding;
             }
             State::Outside => {
+                let dropped = &self.live()[..drop];
                 self.stats.garbage_bytes += dropped.iter().filter(|&&b| b != 0).count() as u64;
             }
-            State::Discarding => {}
+            State::Discarding => self.stats.oversize_bytes += drop as u64,
         }
+        self.consume(drop);
         self.scanned = 0;
     }
 
     /// Checks the splitter's internal consistency (for tests and fuzzing).
     pub fn check_invariants(&self) {
-        assert!(self.scanned <= self.buf.len());
-        assert!(self.scanned + 2 >= self.buf.len() || self.scanned == 0);
-        assert!(self.buf.len() <= MAX_NAL_SIZE + 2 + PIECE);
+        let len = self.buffered();
+        assert!(self.start <= self.buf.len());
+        assert!(self.scanned <= len);
+        assert!(self.scanned + 2 >= len || self.scanned == 0);
+        assert!(len <= MAX_NAL_SIZE + 2 + PIECE);
         assert!(
-            find_start_code(&self.buf, 0).is_none(),
+            find_start_code(self.live(), 0).is_none(),
             "unprocessed start code"
         );
         if self.state != State::InNal {
-            assert!(self.buf.len() <= 2 + PIECE);
+            assert!(len <= 2 + PIECE);
         }
+        // Memory: what it holds, a piece, and the spare room allowed, doubled for
+        // the vector's growth.
+        assert!(self.buf.capacity() <= 2 * (MAX_NAL_SIZE + 2 + 2 * PIECE + SPARE));
     }
 }
 
@@ -288,27 +353,39 @@ mod tests {
     }
 
     #[test]
-    fn nal_units_share_the_input_buffer() {
+    fn a_small_nal_unit_does_not_keep_a_large_buffer_alive() {
         let mut s = Splitter::new();
         let mut out = Vec::new();
-        s.push(&[0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 1], &mut out);
-        assert_eq!(out.len(), 2);
-        let a = out[0].data().as_ptr() as usize;
-        let b = out[1].data().as_ptr() as usize;
-        // Both point into one allocation, back to back (start code between them).
-        assert_eq!(b - a, 5);
+        let mut data = vec![0, 0, 1, 0x68, 0xce, 0, 0, 1, 0x65];
+        data.resize(4 << 20, 0x55);
+        data.extend_from_slice(&[0, 0, 1, 0x41, 1, 0, 0, 1]);
+        s.push(&data, &mut out);
+        assert_eq!(out.len(), 3);
+        // Each NAL unit is its own allocation of its own size: the two-byte PPS
+        // does not pin the megabytes around it.
+        assert_eq!(out[0].data().as_ref(), &[0x68, 0xce]);
+        let (a, b) = (
+            out[0].data().as_ptr() as usize,
+            out[1].data().as_ptr() as usize,
+        );
+        assert!(a.abs_diff(b) != 3, "not slices of one buffer");
+        // The buffer gives back the room the large NAL unit needed once it is done.
+        s.push(&[0x41, 2], &mut out);
+        s.check_invariants();
+        assert!(s.capacity() <= 4 * PIECE, "{}", s.capacity());
     }
 
     #[test]
-    fn oversize_nal_units_are_discarded_and_memory_stays_bounded() {
+    fn oversize_nal_units_are_skipped_counted_and_memory_stays_bounded() {
         let mut s = Splitter::new();
         let mut out = Vec::new();
         s.push(&[0, 0, 1, 0x65], &mut out);
         let block = vec![0x55u8; 1 << 20];
-        for _ in 0..10 {
+        for _ in 0..20 {
             s.push(&block, &mut out);
             s.check_invariants();
             assert!(s.buffered() <= MAX_NAL_SIZE + 2);
+            assert!(s.capacity() <= 2 * (MAX_NAL_SIZE + 2 * PIECE));
         }
         s.push(&[0, 0, 1, 0x41, 7, 0, 0, 1], &mut out);
         s.flush(&mut out);
@@ -316,6 +393,11 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].data().as_ref(), &[0x41, 7]);
         assert_eq!(s.stats().oversize_nals, 1);
+        // The skipped NAL unit's bytes are counted: its header and 20 MiB, up to
+        // the zero byte before the next start code.
+        assert_eq!(s.stats().oversize_bytes, 1 + (20 << 20));
+        // Once done, the buffer is small again.
+        assert!(s.capacity() <= 4 * PIECE, "{}", s.capacity());
         // One huge push is bounded too.
         let mut s = Splitter::new();
         let mut out = Vec::new();
@@ -325,6 +407,30 @@ mod tests {
         s.check_invariants();
         assert!(out.is_empty());
         assert_eq!(s.stats().oversize_nals, 1);
+    }
+
+    #[test]
+    fn bytes_without_start_codes_cost_bounded_memory() {
+        let mut s = Splitter::new();
+        let mut out = Vec::new();
+        // Pseudo-random bytes with no 00 00 01 in them (no zero byte at all).
+        let mut x = 0x2545_f491_u32;
+        let block: Vec<u8> = (0..(1 << 20))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x as u8) | 1
+            })
+            .collect();
+        for _ in 0..40 {
+            s.push(&block, &mut out);
+            s.check_invariants();
+            assert!(s.capacity() <= 4 * PIECE, "{}", s.capacity());
+        }
+        s.flush(&mut out);
+        assert!(out.is_empty());
+        assert_eq!(s.stats().garbage_bytes, 40 << 20);
     }
 
     #[test]

@@ -28,7 +28,16 @@ pub enum SpsError {
         /// Its value.
         value: u64,
     },
+    /// Longer than any real parameter set ([`MAX_PARAMETER_SET_SIZE`]).
+    #[error("SPS of {0} bytes, longer than any real one")]
+    TooLong(usize),
 }
+
+/// Longest SPS or PPS NAL unit accepted, 64 KiB. The largest the syntax allows in
+/// practice (scaling lists for 4:4:4, VUI with HRD parameters) are a few kilobytes;
+/// the bound keeps the parameter sets the hub stores (up to 32 SPS and 256 PPS,
+/// one per id) and repeats in front of keyframes small whatever the input.
+pub const MAX_PARAMETER_SET_SIZE: usize = 64 << 10;
 
 /// Adds the field name to a bit-reading error.
 fn field<T>(result: Result<T, BitError>, field: &'static str) -> Result<T, SpsError> {
@@ -104,6 +113,9 @@ impl Sps {
         let header = data.first().copied();
         if header.map(|h| NalType::from_u8(h) != NalType::Sps || h & 0x80 != 0) != Some(false) {
             return Err(SpsError::NotSps(header.map(|h| h & 0x1f)));
+        }
+        if data.len() > MAX_PARAMETER_SET_SIZE {
+            return Err(SpsError::TooLong(data.len()));
         }
         let mut r = BitReader::new(data.get(1..).unwrap_or_default());
         let profile_idc = field(r.byte(), "profile_idc")?;
@@ -368,6 +380,10 @@ mod tests {
     #[test]
     fn rejects_other_nal_units_and_garbage() {
         assert!(matches!(Sps::parse(&[]), Err(SpsError::NotSps(None))));
+        let mut long = crate::h264::testing::SpsSpec::default().bytes();
+        assert!(Sps::parse(&long).is_ok());
+        long.resize(MAX_PARAMETER_SET_SIZE + 1, 0x55);
+        assert!(matches!(Sps::parse(&long), Err(SpsError::TooLong(_))));
         assert!(matches!(
             Sps::parse(&hex("68cb83cb20")),
             Err(SpsError::NotSps(Some(8)))

@@ -30,6 +30,8 @@ pub mod uvc;
 
 use std::time::SystemTime;
 
+use crate::h264::ReaderStats;
+
 pub use plan::{plan, Hardware};
 
 /// Where a source delivers its output. Implemented by the supervisor's ingest
@@ -42,6 +44,11 @@ pub trait Sink {
 
     /// True once the source should return from [`Source::run`] as soon as it can.
     fn should_stop(&self) -> bool;
+
+    /// A source that runs an H.264 reader of its own over what it reads (the file
+    /// source, to pace frames) reports that reader's counters here, totals since
+    /// [`Source::run`] began, so that what it skipped is counted and explained.
+    fn reader_stats(&mut self, _stats: &ReaderStats) {}
 }
 
 /// Why a source stopped producing.

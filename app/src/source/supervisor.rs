@@ -7,7 +7,16 @@
 //! The server never exits because of its source.
 //!
 //! Stall detection works through [`Sink::should_stop`]: it turns true once no frame
-//! arrived in time, and every source calls it at least every ~100 ms.
+//! arrived in time, and every source calls it at least every ~100 ms. Video that
+//! arrives but cannot be decoded does not count as a frame: a keyframe with no SPS
+//! and PPS that parse before it (the hub refuses it) starts the stall timer, so a
+//! source whose parameter sets are missing or broken is reported offline, with that
+//! reason, after [`SupervisorSettings::stall_timeout`]. What the H.264 reader skipped
+//! (input that is not H.264, units over the size bound) is counted in the hub and
+//! named in the reason.
+//!
+//! While it retries a source that failed, the state stays `offline` with the last
+//! reason: `starting` is only the first start (and the start after `idle`).
 
 use std::cell::Cell;
 use std::sync::{Arc, Condvar, Mutex};
@@ -15,8 +24,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Sink, Source, SourceError};
-use crate::h264::{AccessUnit, AccessUnitReader};
-use crate::hub::{Hub, Published, SourceState, SourceStatus};
+use crate::h264::{AccessUnit, AccessUnitReader, NalType, Pps, ReaderStats, Sps};
+use crate::hub::{Hub, InputStats, Published, SourceState, SourceStatus};
 
 /// Builds a fresh source for every (re)start.
 pub type SourceFactory = Box<dyn Fn() -> Result<Box<dyn Source>, SourceError> + Send>;
@@ -36,7 +45,8 @@ pub struct SourcePlan {
 /// Timings of supervision.
 #[derive(Debug, Clone, Copy)]
 pub struct SupervisorSettings {
-    /// A running source with no frame for this long is restarted.
+    /// A running source with no frame for this long is restarted; so is one whose
+    /// video could not be decoded for this long (no parameter sets that parse).
     pub stall_timeout: Duration,
     /// A starting source has this long to deliver its first frame.
     pub start_timeout: Duration,
@@ -164,6 +174,8 @@ fn supervise(hub: &Hub, plan: &SourcePlan, settings: SupervisorSettings, stop: &
         message,
         restarts,
     };
+    // Why the source last failed; while it is set, restarts keep `offline`.
+    let mut last_trouble: Option<String> = None;
     while !stop.is_stopped() {
         if settings.on_demand.is_some() && hub.viewer_count() == 0 {
             tracing::info!(source = %plan.kind, "nobody watches: source idle until a viewer comes");
@@ -179,8 +191,18 @@ fn supervise(hub: &Hub, plan: &SourcePlan, settings: SupervisorSettings, stop: &
                 }
             }
             backoff = settings.backoff_initial;
+            last_trouble = None;
         }
-        hub.set_source_status(status(SourceState::Starting, plan.reason.clone(), restarts));
+        match &last_trouble {
+            None => {
+                hub.set_source_status(status(SourceState::Starting, plan.reason.clone(), restarts))
+            }
+            Some(trouble) => hub.set_source_status(status(
+                SourceState::Offline,
+                Some(format!("{trouble}; retrying now")),
+                restarts,
+            )),
+        }
         let started = Instant::now();
         let trouble = match (plan.factory)() {
             Err(error) => error.to_string(),
@@ -206,15 +228,12 @@ fn supervise(hub: &Hub, plan: &SourcePlan, settings: SupervisorSettings, stop: &
                     break;
                 }
                 if result.is_ok() && sink.went_idle.get() {
+                    last_trouble = None;
                     continue; // nobody watches: not a failure
                 }
                 match (result, sink.quiet_too_long()) {
                     (Err(error), _) => error.to_string(),
-                    (Ok(()), Some(quiet)) => format!(
-                        "{} delivered no video for {:.1} s",
-                        plan.kind,
-                        quiet.as_secs_f64()
-                    ),
+                    (Ok(()), Some(quiet)) => sink.no_video(&plan.kind, quiet),
                     (Ok(()), None) => format!("{} ended", plan.kind),
                 }
             }
@@ -232,6 +251,7 @@ fn supervise(hub: &Hub, plan: &SourcePlan, settings: SupervisorSettings, stop: &
             )),
             restarts,
         ));
+        last_trouble = Some(trouble);
         if stop.sleep(backoff) {
             break;
         }
@@ -255,6 +275,26 @@ struct Ingest<'a, F: Fn(&Hub, u64)> {
     no_viewers_since: Cell<Option<Instant>>,
     /// The source was asked to stop because nobody watched long enough.
     went_idle: Cell<bool>,
+    /// The counters of the source's own H.264 reader, if it has one.
+    source_reader: ReaderStats,
+    /// What was added to the hub's input counters so far.
+    reported: InputStats,
+    /// Access units the hub refused since the last frame it published.
+    refused: Refused,
+}
+
+/// Access units the hub refused (nothing could decode them) since the last frame
+/// it published.
+#[derive(Debug, Default)]
+struct Refused {
+    /// Refused because no keyframe had come yet.
+    before_keyframe: u64,
+    /// Keyframes refused because no SPS and PPS that parse came before them.
+    missing_parameter_sets: u64,
+    /// When the first of those came: the stall timer runs from there.
+    missing_since: Option<Instant>,
+    /// Why the last parameter set that came with a refused keyframe does not parse.
+    parameter_set_error: Option<String>,
 }
 
 impl<'a, F: Fn(&Hub, u64)> Ingest<'a, F> {
@@ -277,8 +317,79 @@ impl<'a, F: Fn(&Hub, u64)> Ingest<'a, F> {
             restarts,
             no_viewers_since: Cell::new(None),
             went_idle: Cell::new(false),
+            source_reader: ReaderStats::default(),
+            reported: InputStats::default(),
+            refused: Refused::default(),
         }
     }
+
+    /// Adds what the readers skipped since the last report to the hub's counters.
+    fn report_input(&mut self) {
+        let own = self.reader.stats();
+        let total = input_stats(&own).plus(&InputStats {
+            // The source's reader parses the same parameter sets: count them once.
+            bad_parameter_sets: 0,
+            ..input_stats(&self.source_reader)
+        });
+        let new = total.since(&self.reported);
+        if new != InputStats::default() {
+            self.hub.add_input_stats(&new);
+            self.reported = total;
+        }
+    }
+
+    /// Why a source that ran but was quiet for `quiet` delivered no video, in plain
+    /// words: what could not be decoded and what was skipped, when known.
+    fn no_video(&self, kind: &str, quiet: Duration) -> String {
+        let refused = &self.refused;
+        let mut why = Vec::new();
+        if refused.missing_parameter_sets > 0 {
+            let n = refused.missing_parameter_sets;
+            why.push(match &refused.parameter_set_error {
+                Some(error) => format!(
+                    "its parameter sets do not parse ({error}), so none of its {n} keyframe(s) can be decoded"
+                ),
+                None => format!(
+                    "no SPS/PPS (parameter sets) came before its {n} keyframe(s), so none can be decoded"
+                ),
+            });
+        } else if refused.before_keyframe > 0 {
+            why.push(format!(
+                "{} frame(s) came but no keyframe to start decoding at",
+                refused.before_keyframe
+            ));
+        }
+        why.extend(self.source_reader.describe_skipped());
+        why.extend(self.reader.stats().describe_skipped());
+        let seconds = quiet.as_secs_f64();
+        if why.is_empty() {
+            format!("{kind} delivered no video for {seconds:.1} s")
+        } else {
+            format!(
+                "{kind} delivered no decodable video for {seconds:.1} s: {}",
+                why.join("; ")
+            )
+        }
+    }
+}
+
+/// The hub's input counters from a reader's.
+fn input_stats(stats: &ReaderStats) -> InputStats {
+    InputStats {
+        skipped_bytes: stats.skipped_bytes(),
+        oversize_nal_units: stats.split.oversize_nals,
+        oversize_access_units: stats.assembler.oversize_access_units,
+        bad_parameter_sets: stats.assembler.bad_parameter_sets,
+    }
+}
+
+/// Why the first SPS or PPS of `unit` that does not parse fails, if one does not.
+fn parameter_set_error(unit: &AccessUnit) -> Option<String> {
+    unit.nals.iter().find_map(|nal| match nal.nal_type() {
+        NalType::Sps => Sps::parse(nal.data()).err().map(|e| format!("SPS: {e}")),
+        NalType::Pps => Pps::parse(nal.data()).err().map(|e| format!("PPS: {e}")),
+        _ => None,
+    })
 }
 
 impl<F: Fn(&Hub, u64)> Sink for Ingest<'_, F> {
@@ -288,13 +399,32 @@ impl<F: Fn(&Hub, u64)> Sink for Ingest<'_, F> {
             self.reader.flush(&mut self.units);
         }
         for unit in self.units.drain(..) {
-            if let Published::Frame(_) = self.hub.publish(&unit, captured) {
-                if self.last_frame.is_none() {
-                    (self.on_live)(self.hub, self.restarts);
+            match self.hub.publish(&unit, captured) {
+                Published::Frame(_) => {
+                    if self.last_frame.is_none() {
+                        (self.on_live)(self.hub, self.restarts);
+                    }
+                    self.last_frame = Some(Instant::now());
+                    self.refused = Refused::default();
                 }
-                self.last_frame = Some(Instant::now());
+                Published::WaitingForKeyframe => self.refused.before_keyframe += 1,
+                Published::MissingParameterSets => {
+                    let refused = &mut self.refused;
+                    refused.missing_parameter_sets += 1;
+                    refused.missing_since.get_or_insert_with(Instant::now);
+                    if let Some(error) = parameter_set_error(&unit) {
+                        refused.parameter_set_error = Some(error);
+                    }
+                }
+                Published::Empty => {}
             }
         }
+        self.report_input();
+    }
+
+    fn reader_stats(&mut self, stats: &ReaderStats) {
+        self.source_reader = *stats;
+        self.report_input();
     }
 
     fn should_stop(&self) -> bool {
@@ -318,11 +448,14 @@ impl<F: Fn(&Hub, u64)> Sink for Ingest<'_, F> {
 }
 
 impl<F: Fn(&Hub, u64)> Ingest<'_, F> {
-    /// How long the source has been quiet, once that is longer than allowed.
+    /// How long the source has been quiet, once that is longer than allowed: no
+    /// frame for the stall timeout since the last one, or since the first keyframe
+    /// that could not be decoded, else for the start timeout since the start.
     fn quiet_too_long(&self) -> Option<Duration> {
-        let (since, limit) = match self.last_frame {
-            Some(last) => (last, self.settings.stall_timeout),
-            None => (self.started, self.settings.start_timeout),
+        let (since, limit) = match (self.last_frame, self.refused.missing_since) {
+            (Some(last), _) => (last, self.settings.stall_timeout),
+            (None, Some(first)) => (first, self.settings.stall_timeout),
+            (None, None) => (self.started, self.settings.start_timeout),
         };
         let quiet = since.elapsed();
         (quiet > limit).then_some(quiet)
@@ -442,7 +575,7 @@ mod tests {
         assert!(status.restarts >= 2);
         let message = status.message.unwrap_or_default();
         assert!(message.contains("the camera went away"), "{message}");
-        assert!(message.contains("retrying in"), "{message}");
+        assert!(message.contains("retrying"), "{message}");
         assert!(
             hub.snapshot().frames >= 6,
             "frames of every run were published"
@@ -531,6 +664,138 @@ mod tests {
         );
         let message = hub.source_status().message.unwrap_or_default();
         assert!(message.contains("no such device"), "{message}");
+    }
+
+    /// Writes `first` once, then `frame` (a frame end) every 10 ms until stopped.
+    struct Looping {
+        first: Vec<u8>,
+        frame: Vec<u8>,
+    }
+
+    impl Source for Looping {
+        fn name(&self) -> &'static str {
+            "looping"
+        }
+        fn describe(&self) -> String {
+            "a looping test source".into()
+        }
+        fn run(&mut self, sink: &mut dyn Sink) -> Result<(), SourceError> {
+            sink.write(&self.first, false, SystemTime::now());
+            while !sink.should_stop() {
+                sink.write(&self.frame, true, SystemTime::now());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(())
+        }
+    }
+
+    fn looping_plan(first: Vec<u8>, frame: Vec<u8>) -> SourcePlan {
+        SourcePlan {
+            kind: "looping".into(),
+            description: "looping".into(),
+            reason: None,
+            factory: Box::new(move || {
+                Ok(Box::new(Looping {
+                    first: first.clone(),
+                    frame: frame.clone(),
+                }) as Box<dyn Source>)
+            }),
+        }
+    }
+
+    /// Settings whose start timeout is far longer than the stall timeout.
+    fn patient_start() -> SupervisorSettings {
+        SupervisorSettings {
+            start_timeout: Duration::from_secs(30),
+            ..fast_settings()
+        }
+    }
+
+    /// Waits for `offline`, then checks it stays so (no `starting` in between)
+    /// while the supervisor retries; returns the message.
+    fn offline_while_retrying(hub: &Hub) -> String {
+        let began = Instant::now();
+        wait_for("offline", || {
+            hub.source_status().state == SourceState::Offline
+        });
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "the stall timer, not the start timeout, decided"
+        );
+        let restarts = hub.source_status().restarts;
+        let deadline = Instant::now() + Duration::from_millis(1000);
+        while Instant::now() < deadline {
+            let status = hub.source_status();
+            assert_eq!(status.state, SourceState::Offline, "{status:?}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let status = hub.source_status();
+        assert!(status.restarts > restarts, "it was retried meanwhile");
+        assert_eq!(hub.snapshot().frames, 0);
+        status.message.unwrap_or_default()
+    }
+
+    #[test]
+    fn keyframes_without_parameter_sets_are_reported_offline_with_the_reason() {
+        let hub = hub();
+        // The IDR slice of KEYFRAME alone: no SPS, no PPS.
+        let idr_only = KEYFRAME[KEYFRAME.len() - 9..].to_vec();
+        assert_eq!(idr_only[..5], [0, 0, 0, 1, 0x65]);
+        let handle = spawn(
+            hub.clone(),
+            looping_plan(Vec::new(), idr_only),
+            patient_start(),
+        );
+        let message = offline_while_retrying(&hub);
+        assert!(message.contains("no SPS/PPS"), "{message}");
+        assert!(message.contains("no decodable video"), "{message}");
+        handle.stop(Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_sps_that_does_not_parse_is_reported_offline_with_the_reason() {
+        let hub = hub();
+        // KEYFRAME with its SPS cut after profile_idc.
+        let sps_end = 4 + KEYFRAME[4..]
+            .windows(4)
+            .position(|w| w == [0, 0, 0, 1])
+            .unwrap();
+        let mut broken = vec![0, 0, 0, 1, 0x67, 0x42];
+        broken.extend_from_slice(&KEYFRAME[sps_end..]);
+        let handle = spawn(
+            hub.clone(),
+            looping_plan(Vec::new(), broken),
+            patient_start(),
+        );
+        let message = offline_while_retrying(&hub);
+        assert!(message.contains("do not parse"), "{message}");
+        assert!(message.contains("SPS"), "{message}");
+        assert!(hub.snapshot().input.bad_parameter_sets > 0);
+        assert!(hub.snapshot().stream.is_none());
+        handle.stop(Duration::from_secs(2));
+    }
+
+    #[test]
+    fn what_the_reader_skips_is_counted_and_the_video_after_it_flows() {
+        let hub = hub();
+        // Bytes before any start code, then a NAL unit over the bound, then video.
+        let mut first = vec![0x55u8; 100_000];
+        first.extend_from_slice(&[0, 0, 0, 1, 0x06]);
+        first.resize(first.len() + crate::h264::split::MAX_NAL_SIZE + 10, 0x77);
+        let handle = spawn(
+            hub.clone(),
+            looping_plan(first, KEYFRAME.to_vec()),
+            patient_start(),
+        );
+        wait_for("live", || hub.source_status().state == SourceState::Live);
+        wait_for("frames", || hub.snapshot().frames >= 3);
+        let input = hub.snapshot().input;
+        assert_eq!(input.oversize_nal_units, 1, "{input:?}");
+        assert!(
+            input.skipped_bytes > 100_000 + crate::h264::split::MAX_NAL_SIZE as u64,
+            "{input:?}"
+        );
+        handle.stop(Duration::from_secs(2));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::config::ConfigReport;
-use crate::hub::{HubSnapshot, SourceState, SourceStatus, StreamInfo, ViewerStats};
+use crate::hub::{HubSnapshot, InputStats, SourceState, SourceStatus, StreamInfo, ViewerStats};
 use crate::probe::ProbeReport;
 
 /// Video older than this makes `/healthz` unhealthy.
@@ -48,6 +48,12 @@ pub struct VideoCounters {
     pub bytes: u64,
     /// Keyframes published.
     pub keyframes: u64,
+    /// Access units dropped because nothing could decode them (before the first
+    /// keyframe, or without parameter sets that parse).
+    pub undecodable: u64,
+    /// What the H.264 reader skipped of the source's output (not H.264, or over
+    /// the 8 MiB bound on a NAL unit or access unit).
+    pub input: InputStats,
     /// Seconds since the last frame.
     pub last_frame_age_s: Option<f64>,
     /// Frames viewers lost by falling behind (all viewers ever).
@@ -80,6 +86,8 @@ impl Status {
                 frames: snapshot.frames,
                 bytes: snapshot.bytes,
                 keyframes: snapshot.keyframes,
+                undecodable: snapshot.undecodable,
+                input: snapshot.input,
                 last_frame_age_s: snapshot.last_frame_age_s,
                 viewer_drops: snapshot.viewer_drops,
                 viewers_total: snapshot.viewers_total,

@@ -135,6 +135,18 @@ pub fn render(s: &HubSnapshot, uptime_s: f64, config_errors: usize) -> String {
         s.undecodable as f64,
     );
     metric(
+        "input_skipped_bytes_total",
+        "counter",
+        "Bytes of the source's output skipped: not H.264 (no start code), or in NAL units or access units over the 8 MiB bound.",
+        s.input.skipped_bytes as f64,
+    );
+    metric(
+        "input_oversize_units_total",
+        "counter",
+        "NAL units and access units of the source's output skipped for exceeding the 8 MiB bound.",
+        (s.input.oversize_nal_units + s.input.oversize_access_units) as f64,
+    );
+    metric(
         "last_frame_age_seconds",
         "gauge",
         "Seconds since the last frame (-1 before the first).",

@@ -60,9 +60,29 @@ pub fn server_header(opcode: OpCode, len: usize) -> ([u8; MAX_HEADER], usize) {
     }
 }
 
+/// Whether `code` may be sent in a close frame (RFC 6455 7.4): the codes defined
+/// for use on the wire (1000-1003, 1007-1011, and 1012-1014 registered with IANA
+/// since) and those for libraries, frameworks and applications (3000-4999). 1004 is
+/// reserved, 1005, 1006 and 1015 must never be sent, and everything else is
+/// unassigned.
+pub fn is_valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
 /// The payload of a close frame: code, then the reason (truncated to fit the 125
-/// bytes a control frame may carry, on a character boundary).
+/// bytes a control frame may carry, on a character boundary). A code that may not
+/// be sent (see [`is_valid_close_code`]) becomes 1011 (internal error), so that
+/// 1005, 1006 or 1015 never reach the wire.
 pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+    debug_assert!(
+        is_valid_close_code(code),
+        "close code {code} may not be sent"
+    );
+    let code = if is_valid_close_code(code) {
+        code
+    } else {
+        1011
+    };
     let mut end = reason.len().min(123);
     while !reason.is_char_boundary(end) {
         end -= 1;
@@ -83,7 +103,8 @@ pub enum Incoming {
     Ping(Vec<u8>),
     /// A pong.
     Pong,
-    /// The client closes, with its code when it gave one.
+    /// The client closes, with its code when it gave one (always a valid one:
+    /// see [`is_valid_close_code`]).
     Close(Option<u16>),
 }
 
@@ -92,13 +113,14 @@ pub enum Incoming {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     /// Broken framing: unmasked client frame, reserved bits, unknown opcode,
-    /// fragmented or oversized control frame, stray continuation.
+    /// fragmented or oversized control frame, stray continuation, interleaved
+    /// messages, a close frame of one byte or with a code that may not be used.
     #[error("protocol error: {0}")]
     Protocol(&'static str),
     /// A message longer than the limit.
     #[error("message of {0} bytes or more is over the limit")]
     TooBig(u64),
-    /// A text message that is not UTF-8.
+    /// A text message (or a close reason) that is not UTF-8.
     #[error("text message is not valid UTF-8")]
     InvalidUtf8,
 }
@@ -114,15 +136,59 @@ impl FrameError {
     }
 }
 
+/// The frame whose header has been read and whose payload is arriving.
+#[derive(Debug)]
+struct FrameInProgress {
+    fin: bool,
+    opcode: OpCode,
+    mask: [u8; 4],
+    /// Payload bytes taken so far (the position in the mask).
+    taken: usize,
+    /// Payload bytes still to come.
+    remaining: usize,
+}
+
+/// A data message being assembled, from one frame or several.
+#[derive(Debug)]
+struct MessageInProgress {
+    opcode: OpCode,
+    data: Vec<u8>,
+    /// For text: the bytes before this index are complete, valid UTF-8; at most
+    /// three bytes of an unfinished character follow.
+    checked: usize,
+}
+
+impl MessageInProgress {
+    /// Checks the text received since the last call: an invalid sequence fails at
+    /// once, an unfinished character at the end waits for the next bytes.
+    fn check_utf8(&mut self) -> Result<(), FrameError> {
+        if self.opcode != OpCode::Text {
+            return Ok(());
+        }
+        match std::str::from_utf8(&self.data[self.checked..]) {
+            Ok(_) => self.checked = self.data.len(),
+            Err(error) if error.error_len().is_some() => return Err(FrameError::InvalidUtf8),
+            Err(error) => self.checked += error.valid_up_to(),
+        }
+        Ok(())
+    }
+}
+
 /// Decodes what a client sends. Bytes in ([`Decoder::push`]), messages out
 /// ([`Decoder::next_message`]). Memory is bounded by the message limit: a frame
 /// that would exceed it is refused from its header, before its payload arrives.
+/// Payload bytes are taken as they arrive, so text that is not UTF-8 fails as soon
+/// as the offending byte is here, not when its frame or message is complete.
 #[derive(Debug)]
 pub struct Decoder {
     max_message: usize,
     buffer: VecDeque<u8>,
-    /// The data message being assembled from fragments: its opcode and bytes.
-    fragments: Option<(OpCode, Vec<u8>)>,
+    /// The frame being received, once its header is complete.
+    frame: Option<FrameInProgress>,
+    /// The data message being assembled.
+    message: Option<MessageInProgress>,
+    /// The payload of the control frame being received (at most 125 bytes).
+    control: Vec<u8>,
     failed: Option<FrameError>,
 }
 
@@ -132,7 +198,9 @@ impl Decoder {
         Decoder {
             max_message,
             buffer: VecDeque::new(),
-            fragments: None,
+            frame: None,
+            message: None,
+            control: Vec::new(),
             failed: None,
         }
     }
@@ -151,16 +219,15 @@ impl Decoder {
             return Err(error.clone());
         }
         loop {
-            match self.next_frame() {
-                Ok(None) => return Ok(None),
-                Ok(Some(message)) => {
-                    if let Some(message) = message {
-                        return Ok(Some(message));
-                    }
-                }
+            match self.step() {
+                Ok(Step::NeedMore) => return Ok(None),
+                Ok(Step::Progress) => {}
+                Ok(Step::Message(message)) => return Ok(Some(message)),
                 Err(error) => {
-                    self.buffer.clear();
-                    self.fragments = None;
+                    self.buffer = VecDeque::new();
+                    self.frame = None;
+                    self.message = None;
+                    self.control = Vec::new();
                     self.failed = Some(error.clone());
                     return Err(error);
                 }
@@ -168,16 +235,74 @@ impl Decoder {
         }
     }
 
-    /// Bytes buffered but not yet decoded, plus the fragments of an unfinished
-    /// message.
+    /// Bytes buffered but not yet decoded, plus the unfinished message and
+    /// control frame.
     pub fn buffered(&self) -> usize {
-        self.buffer.len() + self.fragments.as_ref().map_or(0, |(_, f)| f.len())
+        self.buffer.len() + self.message.as_ref().map_or(0, |m| m.data.len()) + self.control.len()
     }
 
-    /// Decodes one frame: `Ok(None)` = incomplete, `Ok(Some(None))` = a fragment
-    /// was taken, `Ok(Some(Some(message)))` = a message is complete.
-    #[allow(clippy::option_option)]
-    fn next_frame(&mut self) -> Result<Option<Option<Incoming>>, FrameError> {
+    /// One step: read a frame header, or take the payload bytes that are here.
+    fn step(&mut self) -> Result<Step, FrameError> {
+        let Some(frame) = &mut self.frame else {
+            return Ok(match self.header()? {
+                Some(frame) => {
+                    self.frame = Some(frame);
+                    Step::Progress
+                }
+                None => Step::NeedMore,
+            });
+        };
+        let n = frame.remaining.min(self.buffer.len());
+        let start = frame.taken;
+        let mask = frame.mask;
+        let bytes = self
+            .buffer
+            .drain(..n)
+            .enumerate()
+            .map(|(i, byte)| byte ^ mask[(start + i) % 4]);
+        frame.taken += n;
+        frame.remaining -= n;
+        let (fin, opcode, done) = (frame.fin, frame.opcode, frame.remaining == 0);
+        if opcode.is_control() {
+            self.control.extend(bytes);
+        } else {
+            // The header check made sure a message is in progress.
+            let message = self
+                .message
+                .as_mut()
+                .ok_or(FrameError::Protocol("continuation without a message"))?;
+            message.data.extend(bytes);
+            message.check_utf8()?;
+        }
+        if !done {
+            return Ok(Step::NeedMore);
+        }
+        self.frame = None;
+        if opcode.is_control() {
+            let payload = std::mem::take(&mut self.control);
+            return Ok(Step::Message(match opcode {
+                OpCode::Ping => Incoming::Ping(payload),
+                OpCode::Pong => Incoming::Pong,
+                _ => Incoming::Close(parse_close(&payload)?),
+            }));
+        }
+        if !fin {
+            return Ok(Step::Progress);
+        }
+        let Some(message) = self.message.take() else {
+            return Err(FrameError::Protocol("continuation without a message"));
+        };
+        Ok(Step::Message(match message.opcode {
+            OpCode::Text => Incoming::Text(
+                String::from_utf8(message.data).map_err(|_| FrameError::InvalidUtf8)?,
+            ),
+            _ => Incoming::Binary(message.data),
+        }))
+    }
+
+    /// Reads and checks a frame header once all of it is here; starts the
+    /// message a first data frame opens.
+    fn header(&mut self) -> Result<Option<FrameInProgress>, FrameError> {
         let (Some(&b0), Some(&b1)) = (self.buffer.front(), self.buffer.get(1)) else {
             return Ok(None);
         };
@@ -189,7 +314,7 @@ impl Decoder {
         if b1 & 0x80 == 0 {
             return Err(FrameError::Protocol("client frames must be masked"));
         }
-        let (len, mut at) = match b1 & 0x7F {
+        let (len, at) = match b1 & 0x7F {
             126 => (self.be_uint(2, 2)?, 4),
             127 => (self.be_uint(2, 8)?, 10),
             short => (Some(u64::from(short)), 2),
@@ -197,60 +322,57 @@ impl Decoder {
         let Some(len) = len else {
             return Ok(None);
         };
-        if opcode.is_control() && (len > 125 || !fin) {
-            return Err(FrameError::Protocol(
-                "control frames must be final and at most 125 bytes",
-            ));
-        }
-        let already = self.fragments.as_ref().map_or(0, |(_, f)| f.len() as u64);
-        if !opcode.is_control() && already.saturating_add(len) > self.max_message as u64 {
-            return Err(FrameError::TooBig(already.saturating_add(len)));
-        }
-        let len = len as usize; // <= max_message or <= 125 here
-        if self.buffer.len() < at + 4 + len {
-            return Ok(None);
-        }
-        let mask: Vec<u8> = self.buffer.range(at..at + 4).copied().collect();
-        at += 4;
-        let payload: Vec<u8> = self
-            .buffer
-            .range(at..at + len)
-            .enumerate()
-            .map(|(i, byte)| byte ^ mask[i % 4])
-            .collect();
-        self.buffer.drain(..at + len);
-
-        let message = match opcode {
-            OpCode::Ping => Some(Incoming::Ping(payload)),
-            OpCode::Pong => Some(Incoming::Pong),
-            OpCode::Close => Some(Incoming::Close(parse_close(&payload)?)),
-            OpCode::Text | OpCode::Binary => {
-                if self.fragments.is_some() {
+        if opcode.is_control() {
+            if !fin {
+                return Err(FrameError::Protocol(
+                    "control frames must not be fragmented",
+                ));
+            }
+            if len > 125 {
+                return Err(FrameError::Protocol(
+                    "control frames must carry at most 125 bytes",
+                ));
+            }
+        } else {
+            match (opcode, &self.message) {
+                (OpCode::Continuation, None) => {
+                    return Err(FrameError::Protocol("continuation without a message"))
+                }
+                (OpCode::Text | OpCode::Binary, Some(_)) => {
                     return Err(FrameError::Protocol(
                         "new message before the last one finished",
-                    ));
+                    ))
                 }
-                if fin {
-                    Some(complete(opcode, payload)?)
-                } else {
-                    self.fragments = Some((opcode, payload));
-                    None
-                }
+                _ => {}
             }
-            OpCode::Continuation => {
-                let Some((first, mut data)) = self.fragments.take() else {
-                    return Err(FrameError::Protocol("continuation without a message"));
-                };
-                data.extend_from_slice(&payload);
-                if fin {
-                    Some(complete(first, data)?)
-                } else {
-                    self.fragments = Some((first, data));
-                    None
-                }
+            let already = self.message.as_ref().map_or(0, |m| m.data.len() as u64);
+            if already.saturating_add(len) > self.max_message as u64 {
+                return Err(FrameError::TooBig(already.saturating_add(len)));
             }
-        };
-        Ok(Some(message))
+        }
+        if self.buffer.len() < at + 4 {
+            return Ok(None);
+        }
+        let mut mask = [0u8; 4];
+        for (i, byte) in mask.iter_mut().enumerate() {
+            *byte = self.buffer[at + i];
+        }
+        self.buffer.drain(..at + 4);
+        if matches!(opcode, OpCode::Text | OpCode::Binary) {
+            self.message = Some(MessageInProgress {
+                opcode,
+                data: Vec::new(),
+                checked: 0,
+            });
+        }
+        Ok(Some(FrameInProgress {
+            fin,
+            opcode,
+            mask,
+            taken: 0,
+            // At most max_message or 125 here.
+            remaining: len as usize,
+        }))
     }
 
     /// A big-endian length of `n` bytes at `at`, `Ok(None)` if not all here yet.
@@ -269,24 +391,30 @@ impl Decoder {
     }
 }
 
-fn complete(opcode: OpCode, payload: Vec<u8>) -> Result<Incoming, FrameError> {
-    match opcode {
-        OpCode::Text => String::from_utf8(payload)
-            .map(Incoming::Text)
-            .map_err(|_| FrameError::InvalidUtf8),
-        _ => Ok(Incoming::Binary(payload)),
-    }
+/// What one decoding step achieved.
+enum Step {
+    /// Nothing more can be decoded until more bytes arrive.
+    NeedMore,
+    /// A header or a frame was taken; try again.
+    Progress,
+    /// A message is complete.
+    Message(Incoming),
 }
 
+/// A close frame's payload: nothing, or a code that may be used and a UTF-8 reason.
 fn parse_close(payload: &[u8]) -> Result<Option<u16>, FrameError> {
     match payload {
         [] => Ok(None),
         [_] => Err(FrameError::Protocol("close payload of one byte")),
         [hi, lo, reason @ ..] => {
+            let code = u16::from_be_bytes([*hi, *lo]);
+            if !is_valid_close_code(code) {
+                return Err(FrameError::Protocol("close code that may not be used"));
+            }
             if std::str::from_utf8(reason).is_err() {
                 return Err(FrameError::InvalidUtf8);
             }
-            Ok(Some(u16::from_be_bytes([*hi, *lo])))
+            Ok(Some(code))
         }
     }
 }
@@ -414,6 +542,171 @@ mod tests {
         }
     }
 
+    #[test]
+    fn close_codes_are_checked() {
+        for code in [
+            1000u16, 1001, 1002, 1003, 1007, 1010, 1011, 1014, 3000, 3999, 4000, 4999,
+        ] {
+            let mut decoder = Decoder::new(4096);
+            decoder.push(&client_frame(true, 8, &code.to_be_bytes(), [1, 2, 3, 4]));
+            assert_eq!(
+                decoder.next_message(),
+                Ok(Some(Incoming::Close(Some(code))))
+            );
+        }
+        for code in [
+            0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ] {
+            let mut decoder = Decoder::new(4096);
+            decoder.push(&client_frame(true, 8, &code.to_be_bytes(), [1, 2, 3, 4]));
+            assert_eq!(
+                decoder.next_message().map_err(|e| e.close_code()),
+                Err(1002),
+                "close code {code}"
+            );
+        }
+        type Expected = Result<Option<Incoming>, u16>;
+        let cases: Vec<(Vec<u8>, Expected)> = vec![
+            (vec![], Ok(Some(Incoming::Close(None)))),
+            (vec![0x03], Err(1002)),
+            (vec![0x03, 0xE8, 0xFF], Err(1007)),
+            (vec![0x03, 0xE8, 0xCE], Err(1007)), // a truncated character
+            (
+                [&[0x03, 0xE8][..], "é".as_bytes()].concat(),
+                Ok(Some(Incoming::Close(Some(1000)))),
+            ),
+        ];
+        for (payload, expected) in cases {
+            let mut decoder = Decoder::new(4096);
+            decoder.push(&client_frame(true, 8, &payload, [9, 8, 7, 6]));
+            assert_eq!(
+                decoder.next_message().map_err(|e| e.close_code()),
+                expected,
+                "{payload:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_close_code_that_may_not_be_sent_reaches_the_wire() {
+        for code in [1005u16, 1006, 1015, 0, 5000] {
+            let payload = std::panic::catch_unwind(|| close_payload(code, "x"));
+            // Debug builds stop at the mistake; release builds send 1011.
+            assert_eq!(
+                payload.is_err(),
+                cfg!(debug_assertions),
+                "only debug builds panic"
+            );
+            if let Ok(payload) = payload {
+                assert_eq!(&payload[..2], &1011u16.to_be_bytes());
+            }
+        }
+        assert_eq!(&close_payload(4000, "")[..], &[0x0F, 0xA0]);
+    }
+
+    #[test]
+    fn invalid_utf8_fails_with_the_first_fragment_that_has_it() {
+        // The message never finishes: the invalid sequence in its first fragment
+        // is enough.
+        let mut decoder = Decoder::new(4096);
+        decoder.push(&client_frame(
+            false,
+            1,
+            b"ok \xF4\x90\x80\x80",
+            [1, 2, 3, 4],
+        ));
+        assert_eq!(decoder.next_message(), Err(FrameError::InvalidUtf8));
+
+        // ...or in the middle of a frame whose end has not arrived yet.
+        let mut decoder = Decoder::new(4096);
+        let frame = client_frame(
+            true,
+            1,
+            b"\xCE\xBA\xED\xA0\x80 and more to come",
+            [5, 6, 7, 8],
+        );
+        decoder.push(&frame[..2 + 4 + 4]);
+        assert_eq!(decoder.next_message(), Err(FrameError::InvalidUtf8));
+
+        // A character cut by a fragment boundary is fine...
+        let mut decoder = Decoder::new(4096);
+        decoder.push(&client_frame(false, 1, b"\xCE", [1, 2, 3, 4]));
+        assert_eq!(decoder.next_message(), Ok(None));
+        decoder.push(&client_frame(false, 0, b"\xBA\xE1", [1, 2, 3, 4]));
+        assert_eq!(decoder.next_message(), Ok(None));
+        decoder.push(&client_frame(true, 0, b"\xBD\xB9", [1, 2, 3, 4]));
+        assert_eq!(
+            decoder.next_message(),
+            Ok(Some(Incoming::Text("\u{3BA}\u{1F79}".into())))
+        );
+
+        // ...until the final fragment ends the message in the middle of one.
+        let mut decoder = Decoder::new(4096);
+        decoder.push(&client_frame(false, 1, b"ok", [1, 2, 3, 4]));
+        decoder.push(&client_frame(true, 0, b"\xE1\xBD", [1, 2, 3, 4]));
+        assert_eq!(decoder.next_message(), Err(FrameError::InvalidUtf8));
+
+        // Binary messages are not text.
+        let mut decoder = Decoder::new(4096);
+        decoder.push(&client_frame(true, 2, b"\xFF\xFE", [1, 2, 3, 4]));
+        assert_eq!(
+            decoder.next_message(),
+            Ok(Some(Incoming::Binary(vec![0xFF, 0xFE])))
+        );
+    }
+
+    #[test]
+    fn fragmentation_rules_are_enforced() {
+        let cases: Vec<(Vec<Vec<u8>>, u16)> = vec![
+            // A new text message while one is unfinished.
+            (
+                vec![
+                    client_frame(false, 1, b"a", [0; 4]),
+                    client_frame(true, 1, b"b", [0; 4]),
+                ],
+                1002,
+            ),
+            // A continuation after the message finished.
+            (
+                vec![
+                    client_frame(true, 1, b"a", [0; 4]),
+                    client_frame(false, 0, b"b", [0; 4]),
+                ],
+                1002,
+            ),
+            // A fragmented pong and close.
+            (vec![client_frame(false, 0xA, b"", [0; 4])], 1002),
+            (vec![client_frame(false, 0x8, b"", [0; 4])], 1002),
+            // Reserved opcodes, data and control.
+            (vec![client_frame(true, 0x7, b"x", [0; 4])], 1002),
+            (vec![client_frame(true, 0xB, b"", [0; 4])], 1002),
+            (vec![client_frame(true, 0xF, b"x", [0; 4])], 1002),
+        ];
+        for (frames, code) in cases {
+            let mut decoder = Decoder::new(4096);
+            let mut result = Ok(None);
+            for frame in frames {
+                decoder.push(&frame);
+                result = decode_all(&mut decoder).map(|m| m.into_iter().next());
+            }
+            assert_eq!(result.map_err(|e| e.close_code()).err(), Some(code));
+        }
+        // Control frames between fragments are fine; empty fragments too.
+        let mut decoder = Decoder::new(4096);
+        for frame in [
+            client_frame(false, 1, b"", [0; 4]),
+            client_frame(true, 9, b"p", [0; 4]),
+            client_frame(false, 0, b"mid", [3; 4]),
+            client_frame(true, 0, b"", [0; 4]),
+        ] {
+            decoder.push(&frame);
+        }
+        assert_eq!(
+            decode_all(&mut decoder).unwrap(),
+            vec![Incoming::Ping(b"p".to_vec()), Incoming::Text("mid".into())]
+        );
+    }
+
     proptest! {
         #[test]
         fn any_chunking_gives_the_same_messages(
@@ -440,6 +733,34 @@ mod tests {
                 start = cut;
             }
             prop_assert_eq!(got, expected);
+        }
+
+        #[test]
+        fn fragments_cut_anywhere_give_the_same_text(
+            text in "[ -~éκόσμε€😀]{0,200}",
+            cuts in proptest::collection::vec(0usize..1000, 0..6),
+            mut bytes_cut in 0usize..1000,
+        ) {
+            let data = text.as_bytes();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut frames = Vec::new();
+            let mut start = 0;
+            for (i, cut) in cuts.iter().copied().chain([data.len()]).enumerate() {
+                let opcode = if i == 0 { 1 } else { 0 };
+                frames.extend(client_frame(cut == data.len(), opcode, &data[start..cut], [7, 1, 9, 3]));
+                start = cut;
+                if cut == data.len() {
+                    break;
+                }
+            }
+            bytes_cut %= frames.len() + 1;
+            let mut decoder = Decoder::new(4096);
+            decoder.push(&frames[..bytes_cut]);
+            let mut got = decode_all(&mut decoder).unwrap();
+            decoder.push(&frames[bytes_cut..]);
+            got.extend(decode_all(&mut decoder).unwrap());
+            prop_assert_eq!(got, vec![Incoming::Text(text)]);
         }
 
         #[test]

@@ -82,6 +82,13 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
     pub async fn flush(&mut self) -> io::Result<()> {
         self.io.flush().await
     }
+
+    /// Ends the sending direction (a TCP FIN after the close frame), so that the
+    /// client sees the end of the connection without waiting for the socket to
+    /// be dropped.
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        self.io.shutdown().await
+    }
 }
 
 /// Why reading from a client stopped.
@@ -125,6 +132,15 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             }
             self.decoder.push(&self.buffer[..n]);
         }
+    }
+
+    /// Reads and drops everything until the client ends the connection or it
+    /// fails. After a close frame, or once the client broke the protocol, what it
+    /// sends is not processed (RFC 6455 7.1.7), but it is read: a socket closed
+    /// with unread bytes is reset, which can destroy the close frame on its way.
+    /// Memory stays at the one read buffer; the caller bounds the time.
+    pub async fn discard_until_eof(&mut self) {
+        while let Ok(1..) = self.io.read(&mut self.buffer).await {}
     }
 }
 

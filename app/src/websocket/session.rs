@@ -4,9 +4,17 @@
 //! writes them (and answers pings); the reader polices what the client sends. A
 //! slow socket only slows its own writer: the hub never waits for it, and a socket
 //! that accepts nothing for [`SEND_TIMEOUT`] is closed.
+//!
+//! Every WebSocket ping is answered, in order, unless more than
+//! [`MAX_PENDING_PONGS`] arrive before the writer gets to them: then the oldest
+//! are dropped and the latest is still answered (RFC 6455 5.5.3). After a close
+//! frame, ours or the client's, the server ends its direction of the connection
+//! and reads (without processing) until the client ends its own, for at most
+//! [`CLOSE_LINGER`].
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
@@ -17,7 +25,7 @@ use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use crate::config::ConfigReport;
 use crate::hub::{unix_micros, Hub, Item, SubscribeError, Viewer};
@@ -32,9 +40,12 @@ pub const MAX_CLIENT_MESSAGES_PER_SECOND: u32 = 50;
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often `stats` is sent.
 pub const STATS_INTERVAL: Duration = Duration::from_secs(2);
-/// How long the socket of a client closed for breaking the rules stays open, so
-/// that the close frame reaches it.
-const CLOSE_LINGER: Duration = Duration::from_millis(500);
+/// How long the socket stays open after a close frame (the client's answered, or
+/// ours to a client that broke the rules) for the client to end the connection,
+/// so that the close frame reaches it.
+pub const CLOSE_LINGER: Duration = Duration::from_millis(500);
+/// Most pongs owed to a client at once; beyond that the oldest are not sent.
+pub const MAX_PENDING_PONGS: usize = 16;
 
 /// How often `timing` is sent, unless the client asked for every frame.
 pub const TIMING_INTERVAL: Duration = Duration::from_secs(1);
@@ -113,17 +124,45 @@ enum End {
     Write(String),
 }
 
-/// What the reader asks the writer to send or do.
+/// What the reader asks the writer to send or do (pongs go through
+/// [`PendingPongs`]).
 #[derive(Debug)]
 enum Control {
     /// A protocol message (`pong`).
     Text(String),
-    /// Answer a WebSocket ping.
-    Pong(Vec<u8>),
     /// The client closed (with its code): answer and end.
     Closed(Option<u16>),
     /// The client broke the rules: close with this code and reason.
     Violation(u16, String),
+}
+
+/// The pongs owed to a client, oldest first, bounded: the reader adds one per
+/// ping, the writer takes them all when it can. When the writer falls behind by
+/// more than [`MAX_PENDING_PONGS`], the oldest are dropped, so memory stays bounded
+/// and the latest ping is always answered (RFC 6455 5.5.3).
+#[derive(Debug, Default)]
+struct PendingPongs {
+    payloads: Mutex<VecDeque<Vec<u8>>>,
+    ready: Notify,
+}
+
+impl PendingPongs {
+    /// A pong to send with this payload.
+    fn push(&self, payload: Vec<u8>) {
+        let mut payloads = self.payloads.lock().unwrap_or_else(PoisonError::into_inner);
+        if payloads.len() == MAX_PENDING_PONGS {
+            payloads.pop_front();
+        }
+        payloads.push_back(payload);
+        drop(payloads);
+        self.ready.notify_one();
+    }
+
+    /// Every pong owed, oldest first.
+    fn take(&self) -> Vec<Outgoing> {
+        let mut payloads = self.payloads.lock().unwrap_or_else(PoisonError::into_inner);
+        payloads.drain(..).map(Outgoing::Pong).collect()
+    }
 }
 
 /// One message to write.
@@ -156,9 +195,11 @@ where
 {
     let (read_half, write_half) = tokio::io::split(io);
     let (control_tx, control_rx) = mpsc::channel::<Control>(8);
-    let reader = tokio::spawn(read_client(
+    let pongs = Arc::new(PendingPongs::default());
+    let mut reader = tokio::spawn(read_client(
         websocket::Reader::new(read_half, MAX_CLIENT_MESSAGE),
         control_tx,
+        pongs.clone(),
     ));
     let mut writer = Writer {
         socket: websocket::Writer::new(write_half),
@@ -166,19 +207,11 @@ where
         every_frame,
         last_timing: None,
     };
-    let end = writer.run(&config, control_rx).await;
-    reader.abort();
-    match &end {
+    let end = writer.run(&config, control_rx, &pongs).await;
+    let linger = match &end {
         End::Violation(reason) => {
             tracing::info!(viewer = viewer.id(), %reason, "closing a client that broke the rules");
-            // What the client sent may still sit unread in our receive buffer;
-            // closing the socket now would reset it and could destroy the close
-            // frame before the client reads it. Stop streaming, keep the socket a
-            // moment so the client learns why it is being closed.
-            let Writer { socket, .. } = writer;
-            drop(viewer);
-            tokio::time::sleep(CLOSE_LINGER).await;
-            drop(socket);
+            true
         }
         End::ServerClosing => {
             let _ = writer
@@ -187,14 +220,31 @@ where
                     "server shutting down",
                 )])
                 .await;
+            false
         }
         End::Client(reason) => {
-            tracing::debug!(viewer = viewer.id(), %reason, "client ended the session")
+            tracing::debug!(viewer = viewer.id(), %reason, "client ended the session");
+            true
         }
         End::Write(reason) => {
-            tracing::info!(viewer = viewer.id(), %reason, "closing a viewer that stopped reading")
+            tracing::info!(viewer = viewer.id(), %reason, "closing a viewer that stopped reading");
+            false
         }
+    };
+    let Writer { mut socket, .. } = writer;
+    drop(viewer);
+    if linger {
+        // A close frame went out. What the client sent may still sit unread in
+        // our receive buffer, and closing the socket now would reset it and could
+        // destroy the close frame before the client reads it. So: end our
+        // direction, and let the reader drain until the client ends its own.
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            let _ = socket.shutdown().await;
+            let _ = (&mut reader).await;
+        })
+        .await;
     }
+    reader.abort();
 }
 
 struct Writer<'a, W> {
@@ -205,7 +255,12 @@ struct Writer<'a, W> {
 }
 
 impl<W: AsyncWrite + Unpin> Writer<'_, W> {
-    async fn run(&mut self, config: &ConfigReport, mut control: mpsc::Receiver<Control>) -> End {
+    async fn run(
+        &mut self,
+        config: &ConfigReport,
+        mut control: mpsc::Receiver<Control>,
+        pongs: &PendingPongs,
+    ) -> End {
         let hello = ServerMessage::Hello {
             protocol: PROTOCOL_VERSION,
             server: concat!("streamer ", env!("CARGO_PKG_VERSION")).into(),
@@ -227,20 +282,37 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                     let messages = self.messages(&mut items);
                     self.send(messages).await
                 }
-                message = control.recv() => match message {
-                    Some(Control::Text(message)) => self.send(vec![Outgoing::Text(message)]).await,
-                    Some(Control::Pong(payload)) => self.send(vec![Outgoing::Pong(payload)]).await,
-                    Some(Control::Violation(code, reason)) => {
-                        let _ = self.send(vec![Outgoing::close(code, &reason)]).await;
-                        return End::Violation(format!("{reason} ({code})"));
+                () = pongs.ready.notified() => {
+                    let messages = pongs.take();
+                    if messages.is_empty() {
+                        Ok(())
+                    } else {
+                        self.send(messages).await
                     }
-                    Some(Control::Closed(code)) => {
-                        let code = code.unwrap_or(close_code::NORMAL);
-                        let _ = self.send(vec![Outgoing::close(code, "")]).await;
-                        return End::Client(format!("closed by the client ({code})"));
+                }
+                message = control.recv() => {
+                    // Pings the client sent before this are answered first.
+                    let mut messages = pongs.take();
+                    match message {
+                        Some(Control::Text(message)) => {
+                            messages.push(Outgoing::Text(message));
+                            self.send(messages).await
+                        }
+                        Some(Control::Violation(code, reason)) => {
+                            messages.push(Outgoing::close(code, &reason));
+                            let _ = self.send(messages).await;
+                            return End::Violation(format!("{reason} ({code})"));
+                        }
+                        Some(Control::Closed(code)) => {
+                            // The decoder let only codes that may be sent through.
+                            let code = code.unwrap_or(close_code::NORMAL);
+                            messages.push(Outgoing::close(code, ""));
+                            let _ = self.send(messages).await;
+                            return End::Client(format!("closed by the client ({code})"));
+                        }
+                        None => return End::Client("connection closed".into()),
                     }
-                    None => return End::Client("connection closed".into()),
-                },
+                }
                 _ = stats.tick() => {
                     let message = ServerMessage::Stats {
                         viewers: self.viewer.hub().viewer_count(),
@@ -314,24 +386,39 @@ fn text(message: &ServerMessage) -> Outgoing {
 }
 
 /// Reads what the client sends: answers pings, enforces the limits, and asks the
-/// writer to close the connection when the client breaks them.
+/// writer to close the connection when the client breaks them. After a close
+/// frame, the client's or ours, it reads on without processing anything until
+/// the client ends the connection (the session bounds how long).
 async fn read_client<R: AsyncRead + Unpin>(
     mut reader: websocket::Reader<R>,
     control: mpsc::Sender<Control>,
+    pongs: Arc<PendingPongs>,
 ) {
+    if read_messages(&mut reader, &control, &pongs).await {
+        reader.discard_until_eof().await;
+    }
+}
+
+/// Handles the client's messages until the connection ends (`false`) or a close
+/// frame is due (`true`: the writer was asked to send it).
+async fn read_messages<R: AsyncRead + Unpin>(
+    reader: &mut websocket::Reader<R>,
+    control: &mpsc::Sender<Control>,
+    pongs: &PendingPongs,
+) -> bool {
     let mut window_start = Instant::now();
     let mut in_window = 0u32;
     loop {
         let message = match reader.next().await {
             Ok(Some(message)) => message,
-            Ok(None) => return, // the writer sees the closed channel
+            Ok(None) => return false, // the writer sees the closed channel
             Err(ReadError::Frame(error)) => {
                 let _ = control
                     .send(Control::Violation(error.close_code(), error.to_string()))
                     .await;
-                return;
+                return true;
             }
-            Err(ReadError::Io(_)) => return,
+            Err(ReadError::Io(_)) => return false,
         };
         let now = Instant::now();
         if now.duration_since(window_start) >= Duration::from_secs(1) {
@@ -346,7 +433,7 @@ async fn read_client<R: AsyncRead + Unpin>(
                     "too many messages".into(),
                 ))
                 .await;
-            return;
+            return true;
         }
         let reply = match message {
             Incoming::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
@@ -368,19 +455,65 @@ async fn read_client<R: AsyncRead + Unpin>(
                         "binary messages are not accepted".into(),
                     ))
                     .await;
-                return;
+                return true;
             }
-            Incoming::Ping(payload) => Some(Control::Pong(payload)),
+            Incoming::Ping(payload) => {
+                pongs.push(payload);
+                None
+            }
             Incoming::Pong => None,
             Incoming::Close(code) => {
                 let _ = control.send(Control::Closed(code)).await;
-                return;
+                return true;
             }
         };
         if let Some(reply) = reply {
-            // A full control channel means the writer is stuck; dropping a pong
-            // then is harmless.
-            let _ = control.try_send(reply);
+            // A full channel means the writer is busy writing: wait for it (the
+            // client's messages wait in the socket meanwhile) rather than drop
+            // the reply. A writer that gives up drops the channel, ending this.
+            if control.send(reply).await.is_err() {
+                return false;
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payloads(messages: Vec<Outgoing>) -> Vec<Vec<u8>> {
+        messages
+            .into_iter()
+            .map(|message| match message {
+                Outgoing::Pong(payload) => payload,
+                _ => panic!("only pongs are pending"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pending_pongs_keep_the_latest_in_order_and_stay_bounded() {
+        let pongs = PendingPongs::default();
+        for i in 0..10u8 {
+            pongs.push(vec![i]);
+        }
+        assert_eq!(
+            payloads(pongs.take()),
+            (0..10u8).map(|i| vec![i]).collect::<Vec<_>>()
+        );
+        assert!(pongs.take().is_empty());
+
+        for i in 0..100u8 {
+            pongs.push(vec![i; 125]);
+        }
+        let kept = payloads(pongs.take());
+        assert_eq!(kept.len(), MAX_PENDING_PONGS);
+        assert_eq!(
+            kept.last(),
+            Some(&vec![99; 125]),
+            "the latest ping is answered"
+        );
+        assert_eq!(kept[0], vec![100 - MAX_PENDING_PONGS as u8; 125]);
     }
 }

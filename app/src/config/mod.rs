@@ -43,7 +43,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 pub use docs::{default_toml, effective_toml, reference_markdown};
 pub use load::{
-    load, load_from, load_or_defaults, load_or_defaults_from, ConfigError, ConfigReport, Loaded,
+    load, load_from, load_or_defaults, load_or_defaults_from, load_or_defaults_from_text,
+    ConfigError, ConfigReport, Loaded, MAX_FILE_BYTES, MAX_PROBLEMS,
 };
 use rules::level_idc;
 pub use rules::{level_idc_of, spelled};

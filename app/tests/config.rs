@@ -808,8 +808,8 @@ fn a_file_without_an_end_is_read_only_to_the_limit() {
     assert_eq!(
         loaded.errors,
         [
-            "/dev/zero: the file is larger than that, over the limit of 1048576 bytes (1 MiB) \
-          for a configuration file: it was not read"
+            "/dev/zero: the file is longer than the limit of 1048576 bytes (1 MiB) for a \
+             configuration file: it was not read"
         ]
     );
 }

@@ -83,6 +83,9 @@ struct Problems {
     in_file: bool,
     /// Whether any problem from the file is about `[network]`.
     in_file_network: bool,
+    /// The place of the last kept problem once [`MAX_PROBLEMS`] are kept: problems
+    /// after it are only counted.
+    last_kept: Option<OrderKey>,
 }
 
 /// Where a problem goes in reading order: origin (file, environment, built-in), line,
@@ -106,11 +109,33 @@ impl Problems {
                 self.in_file_network = true;
             }
         }
-        self.kept.push(((rank, line, self.total), problem));
+        if !self.is_past(rank, line) {
+            self.kept.push(((rank, line, self.total), problem));
+        }
         self.total += 1;
         if self.kept.len() >= 2 * MAX_PROBLEMS {
             self.trim();
         }
+    }
+
+    /// Whether a problem found now at `rank` and `line` would come after every
+    /// kept one when [`MAX_PROBLEMS`] are kept (it is only counted).
+    fn is_past(&self, rank: u8, line: usize) -> bool {
+        // Found later, so after a kept problem of the same origin and line.
+        self.last_kept
+            .is_some_and(|(last_rank, last_line, _)| (rank, line) >= (last_rank, last_line))
+    }
+
+    /// Counts a problem in the file at `line` without keeping it, when
+    /// [`Problems::is_past`] (so its message need not be written). Returns whether
+    /// it was counted.
+    fn count_if_past(&mut self, line: Option<usize>) -> bool {
+        let past = self.is_past(0, line.unwrap_or(0));
+        if past {
+            self.in_file = true;
+            self.total += 1;
+        }
+        past
     }
 
     /// Keeps the first [`MAX_PROBLEMS`] in reading order (amortized: each trim
@@ -118,6 +143,9 @@ impl Problems {
     fn trim(&mut self) {
         self.kept.sort_unstable_by_key(|(order, _)| *order);
         self.kept.truncate(MAX_PROBLEMS);
+        if self.kept.len() == MAX_PROBLEMS {
+            self.last_kept = self.kept.last().map(|(order, _)| *order);
+        }
     }
 
     /// Adds `other`'s problems after these (in reading order, theirs come after
@@ -262,6 +290,17 @@ impl LineIndex {
     }
 }
 
+/// Why a file of `size` bytes (unknown: more than it said) is not read.
+fn too_big(size: Option<u64>) -> String {
+    let limit = format!(
+        "the limit of {MAX_FILE_BYTES} bytes (1 MiB) for a configuration file: it was not read"
+    );
+    match size {
+        Some(size) => format!("the file is {size} bytes, over {limit}"),
+        None => format!("the file is longer than {limit}"),
+    }
+}
+
 /// How the file was read.
 enum FileText {
     /// There is no file.
@@ -286,12 +325,6 @@ fn read_file(path: &Path) -> FileText {
             why,
         })
     };
-    let too_big = |size: &str| {
-        format!(
-            "the file is {size}, over the limit of {MAX_FILE_BYTES} bytes (1 MiB) for a \
-             configuration file: it was not read"
-        )
-    };
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return FileText::Missing,
@@ -299,7 +332,7 @@ fn read_file(path: &Path) -> FileText {
     };
     if let Ok(metadata) = file.metadata() {
         if metadata.is_file() && metadata.len() > MAX_FILE_BYTES {
-            return refuse(None, too_big(&format!("{} bytes", metadata.len())));
+            return refuse(None, too_big(Some(metadata.len())));
         }
     }
     let mut bytes = Vec::new();
@@ -307,7 +340,7 @@ fn read_file(path: &Path) -> FileText {
         return refuse(None, format!("cannot read the file: {e}"));
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return refuse(None, too_big("larger than that"));
+        return refuse(None, too_big(None));
     }
     match String::from_utf8(bytes) {
         Ok(text) => FileText::Text(text),
@@ -382,6 +415,10 @@ fn syntax_problems(text: &str, path: &Path, lines: &LineIndex) -> Problems {
     let tokens = source.lex().into_vec();
     let mut problems = Problems::default();
     let mut sink = |error: toml_parser::ParseError| {
+        let line = error.unexpected().map(|span| lines.line_of(span.start()));
+        if problems.count_if_past(line) {
+            return;
+        }
         let mut why = format!("not valid TOML: {}", error.description());
         if let Some(expected) = error.expected() {
             why.push_str(", expected ");
@@ -411,7 +448,7 @@ fn syntax_problems(text: &str, path: &Path, lines: &LineIndex) -> Problems {
         problems.push(Problem {
             origin: Origin::File {
                 path: path.to_path_buf(),
-                line: error.unexpected().map(|span| lines.line_of(span.start())),
+                line,
             },
             key: None,
             why,
@@ -434,11 +471,7 @@ fn text_layer(schema: &SchemaDoc, path: &Path, text: &str) -> Layer {
         return Layer::refused_whole(Problem {
             origin: at(None),
             key: None,
-            why: format!(
-                "the file is {} bytes, over the limit of {MAX_FILE_BYTES} bytes (1 MiB) \
-                 for a configuration file: it was not read",
-                text.len()
-            ),
+            why: too_big(Some(text.len() as u64)),
         });
     }
     let lines = LineIndex::new(text);
@@ -888,6 +921,18 @@ mod tests {
         assert_eq!(messages[3], "f:3: second on line 3");
         assert_eq!(messages[MAX_PROBLEMS - 1], "f:19: x");
         assert_eq!(messages[MAX_PROBLEMS], "and 982 more problems");
+        // In the file's order: once MAX_PROBLEMS are kept, later ones are only counted.
+        let mut problems = Problems::default();
+        for line in 1..=1000 {
+            if !problems.count_if_past(Some(line)) {
+                problems.push(problem(at_line(line), "x"));
+            }
+        }
+        assert_eq!(problems.kept.len(), MAX_PROBLEMS);
+        assert!(problems.in_file);
+        let messages = problems.into_messages();
+        assert_eq!(messages[MAX_PROBLEMS - 1], "f:20: x");
+        assert_eq!(messages[MAX_PROBLEMS], "and 980 more problems");
     }
 
     #[test]

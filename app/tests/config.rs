@@ -886,11 +886,21 @@ fn problems_past_the_limit_still_decide_what_is_used() {
     let loaded = load_or_defaults_from(&path, no_env());
     assert_eq!(loaded.errors.len(), MAX_PROBLEMS + 1);
     assert_eq!(loaded.config.network.hostname, "garden");
-    let bad = format!("{text}[network]\nhostname = \"garden\"\nwifi_country = \"GBR\"\n");
-    let (_dir, path) = file(&bad);
-    let loaded = load_or_defaults_from(&path, no_env());
-    assert_eq!(loaded.errors.len(), MAX_PROBLEMS + 1);
-    assert_eq!(loaded.config.network, Config::default().network);
+    for mistake in ["wifi_country = \"GBR\"", "unknown = 1"] {
+        let bad = format!("{text}[network]\nhostname = \"garden\"\n{mistake}\n");
+        let (_dir, path) = file(&bad);
+        let loaded = load_or_defaults_from(&path, no_env());
+        assert_eq!(loaded.errors.len(), MAX_PROBLEMS + 1);
+        assert_eq!(
+            loaded.errors.last().unwrap(),
+            &format!("and {} more problems", 101 - MAX_PROBLEMS)
+        );
+        assert_eq!(
+            loaded.config.network,
+            Config::default().network,
+            "{mistake}"
+        );
+    }
 }
 
 #[test]

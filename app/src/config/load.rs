@@ -126,13 +126,14 @@ impl Problems {
             .is_some_and(|(last_rank, last_line, _)| (rank, line) >= (last_rank, last_line))
     }
 
-    /// Counts a problem in the file at `line` without keeping it, when
-    /// [`Problems::is_past`] (so its message need not be written). Returns whether
-    /// it was counted.
-    fn count_if_past(&mut self, line: Option<usize>) -> bool {
+    /// Counts a problem in the file at `line` (about `[network]` or not) without
+    /// keeping it, when [`Problems::is_past`], so its message need not be written.
+    /// Returns whether it was counted.
+    fn count_if_past(&mut self, line: Option<usize>, about_network: bool) -> bool {
         let past = self.is_past(0, line.unwrap_or(0));
         if past {
             self.in_file = true;
+            self.in_file_network |= about_network;
             self.total += 1;
         }
         past
@@ -223,6 +224,16 @@ impl Layer {
         let mut entries = Vec::new();
         let mut refused = BTreeSet::new();
         for entry in raw {
+            let known = schema
+                .section(&entry.section)
+                .filter(|section| section.keys.iter().any(|k| k.name == entry.key));
+            // An unknown key past the problems kept is only counted (a file may
+            // have a hundred thousand).
+            if let (None, Origin::File { line, .. }) = (known, &entry.origin) {
+                if problems.count_if_past(*line, entry.section == "network") {
+                    continue;
+                }
+            }
             let path = format!("{}.{}", entry.section, entry.key);
             let Some(section) = schema.section(&entry.section) else {
                 problems.push(Problem {
@@ -416,7 +427,7 @@ fn syntax_problems(text: &str, path: &Path, lines: &LineIndex) -> Problems {
     let mut problems = Problems::default();
     let mut sink = |error: toml_parser::ParseError| {
         let line = error.unexpected().map(|span| lines.line_of(span.start()));
-        if problems.count_if_past(line) {
+        if problems.count_if_past(line, false) {
             return;
         }
         let mut why = format!("not valid TOML: {}", error.description());
@@ -525,11 +536,15 @@ fn text_layer(schema: &SchemaDoc, path: &Path, text: &str) -> Layer {
                     }
                 }
             }
-            _ if !known => problems.push(Problem {
-                origin: at(line),
-                key: Some(name.to_string()),
-                why: schema.unknown_section(name),
-            }),
+            _ if !known => {
+                if !problems.count_if_past(line, false) {
+                    problems.push(Problem {
+                        origin: at(line),
+                        key: Some(name.to_string()),
+                        why: schema.unknown_section(name),
+                    });
+                }
+            }
             _ => problems.push(Problem {
                 origin: at(line),
                 key: Some(name.to_string()),
@@ -924,7 +939,7 @@ mod tests {
         // In the file's order: once MAX_PROBLEMS are kept, later ones are only counted.
         let mut problems = Problems::default();
         for line in 1..=1000 {
-            if !problems.count_if_past(Some(line)) {
+            if !problems.count_if_past(Some(line), false) {
                 problems.push(problem(at_line(line), "x"));
             }
         }

@@ -4,7 +4,7 @@
 #   make test    every check: format, lints, unit/integration tests, browser tests,
 #                the image's offline checks and the emulated boot (make test-boot)
 #   make test-boot  boot the appliance's overlay and units in qemu (docs/testing.md)
-#   make bench   fan-out load benchmark (see docs/benchmarks.md)
+#   make bench   fan-out load, raw copy and config loading benchmarks (docs/benchmarks.md)
 #   make fuzz    run each cargo-fuzz target for FUZZ_SECONDS (needs nightly + cargo-fuzz)
 #   make web     fetch the player's npm dependencies (jMuxer) into the web root
 #   make deps    install what a fresh Debian machine lacks (as root), or list it
@@ -105,6 +105,7 @@ $(VENDOR_STAMP): $(NODE_STAMP)
 bench:
 	$(CARGO) bench --locked --bench fanout
 	$(CARGO) bench --locked --bench raw_copy
+	$(CARGO) bench --locked --bench config_load
 
 fuzz:
 	CARGO="$(CARGO)" .ci/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -4,7 +4,7 @@
 #   make test    every check: format, lints, unit/integration tests, browser tests,
 #                the image's offline checks and the emulated boot (make test-boot)
 #   make test-boot  boot the appliance's overlay and units in qemu (docs/testing.md)
-#   make bench   fan-out load benchmark (see docs/benchmarks.md)
+#   make bench   fan-out load, raw copy and config loading benchmarks (docs/benchmarks.md)
 #   make soak    10-minute soak: 500 viewers, churn, hostile clients (docs/benchmarks.md)
 #   make fuzz    run each cargo-fuzz target for FUZZ_SECONDS (needs nightly + cargo-fuzz)
 #   make web     fetch the player's npm dependencies (jMuxer) into the web root
@@ -31,7 +31,7 @@ BROWSER_DIR := app/browser
 NODE_STAMP := $(BROWSER_DIR)/node_modules/.installed
 VENDOR_STAMP := $(WEB_ROOT)/vendor/.installed
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := split access_units sps websocket driver_answers
+FUZZ_TARGETS := split access_units sps websocket driver_answers config
 # Debian packages the tests use, as command:package. ffmpeg/ffprobe judge the video,
 # Chromium runs the browser tests, shellcheck checks the shell scripts, Node runs the
 # browser tests and npm fetches jMuxer and playwright-core.
@@ -106,6 +106,7 @@ $(VENDOR_STAMP): $(NODE_STAMP)
 bench:
 	$(CARGO) bench --locked --bench fanout
 	$(CARGO) bench --locked --bench raw_copy
+	$(CARGO) bench --locked --bench config_load
 
 ## Not part of make test: ten minutes (SOAK_SECONDS) of churn and hostile clients.
 soak:

@@ -168,6 +168,13 @@ fn a_missing_file_source_is_reported_offline_not_fatal() {
         if status["source"]["state"] == "offline" {
             let message = status["source"]["message"].to_string();
             assert!(message.contains("/nonexistent/video.h264"), "{status}");
+            // The configuration report names it too.
+            assert_eq!(
+                status["config"]["errors"],
+                serde_json::json!(["environment variable STREAMER_CAMERA__FILE: camera.file: \
+                     \"/nonexistent/video.h264\" does not exist: name the H.264 file to replay"]),
+                "{status}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "never offline: {status}");

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use streamer::config::{
-    self, default_toml, effective_toml, load_from, load_or_defaults_from, Config, Profile,
-    SourceKind,
+    self, default_toml, effective_toml, load_from, load_or_defaults_from,
+    load_or_defaults_from_text, Config, Profile, SourceKind, MAX_FILE_BYTES, MAX_PROBLEMS,
 };
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -75,13 +75,15 @@ fn file_overrides_defaults_and_keeps_the_rest() {
 
 #[test]
 fn environment_overrides_the_file() {
-    let (_dir, path) = file("[server]\nport = 9000\n[camera]\nsource = \"test\"\n");
+    let (dir, path) = file("[server]\nport = 9000\n[camera]\nsource = \"test\"\n");
+    let video = dir.path().join("x.h264");
+    std::fs::write(&video, b"").unwrap();
     let loaded = load_from(
         &path,
         env(&[
             ("STREAMER_SERVER__PORT", "8080"),
             ("STREAMER_CAMERA__SOURCE", "file"),
-            ("STREAMER_CAMERA__FILE", "/x.h264"),
+            ("STREAMER_CAMERA__FILE", video.to_str().unwrap()),
             ("STREAMER_SERVER__WEB_ROOT", "/srv/www"),
             ("STREAMER_SERVER__BIND", "::1"),
             ("STREAMER_ENCODER__LEVEL", "4.1"),
@@ -92,7 +94,7 @@ fn environment_overrides_the_file() {
     let c = loaded.config;
     assert_eq!(c.server.port, 8080);
     assert_eq!(c.camera.source, SourceKind::File);
-    assert_eq!(c.camera.file, Some(PathBuf::from("/x.h264")));
+    assert_eq!(c.camera.file, Some(video));
     assert_eq!(c.server.web_root, PathBuf::from("/srv/www"));
     assert_eq!(c.server.bind.to_string(), "::1");
     assert_eq!(c.encoder.level, "4.1");
@@ -290,7 +292,7 @@ fn camera_kinds_image_controls_and_gpio_are_read_and_checked() {
 
 #[test]
 fn file_source_needs_a_file() {
-    let (_dir, path) = file("[camera]\nsource = \"file\"\n");
+    let (dir, path) = file("[camera]\nsource = \"file\"\n");
     let p = problems(&path, &[]);
     assert_eq!(
         p,
@@ -300,8 +302,14 @@ fn file_source_needs_a_file() {
         )]
     );
     // The environment can supply it.
-    let loaded = load_from(&path, env(&[("STREAMER_CAMERA__FILE", "/v.h264")])).unwrap();
-    assert_eq!(loaded.config.camera.file, Some(PathBuf::from("/v.h264")));
+    let video = dir.path().join("v.h264");
+    std::fs::write(&video, b"").unwrap();
+    let loaded = load_from(
+        &path,
+        env(&[("STREAMER_CAMERA__FILE", video.to_str().unwrap())]),
+    )
+    .unwrap();
+    assert_eq!(loaded.config.camera.file, Some(video));
 }
 
 #[test]
@@ -718,6 +726,360 @@ fn cli_check_config_names_bad_environment_variables() {
         "{stderr}"
     );
     assert!(!stderr.contains("STREAMER_BIN"), "{stderr}");
+}
+
+/// The longest line a problem may take: path, line, a key cut to a short prefix
+/// and a reason quoting values cut to a short prefix.
+const LONGEST_PROBLEM: usize = 800;
+
+/// Checks that `errors` is the bounded list: `MAX_PROBLEMS` problems, each short,
+/// and the last line counting the rest (at least `more_than` of them).
+fn assert_bounded(errors: &[String], more_than: usize) {
+    assert_eq!(errors.len(), MAX_PROBLEMS + 1, "{errors:#?}");
+    for line in errors {
+        assert!(line.chars().count() <= LONGEST_PROBLEM, "{line}");
+    }
+    let last = errors.last().unwrap();
+    let more: usize = last
+        .strip_prefix("and ")
+        .and_then(|rest| rest.strip_suffix(" more problems"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the last line counts the rest: {last}"));
+    assert!(more > more_than, "{last}");
+}
+
+/// The lines `errors` name in `path` (`path:LINE: ...`), in order.
+fn lines_named(path: &Path, errors: &[String]) -> Vec<usize> {
+    let prefix = format!("{}:", path.display());
+    errors
+        .iter()
+        .filter_map(|e| e.strip_prefix(&prefix)?.split(':').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn ten_megabytes_of_garbage_are_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("streamer.toml");
+    // Bytes 0-255 over and over: not text, not TOML, and ten times the limit.
+    let garbage: Vec<u8> = (0..10 << 20).map(|i: u64| (i * 7919 % 251) as u8).collect();
+    std::fs::write(&path, &garbage).unwrap();
+    let start = std::time::Instant::now();
+    let loaded = load_or_defaults_from(&path, env(&[("STREAMER_SERVER__PORT", "8080")]));
+    // Refused by its size, unread: far below a second even in a debug build on a busy
+    // machine (it took over 40 s when the whole file was parsed).
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    assert!(loaded.file_found);
+    assert_eq!(
+        loaded.errors,
+        [format!(
+            "{}: the file is 10485760 bytes, over the limit of 1048576 bytes (1 MiB) for a \
+             configuration file: it was not read",
+            path.display()
+        )]
+    );
+    // The defaults, and the environment still applies.
+    let mut expected = Config::default();
+    expected.server.port = 8080;
+    assert_eq!(loaded.config, expected);
+}
+
+#[test]
+fn a_file_one_byte_over_the_limit_is_refused_and_one_at_it_is_read() {
+    let limit = MAX_FILE_BYTES as usize;
+    let at_limit = format!("[server]\nport = 9000\n{}\n", "#".repeat(limit - 22));
+    assert_eq!(at_limit.len(), limit);
+    let (_dir, path) = file(&at_limit);
+    assert_eq!(load_from(&path, no_env()).unwrap().config.server.port, 9000);
+    let (_dir, path) = file(&format!("{at_limit}\n"));
+    let p = problems(&path, &[]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].contains("the file is 1048577 bytes, over the limit"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn a_file_without_an_end_is_read_only_to_the_limit() {
+    // /dev/zero says it is empty and never ends: refused after the limit, unread.
+    let loaded = load_or_defaults_from(Path::new("/dev/zero"), no_env());
+    assert_eq!(loaded.config, Config::default());
+    assert_eq!(
+        loaded.errors,
+        [
+            "/dev/zero: the file is longer than the limit of 1048576 bytes (1 MiB) for a \
+             configuration file: it was not read"
+        ]
+    );
+}
+
+#[test]
+fn a_file_that_is_not_text_names_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("streamer.toml");
+    std::fs::write(&path, b"[server]\nport = 9000\n\xff\xfe\n").unwrap();
+    let p = problems(&path, &[]);
+    assert_eq!(
+        p,
+        [format!(
+            "{}:3: not text (UTF-8): byte 21 is 0xff; save the file as UTF-8 text",
+            path.display()
+        )]
+    );
+}
+
+#[test]
+fn a_megabyte_of_syntax_errors_keeps_the_first_and_counts_the_rest() {
+    let text = "= = =\n".repeat((MAX_FILE_BYTES as usize - 64) / 6);
+    let (_dir, path) = file(&text);
+    let loaded = load_or_defaults_from(&path, no_env());
+    assert_eq!(loaded.config, Config::default());
+    assert_bounded(&loaded.errors, 100_000);
+    // The first ones, in the file's order, each on its own line.
+    let lines = lines_named(&path, &loaded.errors);
+    assert_eq!(lines.len(), MAX_PROBLEMS, "{:#?}", loaded.errors);
+    assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
+    assert_eq!(lines[0], 1);
+    assert!(lines[MAX_PROBLEMS - 1] <= MAX_PROBLEMS, "{lines:?}");
+    assert!(loaded.errors[0].contains("not valid TOML"));
+}
+
+#[test]
+fn a_megabyte_of_unknown_keys_keeps_the_first_and_counts_the_rest() {
+    let limit = MAX_FILE_BYTES as usize - 64;
+    for prefix in ["", "[server]\n"] {
+        let mut text = prefix.to_string();
+        let mut i = 0;
+        while text.len() < limit - 20 {
+            text.push_str(&format!("key{i} = 1\n"));
+            i += 1;
+        }
+        let (_dir, path) = file(&text);
+        let loaded = load_or_defaults_from(&path, no_env());
+        assert_eq!(loaded.config, Config::default());
+        assert_bounded(&loaded.errors, 50_000);
+        let first_line = prefix.lines().count() + 1;
+        let lines = lines_named(&path, &loaded.errors);
+        assert_eq!(
+            lines,
+            (first_line..first_line + MAX_PROBLEMS).collect::<Vec<_>>()
+        );
+        // The count is exact: every key but the kept ones.
+        assert_eq!(
+            loaded.errors.last().unwrap(),
+            &format!("and {} more problems", i - MAX_PROBLEMS)
+        );
+    }
+}
+
+#[test]
+fn problems_past_the_limit_still_decide_what_is_used() {
+    // A [network] mistake after many others still drops the file's [network]
+    // section; a network section without problems is kept despite them.
+    let mut text = String::from("[server]\n");
+    for i in 0..100 {
+        text.push_str(&format!("key{i} = 1\n"));
+    }
+    let good = format!("[network]\nhostname = \"garden\"\n{text}");
+    let (_dir, path) = file(&good);
+    let loaded = load_or_defaults_from(&path, no_env());
+    assert_eq!(loaded.errors.len(), MAX_PROBLEMS + 1);
+    assert_eq!(loaded.config.network.hostname, "garden");
+    for mistake in ["wifi_country = \"GBR\"", "unknown = 1"] {
+        let bad = format!("{text}[network]\nhostname = \"garden\"\n{mistake}\n");
+        let (_dir, path) = file(&bad);
+        let loaded = load_or_defaults_from(&path, no_env());
+        assert_eq!(loaded.errors.len(), MAX_PROBLEMS + 1);
+        assert_eq!(
+            loaded.errors.last().unwrap(),
+            &format!("and {} more problems", 101 - MAX_PROBLEMS)
+        );
+        assert_eq!(
+            loaded.config.network,
+            Config::default().network,
+            "{mistake}"
+        );
+    }
+}
+
+#[test]
+fn long_values_and_keys_are_quoted_cut() {
+    let long = "x".repeat(MAX_FILE_BYTES as usize - 100);
+    // The file, the key named, and the length shown: the value's, or the key's with
+    // its section.
+    for (text, key, shown) in [
+        (
+            format!("[camera]\nsource = \"{long}\"\n"),
+            "camera.source",
+            long.len(),
+        ),
+        (
+            format!("[network]\nhostname = \"{long}\"\n"),
+            "network.hostname",
+            long.len(),
+        ),
+        (
+            format!("[log]\nlevel = \"{long}\"\n"),
+            "log.level",
+            long.len(),
+        ),
+        (
+            format!("[encoder]\nlevel = \"{long}\"\n"),
+            "encoder.level",
+            long.len(),
+        ),
+        (
+            format!("[server]\n{long} = 1\n"),
+            "server.xxxx",
+            "server.".len() + long.len(),
+        ),
+        (format!("{long} = 1\n"), "xxxx", long.len()),
+    ] {
+        let (_dir, path) = file(&text);
+        let p = problems(&path, &[]);
+        assert_eq!(p.len(), 1, "{key}: {p:?}");
+        assert!(p[0].chars().count() <= LONGEST_PROBLEM, "{key}: {}", p[0]);
+        assert!(
+            p[0].contains(&format!("… ({shown} characters)")),
+            "{key}: {}",
+            p[0]
+        );
+        assert!(p[0].contains(key), "{key}: {}", p[0]);
+    }
+    // Cut on a character boundary, counting characters.
+    let (_dir, path) = file(&format!("[network]\nhostname = \"{}\"\n", "é".repeat(100)));
+    let p = problems(&path, &[]);
+    assert!(
+        p[0].contains(&format!("\"{}\"… (100 characters)", "é".repeat(60))),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn text_loads_as_the_file_with_it_does() {
+    let text = "[server]\nport = 70000\n[camera]\nsource = \"test\"\nnope = 1\n";
+    let (_dir, path) = file(text);
+    let from_file = load_or_defaults_from(&path, env(&[("STREAMER_SERVER__BIND", "::1")]));
+    let from_text =
+        load_or_defaults_from_text(&path, text, env(&[("STREAMER_SERVER__BIND", "::1")]));
+    assert_eq!(from_text.errors, from_file.errors);
+    assert_eq!(from_text.config, from_file.config);
+    assert_eq!(from_text.errors.len(), 2);
+}
+
+#[test]
+fn the_file_source_needs_a_file_that_can_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("video.h264");
+    let missing = dir.path().join("missing.h264");
+    // Missing, in the file: named, and the file is not used.
+    let (_cfg, path) = file(&format!(
+        "[camera]\nsource = \"file\"\nfile = \"{}\"\n",
+        missing.display()
+    ));
+    let loaded = load_or_defaults_from(&path, no_env());
+    assert_eq!(
+        loaded.errors,
+        [format!(
+            "{}:3: camera.file: \"{}\" does not exist: name the H.264 file to replay",
+            path.display(),
+            missing.display()
+        )]
+    );
+    assert_eq!(loaded.config.camera, Config::default().camera);
+    // A folder.
+    let (_cfg, path) = file(&format!(
+        "[camera]\nsource = \"file\"\nfile = \"{}\"\n",
+        dir.path().display()
+    ));
+    let p = problems(&path, &[]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].contains(":3: camera.file: ") && p[0].contains("is a folder"),
+        "{p:?}"
+    );
+    // There: fine.
+    std::fs::write(&video, b"").unwrap();
+    let (_cfg, path) = file(&format!(
+        "[camera]\nsource = \"file\"\nfile = \"{}\"\n",
+        video.display()
+    ));
+    assert_eq!(
+        load_from(&path, no_env()).unwrap().config.camera.file,
+        Some(video.clone())
+    );
+    // Not checked when another source is chosen.
+    let (_cfg, path) = file(&format!(
+        "[camera]\nsource = \"test\"\nfile = \"{}\"\n",
+        missing.display()
+    ));
+    assert!(load_from(&path, no_env()).is_ok());
+    // Missing, from the environment: named; the file source keeps trying it (it
+    // reports the file as missing, and the file may appear).
+    let loaded = load_or_defaults_from(
+        Path::new("/nonexistent/streamer.toml"),
+        env(&[
+            ("STREAMER_CAMERA__SOURCE", "file"),
+            ("STREAMER_CAMERA__FILE", missing.to_str().unwrap()),
+        ]),
+    );
+    assert_eq!(
+        loaded.errors,
+        [format!(
+            "environment variable STREAMER_CAMERA__FILE: camera.file: \"{}\" does not exist: \
+             name the H.264 file to replay",
+            missing.display()
+        )]
+    );
+    assert_eq!(loaded.config.camera.source, SourceKind::File);
+}
+
+#[test]
+fn cli_check_config_names_a_missing_camera_file() {
+    let (dir, path) = file("[camera]\nsource = \"file\"\nfile = \"video.h264\"\n");
+    // Relative to the working directory, as the file source opens it.
+    let out = streamer()
+        .arg("check-config")
+        .arg(&path)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        format!(
+            "{}:3: camera.file: \"video.h264\" does not exist: name the H.264 file to replay\n",
+            path.display()
+        )
+    );
+    std::fs::write(dir.path().join("video.h264"), b"").unwrap();
+    let effective = check_config_effective(
+        streamer()
+            .arg("check-config")
+            .arg(&path)
+            .current_dir(dir.path()),
+    );
+    assert_eq!(effective.camera.source, SourceKind::File);
+}
+
+#[test]
+fn cli_check_config_lists_at_most_the_limit() {
+    let mut text = String::from("[server]\n");
+    for i in 0..5000 {
+        text.push_str(&format!("key{i} = 1\n"));
+    }
+    let (_dir, path) = file(&text);
+    let out = streamer().arg("check-config").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), MAX_PROBLEMS + 1, "{stderr}");
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!("and {} more problems", 5000 - MAX_PROBLEMS)
+    );
 }
 
 #[test]

@@ -9,6 +9,9 @@
 //! Every key is checked on its own, so one pass reports *every* problem, each naming
 //! where it came from (file and line, or variable), the key and why, e.g.
 //! `/boot/streamer.toml:3: server.port: 70000 is not a valid port (0-65535)`.
+//! The first [`MAX_PROBLEMS`] in reading order are listed and the rest counted, with
+//! values cut to a short prefix, and a file over [`MAX_FILE_BYTES`] is refused unread,
+//! so no file, however large or broken, slows the start or bloats the status page.
 //! [`load()`] fails with all of them; [`load_or_defaults`] never fails: when the file
 //! has problems it is ignored as a whole (defaults + the valid environment variables
 //! are used) and the problems are returned for the status page and the player banner;
@@ -43,7 +46,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 pub use docs::{default_toml, effective_toml, reference_markdown};
 pub use load::{
-    load, load_from, load_or_defaults, load_or_defaults_from, ConfigError, ConfigReport, Loaded,
+    load, load_from, load_or_defaults, load_or_defaults_from, load_or_defaults_from_text,
+    ConfigError, ConfigReport, Loaded, MAX_FILE_BYTES, MAX_PROBLEMS,
 };
 use rules::level_idc;
 pub use rules::{level_idc_of, spelled};

@@ -3,6 +3,7 @@
 //! `[network]` keys. Each check returns the reason in plain words, which the loader
 //! turns into a problem naming the file, line and key.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -215,13 +216,18 @@ fn check_log_level(filter: &str) -> Result<(), String> {
         let plain_level = LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(directive));
         if !plain_level && !directive.contains('=') && !directive.is_empty() {
             return Err(format!(
-                "{filter:?} is not a log level: {directive:?} is neither a level nor target=level ({help})"
+                "{filter} is not a log level: {directive} is neither a level nor target=level ({help})",
+                filter = quote(filter),
+                directive = quote(directive),
             ));
         }
     }
     tracing_subscriber::EnvFilter::try_new(filter)
         .map(drop)
-        .map_err(|e| format!("{filter:?} is not a log filter: {e} ({help})"))
+        .map_err(|e| {
+            let e = cut(&e.to_string(), MESSAGE_CHARS / 2).into_owned();
+            format!("{} is not a log filter: {e} ({help})", quote(filter))
+        })
 }
 
 /// A character that would break a generated file, described for people.
@@ -242,7 +248,10 @@ fn check_hostname(name: &str) -> Result<(), String> {
         return Err(format!("is empty ({help})"));
     }
     if name.len() > 63 {
-        return Err(format!("{name:?} is longer than 63 characters ({help})"));
+        return Err(format!(
+            "{} is longer than 63 characters ({help})",
+            quote(name)
+        ));
     }
     if let Some(c) = name
         .chars()
@@ -255,11 +264,12 @@ fn check_hostname(name: &str) -> Result<(), String> {
         } else {
             format!("{c:?} is not allowed")
         };
-        return Err(format!("{name:?}: {why} ({help})"));
+        return Err(format!("{}: {why} ({help})", quote(name)));
     }
     if name.starts_with('-') || name.ends_with('-') {
         return Err(format!(
-            "{name:?} must not start or end with \"-\" ({help})"
+            "{} must not start or end with \"-\" ({help})",
+            quote(name)
         ));
     }
     Ok(())
@@ -269,13 +279,15 @@ fn check_hostname(name: &str) -> Result<(), String> {
 fn check_ssid(ssid: &str) -> Result<(), String> {
     if ssid.len() > 32 {
         return Err(format!(
-            "{ssid:?} is longer than a Wi-Fi network name can be (32 bytes; letters \
-             such as é count twice)"
+            "{} is longer than a Wi-Fi network name can be (32 bytes; letters \
+             such as é count twice)",
+            quote(ssid)
         ));
     }
     if let Some(what) = unusable_char(ssid) {
         return Err(format!(
-            "{ssid:?} contains {what}, which the Wi-Fi software cannot be given"
+            "{} contains {what}, which the Wi-Fi software cannot be given",
+            quote(ssid)
         ));
     }
     Ok(())
@@ -325,8 +337,9 @@ fn check_country(country: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{country:?} is not a country code: use the two letters of the country \
-             the device is in, e.g. \"GB\", \"US\" or \"DE\""
+            "{} is not a country code: use the two letters of the country \
+             the device is in, e.g. \"GB\", \"US\" or \"DE\"",
+            quote(country)
         ))
     }
 }
@@ -340,19 +353,24 @@ fn check_address(address: &str) -> Result<(), String> {
                 or leave it empty to get an address automatically (DHCP)";
     let Some((ip, prefix)) = address.split_once('/') else {
         return Err(format!(
-            "{address:?} has no network size (\"/24\") ({help})"
+            "{} has no network size (\"/24\") ({help})",
+            quote(address)
         ));
     };
     let ip_ok = ip
         .parse::<Ipv4Addr>()
         .is_ok_and(|ip| !ip.is_unspecified() && !ip.is_broadcast() && !ip.is_multicast());
     if !ip_ok {
-        return Err(format!("{ip:?} is not a usable IPv4 address ({help})"));
+        return Err(format!(
+            "{} is not a usable IPv4 address ({help})",
+            quote(ip)
+        ));
     }
     match prefix.parse::<u8>() {
         Ok(1..=32) if prefix.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
         _ => Err(format!(
-            "{prefix:?} is not a network size (1-32; home networks mostly use 24) ({help})"
+            "{} is not a network size (1-32; home networks mostly use 24) ({help})",
+            quote(prefix)
         )),
     }
 }
@@ -363,7 +381,8 @@ fn check_gateway(gateway: &str) -> Result<(), String> {
         _ if gateway.is_empty() => Ok(()),
         Ok(ip) if !ip.is_unspecified() && !ip.is_broadcast() && !ip.is_multicast() => Ok(()),
         _ => Err(format!(
-            "{gateway:?} is not a router's IPv4 address (e.g. \"192.168.1.1\")"
+            "{} is not a router's IPv4 address (e.g. \"192.168.1.1\")",
+            quote(gateway)
         )),
     }
 }
@@ -376,7 +395,8 @@ fn check_dns(servers: &[String]) -> Result<(), String> {
             .map_or(true, |ip| ip.is_unspecified())
         {
             return Err(format!(
-                "{server:?} is not an IPv4 or IPv6 address (e.g. \"1.1.1.1\" or \"2606:4700:4700::1111\")"
+                "{} is not an IPv4 or IPv6 address (e.g. \"1.1.1.1\" or \"2606:4700:4700::1111\")",
+                quote(server)
             ));
         }
     }
@@ -472,7 +492,8 @@ fn check_typed(key: &str, config: &Config) -> Result<(), String> {
             match level_idc(level) {
                 Some(_) => Ok(()),
                 None => Err(format!(
-                    "{level:?} is not an H.264 level (one of {})",
+                    "{} is not an H.264 level (one of {})",
+                    quote(level),
                     LEVELS
                         .iter()
                         .map(|(name, _)| *name)
@@ -496,8 +517,8 @@ fn check_typed(key: &str, config: &Config) -> Result<(), String> {
         },
         "camera.device" => match &config.camera.device {
             Some(path) if !path.starts_with("/dev/") => Err(format!(
-                "{:?} is not a device: name one such as /dev/video0",
-                path.display().to_string()
+                "{} is not a device: name one such as /dev/video0",
+                quote(&path.display().to_string())
             )),
             _ => Ok(()),
         },
@@ -518,10 +539,40 @@ fn check_typed(key: &str, config: &Config) -> Result<(), String> {
     }
 }
 
+/// Characters of a value (or key) a message quotes; the rest is cut (a file may
+/// hold a megabyte in one string, and messages reach every viewer's page).
+pub(super) const QUOTE_CHARS: usize = 60;
+
+/// The longest message about one problem, in characters: anything longer (a
+/// library's message repeating a value) is cut there.
+pub(super) const MESSAGE_CHARS: usize = 500;
+
+/// `text` cut after `max` characters (on a character boundary), marked with "…" and
+/// its full length in characters.
+pub(super) fn cut(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!(
+            "{}… ({} characters)",
+            &text[..end],
+            text.chars().count()
+        )),
+    }
+}
+
+/// `text` in double quotes as a message shows it (escaped), cut after
+/// [`QUOTE_CHARS`] characters: `"aaaa"… (1048576 characters)`.
+pub(super) fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_CHARS) {
+        None => format!("{text:?}"),
+        Some((end, _)) => format!("{:?}… ({} characters)", &text[..end], text.chars().count()),
+    }
+}
+
 /// A TOML value as the user wrote it, for messages.
 pub(super) fn show(value: &toml::Value) -> String {
     match value {
-        toml::Value::String(s) => format!("{s:?}"),
+        toml::Value::String(s) => quote(s),
         toml::Value::Table(_) => "a table".into(),
         toml::Value::Array(_) => "an array".into(),
         other => other.to_string(),
@@ -542,7 +593,18 @@ fn type_error(section: &str, key: &str, value: &toml::Value, error: &str) -> Str
     let error = error.trim();
     // toml appends its own context; keep serde's first line.
     let first = error.lines().next().unwrap_or(error);
-    format!("{} is not valid: {first}", show(value))
+    // serde's message may repeat the value ("unknown variant `...`").
+    let first = match value {
+        toml::Value::String(s) if s.chars().nth(QUOTE_CHARS).is_some() => {
+            Cow::Owned(first.replace(s.as_str(), &cut(s, QUOTE_CHARS)))
+        }
+        _ => Cow::Borrowed(first),
+    };
+    format!(
+        "{} is not valid: {}",
+        show(value),
+        cut(&first, MESSAGE_CHARS / 2)
+    )
 }
 
 /// Checks one key given as candidate values (a file gives one; an environment
@@ -657,6 +719,31 @@ mod tests {
         assert_eq!(spelled(&WhiteBalance::Tungsten), "tungsten");
         assert_eq!(spelled(&BitrateMode::Variable), "variable");
         assert_eq!(spelled(&Profile::High), "high");
+    }
+
+    #[test]
+    fn long_text_is_cut_on_a_character_boundary_with_its_length() {
+        assert_eq!(quote("short"), "\"short\"");
+        assert_eq!(
+            quote(&"a".repeat(QUOTE_CHARS)),
+            format!("{:?}", "a".repeat(QUOTE_CHARS))
+        );
+        let long = "é".repeat(QUOTE_CHARS + 1);
+        assert_eq!(
+            quote(&long),
+            format!(
+                "\"{}\"… ({} characters)",
+                "é".repeat(QUOTE_CHARS),
+                QUOTE_CHARS + 1
+            )
+        );
+        assert_eq!(cut("abc", 3), "abc");
+        assert_eq!(cut("🦀🦀🦀🦀", 2), "🦀🦀… (4 characters)");
+        // A value serde repeats in its message is cut there too.
+        let value = toml::Value::String("z".repeat(10_000));
+        let why = check_entry("camera", "source", &[value]).unwrap_err();
+        assert!(why.len() < MESSAGE_CHARS, "{why}");
+        assert!(why.contains("expected one of"), "{why}");
     }
 
     #[test]

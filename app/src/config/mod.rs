@@ -34,6 +34,10 @@
 //!   against.
 //! - `load.rs`: the layers, every problem with where it came from, the merge.
 
+// The field doc comments are also the text of the commented streamer.toml and the
+// README's reference, where a URL is plain text for a person to type.
+#![allow(rustdoc::bare_urls)]
+
 mod docs;
 mod load;
 mod rules;

@@ -60,7 +60,7 @@ pub(super) fn level_idc(level: &str) -> Option<u8> {
 /// Whole-number keys and the numbers they accept.
 pub(super) struct IntRule {
     pub(super) key: &'static str,
-    /// What the number is, for "N is not a valid <noun>".
+    /// What the number is, for `"N is not a valid <noun>"`.
     noun: &'static str,
     pub(super) min: i64,
     pub(super) max: i64,
@@ -452,7 +452,7 @@ fn check_allowed_hosts(hosts: &[String]) -> Result<(), String> {
 }
 
 /// Checks `server.frame_ancestors`: "self", "*" or web origins such as
-/// "http://homeassistant.local:8123", each one word a Content-Security-Policy can
+/// `"http://homeassistant.local:8123"`, each one word a Content-Security-Policy can
 /// hold.
 fn check_frame_ancestors(sources: &[String]) -> Result<(), String> {
     let help = "list origins such as \"http://homeassistant.local:8123\", or \"self\"";

@@ -201,7 +201,7 @@ pub struct QueueDescription {
 /// it, and test fixtures are recorded (or reconstructed) copies of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeDescription {
-    /// Where this description came from: "recorded by streamer probe on <board>",
+    /// Where this description came from: `"recorded by streamer probe on <board>"`,
     /// or, for a fixture reconstructed from driver sources, which sources.
     #[serde(default)]
     pub provenance: String,

@@ -258,7 +258,9 @@ async fn serve(config: Config, mut report: config::ConfigReport) -> anyhow::Resu
     let (listener, bind_problem) = bind(config.server.bind, config.server.port).await?;
     if let Some(problem) = bind_problem {
         tracing::error!(%problem, "configuration error");
-        report.errors.push(problem);
+        // First: it says where the device is not, ahead of a long list of the
+        // file's problems and its "and N more" line.
+        report.errors.insert(0, problem);
     }
     let address = listener.local_addr().context("listening socket")?;
     if !config.server.web_root.join("index.html").is_file() {

@@ -45,6 +45,8 @@ use tokio::time::{Instant, Sleep};
 use tower_http::limit::RequestBodyLimit;
 use tower_service::Service;
 
+use super::RateLimitedLog;
+
 /// Time a client has to send a request's head: from the connection's start, and
 /// between requests on a kept-alive connection.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,8 +78,6 @@ pub const FILES_PER_CONNECTION: u64 = 2;
 const EVICTION_SLACK: usize = 16;
 /// Pause after `accept` failed for lack of a resource (files, memory).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
-/// Refusals and `accept` errors are logged at most this often.
-const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How many connections the server takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -414,32 +414,6 @@ impl AsyncWrite for Guarded {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-}
-
-/// Logs at most once per [`LOG_INTERVAL`], saying how many were held back.
-struct RateLimitedLog {
-    last: Option<Instant>,
-    held_back: u64,
-}
-
-impl RateLimitedLog {
-    const fn new() -> Self {
-        RateLimitedLog {
-            last: None,
-            held_back: 0,
-        }
-    }
-
-    /// `Some(number held back since the last one)` when this one is to be logged.
-    fn due(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        if self.last.is_some_and(|last| now < last + LOG_INTERVAL) {
-            self.held_back += 1;
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.held_back))
     }
 }
 

@@ -49,6 +49,8 @@ pub struct Guard {
     /// can be said in it.
     frame_options: Option<HeaderValue>,
     local: LocalNames,
+    /// Refusals are logged as warnings at most once per [`super::LOG_INTERVAL`].
+    refusals: Mutex<super::RateLimitedLog>,
 }
 
 impl Guard {
@@ -89,6 +91,31 @@ impl Guard {
                     read_at: None,
                 }),
             },
+            refusals: Mutex::new(super::RateLimitedLog::new()),
+        }
+    }
+
+    /// A refusal in the log: a misdirected or cross-site request is most often a
+    /// reverse proxy or a dashboard that needs a setting, so it is a warning (at
+    /// most one per [`super::LOG_INTERVAL`], with how many were held back); a
+    /// dotfile or a malformed request is only noise from a scanner.
+    fn log(&self, refusal: &Refusal) {
+        if !matches!(refusal, Refusal::Misdirected(_) | Refusal::CrossOrigin(_)) {
+            tracing::debug!(%refusal, "request refused");
+            return;
+        }
+        let due = self
+            .refusals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .due();
+        match due {
+            Some(held_back) => tracing::warn!(
+                %refusal,
+                held_back,
+                "request refused (server.allowed_hosts names what else the device answers to)"
+            ),
+            None => tracing::debug!(%refusal, "request refused"),
         }
     }
 
@@ -200,7 +227,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             }
         }
         Err(refusal) => {
-            tracing::debug!(%refusal, "request refused");
+            guard.log(&refusal);
             refusal.into_response()
         }
     };

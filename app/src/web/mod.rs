@@ -128,3 +128,49 @@ pub async fn serve(
     }
     Ok(())
 }
+
+/// Refusals and `accept` errors are logged at most this often.
+pub(crate) const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Logs at most once per [`LOG_INTERVAL`], saying how many were held back: for
+/// what a client can make happen as often as it likes (refused connections and
+/// requests).
+#[derive(Debug)]
+pub(crate) struct RateLimitedLog {
+    last: Option<tokio::time::Instant>,
+    held_back: u64,
+}
+
+impl RateLimitedLog {
+    pub(crate) const fn new() -> Self {
+        RateLimitedLog {
+            last: None,
+            held_back: 0,
+        }
+    }
+
+    /// `Some(number held back since the last one)` when this one is to be logged.
+    pub(crate) fn due(&mut self) -> Option<u64> {
+        let now = tokio::time::Instant::now();
+        if self.last.is_some_and(|last| now < last + LOG_INTERVAL) {
+            self.held_back += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.held_back))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimitedLog;
+
+    #[test]
+    fn a_rate_limited_log_holds_back_what_comes_within_the_interval() {
+        let mut log = RateLimitedLog::new();
+        assert_eq!(log.due(), Some(0));
+        assert_eq!(log.due(), None);
+        assert_eq!(log.due(), None);
+        assert_eq!(log.held_back, 2);
+    }
+}

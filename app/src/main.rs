@@ -120,12 +120,7 @@ fn setup(config_path: &Path, root: &Path, set_hostname: bool) -> ExitCode {
     for problem in &loaded.errors {
         println!("configuration problem: {problem}");
     }
-    let file = config_path.display().to_string();
-    if loaded
-        .errors
-        .iter()
-        .any(|e| e.starts_with(&file) && (e.contains(": network.") || e.contains(": network:")))
-    {
+    if loaded.network_set_aside {
         println!(
             "because of the problems in [network], the network is set up as if the \
              file had no [network] section (the defaults, and STREAMER_NETWORK__* variables)"

@@ -243,3 +243,28 @@ fn a_mistake_in_another_section_keeps_the_network() {
         "{out}"
     );
 }
+
+#[test]
+fn a_network_mistake_past_the_listed_problems_still_sets_the_section_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("[server]\n");
+    for n in 0..30 {
+        text.push_str(&format!("unknown_{n} = 1\n"));
+    }
+    text.push_str("[network]\nwifi_ssid = \"Home\"\nwifi_country = \"GBR\"\n");
+    let config = dir.path().join("streamer.toml");
+    std::fs::write(&config, text).unwrap();
+    let root = dir.path().join("root");
+    let output = setup(&config, &root, &[]);
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    // The [network] problem is not among the listed ones, only counted...
+    assert!(!out.contains("wifi_country"), "{out}");
+    assert!(out.contains("more problems"), "{out}");
+    // ...and still decides, and says, that the section is set aside.
+    assert!(
+        out.contains("because of the problems in [network]"),
+        "{out}"
+    );
+    assert!(!out.contains("Wi-Fi: \"Home\""), "{out}");
+}

@@ -713,6 +713,10 @@ pub struct Loaded {
     pub errors: Vec<String>,
     /// Whether the file existed.
     pub file_found: bool,
+    /// The file's `[network]` section has a problem of its own, so none of it is
+    /// used (every problem decides this, also those past [`MAX_PROBLEMS`] that are
+    /// only counted).
+    pub network_set_aside: bool,
 }
 
 /// How the configuration file was read, for `/api/status` and the player's banner.
@@ -793,6 +797,7 @@ fn combine(file_found: bool, file: Layer, env: Layer) -> Loaded {
             config,
             errors: Vec::new(),
             file_found,
+            network_set_aside: false,
         };
     }
     let env = Layer {
@@ -815,6 +820,7 @@ fn combine(file_found: bool, file: Layer, env: Layer) -> Loaded {
         },
         ..Layer::default()
     };
+    let network_set_aside = problems.in_file && problems.in_file_network;
     let (mut config, cross) = merge(&[&file, &env]);
     for problem in cross {
         let seen = first_cross.contains(&problem);
@@ -842,6 +848,7 @@ fn combine(file_found: bool, file: Layer, env: Layer) -> Loaded {
         config,
         errors: problems.into_messages(),
         file_found,
+        network_set_aside,
     }
 }
 

@@ -231,6 +231,7 @@ fn run(config_path: &Path) -> anyhow::Result<()> {
         path: config_path.to_path_buf(),
         found: loaded.file_found,
         errors: loaded.errors.clone(),
+        problem_count: loaded.problem_count,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -256,6 +257,7 @@ async fn serve(config: Config, mut report: config::ConfigReport) -> anyhow::Resu
         // First: it says where the device is not, ahead of a long list of the
         // file's problems and its "and N more" line.
         report.errors.insert(0, problem);
+        report.problem_count += 1;
     }
     let address = listener.local_addr().context("listening socket")?;
     if !config.server.web_root.join("index.html").is_file() {

@@ -1123,3 +1123,23 @@ fn request_policy_names_are_lists_checked_at_load() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn every_problem_is_counted_though_only_the_first_are_listed() {
+    let mut text = String::from("[server]\n");
+    for n in 0..30 {
+        text.push_str(&format!("unknown_{n} = 1\n"));
+    }
+    let (_dir, path) = file(&text);
+    let loaded = load_or_defaults_from(&path, env(&[("STREAMER_SERVER__PORTS", "80")]));
+    assert_eq!(
+        loaded.errors.len(),
+        MAX_PROBLEMS + 1,
+        "{:#?}",
+        loaded.errors
+    );
+    assert_eq!(loaded.problem_count, 31);
+    assert_eq!(loaded.errors.last().unwrap(), "and 11 more problems");
+    let (_dir, path) = file("[server]\nport = 80\n");
+    assert_eq!(load_or_defaults_from(&path, no_env()).problem_count, 0);
+}

@@ -717,6 +717,9 @@ pub struct Loaded {
     /// used (every problem decides this, also those past [`MAX_PROBLEMS`] that are
     /// only counted).
     pub network_set_aside: bool,
+    /// How many problems there are: [`Loaded::errors`] lists at most
+    /// [`MAX_PROBLEMS`] of them.
+    pub problem_count: usize,
 }
 
 /// How the configuration file was read, for `/api/status` and the player's banner.
@@ -729,6 +732,9 @@ pub struct ConfigReport {
     /// What was wrong with it ([`Loaded::errors`]: at most [`MAX_PROBLEMS`] and a
     /// line saying how many more); the streamer runs on defaults when not empty.
     pub errors: Vec<String>,
+    /// How many problems there are, those only counted included
+    /// ([`Loaded::problem_count`]).
+    pub problem_count: usize,
 }
 
 /// Every problem found in the configuration, one per line when displayed.
@@ -798,6 +804,7 @@ fn combine(file_found: bool, file: Layer, env: Layer) -> Loaded {
             errors: Vec::new(),
             file_found,
             network_set_aside: false,
+            problem_count: 0,
         };
     }
     let env = Layer {
@@ -846,6 +853,7 @@ fn combine(file_found: bool, file: Layer, env: Layer) -> Loaded {
     }
     Loaded {
         config,
+        problem_count: problems.total,
         errors: problems.into_messages(),
         file_found,
         network_set_aside,

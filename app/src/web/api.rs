@@ -168,6 +168,7 @@ mod tests {
             path: "/boot/streamer.toml".into(),
             found: false,
             errors: Vec::new(),
+            problem_count: 0,
         };
         let status = Status::new(hub.snapshot(), hub.uptime(), config, device);
         let json = serde_json::to_value(&status).unwrap();

@@ -20,7 +20,7 @@ pub async fn metrics(
     let mut body = render(
         &app.hub.snapshot(),
         app.hub.uptime().as_secs_f64(),
-        app.config.errors.len(),
+        app.config.problem_count,
     );
     if let Some(Extension(connections)) = connections {
         body.push_str(&render_connections(&connections.stats()));
@@ -209,7 +209,7 @@ pub fn render(s: &HubSnapshot, uptime_s: f64, config_errors: usize) -> String {
     metric(
         "config_errors",
         "gauge",
-        "Problems found in the configuration file (running on defaults when > 0).",
+        "Problems found in the configuration (all of them: /api/status lists the first 20; running on defaults when > 0).",
         config_errors as f64,
     );
     out

@@ -101,6 +101,7 @@ impl TestServer {
             config: Arc::new(ConfigReport {
                 path: "/test/streamer.toml".into(),
                 found: !config_errors.is_empty(),
+                problem_count: config_errors.len(),
                 errors: config_errors,
             }),
             hardware: Arc::new(streamer::probe::probe(std::path::Path::new(

@@ -256,8 +256,7 @@ async fn serve(config: Config, mut report: config::ConfigReport) -> anyhow::Resu
         tracing::error!(%problem, "configuration error");
         // First: it says where the device is not, ahead of a long list of the
         // file's problems and its "and N more" line.
-        report.errors.insert(0, problem);
-        report.problem_count += 1;
+        report.put_first(problem);
     }
     let address = listener.local_addr().context("listening socket")?;
     if !config.server.web_root.join("index.html").is_file() {

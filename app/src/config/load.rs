@@ -737,6 +737,15 @@ pub struct ConfigReport {
     pub problem_count: usize,
 }
 
+impl ConfigReport {
+    /// Adds a problem found after loading (a `server.bind` address the device
+    /// lacks) at the top of the list, and counts it.
+    pub fn put_first(&mut self, problem: String) {
+        self.errors.insert(0, problem);
+        self.problem_count += 1;
+    }
+}
+
 /// Every problem found in the configuration, one per line when displayed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .problems.join("\n"))]

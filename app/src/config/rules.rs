@@ -403,20 +403,11 @@ fn check_dns(servers: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// An entry of a list quoted in a message, cut to a readable length.
-fn quoted_entry(entry: &str) -> String {
-    const MAX: usize = 40;
-    match entry.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{:?}...", &entry[..end]),
-        None => format!("{entry:?}"),
-    }
-}
-
 /// Checks `server.allowed_hosts`: "*", host names and IP addresses, without ports.
 fn check_allowed_hosts(hosts: &[String]) -> Result<(), String> {
     let help = "list names such as \"camera.example.com\" or addresses such as \"192.168.1.50\"";
     for host in hosts {
-        let shown = quoted_entry(host);
+        let shown = quote(host);
         let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
         if host == "*" || host.parse::<IpAddr>().is_ok() {
             continue;
@@ -457,7 +448,7 @@ fn check_allowed_hosts(hosts: &[String]) -> Result<(), String> {
 fn check_frame_ancestors(sources: &[String]) -> Result<(), String> {
     let help = "list origins such as \"http://homeassistant.local:8123\", or \"self\"";
     for source in sources {
-        let shown = quoted_entry(source);
+        let shown = quote(source);
         match source.as_str() {
             "self" | "'self'" | "*" => continue,
             "none" | "'none'" => {

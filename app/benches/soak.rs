@@ -511,16 +511,7 @@ fn spawn_hostile(server: SocketAddr, stats: Arc<Stats>) {
                     stats.hostile.garbage_closed.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                let closed = tokio::time::timeout(Duration::from_secs(2), async {
-                    loop {
-                        match client.next().await {
-                            Ok(Received::Close) | Err(_) => return,
-                            Ok(_) => {}
-                        }
-                    }
-                })
-                .await;
-                if closed.is_ok() {
+                if ends_within(&mut client, Duration::from_secs(2)).await {
                     stats.hostile.garbage_closed.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -543,16 +534,7 @@ fn spawn_hostile(server: SocketAddr, stats: Arc<Stats>) {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 // Has the server given up on it? Read what is buffered: the stream
                 // ends (close frame or reset) if so.
-                let ended = tokio::time::timeout(Duration::from_secs(2), async {
-                    loop {
-                        match client.next().await {
-                            Ok(Received::Close) | Err(_) => return,
-                            Ok(_) => {}
-                        }
-                    }
-                })
-                .await;
-                if ended.is_ok() {
+                if ends_within(&mut client, Duration::from_secs(2)).await {
                     stats.hostile.silent_closed.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -640,6 +622,20 @@ async fn hold_unfinished(
             .push(held.as_secs_f64() * 1000.0);
     }
     answer.starts_with(b"HTTP/")
+}
+
+/// Whether `client`'s stream ends (a close frame, a reset or the end) within
+/// `limit`, reading past whatever messages come first.
+async fn ends_within(client: &mut RawClient, limit: Duration) -> bool {
+    tokio::time::timeout(limit, async {
+        while let Ok(received) = client.next().await {
+            if let Received::Close = received {
+                return;
+            }
+        }
+    })
+    .await
+    .is_ok()
 }
 
 /// Reads `client`'s stream at `bytes_per_second` until it ends.

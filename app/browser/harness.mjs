@@ -36,6 +36,13 @@ export function freePort() {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Throws, saying what to run, when jMuxer (the MSE path) is not in the web root. */
+export function requireJmuxer() {
+  if (!existsSync(path.join(webRoot, 'vendor/jmuxer.min.js'))) {
+    throw new Error('vendor/jmuxer.min.js is missing from the web root: run `make web` (npm ci + install-vendor.sh)');
+  }
+}
+
 /**
  * Starts the streamer with the test pattern at 640x480 on 127.0.0.1:`port` and waits
  * until /healthz answers 200 (video flows), or with `healthy: false` until it answers

@@ -151,15 +151,7 @@ async fn get_from(source: &str, server: SocketAddr, path: &str) -> (u16, String,
         .ok()
         .flatten()
         .unwrap_or_default();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
+    let (status, body) = support::process::status_and_body(&response);
     (status, body, started.elapsed())
 }
 

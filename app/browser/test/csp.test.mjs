@@ -2,20 +2,15 @@
 // every control works with no policy violation, and a violation would be seen.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { launchBrowser, newPage, playerState, sleep, startStreamer, waitInPage, webRoot } from '../harness.mjs';
+import { launchBrowser, newPage, playerState, requireJmuxer, sleep, startStreamer, waitInPage } from '../harness.mjs';
 
 let server;
 let browser;
 
 before(async () => {
-  assert.ok(
-    existsSync(path.join(webRoot, 'vendor/jmuxer.min.js')),
-    'vendor/jmuxer.min.js is missing from the web root: run `make web` (npm ci + install-vendor.sh)',
-  );
+  requireJmuxer();
   [server, browser] = await Promise.all([startStreamer(), launchBrowser()]);
 });
 

@@ -1,8 +1,6 @@
 // The MSE fallback (jMuxer) forced with ?player=mse, against the real streamer.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
@@ -12,11 +10,11 @@ import {
   launchBrowser,
   newPage,
   playerState,
+  requireJmuxer,
   samplePicture,
   sleep,
   startStreamer,
   waitInPage,
-  webRoot,
   WIDTH,
 } from '../harness.mjs';
 
@@ -24,10 +22,7 @@ let server;
 let browser;
 
 before(async () => {
-  assert.ok(
-    existsSync(path.join(webRoot, 'vendor/jmuxer.min.js')),
-    'vendor/jmuxer.min.js is missing from the web root: run `make web` (npm ci + install-vendor.sh)',
-  );
+  requireJmuxer();
   [server, browser] = await Promise.all([startStreamer(), launchBrowser()]);
 });
 

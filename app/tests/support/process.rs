@@ -198,7 +198,12 @@ pub fn http_get(address: SocketAddr, path: &str) -> (u16, String) {
     }
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
-    let response = String::from_utf8_lossy(&response).into_owned();
+    status_and_body(&String::from_utf8_lossy(&response))
+}
+
+/// The status code (0 when there is none) and the body of a whole HTTP/1.1
+/// response.
+pub fn status_and_body(response: &str) -> (u16, String) {
     let status = response
         .split(' ')
         .nth(1)

@@ -14,6 +14,9 @@
 //!   the most recent keyframe and every frame since (the GOP cache) at once.
 //! - Memory is bounded whatever the viewers do: at most `max_viewers` queues, each
 //!   bounded, plus a bounded GOP cache.
+//! - Viewers may ask for a keyframe ([`Hub::request_keyframe`], WebRTC's PLI/FIR);
+//!   at most one request per [`KEYFRAME_REQUEST_INTERVAL`] reaches the source,
+//!   however many viewers ask.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -23,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::h264::nal::START_CODE;
 use crate::h264::{AccessUnit, Nal, NalType, Sps};
@@ -176,6 +179,36 @@ pub enum Item {
     Frame(Frame),
 }
 
+/// How a viewer receives the stream, for `/api/status` and `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// `GET /ws`: Annex-B access units in WebSocket messages.
+    WebSocket,
+    /// WHEP: RTP over WebRTC (SRTP on the one UDP port).
+    WebRtc,
+    /// Inside the server (tests, the privacy LED's own watcher).
+    Internal,
+}
+
+impl Transport {
+    /// Every transport, in the order `/metrics` lists them.
+    pub const ALL: [Transport; 3] = [Transport::WebSocket, Transport::WebRtc, Transport::Internal];
+
+    /// The name used in `/api/status` and as the `/metrics` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::WebSocket => "websocket",
+            Transport::WebRtc => "webrtc",
+            Transport::Internal => "internal",
+        }
+    }
+}
+
+/// At most one keyframe request per this interval is passed to the source: a
+/// keyframe is several times the size of other frames, and every viewer gets it.
+pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Bounds on memory and viewers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubLimits {
@@ -254,6 +287,8 @@ struct Counters {
     viewers_total: AtomicU64,
     viewers_rejected: AtomicU64,
     viewers_rejected_address: AtomicU64,
+    keyframe_requests: AtomicU64,
+    keyframe_requests_forwarded: AtomicU64,
 }
 
 /// A viewer's statistics, for `/api/status`.
@@ -263,6 +298,8 @@ pub struct ViewerStats {
     pub id: u64,
     /// Peer address.
     pub remote: Option<SocketAddr>,
+    /// How it receives the stream.
+    pub transport: Transport,
     /// Seconds since it connected.
     pub connected_s: f64,
     /// Frames written to its socket.
@@ -305,6 +342,11 @@ pub struct HubSnapshot {
     /// Viewers turned away because their address had `max_viewers_per_address`
     /// watching.
     pub viewers_rejected_address: u64,
+    /// Keyframe requests from viewers (WebRTC PLI/FIR).
+    pub keyframe_requests: u64,
+    /// Keyframe requests passed to the source (at most one per
+    /// [`KEYFRAME_REQUEST_INTERVAL`]).
+    pub keyframe_requests_forwarded: u64,
     /// Frames in the GOP cache.
     pub gop_frames: usize,
     /// Bytes in the GOP cache.
@@ -327,6 +369,10 @@ struct Inner {
     started: Instant,
     counters: Counters,
     state: Mutex<State>,
+    /// Counts the keyframe requests passed to the source; the source watches it.
+    keyframe_requests: watch::Sender<u64>,
+    /// When the last keyframe request was passed to the source.
+    last_keyframe_request: Mutex<Option<Instant>>,
 }
 
 #[derive(Default)]
@@ -358,6 +404,8 @@ impl Hub {
                 started: Instant::now(),
                 counters: Counters::default(),
                 state: Mutex::new(State::default()),
+                keyframe_requests: watch::Sender::new(0),
+                last_keyframe_request: Mutex::new(None),
             }),
         }
     }
@@ -467,9 +515,46 @@ impl Hub {
         (*self.state().source).clone()
     }
 
+    /// A viewer asks for a keyframe (it lost one, or its decoder needs one). Passed
+    /// to the source unless one was passed within [`KEYFRAME_REQUEST_INTERVAL`];
+    /// returns whether it was. A source that cannot make keyframes on request
+    /// ignores it, and the viewer waits for the next one.
+    pub fn request_keyframe(&self) -> bool {
+        let counters = &self.inner.counters;
+        counters.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut last = self
+                .inner
+                .last_keyframe_request
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let now = Instant::now();
+            if last.is_some_and(|t| now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL) {
+                return false;
+            }
+            *last = Some(now);
+        }
+        counters
+            .keyframe_requests_forwarded
+            .fetch_add(1, Ordering::Relaxed);
+        self.inner.keyframe_requests.send_modify(|n| *n += 1);
+        true
+    }
+
+    /// For the source: changes each time a keyframe request is passed on
+    /// ([`Hub::request_keyframe`]). `has_changed` tells a running source, without
+    /// waiting, that it should make the next picture a keyframe.
+    pub fn keyframe_requests(&self) -> watch::Receiver<u64> {
+        self.inner.keyframe_requests.subscribe()
+    }
+
     /// Adds a viewer. Its queue starts with the stream parameters, the source's
     /// state and, when a keyframe has been seen, the backlog since it.
-    pub fn subscribe(&self, remote: Option<SocketAddr>) -> Result<Viewer, SubscribeError> {
+    pub fn subscribe(
+        &self,
+        remote: Option<SocketAddr>,
+        transport: Transport,
+    ) -> Result<Viewer, SubscribeError> {
         let mut state = self.state();
         if state.closed {
             return Err(SubscribeError::Closed);
@@ -517,6 +602,7 @@ impl Hub {
         let shared = Arc::new(ViewerShared {
             id,
             remote,
+            transport,
             connected: Instant::now(),
             queue: Mutex::new(queue),
             notify: Notify::new(),
@@ -529,7 +615,7 @@ impl Hub {
             .counters
             .viewers_total
             .fetch_add(1, Ordering::Relaxed);
-        tracing::info!(viewer = id, remote = ?remote, viewers = state.viewers.len(), "viewer joined");
+        tracing::info!(viewer = id, remote = ?remote, transport = transport.name(), viewers = state.viewers.len(), "viewer joined");
         Ok(Viewer {
             shared,
             hub: self.clone(),
@@ -583,6 +669,7 @@ impl Hub {
                 ViewerStats {
                     id: v.id,
                     remote: v.remote,
+                    transport: v.transport,
                     connected_s: v.connected.elapsed().as_secs_f64(),
                     sent_frames: v.sent_frames.load(Ordering::Relaxed),
                     sent_bytes: v.sent_bytes.load(Ordering::Relaxed),
@@ -605,6 +692,8 @@ impl Hub {
             viewers_total: c.viewers_total.load(Ordering::Relaxed),
             viewers_rejected: c.viewers_rejected.load(Ordering::Relaxed),
             viewers_rejected_address: c.viewers_rejected_address.load(Ordering::Relaxed),
+            keyframe_requests: c.keyframe_requests.load(Ordering::Relaxed),
+            keyframe_requests_forwarded: c.keyframe_requests_forwarded.load(Ordering::Relaxed),
             gop_frames: state.gop.len(),
             gop_bytes: state.gop_bytes,
             last_frame_age_s: state.last_frame.map(|t| t.elapsed().as_secs_f64()),
@@ -789,6 +878,7 @@ impl Drop for Viewer {
 struct ViewerShared {
     id: u64,
     remote: Option<SocketAddr>,
+    transport: Transport,
     connected: Instant,
     queue: Mutex<ViewerQueue>,
     notify: Notify,
@@ -1081,6 +1171,34 @@ mod tests {
     }
 
     #[test]
+    fn keyframe_requests_reach_the_source_at_most_once_per_interval() {
+        let hub = Hub::new(limits(), Some(25.0));
+        let mut requests = hub.keyframe_requests();
+        assert!(!requests.has_changed().unwrap());
+        assert!(hub.request_keyframe());
+        assert!(requests.has_changed().unwrap());
+        requests.mark_unchanged();
+        // Many viewers asking at once: one request reaches the source.
+        for _ in 0..50 {
+            assert!(!hub.request_keyframe());
+        }
+        assert!(!requests.has_changed().unwrap());
+        let snapshot = hub.snapshot();
+        assert_eq!(snapshot.keyframe_requests, 51);
+        assert_eq!(snapshot.keyframe_requests_forwarded, 1);
+    }
+
+    #[test]
+    fn a_viewer_is_listed_with_its_transport() {
+        let hub = Hub::new(limits(), Some(25.0));
+        let _ws = hub.subscribe(None, Transport::WebSocket).unwrap();
+        let _rtc = hub.subscribe(None, Transport::WebRtc).unwrap();
+        let transports: Vec<Transport> =
+            hub.snapshot().viewers.iter().map(|v| v.transport).collect();
+        assert_eq!(transports, [Transport::WebSocket, Transport::WebRtc]);
+    }
+
+    #[test]
     fn nothing_is_published_before_the_first_keyframe() {
         let hub = Hub::new(limits(), Some(25.0));
         assert_eq!(
@@ -1133,7 +1251,7 @@ mod tests {
     #[test]
     fn keyframes_without_parameter_sets_get_the_cached_ones_in_front() {
         let hub = Hub::new(limits(), Some(25.0));
-        let viewer = hub.subscribe(None).unwrap();
+        let viewer = hub.subscribe(None, Transport::Internal).unwrap();
         hub.publish(&idr(true, 1), SystemTime::now());
         hub.publish(&delta(2, 10), SystemTime::now());
         hub.publish(&idr(false, 3), SystemTime::now());
@@ -1151,7 +1269,7 @@ mod tests {
     fn an_access_unit_delimiter_stays_first() {
         let hub = Hub::new(limits(), None);
         hub.publish(&idr(true, 1), SystemTime::now());
-        let viewer = hub.subscribe(None).unwrap();
+        let viewer = hub.subscribe(None, Transport::Internal).unwrap();
         drain(&viewer);
         let mut unit = idr(false, 2);
         unit.nals.insert(0, nal(&[0x09, 0xf0]));
@@ -1171,7 +1289,7 @@ mod tests {
         hub.publish(&delta(7, 10), SystemTime::now());
         hub.publish(&delta(8, 10), SystemTime::now());
 
-        let viewer = hub.subscribe(None).unwrap();
+        let viewer = hub.subscribe(None, Transport::Internal).unwrap();
         let items = drain(&viewer);
         let stream = items.iter().position(|i| matches!(i, Item::Stream(_)));
         let join = items
@@ -1196,7 +1314,7 @@ mod tests {
     #[test]
     fn a_viewer_before_any_keyframe_starts_at_the_first_one() {
         let hub = Hub::new(limits(), None);
-        let viewer = hub.subscribe(None).unwrap();
+        let viewer = hub.subscribe(None, Transport::Internal).unwrap();
         hub.publish(&idr(true, 1), SystemTime::now());
         let items = drain(&viewer);
         assert!(!items.iter().any(|i| matches!(i, Item::Resync { .. })));
@@ -1207,8 +1325,8 @@ mod tests {
     #[test]
     fn a_slow_viewer_skips_to_the_next_keyframe_and_a_fast_one_loses_nothing() {
         let hub = Hub::new(limits(), None);
-        let slow = hub.subscribe(None).unwrap();
-        let fast = hub.subscribe(None).unwrap();
+        let slow = hub.subscribe(None, Transport::Internal).unwrap();
+        let fast = hub.subscribe(None, Transport::Internal).unwrap();
         let mut fast_seen = Vec::new();
         hub.publish(&idr(true, 0), SystemTime::now());
         for tag in 1..=20 {
@@ -1243,7 +1361,7 @@ mod tests {
     #[test]
     fn an_overflow_at_a_keyframe_resumes_at_once() {
         let hub = Hub::new(limits(), None);
-        let viewer = hub.subscribe(None).unwrap();
+        let viewer = hub.subscribe(None, Transport::Internal).unwrap();
         hub.publish(&idr(true, 0), SystemTime::now());
         for tag in 1..5 {
             hub.publish(&delta(tag, 10), SystemTime::now());
@@ -1268,7 +1386,7 @@ mod tests {
         for tag in 1..20 {
             hub.publish(&delta(tag, 10), SystemTime::now());
         }
-        let viewer = hub.subscribe(None).unwrap();
+        let viewer = hub.subscribe(None, Transport::Internal).unwrap();
         // A live frame arrives before the viewer drained its 20-frame backlog.
         hub.publish(&delta(20, 10), SystemTime::now());
         hub.check_invariants();
@@ -1280,7 +1398,7 @@ mod tests {
     #[test]
     fn stream_parameter_changes_reach_viewers_before_the_frames() {
         let hub = Hub::new(limits(), Some(30.0));
-        let viewer = hub.subscribe(None).unwrap();
+        let viewer = hub.subscribe(None, Transport::Internal).unwrap();
         hub.publish(&idr(true, 0), SystemTime::now());
         let items = drain(&viewer);
         let first_stream = items.iter().position(|i| matches!(i, Item::Stream(_)));
@@ -1307,13 +1425,16 @@ mod tests {
     #[test]
     fn viewers_are_limited_and_removed_when_dropped() {
         let hub = Hub::new(limits(), None);
-        let a = hub.subscribe(None).unwrap();
-        let _b = hub.subscribe(None).unwrap();
-        let _c = hub.subscribe(None).unwrap();
-        assert_eq!(hub.subscribe(None).err(), Some(SubscribeError::Full(3)));
+        let a = hub.subscribe(None, Transport::Internal).unwrap();
+        let _b = hub.subscribe(None, Transport::Internal).unwrap();
+        let _c = hub.subscribe(None, Transport::Internal).unwrap();
+        assert_eq!(
+            hub.subscribe(None, Transport::Internal).err(),
+            Some(SubscribeError::Full(3))
+        );
         drop(a);
         assert_eq!(hub.viewer_count(), 2);
-        assert!(hub.subscribe(None).is_ok());
+        assert!(hub.subscribe(None, Transport::Internal).is_ok());
         assert_eq!(hub.snapshot().viewers_rejected, 1);
     }
 
@@ -1328,26 +1449,31 @@ mod tests {
         );
         let squatter: SocketAddr = "192.0.2.7:40000".parse().unwrap();
         let squatter_v6: SocketAddr = "[::ffff:192.0.2.7]:40001".parse().unwrap();
-        let a = hub.subscribe(Some(squatter)).unwrap();
-        let _b = hub.subscribe(Some(squatter_v6)).unwrap();
+        let a = hub.subscribe(Some(squatter), Transport::Internal).unwrap();
+        let _b = hub
+            .subscribe(Some(squatter_v6), Transport::Internal)
+            .unwrap();
         // The same address over IPv4 or as an IPv4-mapped IPv6 address.
         assert_eq!(
-            hub.subscribe(Some(squatter)).err(),
+            hub.subscribe(Some(squatter), Transport::Internal).err(),
             Some(SubscribeError::AddressFull(2))
         );
         assert_eq!(
-            hub.subscribe(Some(squatter_v6)).err(),
+            hub.subscribe(Some(squatter_v6), Transport::Internal).err(),
             Some(SubscribeError::AddressFull(2))
         );
         // Someone else still gets the last place.
         let _c = hub
-            .subscribe(Some("192.0.2.8:40000".parse().unwrap()))
+            .subscribe(
+                Some("192.0.2.8:40000".parse().unwrap()),
+                Transport::Internal,
+            )
             .unwrap();
         let snapshot = hub.snapshot();
         assert_eq!(snapshot.viewers_rejected_address, 2);
         assert_eq!(snapshot.viewers_rejected, 0);
         drop(a);
-        assert!(hub.subscribe(Some(squatter)).is_ok());
+        assert!(hub.subscribe(Some(squatter), Transport::Internal).is_ok());
     }
 
     #[test]
@@ -1362,7 +1488,7 @@ mod tests {
         }
         assert_eq!(hub.snapshot().gop_frames, 0);
         // A joiner now waits for the next keyframe.
-        let viewer = hub.subscribe(None).unwrap();
+        let viewer = hub.subscribe(None, Transport::Internal).unwrap();
         hub.publish(&delta(31, 10), SystemTime::now());
         assert!(frames(&drain(&viewer)).is_empty());
         hub.publish(&idr(false, 32), SystemTime::now());
@@ -1373,19 +1499,22 @@ mod tests {
     #[tokio::test]
     async fn closing_the_hub_ends_every_viewer() {
         let hub = Hub::new(limits(), None);
-        let viewer = hub.subscribe(None).unwrap();
+        let viewer = hub.subscribe(None, Transport::Internal).unwrap();
         let mut out = Vec::new();
         assert!(viewer.recv(&mut out, 16).await, "source state is queued");
         hub.close();
         out.clear();
         assert!(!viewer.recv(&mut out, 16).await);
-        assert_eq!(hub.subscribe(None).err(), Some(SubscribeError::Closed));
+        assert_eq!(
+            hub.subscribe(None, Transport::Internal).err(),
+            Some(SubscribeError::Closed)
+        );
     }
 
     #[tokio::test]
     async fn recv_wakes_up_when_a_frame_is_published() {
         let hub = Hub::new(limits(), None);
-        let viewer = hub.subscribe(None).unwrap();
+        let viewer = hub.subscribe(None, Transport::Internal).unwrap();
         drain(&viewer);
         let publisher = hub.clone();
         let handle = std::thread::spawn(move || {
@@ -1440,7 +1569,7 @@ mod tests {
                     Op::Keyframe => { hub.publish(&idr(true, tag), SystemTime::now()); }
                     Op::Delta(size) => { hub.publish(&delta(tag, size), SystemTime::now()); }
                     Op::Join => {
-                        if let Ok(v) = hub.subscribe(None) { viewers.push((v, None, false)); }
+                        if let Ok(v) = hub.subscribe(None, Transport::Internal) { viewers.push((v, None, false)); }
                     }
                     Op::Leave(i) => { if i < viewers.len() { viewers.remove(i); } }
                     Op::Drain(i, n) => {

@@ -121,9 +121,13 @@ mod tests {
             Duration::from_millis(10),
         ));
         wait_for(&led, &[false]).await;
-        let first = hub.subscribe(None).unwrap();
+        let first = hub
+            .subscribe(None, crate::hub::Transport::Internal)
+            .unwrap();
         wait_for(&led, &[false, true]).await;
-        let second = hub.subscribe(None).unwrap();
+        let second = hub
+            .subscribe(None, crate::hub::Transport::Internal)
+            .unwrap();
         drop(first);
         tokio::time::sleep(Duration::from_millis(50)).await;
         wait_for(&led, &[false, true]).await; // still one viewer: no flicker

@@ -42,7 +42,7 @@ mod docs;
 mod load;
 mod rules;
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use schemars::JsonSchema;
@@ -69,6 +69,9 @@ pub struct Config {
     pub network: NetworkConfig,
     /// Web server: the player page, the video WebSocket and the status API.
     pub server: ServerConfig,
+    /// WebRTC: the lowest-delay way to watch, in every current browser (iPhone
+    /// included) over plain http://, through WHEP (`POST /whep`).
+    pub webrtc: WebRtcConfig,
     /// Where the video comes from.
     pub camera: CameraConfig,
     /// How the video is encoded (camera and test pattern; a file is sent as it is).
@@ -251,6 +254,86 @@ impl Default for ServerConfig {
             frame_ancestors: Vec::new(),
         }
     }
+}
+
+/// WebRTC: video to browsers over UDP (RTP/SRTP), negotiated through WHEP
+/// (`POST /whep`) on the web server's port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebRtcConfig {
+    /// Offer WebRTC to players. The player uses it where the browser has it and
+    /// falls back to the WebSocket by itself when it cannot connect (UDP blocked
+    /// on the way); false turns WHEP off (`POST /whep` answers 503).
+    pub enabled: bool,
+    /// UDP port every WebRTC viewer's video goes through, 1-65535 (0: any free
+    /// port, the log says which). A firewall between viewers and the device must
+    /// let this port through, as well as the web server's TCP port.
+    pub udp_port: u16,
+    /// The addresses viewers reach the device at, when not its own: empty means
+    /// every address the web server listens on (server.bind; "::" = all of the
+    /// device's addresses). For port forwarding or NAT, list the outside address
+    /// or name, with the outside port when it differs from udp_port, e.g.
+    /// ["203.0.113.7:40000"] or ["camera.example.com"]. Names are looked up for
+    /// each new viewer.
+    #[serde(deserialize_with = "name_list")]
+    #[schemars(with = "Vec<String>")]
+    pub announce: Vec<String>,
+}
+
+impl Default for WebRtcConfig {
+    fn default() -> Self {
+        WebRtcConfig {
+            enabled: true,
+            udp_port: 8189,
+            announce: Vec::new(),
+        }
+    }
+}
+
+/// One `webrtc.announce` entry taken apart: the address or name, and the port
+/// when one is given ("203.0.113.7:40000", "[2001:db8::7]:40000", "2001:db8::7",
+/// "camera.example.com"). The reason in plain words when it is neither.
+pub fn split_announce(entry: &str) -> Result<(&str, Option<u16>), String> {
+    let port = |text: &str| match text.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("{text:?} is not a port (1-65535)")),
+        Ok(port) => Ok(Some(port)),
+    };
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (address, after) = rest
+            .split_once(']')
+            .ok_or_else(|| "an IPv6 address in [ ] has no closing ]".to_string())?;
+        address
+            .parse::<Ipv6Addr>()
+            .map_err(|_| format!("{address:?} is not an IPv6 address"))?;
+        return match after {
+            "" => Ok((address, None)),
+            _ => match after.strip_prefix(':') {
+                Some(p) => Ok((address, port(p)?)),
+                None => Err("after ] comes only :PORT".into()),
+            },
+        };
+    }
+    if entry.parse::<IpAddr>().is_ok() {
+        return Ok((entry, None));
+    }
+    let (host, port) = match entry.rsplit_once(':') {
+        Some((host, p)) => (host, port(p)?),
+        None => (entry, None),
+    };
+    if host.parse::<Ipv4Addr>().is_ok() {
+        return Ok((host, port));
+    }
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if host.is_empty() || host.len() > 253 || !host.trim_end_matches('.').split('.').all(label_ok) {
+        return Err("not an IP address or a host name".into());
+    }
+    Ok((host, port))
 }
 
 /// Which source produces the video.

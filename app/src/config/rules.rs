@@ -442,6 +442,20 @@ fn check_allowed_hosts(hosts: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks `webrtc.announce`: IP addresses or host names, each with an optional
+/// port ("203.0.113.7:40000", "[2001:db8::7]:40000", "camera.example.com:40000").
+fn check_announce(entries: &[String]) -> Result<(), String> {
+    for entry in entries {
+        if let Err(reason) = crate::config::split_announce(entry) {
+            return Err(format!(
+                "{}: {reason} (list addresses or names such as \"203.0.113.7\" or \"camera.example.com:40000\")",
+                quote(entry)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks `server.frame_ancestors`: "self", "*" or web origins such as
 /// `"http://homeassistant.local:8123"`, each one word a Content-Security-Policy can
 /// hold.
@@ -478,6 +492,7 @@ fn check_typed(key: &str, config: &Config) -> Result<(), String> {
         "network.dns" => check_dns(&config.network.dns),
         "server.allowed_hosts" => check_allowed_hosts(&config.server.allowed_hosts),
         "server.frame_ancestors" => check_frame_ancestors(&config.server.frame_ancestors),
+        "webrtc.announce" => check_announce(&config.webrtc.announce),
         "encoder.level" => {
             let level = &config.encoder.level;
             match level_idc(level) {
@@ -804,6 +819,45 @@ mod tests {
             let error = check_hostname(bad).unwrap_err();
             assert!(error.contains(why), "{bad:?}: {error}");
         }
+    }
+
+    #[test]
+    fn announce_entries() {
+        use crate::config::split_announce;
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(split_announce("203.0.113.7"), Ok(("203.0.113.7", None)));
+        assert_eq!(
+            split_announce("203.0.113.7:40000"),
+            Ok(("203.0.113.7", Some(40000)))
+        );
+        assert_eq!(split_announce("2001:db8::7"), Ok(("2001:db8::7", None)));
+        assert_eq!(
+            split_announce("[2001:db8::7]:40000"),
+            Ok(("2001:db8::7", Some(40000)))
+        );
+        assert_eq!(split_announce("[::1]"), Ok(("::1", None)));
+        assert_eq!(
+            split_announce("camera.example.com"),
+            Ok(("camera.example.com", None))
+        );
+        assert_eq!(split_announce("cam:8189"), Ok(("cam", Some(8189))));
+        for bad in [
+            "",
+            "cam:0",
+            "cam:99999",
+            "[::1",
+            "[nope]",
+            "[::1]x",
+            "http://cam",
+            "a b",
+            "cam:",
+        ] {
+            assert!(split_announce(bad).is_err(), "{bad:?} accepted");
+            assert!(check_announce(&list(&[bad]))
+                .unwrap_err()
+                .contains("list addresses"));
+        }
+        assert!(check_announce(&list(&["127.0.0.1:18189", "cam.local"])).is_ok());
     }
 
     #[test]

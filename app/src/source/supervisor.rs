@@ -600,7 +600,9 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(starts.load(Ordering::SeqCst), 0, "nobody watches");
 
-        let viewer = hub.subscribe(None).unwrap();
+        let viewer = hub
+            .subscribe(None, crate::hub::Transport::Internal)
+            .unwrap();
         wait_for("live", || hub.source_status().state == SourceState::Live);
         assert_eq!(starts.load(Ordering::SeqCst), 1);
         drop(viewer);
@@ -609,7 +611,9 @@ mod tests {
         });
         assert_eq!(hub.source_status().restarts, 0, "idle is not a failure");
 
-        let _viewer = hub.subscribe(None).unwrap();
+        let _viewer = hub
+            .subscribe(None, crate::hub::Transport::Internal)
+            .unwrap();
         wait_for("live again", || {
             hub.source_status().state == SourceState::Live
         });

@@ -65,6 +65,10 @@ pub struct VideoCounters {
     /// Viewers turned away because their address had
     /// `server.max_viewers_per_address` watching.
     pub viewers_rejected_address: u64,
+    /// Keyframe requests from viewers (WebRTC PLI/FIR).
+    pub keyframe_requests: u64,
+    /// Keyframe requests passed to the source (at most one a second).
+    pub keyframe_requests_forwarded: u64,
 }
 
 impl Status {
@@ -93,6 +97,8 @@ impl Status {
                 viewers_total: snapshot.viewers_total,
                 viewers_rejected: snapshot.viewers_rejected,
                 viewers_rejected_address: snapshot.viewers_rejected_address,
+                keyframe_requests: snapshot.keyframe_requests,
+                keyframe_requests_forwarded: snapshot.keyframe_requests_forwarded,
             },
             viewers: snapshot.viewers,
             config,

@@ -9,7 +9,7 @@ use axum::Extension;
 
 use super::connections::{ConnectionStats, Connections};
 use super::AppState;
-use crate::hub::{HubSnapshot, SourceState};
+use crate::hub::{HubSnapshot, SourceState, Transport};
 
 /// `GET /metrics`. The connection counts come from the server's accept loop
 /// (none when the router runs without it).
@@ -195,6 +195,18 @@ pub fn render(s: &HubSnapshot, uptime_s: f64, config_errors: usize) -> String {
         s.viewers.iter().map(|v| v.sent_bytes).sum::<u64>() as f64,
     );
     metric(
+        "keyframe_requests_total",
+        "counter",
+        "Keyframe requests from viewers (WebRTC PLI/FIR).",
+        s.keyframe_requests as f64,
+    );
+    metric(
+        "keyframe_requests_forwarded_total",
+        "counter",
+        "Keyframe requests passed to the source (at most one a second).",
+        s.keyframe_requests_forwarded as f64,
+    );
+    metric(
         "join_cache_frames",
         "gauge",
         "Frames kept since the last keyframe for joining viewers.",
@@ -212,5 +224,22 @@ pub fn render(s: &HubSnapshot, uptime_s: f64, config_errors: usize) -> String {
         "Problems found in the configuration (all of them: /api/status lists the first 20; running on defaults when > 0).",
         config_errors as f64,
     );
+    let _ = writeln!(
+        out,
+        "# HELP streamer_viewers_by_transport Viewers watching now, by transport."
+    );
+    let _ = writeln!(out, "# TYPE streamer_viewers_by_transport gauge");
+    for transport in Transport::ALL {
+        let count = s
+            .viewers
+            .iter()
+            .filter(|v| v.transport == transport)
+            .count();
+        let _ = writeln!(
+            out,
+            "streamer_viewers_by_transport{{transport=\"{}\"}} {count}",
+            transport.name()
+        );
+    }
     out
 }

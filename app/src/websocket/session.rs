@@ -83,7 +83,7 @@ pub async fn upgrade(
                 .into_response()
         }
     };
-    let viewer = match hub.subscribe(Some(remote)) {
+    let viewer = match hub.subscribe(Some(remote), crate::hub::Transport::WebSocket) {
         Ok(viewer) => viewer,
         Err(error @ (SubscribeError::Full(_) | SubscribeError::Closed)) => {
             tracing::warn!(%remote, %error, "viewer turned away");

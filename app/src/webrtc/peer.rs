@@ -225,9 +225,12 @@ impl Peer {
             .set_send_buffer_video(2000)
             // Stats events are not used.
             .set_stats_interval(None);
-        config
-            .codec_config()
-            .add_h264(chosen.pt.into(), None, true, profile_level_id);
+        config.codec_config().add_h264(
+            chosen.pt.into(),
+            chosen.rtx.map(Pt::from),
+            true,
+            profile_level_id,
+        );
         let mut rtc = config.build(now);
         for &address in &settings.candidates {
             let candidate =
@@ -560,6 +563,10 @@ mod tests {
             "{answer}"
         );
         assert!(answer.contains("packetization-mode=1"), "{answer}");
+        // Retransmissions (NACK) with the offer's rtx payload type for it.
+        assert!(answer.contains("rtx/90000"), "{answer}");
+        assert!(answer.contains("a=rtcp-fb:108 nack"), "{answer}");
+        assert!(answer.contains("a=rtcp-fb:108 nack pli"), "{answer}");
         assert!(
             answer.contains("m=application"),
             "the data channel is answered: {answer}"

@@ -49,6 +49,12 @@ const STATS_INTERVAL: Duration = Duration::from_secs(2);
 /// dropped (they are state reports; the next one supersedes them).
 const MAX_CHANNEL_BUFFERED: usize = 256 * 1024;
 
+/// RTP packets kept per viewer for retransmission (NACK). Memory: up to this
+/// many packets of up to ~1.2 KB each per WebRTC viewer, ~600 KB. It covers a
+/// large keyframe (a Pi's 1080p keyframe is a few hundred packets) and, at 3
+/// Mbit/s, about 1.5 s of video: far more than a LAN's round trip.
+pub const SEND_BUFFER_PACKETS: usize = 500;
+
 /// What every viewer's answer shares.
 #[derive(Clone)]
 pub struct PeerSettings {
@@ -62,6 +68,26 @@ pub struct PeerSettings {
     pub server: String,
     /// `hello`'s configuration problems.
     pub config_errors: Vec<String>,
+}
+
+impl PeerSettings {
+    /// Settings with a new DTLS certificate and the pure-Rust crypto backend;
+    /// `None` when no certificate could be made.
+    pub fn new(
+        candidates: Vec<SocketAddr>,
+        server: String,
+        config_errors: Vec<String>,
+    ) -> Option<Self> {
+        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let cert = crypto.dtls_provider.generate_certificate()?;
+        Some(PeerSettings {
+            candidates,
+            cert,
+            crypto,
+            server,
+            config_errors,
+        })
+    }
 }
 
 /// Why an offer could not be answered.
@@ -220,9 +246,7 @@ impl Peer {
             .clear_codecs()
             // Ask the browser to add no buffering of its own (where it offered it).
             .set_extension(5, Extension::PlayoutDelay)
-            // A keyframe of a Pi's 1080p stream is a few hundred packets: resends
-            // (NACK) must still find them.
-            .set_send_buffer_video(2000)
+            .set_send_buffer_video(SEND_BUFFER_PACKETS)
             // Stats events are not used.
             .set_stats_interval(None);
         config.codec_config().add_h264(
@@ -526,14 +550,12 @@ mod tests {
     const CHROMIUM_OFFER: &str = include_str!("testdata/chromium-offer.sdp");
 
     fn settings() -> PeerSettings {
-        let crypto = Arc::new(str0m::crypto::from_feature_flags());
-        PeerSettings {
-            candidates: vec!["127.0.0.1:8189".parse().unwrap()],
-            cert: crypto.dtls_provider.generate_certificate().unwrap(),
-            crypto,
-            server: "streamer test".into(),
-            config_errors: Vec::new(),
-        }
+        PeerSettings::new(
+            vec!["127.0.0.1:8189".parse().unwrap()],
+            "streamer test".into(),
+            Vec::new(),
+        )
+        .unwrap()
     }
 
     fn stream(codec: &str) -> StreamInfo {

@@ -593,6 +593,7 @@ mod tests {
             answer.contains("m=application"),
             "the data channel is answered: {answer}"
         );
+        assert!(answer.contains("rtp-hdrext/playout-delay"), "{answer}");
         assert!(!answer.contains("VP8"), "{answer}");
         assert!(!peer.ufrag().is_empty());
         assert!(!peer.is_connected());

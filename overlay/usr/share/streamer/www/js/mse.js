@@ -7,10 +7,34 @@ import { isKeyframe } from './h264.js';
 /** @typedef {import('./decoder.js').FrameInfo} FrameInfo */
 /** @typedef {import('./decoder.js').StreamParams} StreamParams */
 
-/** Behind the end of the buffer by more than this (s), jump to the live edge. */
+/**
+ * How the <video> is kept at the live edge (measured: docs/benchmarks.md, display delay).
+ *
+ * - Each access unit goes to the SourceBuffer at once: jMuxer is told that every
+ *   message is one whole access unit with its duration (`duration`,
+ *   `isLastVideoFrameComplete`). Fed bytes alone, it holds back the last NAL unit
+ *   until the next message and the last frame until it sees the next one begin: two
+ *   frame intervals of delay (66 ms at 30 fps) before the browser even has the frame.
+ * - Media time follows the stream's frame rate exactly: durations are whole
+ *   milliseconds that add up to `n * 1000 / fps` (jMuxer's own `1000 / fps | 0`
+ *   is 33 ms at 30 fps, so the buffer would grow by 10 ms every second).
+ * - A join backlog (the frames since the last keyframe, sent at once) gets 1 ms per
+ *   frame but the last: the browser decodes it, and the live edge is not the GOP's
+ *   age ahead of the playback position.
+ * - The playback position is steered, not jumped: the least video held ahead of it
+ *   when a frame arrives, over the last second, is the slack; more slack than
+ *   SLACK_S and playback runs faster (up to MAX_RATE) until it is gone. Only when
+ *   more than MAX_BEHIND_S behind (a hidden tab, a stall) does it seek, since a
+ *   seek makes the browser decode from the keyframe before the new position.
+ */
+/** Behind the end of the buffer by more than this (s), seek to the live edge. */
 const MAX_BEHIND_S = 0.4;
-/** Where to land when jumping: this far before the end of the buffer (s). */
-const LAND_BEFORE_END_S = 0.05;
+/** Video held ahead of the playback position when a frame arrives, allowed (s). */
+const SLACK_S = 0.01;
+/** Over this window (ms) the least slack is taken. */
+const SLACK_WINDOW_MS = 1000;
+/** Fastest catch-up rate; a 1/s gain: 0.1 s too much slack plays at 1.1. */
+const MAX_RATE = 1.5;
 /** Fed this long (ms) and still nothing to show: start the muxer anew. */
 const STALL_MS = 4000;
 
@@ -73,6 +97,11 @@ export class MsePlayer {
     this.closed = false;
     this.lastDecoded = 0;
     this.firstFedAt = null;
+    /** Media time of the next access unit: exact (ms) and as jMuxer has it (whole ms). */
+    this.mediaExact = 0;
+    this.mediaMs = 0;
+    /** Video held ahead of the playback position as frames arrived: `[when, s]`. */
+    this.slack = [];
     this.edgeTimer = setInterval(() => this.#keepLive(), 250);
     this.onVisibility = () => {
       if (!document.hidden) this.#keepLive();
@@ -115,14 +144,14 @@ export class MsePlayer {
       (JMuxer) => {
         if (this.closed || this.stream !== wanted) return;
         this.fps = stream.fps > 0 ? stream.fps : 30;
-        this.frameMs = (1000 / this.fps) | 0;
         // Feed nothing before the MediaSource is open: jMuxer creates its SourceBuffer
         // when the first SPS/PPS arrive and never retries if the source was not open yet.
         const muxer = new JMuxer({
           node: this.video,
           mode: 'video',
           flushingTime: 0,
-          maxDelay: MAX_BEHIND_S * 1000,
+          // Our own seek (#keepLive) decides; jMuxer's is a backstop only.
+          maxDelay: 4 * MAX_BEHIND_S * 1000,
           fps: this.fps,
           clearBuffer: true,
           debug: false,
@@ -133,9 +162,17 @@ export class MsePlayer {
             this.fed = 0;
             this.firstFedAt = null;
             this.captured.clear();
+            this.mediaExact = 0;
+            this.mediaMs = 0;
+            this.slack = [];
+            this.#appendWhenIdle(muxer);
+            // What came while jMuxer loaded is late already: all but the last is decoded
+            // without being given screen time (as a join backlog is).
             const pending = this.pending;
             this.pending = [];
-            for (const item of pending) this.push(item.bytes, item.info);
+            pending.forEach((item, i) =>
+              this.push(item.bytes, i < pending.length - 1 ? { ...item.info, silent: true } : item.info),
+            );
           },
           onError: (error) => console.warn('streamer: MSE buffer error', error),
           onUnsupportedCodec: (codec) => console.warn(`streamer: MSE cannot play ${codec}`),
@@ -163,13 +200,23 @@ export class MsePlayer {
       return;
     }
     this.needKey = false;
+    const at = this.mediaMs;
+    let duration;
+    if (info.silent) {
+      duration = 1;
+    } else {
+      this.mediaExact = Math.max(this.mediaExact, at) + 1000 / this.fps;
+      duration = Math.max(1, Math.round(this.mediaExact) - at);
+    }
+    this.mediaMs = at + duration;
     if (info.capturedUs) {
-      this.captured.set(this.fed, info.capturedUs);
+      this.captured.set(at, info.capturedUs);
       if (this.captured.size > 64) this.captured.delete(this.captured.keys().next().value);
     }
     this.fed += 1;
     this.firstFedAt ??= performance.now();
-    this.muxer.feed({ video: bytes });
+    if (!info.silent) this.#steer(at / 1000);
+    this.muxer.feed({ video: bytes, duration, isLastVideoFrameComplete: true });
   }
 
   /** The server skipped frames; the next access unit is a keyframe. */
@@ -213,7 +260,48 @@ export class MsePlayer {
     this.pending = [];
   }
 
-  /** Never let latency grow: jump to the end of the buffer when behind it. */
+  /**
+   * jMuxer appends only when fed: what it could not append because the SourceBuffer
+   * was busy would wait for the next frame. Append it as soon as the buffer is free.
+   */
+  #appendWhenIdle(muxer) {
+    const buffer = muxer.bufferControllers?.video?.sourceBuffer;
+    if (!buffer) {
+      // The SourceBuffer comes with the first frame.
+      if (!this.closed && this.muxer === muxer) setTimeout(() => this.#appendWhenIdle(muxer), 50);
+      return;
+    }
+    buffer.addEventListener('updateend', () => {
+      if (this.muxer !== muxer) return;
+      try {
+        muxer.releaseBuffer();
+      } catch (error) {
+        console.warn('streamer: MSE append', error);
+      }
+    });
+  }
+
+  /**
+   * A frame that starts at media time `at` (s) arrived: play faster while more video
+   * than needed waits ahead of the playback position.
+   */
+  #steer(at) {
+    const video = this.video;
+    if (video.seeking || video.paused || video.readyState < 2) return;
+    const now = performance.now();
+    // The video fed before this frame that has not been played yet.
+    const ahead = at - video.currentTime;
+    this.slack.push([now, ahead]);
+    while (this.slack.length && this.slack[0][0] < now - SLACK_WINDOW_MS) this.slack.shift();
+    if (now - this.firstFedAt < SLACK_WINDOW_MS) return;
+    let least = Infinity;
+    for (const [, s] of this.slack) least = Math.min(least, s);
+    const excess = least - SLACK_S;
+    const rate = excess > 0 ? Math.min(MAX_RATE, 1 + excess) : 1;
+    if (Math.abs(video.playbackRate - rate) > 0.005) video.playbackRate = rate;
+  }
+
+  /** Never let latency grow: jump to the end of the buffer when far behind it. */
   #keepLive() {
     const video = this.video;
     if (!this.muxer || document.hidden) return;
@@ -230,7 +318,8 @@ export class MsePlayer {
     if (ranges.length) {
       const end = ranges.end(ranges.length - 1);
       if (end - video.currentTime > MAX_BEHIND_S && !video.seeking) {
-        video.currentTime = Math.max(ranges.start(ranges.length - 1), end - LAND_BEFORE_END_S);
+        video.currentTime = Math.max(ranges.start(ranges.length - 1), end - 1 / this.fps - SLACK_S);
+        this.slack = [];
         this.callbacks.onSkip?.();
       }
     }
@@ -254,9 +343,8 @@ export class MsePlayer {
     if (typeof video.requestVideoFrameCallback === 'function') {
       const onFrame = (_now, metadata) => {
         if (this.closed) return;
-        // jMuxer gives frame k the media time k * frameMs.
-        const index = this.frameMs ? Math.round((metadata.mediaTime * 1000) / this.frameMs) : -1;
-        const capturedUs = this.captured.get(index);
+        // Access units are fed at whole milliseconds of media time (jMuxer's timescale).
+        const capturedUs = this.captured.get(Math.round(metadata.mediaTime * 1000));
         this.callbacks.onShown?.({ capturedUs, width: metadata.width, height: metadata.height });
         video.requestVideoFrameCallback(onFrame);
       };

@@ -25,46 +25,29 @@
 // BENCH_WIDTH x BENCH_HEIGHT (640x480), BENCH_FPS (30), BENCH_DELAY_JSON (where to
 // write every frame's figures; target/bench-data/display-delay.json).
 
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
+import {
+  ensureLoopbackOnly,
+  env,
+  f1,
+  launchChromium,
+  machine,
+  num,
+  percentile,
+  repo,
+  sleep,
+  startStreamer,
+  webRtcContext,
+} from './common.mjs';
 import { delayMs, digitGlyphs, pictureLayout, readPicture } from './picture-clock.mjs';
 import { installProbe } from './probe.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '../../..');
-
-const env = (name, fallback) => process.env[name] || fallback;
-const num = (name, fallback) => {
-  const value = Number(env(name, fallback));
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number, not ${process.env[name]}`);
-  return value;
-};
-
-/** True when this process can only reach loopback (no interface but `lo`). */
-function loopbackOnly() {
-  return Object.keys(os.networkInterfaces()).every((name) => name === 'lo');
-}
-
-if (!loopbackOnly()) {
-  if (process.env.BENCH_IN_NAMESPACE) throw new Error('still see interfaces besides lo inside the namespace');
-  const script = 'ip link set lo up && exec "$0" "$@"';
-  const result = spawnSync('unshare', ['-rn', 'sh', '-c', script, process.execPath, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, BENCH_IN_NAMESPACE: '1' },
-  });
-  if (result.error) throw new Error(`cannot run unshare -rn (util-linux): ${result.error.message}`);
-  process.exit(result.status ?? 1);
-}
+ensureLoopbackOnly();
 
 const settings = {
-  bin: path.resolve(here, '..', env('STREAMER_BIN', '../../target/release/streamer')),
-  chromium: env('CHROMIUM', '/usr/bin/chromium'),
   seconds: num('BENCH_DELAY_SECONDS', 20),
   warmup: num('BENCH_DELAY_WARMUP', 3),
   rounds: Math.max(1, num('BENCH_DELAY_ROUNDS', 1)),
@@ -74,98 +57,6 @@ const settings = {
   fps: num('BENCH_FPS', 30),
   json: path.resolve(repo, env('BENCH_DELAY_JSON', 'target/bench-data/display-delay.json')),
 };
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort() {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * A web root for the run: the player's files and this folder as `bench/` (the seed
- * and WHEP pages), all symlinks, so that every page comes from the streamer itself
- * (same origin, its headers and Content-Security-Policy).
- */
-function benchWebRoot() {
-  const player = path.join(repo, 'overlay/usr/share/streamer/www');
-  if (!existsSync(path.join(player, 'vendor/jmuxer.min.js'))) {
-    throw new Error('vendor/jmuxer.min.js is missing from the web root: run `make web`');
-  }
-  const root = mkdtempSync(path.join(os.tmpdir(), 'streamer-bench-www-'));
-  for (const entry of readdirSync(player)) symlinkSync(path.join(player, entry), path.join(root, entry));
-  symlinkSync(here, path.join(root, 'bench'));
-  return root;
-}
-
-async function startStreamer() {
-  if (!existsSync(settings.bin)) {
-    throw new Error(`no streamer binary at ${settings.bin}: cargo build --release --bin streamer, or set STREAMER_BIN`);
-  }
-  const port = await freePort();
-  const webRoot = benchWebRoot();
-  const child = spawn(settings.bin, ['--config', '/nonexistent.toml'], {
-    env: {
-      ...process.env,
-      STREAMER_SERVER__BIND: '127.0.0.1',
-      STREAMER_SERVER__PORT: String(port),
-      STREAMER_SERVER__WEB_ROOT: webRoot,
-      STREAMER_SERVER__ALLOWED_HOSTS: 'streamer.local',
-      STREAMER_CAMERA__SOURCE: 'test',
-      STREAMER_CAMERA__WIDTH: String(settings.width),
-      STREAMER_CAMERA__HEIGHT: String(settings.height),
-      STREAMER_CAMERA__FRAMERATE: String(settings.fps),
-      STREAMER_WEBRTC__ANNOUNCE: '127.0.0.1',
-      STREAMER_WEBRTC__UDP_PORT: '0',
-      STREAMER_LOG__LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines = [];
-  const keep = (chunk) => {
-    lines.push(...chunk.toString().split('\n').filter(Boolean));
-    lines.splice(0, Math.max(0, lines.length - 100));
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const base = `127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      if ((await fetch(`http://${base}/healthz`)).status === 200) break;
-    } catch {
-      // not up yet
-    }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      rmSync(webRoot, { recursive: true, force: true });
-      throw new Error(`streamer did not become healthy:\n${lines.join('\n')}`);
-    }
-    await sleep(100);
-  }
-  const status = await (await fetch(`http://${base}/api/status`)).json();
-  return {
-    port,
-    pid: child.pid,
-    status,
-    output: () => lines.join('\n'),
-    async stop() {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-      rmSync(webRoot, { recursive: true, force: true });
-    },
-  };
-}
 
 /** The pages, by name: where to go, what shows the picture, what else to check. */
 function pageSpec(name, port) {
@@ -208,11 +99,8 @@ const probeConfig = {
  */
 async function measure(browser, name, port) {
   const spec = pageSpec(name, port);
-  const context = await browser.newContext({
+  const context = await webRtcContext(browser, {
     viewport: { width: Math.max(800, settings.width), height: Math.max(600, settings.height + 100) },
-    // Chromium offers its loopback address as an ICE candidate only to pages with
-    // media access; the pages ask for none (and stay no secure context).
-    permissions: ['camera', 'microphone'],
   });
   const page = await context.newPage();
   const log = [];
@@ -278,9 +166,6 @@ async function measure(browser, name, port) {
   return result;
 }
 
-const percentile = (sorted, p) =>
-  sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] : NaN;
-
 /** Delay figures of a list of frames. */
 function summarise(frames) {
   const delays = frames.map((f) => delayMs(f.clockMs, f.shownAt));
@@ -333,34 +218,21 @@ function windows(frames) {
   return out;
 }
 
-const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '–');
-
 async function main() {
-  const server = await startStreamer();
-  const browser = await chromium.launch({
-    executablePath: settings.chromium,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      '--allow-loopback-in-peer-connection',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-      '--host-resolver-rules=MAP streamer.local 127.0.0.1',
-    ],
+  const server = await startStreamer({
+    STREAMER_CAMERA__SOURCE: 'test',
+    STREAMER_CAMERA__WIDTH: String(settings.width),
+    STREAMER_CAMERA__HEIGHT: String(settings.height),
+    STREAMER_CAMERA__FRAMERATE: String(settings.fps),
   });
+  const status = await server.status();
+  const browser = await launchChromium();
   const version = browser.version();
-  const load0 = os.loadavg();
   console.log('display-delay benchmark');
-  console.log(`  machine:  ${os.cpus()[0]?.model ?? '?'}, ${os.cpus().length} cores, load ${load0.map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(`  machine:  ${machine()}`);
   console.log(`  browser:  headless Chromium ${version}, software decoding (--disable-gpu)`);
   console.log(
-    `  stream:   test pattern ${settings.width}x${settings.height} at ${settings.fps} fps, ${server.status?.stream?.codec ?? ''}`,
+    `  stream:   test pattern ${settings.width}x${settings.height} at ${settings.fps} fps, ${status?.stream?.codec ?? ''}`,
   );
   console.log(
     `  run:      ${settings.rounds} round(s) of ${settings.pages.join(', ')}, ${settings.seconds} s each after ${settings.warmup} s warm-up`,

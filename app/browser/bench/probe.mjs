@@ -11,13 +11,15 @@
  * - `<canvas>` (`cfg.canvas`, a selector; the WebCodecs path): every `drawImage` onto
  *   that canvas is read at once, from the canvas itself.
  *
- * Times: `shownAt` is the start of the browser's rendering frame that first shows the
- * picture (for video the `now` of its `requestVideoFrameCallback`, for the canvas the
- * `requestAnimationFrame` that follows the draw), as ms since the Unix epoch read from
- * the wall clock (`Date.now()`) at that moment, so that no drift between the
- * monotonic and the wall clock builds up over a long run. `presentedAt`: for video,
- * `metadata.presentationTime` (when the frame was handed to the compositor); for the
- * canvas, the moment of the draw. Both are recorded; the bench reports `shownAt`.
+ * Times, in ms since the Unix epoch, read from the wall clock (`Date.now()`) when
+ * the event is seen and corrected by the monotonic clock's age of the event, so that
+ * no drift between the two builds up over a long run. `shownAt`, what the bench
+ * reports, is when the picture was handed to the compositor: for video the frame's
+ * `metadata.presentationTime`, for the canvas the moment the rendering step after
+ * the draw runs (the `requestAnimationFrame` callback, which precedes the commit of
+ * the canvas to the compositor). Either reaches a screen at the following vsync; a
+ * headless browser has none. `otherAt`: for video the callback's `now` (the start of
+ * the rendering frame that ran it), for the canvas the moment of the draw.
  * For MSE, `ahead` is how much video the element held beyond the picture (ms).
  *
  * @param {{video?: string, canvas?: string, digits: number[][], readPicture: string, layout: string}} cfg
@@ -43,7 +45,7 @@ export function installProbe(cfg) {
     }
     return layout;
   };
-  const note = (rgba, width, l, shownAt, presentedAt, ahead) => {
+  const note = (rgba, width, l, shownAt, otherAt, ahead) => {
     const read = readPicture(rgba, width, l, cfg.digits);
     if (!read) {
       probe.unreadable += 1;
@@ -51,7 +53,7 @@ export function installProbe(cfg) {
     }
     if (probe.last === read.counter) return; // the same picture again
     probe.last = read.counter;
-    probe.frames.push({ counter: read.counter, clockMs: read.clockMs, shownAt, presentedAt, ahead });
+    probe.frames.push({ counter: read.counter, clockMs: read.clockMs, shownAt, otherAt, ahead });
   };
 
   if (cfg.video) {
@@ -76,7 +78,7 @@ export function installProbe(cfg) {
       // MSE: how much video the <video> holds beyond this picture (ms).
       const ranges = video.buffered;
       const ahead = ranges.length ? (ranges.end(ranges.length - 1) - metadata.mediaTime) * 1000 : undefined;
-      note(rgba, width, l, wall(now), wall(metadata.presentationTime ?? now), ahead);
+      note(rgba, width, l, wall(metadata.presentationTime ?? now), wall(now), ahead);
     };
     // The page makes or replaces its <video> whenever it likes: watch for it.
     setInterval(() => {
@@ -100,7 +102,7 @@ export function installProbe(cfg) {
         probe.lastSize = `${width}x${height}`;
         const l = layoutFor(width, height);
         const rgba = this.getImageData(0, l.top, width, l.rows).data;
-        requestAnimationFrame((now) => note(rgba, width, l, wall(now), drawnAt));
+        requestAnimationFrame(() => note(rgba, width, l, Date.now(), drawnAt));
       }
       return result;
     };

@@ -9,7 +9,20 @@ var jmuxer = new JMuxer({
 });
 var ws = new WebSocket('ws://' + location.host + '/ws');
 ws.binaryType = 'arraybuffer';
+// The ancestor's server sent a new viewer the live stream only (its page then showed
+// the next keyframe on); ours first sends the frames since the last keyframe (a
+// `join` message says how many). Skip those, so that this page starts as the
+// ancestor's did; jMuxer itself drops what comes before the next SPS and PPS.
+var skip = 0;
 ws.addEventListener('message', function (event) {
-  if (typeof event.data === 'string') return;
+  if (typeof event.data === 'string') {
+    var message = JSON.parse(event.data);
+    if (message.type === 'join') skip = Number(message.frames) || 0;
+    return;
+  }
+  if (skip > 0) {
+    skip -= 1;
+    return;
+  }
   jmuxer.feed({ video: new Uint8Array(event.data) });
 });

@@ -17,12 +17,12 @@ import { isKeyframe } from './h264.js';
  *   frame intervals of delay (66 ms at 30 fps) before the browser even has the frame.
  * - Media time follows the stream's frame rate exactly: durations are whole
  *   milliseconds that add up to `n * 1000 / fps` (jMuxer's own `1000 / fps | 0`
- *   is 33 ms at 30 fps, so the buffer would grow by 10 ms every second).
+ *   is 33 ms at 30 fps: playback would run dry by 10 ms a second, and stall).
  * - A join backlog (the frames since the last keyframe, sent at once) gets 1 ms per
  *   frame but the last: the browser decodes it, and the live edge is not the GOP's
  *   age ahead of the playback position.
  * - The playback position is steered, not jumped: the least video held ahead of it
- *   when a frame arrives, over the last second, is the slack; more slack than
+ *   when a frame arrives, over the last half second, is the slack; more slack than
  *   SLACK_S and playback runs faster (up to MAX_RATE) until it is gone. Only when
  *   more than MAX_BEHIND_S behind (a hidden tab, a stall) does it seek, since a
  *   seek makes the browser decode from the keyframe before the new position.
@@ -32,8 +32,10 @@ const MAX_BEHIND_S = 0.4;
 /** Video held ahead of the playback position when a frame arrives, allowed (s). */
 const SLACK_S = 0.01;
 /** Over this window (ms) the least slack is taken. */
-const SLACK_WINDOW_MS = 1000;
-/** Fastest catch-up rate; a 1/s gain: 0.1 s too much slack plays at 1.1. */
+const SLACK_WINDOW_MS = 500;
+/** Catch-up: 0.1 s more slack than allowed plays at 1.3 (eats it in a third of a second). */
+const GAIN = 3;
+/** Fastest catch-up rate. */
 const MAX_RATE = 1.5;
 /** Fed this long (ms) and still nothing to show: start the muxer anew. */
 const STALL_MS = 4000;
@@ -297,7 +299,7 @@ export class MsePlayer {
     let least = Infinity;
     for (const [, s] of this.slack) least = Math.min(least, s);
     const excess = least - SLACK_S;
-    const rate = excess > 0 ? Math.min(MAX_RATE, 1 + excess) : 1;
+    const rate = excess > 0 ? Math.min(MAX_RATE, 1 + GAIN * excess) : 1;
     if (Math.abs(video.playbackRate - rate) > 0.005) video.playbackRate = rate;
   }
 

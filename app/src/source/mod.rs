@@ -49,6 +49,16 @@ pub trait Sink {
     /// source, to pace frames) reports that reader's counters here, totals since
     /// [`Source::run`] began, so that what it skipped is counted and explained.
     fn reader_stats(&mut self, _stats: &ReaderStats) {}
+
+    /// True once per keyframe request a viewer made that was passed on to the
+    /// source since the last call ([`crate::hub::Hub::request_keyframe`], at most
+    /// one a second). A source that can make keyframes on demand polls it once per
+    /// picture, without waiting, and makes the next picture an IDR picture with SPS
+    /// and PPS in front; one that cannot never asks, and viewers wait for the next
+    /// keyframe. Asking never blocks and costs no more than a flag check.
+    fn keyframe_requested(&mut self) -> bool {
+        false
+    }
 }
 
 /// Why a source stopped producing.

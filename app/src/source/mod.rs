@@ -12,12 +12,14 @@
 //!   bcm2835-v4l2) and [`uvc`] (USB webcams), each with the mapping of the
 //!   configuration onto its own controls.
 //! - Shared by the two V4L2 cameras: [`mode`] (format, size and rate chosen from
-//!   what the node offers) and [`capture`] (the MMAP capture loop).
+//!   what the node offers), [`capture`] (the MMAP capture loop) and [`keyframe`]
+//!   (viewers' keyframe requests as the encoders' force-key-frame control).
 //!
 //! Encoding raw pictures is not a source's job: see [`crate::encode`].
 
 pub mod capture;
 pub mod file;
+pub mod keyframe;
 pub mod legacy_camera;
 pub mod mode;
 pub mod plan;

@@ -117,7 +117,7 @@ impl ForcedKeyframes {
         self.failed
     }
 
-    /// Warnings logged so far.
+    /// Whether a failure was warned about yet.
     #[cfg(test)]
     fn warned(&self) -> bool {
         self.last_warning.is_some()

@@ -44,6 +44,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// so and ICE consent checks every few seconds (RFC 7675 gives up after 30 s).
 pub const SILENCE_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How long a session that must end (its codec changed) lives on for its
+/// `stream` message and data channel's close to reach the player.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// `timing` messages on the data channel, at most this often.
 const TIMING_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -211,6 +215,9 @@ pub struct Peer {
     /// When the browser last sent a datagram.
     last_heard: Instant,
     connected: bool,
+    /// Ending at this time, after the `stream` message and the data channel's
+    /// close have reached the player.
+    closing: Option<(EndReason, Instant)>,
     ended: Option<EndReason>,
     events: Vec<PeerEvent>,
     /// The latest `stream` and `state` messages, sent when the channel opens.
@@ -284,6 +291,7 @@ impl Peer {
             created: now,
             last_heard: now,
             connected: false,
+            closing: None,
             ended: None,
             events: Vec::new(),
             stream_message: Some(ServerMessage::stream(stream)),
@@ -358,6 +366,11 @@ impl Peer {
         if !self.connected && self.ended.is_none() && now >= self.created + CONNECT_TIMEOUT {
             self.ended = Some(EndReason::NeverConnected);
         }
+        if let Some((reason, by)) = &self.closing {
+            if now >= *by {
+                self.ended.get_or_insert(reason.clone());
+            }
+        }
         if self.connected && now >= self.last_heard + SILENCE_TIMEOUT {
             self.ended.get_or_insert(EndReason::Disconnected);
         }
@@ -394,13 +407,16 @@ impl Peer {
                 self.write_frame(&frame.data, ts, now);
             }
             Item::Stream(info) => {
-                if info.codec != self.codec {
-                    // Another profile: what was negotiated no longer holds.
-                    self.ended.get_or_insert(EndReason::StreamChanged);
-                }
                 let message = ServerMessage::stream(&info);
                 self.send_message(&message);
                 self.stream_message = Some(message);
+                if info.codec != self.codec {
+                    // Another profile or level: what was negotiated no longer
+                    // holds. The player learns it from the `stream` message and
+                    // the data channel's close, and negotiates again.
+                    self.closing
+                        .get_or_insert((EndReason::StreamChanged, now + CLOSE_GRACE));
+                }
             }
             Item::Source(status) => {
                 let message = ServerMessage::State {
@@ -532,6 +548,15 @@ impl Peer {
                 self.poll()
             }
             Ok(Output::Timeout(at)) => {
+                if let Some((_, by)) = &self.closing {
+                    let by = *by;
+                    // The `stream` message is out: now close the channel.
+                    if let Some(id) = self.channel.take() {
+                        self.rtc.direct_api().close_data_channel(id);
+                        return self.poll();
+                    }
+                    return Poll::Wait(at.min(by));
+                }
                 let deadline = if self.connected {
                     at.min(self.last_heard + SILENCE_TIMEOUT)
                 } else {
@@ -714,6 +739,7 @@ mod tests {
         events: Vec<PeerEvent>,
         ended: Option<EndReason>,
         channel_open: bool,
+        channel_closed: bool,
     }
 
     impl Pair {
@@ -749,6 +775,7 @@ mod tests {
                 events: Vec::new(),
                 ended: None,
                 channel_open: false,
+                channel_closed: false,
             }
         }
 
@@ -773,6 +800,7 @@ mod tests {
                             self.received.push((data.time, data.data.to_vec()))
                         }
                         Output::Event(Event::ChannelOpen(..)) => self.channel_open = true,
+                        Output::Event(Event::ChannelClose(_)) => self.channel_closed = true,
                         Output::Event(Event::ChannelData(data)) => {
                             self.messages.push(String::from_utf8(data.data).unwrap())
                         }
@@ -952,9 +980,19 @@ mod tests {
             .push(Item::Stream(Arc::new(stream("avc1.42c01f"))), now);
         pair.run_for(Duration::from_millis(10));
         assert_eq!(pair.ended, None, "the same codec (a new size, say) goes on");
+        let before = pair.messages.len();
         pair.peer
             .push(Item::Stream(Arc::new(stream("avc1.640028"))), now);
-        pair.run_for(Duration::from_millis(10));
+        pair.run_for(CLOSE_GRACE + Duration::from_millis(100));
         assert_eq!(pair.ended, Some(EndReason::StreamChanged));
+        // The browser was told: the new `stream` message, then the channel closed.
+        assert!(
+            pair.messages[before..]
+                .iter()
+                .any(|m| m.contains("avc1.640028")),
+            "{:?}",
+            pair.messages
+        );
+        assert!(pair.channel_closed, "the data channel was closed");
     }
 }

@@ -41,7 +41,7 @@ async function playEverything(query, expectedPath) {
 }
 
 test('WebCodecs plays with every control and no CSP violation', async () => {
-  const page = await playEverything('', 'webcodecs');
+  const page = await playEverything('?player=webcodecs', 'webcodecs');
   assert.deepEqual(await page.evaluate(() => window.cspViolations), []);
   assert.deepEqual(page.errors, []);
   await page.close();

@@ -1,5 +1,6 @@
 // A change of stream parameters mid-session (a new SPS: here the resolution) reaches
-// the player, which reconfigures and keeps showing frames, on both decoder paths.
+// the player, which reconfigures and keeps showing frames, on every path (WebRTC
+// follows it in-band, in the same session).
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -42,7 +43,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-for (const player of ['webcodecs', 'mse']) {
+for (const player of ['webrtc', 'webcodecs', 'mse']) {
   test(`the ${player} player follows a resolution change and keeps playing`, async () => {
     const page = await newPage(browser);
     await page.goto(`${server.url}?player=${player}`);
@@ -64,6 +65,11 @@ for (const player of ['webcodecs', 'mse']) {
       what: 'frames after the change',
     });
     assert.equal((await playerState(page)).state, 'live');
+    if (player === 'webrtc') {
+      // In-band, in the same session: the profile stayed, only the size (and level) changed.
+      assert.equal(await page.evaluate(() => window.streamerPlayer.transport), 'webrtc');
+      assert.equal((await playerState(page)).stats.reconnects, 0);
+    }
     await page.close();
   });
 }

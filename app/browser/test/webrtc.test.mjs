@@ -343,3 +343,29 @@ test('?player= forces each path', async (t) => {
     await page.close();
   }
 });
+
+test('an on-demand camera that is not running yet still ends up on WebRTC', async (t) => {
+  // No video before someone watches: the server may refuse WHEP with 503 "no video
+  // yet"; the player then watches over the WebSocket (which starts the camera) and
+  // goes back to WebRTC as soon as video flows.
+  const idle = await startStreamer({ env: { STREAMER_CAMERA__ON_DEMAND: 'true' }, healthy: false });
+  try {
+    const page = await open(t);
+    await page.goto(idle.lanUrl);
+    await waitInPage(
+      page,
+      () => window.streamerPlayer.transport === 'webrtc' && window.streamerPlayer.stats.framesShown >= 5,
+      null,
+      { what: 'frames over WebRTC', timeout: 20_000 },
+    );
+    assert.equal((await transportOf(page)).fallback, null);
+    await eventually(async () => JSON.stringify(await transports(idle)) === '["webrtc"]', {
+      what: 'only the WebRTC viewer on the server',
+    });
+    const picture = await samplePicture(page, '#video');
+    assert.deepEqual(barMismatches(picture.bars), []);
+    await page.close();
+  } finally {
+    await idle.stop();
+  }
+});

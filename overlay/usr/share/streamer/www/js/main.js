@@ -18,6 +18,9 @@ import { capturedUsOf, hasWebRtc, WebRtcSession, whepUrl } from './webrtc.js';
 /** @typedef {import('./decoder.js').DecoderPath} DecoderPath */
 /** @typedef {import('./decoder.js').DecoderCallbacks} DecoderCallbacks */
 
+/** How often a page goes back from the WebSocket to WebRTC after WebRTC was only busy. */
+const MAX_WEBRTC_RETRIES = 3;
+
 /** Pings right after connecting (quick first offset estimate), then one every PING_EVERY_MS. */
 const FIRST_PINGS = 5;
 const PING_EVERY_MS = 3000;
@@ -62,6 +65,10 @@ let rtcCodec = null;
 /** The last `timing` message's RTP timestamp and capture time (WebRTC latency). */
 let rtpAnchor = null;
 let figuresPending = false;
+/** WebRTC was only busy (no video yet, full): try it again once the WebSocket shows video. */
+let retryWebRtc = false;
+/** Such second tries so far (at most MAX_WEBRTC_RETRIES per page). */
+let webRtcRetries = 0;
 let sourceState = null;
 let timing = null;
 let backlog = 0;
@@ -207,6 +214,31 @@ function firstVideo() {
   gotVideo = true;
   (rtc || connection)?.markHealthy();
   if (sourceState === null) showSourceState();
+  if (retryWebRtc && connection) {
+    // Video flows now (e.g. the camera started on demand): WebRTC gets another try.
+    retryWebRtc = false;
+    webRtcRetries += 1;
+    setTimeout(backToWebRtc, 0);
+  }
+}
+
+/** Leaves the WebSocket for WebRTC (see retryWebRtc). */
+function backToWebRtc() {
+  if (connection) {
+    // Its close event must not touch the new session's state.
+    connection.callbacks = {};
+    connection.close();
+  }
+  connection = null;
+  player?.close();
+  player = null;
+  clearInterval(pingTimer);
+  sourceState = null;
+  timing = null;
+  backlog = 0;
+  gotVideo = false;
+  api.fallback = stats.values.fallback = null;
+  useWebRtc();
 }
 
 function startPings() {
@@ -293,8 +325,9 @@ function useWebRtc() {
         api.state = 'reconnecting';
         ui.setReconnecting(Date.now() + ms, forced === 'webrtc' ? reason : '');
       },
-      onFallback(reason) {
+      onFallback(reason, retryable) {
         console.info(`streamer: WebRTC does not work here (${reason}); using the WebSocket`);
+        retryWebRtc = retryable && webRtcRetries < MAX_WEBRTC_RETRIES;
         rtc = null;
         api.webrtc = stats.values.webrtc = null;
         api.fallback = stats.values.fallback = reason;

@@ -110,8 +110,10 @@ function askForMinimumDelay(receiver) {
  *   the browser says it.
  * @property {(reason: string) => void} [onClose] The session ended (a new one follows).
  * @property {(ms: number, reason: string) => void} [onRetry] A new session is tried in `ms`.
- * @property {(reason: string) => void} [onFallback] WebRTC does not work here, and why:
- *   main.js uses the WebSocket instead. The session has closed itself.
+ * @property {(reason: string, retryable: boolean) => void} [onFallback] WebRTC does not
+ *   work here, and why: main.js uses the WebSocket instead. The session has closed
+ *   itself. `retryable`: the server was only busy (full, or no video yet: the camera
+ *   starts), so WebRTC may work once video flows.
  */
 
 /**
@@ -418,7 +420,7 @@ export class WebRtcSession {
       this.#teardown();
       this.#retry(backoffDelay(this.attempt++), reason);
     } else {
-      this.#cannotUse(reason);
+      this.#cannotUse(reason, (status === 503 || status === 429) && !turnedOff);
     }
   }
 
@@ -433,15 +435,19 @@ export class WebRtcSession {
     }
   }
 
-  /** WebRTC does not work here: main.js takes the WebSocket. */
-  #cannotUse(reason) {
+  /**
+   * WebRTC does not work here: main.js takes the WebSocket.
+   * @param {string} reason
+   * @param {boolean} [retryable] only busy: worth another try once video flows
+   */
+  #cannotUse(reason, retryable = false) {
     if (this.forced) {
       this.#teardown();
       this.#retry(backoffDelay(this.attempt++), reason);
       return;
     }
     this.close();
-    this.callbacks.onFallback?.(reason);
+    this.callbacks.onFallback?.(reason, retryable);
   }
 
   #retry(ms, reason) {

@@ -170,7 +170,16 @@ export function launchBrowser() {
  * logged as a console error and kept in `window.cspViolations`.
  */
 export async function newPage(browser) {
-  const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+  // Chromium offers the loopback interface as an ICE candidate only to pages granted
+  // camera or microphone access (and with --allow-loopback-in-peer-connection); a
+  // real browser on the LAN has its LAN address. The page asks for neither, and
+  // stays no secure context.
+  const context = await browser.newContext({
+    viewport: { width: 800, height: 600 },
+    permissions: ['camera', 'microphone'],
+  });
+  const page = await context.newPage();
+  page.on('close', () => context.close().catch(() => {}));
   page.errors = [];
   page.log = [];
   await page.addInitScript(() => {

@@ -143,9 +143,10 @@ function onText(message) {
       api.stream = { codec: message.codec, width: message.width, height: message.height, fps: message.fps };
       player?.configure(api.stream);
       if (rtc) {
-        // WebRTC follows a new size or level in-band; another codec or profile needs a
-        // new answer (its profile-level-id is the stream's).
-        if (rtcCodec !== null && codecProfile(rtcCodec) !== codecProfile(message.codec)) {
+        // WebRTC follows a new size in-band; another codec string (profile or level)
+        // needs a new answer, whose profile-level-id is the stream's. The server ends
+        // the session then too: start the new one at once.
+        if (rtcCodec !== null && rtcCodec !== message.codec) {
           rtc.restart(`the stream's codec changed from ${rtcCodec} to ${message.codec}`);
         }
         rtcCodec = message.codec;
@@ -254,16 +255,6 @@ function startPings() {
       pingTimer = setInterval(ping, PING_EVERY_MS);
     }
   }, 150);
-}
-
-/**
- * An RFC 6381 codec string without the H.264 level: `avc1.64001f` -> `avc1.6400`
- * (profile_idc and constraint flags); other codecs whole.
- * @param {string} codec
- */
-function codecProfile(codec) {
-  const match = /^(avc[13]\.[0-9a-f]{4})[0-9a-f]{2}$/i.exec(String(codec));
-  return match ? match[1].toLowerCase() : String(codec);
 }
 
 /** The WebSocket transport with decoder path `path`. */

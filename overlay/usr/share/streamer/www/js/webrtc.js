@@ -8,6 +8,12 @@ import { backoffDelay } from './connection.js';
 export const CONNECT_TIMEOUT_MS = 5000;
 /** A connected session "disconnected" this long is gone (server restart, network loss). */
 const DISCONNECTED_MS = 2500;
+/**
+ * A connected session whose data channel brought nothing this long is gone: the
+ * server sends `stats` every 2 s and `timing` every second, and one that ended the
+ * session (or went away) says nothing the browser's ICE would notice sooner.
+ */
+const SILENT_MS = 5000;
 /** `503`/`429` answers (server full, no video yet) retried this often before giving up on WebRTC. */
 const BUSY_RETRIES = 2;
 /** Longest wait honoured from a `Retry-After`, s. */
@@ -155,6 +161,9 @@ export class WebRtcSession {
     this.timer = null;
     this.connectTimer = null;
     this.disconnectTimer = null;
+    this.silenceTimer = null;
+    /** When the data channel last brought a message (performance.now()). */
+    this.heardAt = 0;
     /** getStats counters of the last call, for the deltas. */
     this.last = null;
     this.#watchFrames();
@@ -298,10 +307,20 @@ export class WebRtcSession {
     const channel = pc.createDataChannel('events', { ordered: true });
     this.channel = channel;
     channel.onopen = () => {
-      if (this.pc === pc) this.callbacks.onOpen?.();
+      if (this.pc !== pc) return;
+      this.heardAt = performance.now();
+      clearInterval(this.silenceTimer);
+      this.silenceTimer = setInterval(() => {
+        if (this.pc === pc && this.connected && performance.now() - this.heardAt > SILENT_MS) {
+          this.#lost(`nothing from the server for ${SILENT_MS / 1000} s`);
+        }
+      }, 1000);
+      this.callbacks.onOpen?.();
     };
     channel.onmessage = (event) => {
-      if (this.pc !== pc || typeof event.data !== 'string') return;
+      if (this.pc !== pc) return;
+      this.heardAt = performance.now();
+      if (typeof event.data !== 'string') return;
       let message;
       try {
         message = JSON.parse(event.data);
@@ -463,6 +482,7 @@ export class WebRtcSession {
   /** Closes the current peer connection and deletes its session resource. */
   #teardown() {
     clearTimeout(this.connectTimer);
+    clearInterval(this.silenceTimer);
     clearTimeout(this.disconnectTimer);
     this.disconnectTimer = null;
     const pc = this.pc;

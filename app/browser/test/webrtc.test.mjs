@@ -175,7 +175,7 @@ test('on WebRTC the data channel brings hello, state, stats and pongs; the overl
   await page.close();
 });
 
-test('late WebRTC joiners show a picture at once; leaving the page ends the session', async (t) => {
+test('late WebRTC joiners show a picture at once; leaving the page ends the session at once', async (t) => {
   const first = await open(t);
   await first.goto(server.lanUrl);
   await waitInPage(first, () => window.streamerPlayer.stats.framesShown >= 5, null, { what: 'first viewer' });
@@ -194,8 +194,9 @@ test('late WebRTC joiners show a picture at once; leaving the page ends the sess
     assert.deepEqual(barMismatches(picture.bars), []);
     assert.deepEqual(await transports(), ['webrtc', 'webrtc']);
     assert.deepEqual(page.errors, []);
-    // Leaving the page: its DELETE (keepalive, on pagehide) ends the session on the
-    // server at once, long before the server would notice the silence.
+    // Leaving the page ends the session on the server at once (the page's DELETE on
+    // pagehide, and Chromium closing the connection; prefix.test.mjs sees the
+    // DELETE itself), long before the server would notice the silence.
     const left = Date.now();
     await page.goto('about:blank');
     await eventually(async () => (await transports()).length === 1, { what: 'the left page gone from /api/status' });

@@ -4,7 +4,11 @@
 // announces 127.0.0.1 only.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
@@ -368,5 +372,39 @@ test('an on-demand camera that is not running yet still ends up on WebRTC', asyn
     await page.close();
   } finally {
     await idle.stop();
+  }
+});
+
+test('a stream this browser cannot take over WebRTC (422, no common codec) plays over the WebSocket', async (t) => {
+  // High profile: Chromium as Debian builds it offers WebRTC H.264 only up to Main.
+  const dir = mkdtempSync(path.join(tmpdir(), 'streamer-webrtc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'high.h264');
+  execFileSync('ffmpeg', [
+    '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-t', '2',
+    '-c:v', 'libx264', '-profile:v', 'high', '-pix_fmt', 'yuv420p', '-g', '25', '-bf', '0', '-f', 'h264', file,
+  ]);
+  const high = await startStreamer({ env: { STREAMER_CAMERA__SOURCE: 'file', STREAMER_CAMERA__FILE: file } });
+  try {
+    const offered = await (await open(t)).evaluate(() => RTCRtpReceiver.getCapabilities('video').codecs
+      .filter((codec) => /h264/i.test(codec.mimeType))
+      .map((codec) => codec.sdpFmtpLine));
+    if (offered.some((line) => /profile-level-id=64/.test(line ?? ''))) {
+      t.skip('this Chromium takes High profile over WebRTC: no 422 to see');
+      return;
+    }
+    const page = await open(t);
+    await page.goto(high.lanUrl);
+    await waitInPage(page, () => window.streamerPlayer.transport === 'websocket', null, {
+      what: 'the fallback to the WebSocket',
+      timeout: 5000,
+    });
+    assert.match((await transportOf(page)).fallback, /^POST whep answered 422: no common codec/);
+    await waitInPage(page, () => window.streamerPlayer.stats.framesShown >= 5, null, { what: 'frames', timeout: 15_000 });
+    assert.equal((await playerState(page)).path, 'mse');
+    assert.deepEqual(await transports(high), ['websocket']);
+    assert.deepEqual(page.errors.filter((e) => !/422/.test(e)), []);
+  } finally {
+    await high.stop();
   }
 });

@@ -78,9 +78,10 @@ shellcheck:
 test-rust:
 	$(CARGO) test --workspace --locked
 
+# In a network namespace with only lo: WebRTC's candidates stay on loopback.
 test-browser: web
 	$(CARGO) build --locked --bin streamer
-	cd $(BROWSER_DIR) && STREAMER_BIN="$(CURDIR)/target/debug/streamer" node --test --test-concurrency=1
+	cd $(BROWSER_DIR) && STREAMER_BIN="$(CURDIR)/target/debug/streamer" ./loopback-only.sh node --test --test-concurrency=1
 
 ## The player's two decoder paths against the interface main.js uses (js/decoder.js),
 ## with TypeScript from npm checking app/browser/types/ (JSDoc; the player has no build step).

@@ -535,3 +535,98 @@ fn the_loopback_namespace_has_no_other_address() {
         "a datagram to {outside} left the namespace: {sent:?}"
     );
 }
+
+/// A UDP port forward on loopback, as a NAT router or qemu's user network does
+/// it: datagrams to `port` go on to `to` from another local socket, and the
+/// answers come back from `port`.
+struct PortForward {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl PortForward {
+    fn start(to: SocketAddr) -> PortForward {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let outside = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let inside = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for socket in [&outside, &inside] {
+            socket
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+        }
+        let port = outside.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let client = Arc::new(Mutex::new(None::<SocketAddr>));
+        let (outside2, inside2) = (outside.try_clone().unwrap(), inside.try_clone().unwrap());
+        let (stop1, stop2, client1, client2) = (stop.clone(), stop.clone(), client.clone(), client);
+        std::thread::spawn(move || {
+            let mut buffer = vec![0u8; 65536];
+            while !stop1.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = outside.recv_from(&mut buffer) {
+                    *client1.lock().unwrap() = Some(from);
+                    let _ = inside.send_to(&buffer[..n], to);
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            let mut buffer = vec![0u8; 65536];
+            while !stop2.load(Ordering::Relaxed) {
+                if let Ok((n, _)) = inside2.recv_from(&mut buffer) {
+                    if let Some(client) = *client2.lock().unwrap() {
+                        let _ = outside2.send_to(&buffer[..n], client);
+                    }
+                }
+            }
+        });
+        PortForward { port, stop }
+    }
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `[webrtc] announce` with a port, behind a port forward (what the emulated
+/// boot does with qemu, and a router does for a camera reached from outside):
+/// the answer names only the forward's address and port, the server takes the
+/// checks that arrive on its own port from the forward's address, and video
+/// flows and decodes.
+#[test]
+fn whep_through_a_port_forward() {
+    if !netns::isolated("whep_through_a_port_forward") {
+        return;
+    }
+    let udp_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let forward = PortForward::start(SocketAddr::from(([127, 0, 0, 1], udp_port)));
+    let announce = format!("127.0.0.1:{}", forward.port);
+    let udp_port_text = udp_port.to_string();
+    let server = start_test_pattern(
+        "25",
+        &[
+            ("STREAMER_WEBRTC__ANNOUNCE", &announce),
+            ("STREAMER_WEBRTC__UDP_PORT", &udp_port_text),
+        ],
+    );
+    let live = wait_live(&server);
+    assert_eq!(live["webrtc"]["udp_port"], udp_port, "{}", live["webrtc"]);
+    let mut session = session(&server, false);
+    assert_eq!(
+        whep_client::candidates(&session.answer),
+        [format!("127.0.0.1 {}", forward.port)],
+        "the answer must announce the forward, not the bound port:\n{}",
+        session.answer
+    );
+    let mut video = Video::default();
+    session
+        .receive(&mut video, 30, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", server.log()));
+    assert_decodes(&video, WIDTH, HEIGHT);
+    assert_eq!(session.delete(server.address).unwrap().status, 200);
+}

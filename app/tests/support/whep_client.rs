@@ -350,7 +350,7 @@ impl Session {
                             if !data.contiguous {
                                 video.discontinuities += 1;
                             }
-                            video.rtp_times.push(data.time.numer() as u64);
+                            video.rtp_times.push(data.time.numer());
                             video.payload_types.push(*data.pt);
                             video.data.extend_from_slice(&data.data);
                         }
@@ -414,7 +414,7 @@ pub fn profile_level_ids(sdp: &str) -> Vec<String> {
     sdp.lines()
         .filter(|line| line.starts_with("a=fmtp:"))
         .filter_map(|line| {
-            line.split(|c| c == ';' || c == ' ')
+            line.split([';', ' '])
                 .find_map(|p| p.trim().strip_prefix("profile-level-id="))
                 .map(str::to_ascii_lowercase)
         })
@@ -432,16 +432,27 @@ pub fn candidates(sdp: &str) -> Vec<String> {
         .collect()
 }
 
+/// What [`watch`] saw.
+pub struct Watched {
+    /// The video received.
+    pub video: Video,
+    /// The SDP answer.
+    pub answer: String,
+    /// Frames ffprobe decoded, and their size.
+    pub decoded: u64,
+    pub width: u32,
+    pub height: u32,
+}
+
 /// A WHEP viewer from start to end: posts an H.264 offer to `server`, receives
 /// `frames` access units within `timeout`, writes them to `save` (Annex-B) and
-/// deletes the session. The video, the answer and ffprobe's (frames, width,
-/// height); errors as text for a check's message.
+/// deletes the session; errors as text for a check's message.
 pub fn watch(
     server: SocketAddr,
     frames: usize,
     timeout: Duration,
     save: &std::path::Path,
-) -> Result<(Video, String, (u64, u32, u32)), String> {
+) -> Result<Watched, String> {
     let mut session = Offer::new(Codecs::H264, false)
         .post(server, "/whep")
         .map_err(|e| e.to_string())?;
@@ -450,7 +461,7 @@ pub fn watch(
     let deleted = session.delete(server);
     received?;
     std::fs::write(save, &video.data).map_err(|e| format!("{}: {e}", save.display()))?;
-    let probed = super::ffprobe_frames(save);
+    let (decoded, width, height) = super::ffprobe_frames(save);
     let deleted = deleted?;
     if deleted.status != 200 {
         return Err(format!(
@@ -458,5 +469,11 @@ pub fn watch(
             session.location, deleted.status, deleted.body
         ));
     }
-    Ok((video, session.answer, probed))
+    Ok(Watched {
+        video,
+        answer: session.answer,
+        decoded,
+        width,
+        height,
+    })
 }

@@ -582,23 +582,7 @@ impl Hub {
         }
         let id = state.next_viewer_id;
         state.next_viewer_id += 1;
-        let mut queue = ViewerQueue::default();
-        if let Some(stream) = &state.stream {
-            queue.push_item(Item::Stream(stream.clone()));
-        }
-        queue.push_item(Item::Source(state.source.clone()));
-        if state.gop.is_empty() {
-            // No keyframe to start from: wait for the next one.
-            queue.waiting_for_keyframe = true;
-            queue.announce_resync = false;
-        } else {
-            queue.push_item(Item::Join {
-                frames: state.gop.len(),
-            });
-            for frame in &state.gop {
-                queue.push_backlog(frame.clone());
-            }
-        }
+        let queue = state.joining_queue();
         let shared = Arc::new(ViewerShared {
             id,
             remote,
@@ -720,6 +704,29 @@ impl Hub {
 }
 
 impl State {
+    /// A joining viewer's queue: the stream parameters, the source's state and,
+    /// when a keyframe has been seen, the backlog since it.
+    fn joining_queue(&self) -> ViewerQueue {
+        let mut queue = ViewerQueue::default();
+        if let Some(stream) = &self.stream {
+            queue.push_item(Item::Stream(stream.clone()));
+        }
+        queue.push_item(Item::Source(self.source.clone()));
+        if self.gop.is_empty() {
+            // No keyframe to start from: wait for the next one.
+            queue.waiting_for_keyframe = true;
+            queue.announce_resync = false;
+        } else {
+            queue.push_item(Item::Join {
+                frames: self.gop.len(),
+            });
+            for frame in &self.gop {
+                queue.push_backlog(frame.clone());
+            }
+        }
+        queue
+    }
+
     /// Remembers SPS/PPS units of `au`; returns true when the stream info changed.
     fn learn_parameter_sets(&mut self, au: &AccessUnit, fallback_fps: Option<f64>) -> bool {
         let mut changed = false;
@@ -848,6 +855,28 @@ impl Viewer {
             }
             self.shared.notify.notified().await;
         }
+    }
+
+    /// Starts this viewer over as if it had just joined: what is queued is
+    /// replaced by the stream parameters, the source's state and the backlog since
+    /// the latest keyframe. For a viewer that could take no frames while it was
+    /// connecting (WebRTC's ICE and DTLS), so that it begins with the freshest
+    /// picture rather than a queue that went stale meanwhile. Frames replaced are
+    /// not counted as dropped: the viewer never had them.
+    pub fn restart_at_keyframe(&self) {
+        let state = self.hub.state();
+        let fresh = state.joining_queue();
+        let mut queue = self.shared.lock();
+        if queue.closed {
+            return;
+        }
+        let (dropped_total, resyncs) = (queue.dropped_total, queue.resyncs);
+        *queue = fresh;
+        queue.dropped_total = dropped_total;
+        queue.resyncs = resyncs;
+        drop(queue);
+        drop(state);
+        self.shared.notify.notify_one();
     }
 
     /// Records that a frame of `bytes` bytes was written to the socket.
@@ -1186,6 +1215,26 @@ mod tests {
         let snapshot = hub.snapshot();
         assert_eq!(snapshot.keyframe_requests, 51);
         assert_eq!(snapshot.keyframe_requests_forwarded, 1);
+    }
+
+    #[test]
+    fn a_restarted_viewer_begins_at_the_latest_keyframe() {
+        let hub = Hub::new(limits(), Some(25.0));
+        hub.publish(&idr(true, 1), SystemTime::now());
+        let viewer = hub.subscribe(None, Transport::WebRtc).unwrap();
+        hub.publish(&delta(2, 10), SystemTime::now());
+        hub.publish(&idr(true, 3), SystemTime::now());
+        hub.publish(&delta(4, 10), SystemTime::now());
+        viewer.restart_at_keyframe();
+        hub.check_invariants();
+        let items = drain(&viewer);
+        assert!(matches!(items[0], Item::Stream(_)));
+        assert!(matches!(items[1], Item::Source(_)));
+        assert!(matches!(items[2], Item::Join { frames: 2 }));
+        let seqs: Vec<u64> = frames(&items).iter().map(|f| f.seq).collect();
+        assert_eq!(seqs, [2, 3], "the latest keyframe and the frame since");
+        assert!(frames(&items)[0].keyframe);
+        assert_eq!(viewer.dropped(), 0);
     }
 
     #[test]

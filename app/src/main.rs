@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use streamer::config::{self, Config, ServerConfig};
 use streamer::hub::{Hub, HubLimits};
 use streamer::source::{self, supervisor};
+use streamer::webrtc::{whep::Whep, WebRtc};
 use streamer::{privacy_led, probe, service, setup, v4l2, web};
 
 /// Live H.264 from a Raspberry Pi camera to many browsers.
@@ -306,11 +307,29 @@ async fn serve(config: Config, mut report: config::ConfigReport) -> anyhow::Resu
         }
     }
 
+    let whep = if !config.webrtc.enabled {
+        Whep::Off("WebRTC is turned off (webrtc.enabled = false)".into())
+    } else {
+        match WebRtc::start(
+            &config.webrtc,
+            address.ip(),
+            hub.clone(),
+            format!("streamer {}", env!("CARGO_PKG_VERSION")),
+            report.errors.clone(),
+        ) {
+            Ok(webrtc) => Whep::On(webrtc),
+            Err(error) => {
+                tracing::error!(%error, "no WebRTC; players use the WebSocket");
+                Whep::Off(format!("WebRTC is unavailable: {error}"))
+            }
+        }
+    };
     let state = web::AppState {
         hub: hub.clone(),
         config: Arc::new(report),
         hardware,
         guard: Arc::new(web::guard::Guard::new(&config.server)),
+        whep,
     };
     let served = web::serve(
         listener,

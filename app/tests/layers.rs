@@ -10,6 +10,7 @@ const LAYERS: &[(&str, u32)] = &[
     // Pure foundations: H.264 parsing and the configuration's types.
     ("h264", 0),
     ("config", 0),
+    ("netif", 0),
     // The hardware boundary (its test fakes make H.264 with `h264`).
     ("v4l2", 1),
     // What this board is; encoding raw pictures; the fan-out hub.
@@ -23,8 +24,11 @@ const LAYERS: &[(&str, u32)] = &[
     ("privacy_led", 4),
     ("service", 4),
     ("setup", 4),
+    // WebRTC: a consumer of the hub that speaks the WebSocket protocol's JSON
+    // messages on its data channel.
+    ("webrtc", 5),
     // The shared HTTP layer that mounts the protocols.
-    ("web", 5),
+    ("web", 6),
 ];
 
 fn src() -> PathBuf {

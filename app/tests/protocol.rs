@@ -135,6 +135,7 @@ async fn timing_messages_come_once_a_second_or_for_every_frame_on_request() {
                 captured_us,
                 published_us,
                 sent_us,
+                rtp_timestamp: None,
             } => Some((*seq, *captured_us, *published_us, *sent_us)),
             _ => None,
         })

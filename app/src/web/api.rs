@@ -11,6 +11,7 @@ use super::AppState;
 use crate::config::ConfigReport;
 use crate::hub::{HubSnapshot, InputStats, SourceState, SourceStatus, StreamInfo, ViewerStats};
 use crate::probe::ProbeReport;
+use crate::webrtc::whep::Whep;
 
 /// Video older than this makes `/healthz` unhealthy.
 pub const HEALTHY_FRAME_AGE: Duration = Duration::from_secs(5);
@@ -30,6 +31,8 @@ pub struct Status {
     pub video: VideoCounters,
     /// Viewers watching now.
     pub viewers: Vec<ViewerStats>,
+    /// The WebRTC output.
+    pub webrtc: WebRtcStatus,
     /// How the configuration file was read, and its errors.
     pub config: ConfigReport,
     /// The hardware: Raspberry Pi model, hardware encoder, cameras, notes, and the
@@ -37,6 +40,39 @@ pub struct Status {
     /// sizes, frame rates and controls. Nodes it has no use for are left out here
     /// (`streamer probe --json` lists them all).
     pub device: ProbeReport,
+}
+
+/// The WebRTC (WHEP) output, for `/api/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebRtcStatus {
+    /// `POST /whep` is served.
+    pub enabled: bool,
+    /// The UDP port every session uses, when enabled.
+    pub udp_port: Option<u16>,
+    /// WHEP sessions open now (connected or connecting).
+    pub sessions: usize,
+    /// Why it is not served, when not.
+    pub reason: Option<String>,
+}
+
+impl WebRtcStatus {
+    /// The status of `whep`.
+    pub fn of(whep: &Whep) -> Self {
+        match whep {
+            Whep::On(webrtc) => WebRtcStatus {
+                enabled: true,
+                udp_port: Some(webrtc.port()),
+                sessions: webrtc.session_count(),
+                reason: None,
+            },
+            Whep::Off(reason) => WebRtcStatus {
+                enabled: false,
+                udp_port: None,
+                sessions: 0,
+                reason: Some(reason.clone()),
+            },
+        }
+    }
 }
 
 /// Counters of the video path.
@@ -79,6 +115,7 @@ impl Status {
         uptime: Duration,
         config: ConfigReport,
         mut device: ProbeReport,
+        webrtc: WebRtcStatus,
     ) -> Self {
         device.nodes.retain(|node| node.role.is_some());
         Status {
@@ -101,6 +138,7 @@ impl Status {
                 keyframe_requests_forwarded: snapshot.keyframe_requests_forwarded,
             },
             viewers: snapshot.viewers,
+            webrtc,
             config,
             device,
         }
@@ -114,6 +152,7 @@ pub async fn status(State(app): State<AppState>) -> Json<Status> {
         app.hub.uptime(),
         (*app.config).clone(),
         (*app.hardware).clone(),
+        WebRtcStatus::of(&app.whep),
     ))
 }
 
@@ -176,7 +215,8 @@ mod tests {
             errors: Vec::new(),
             problem_count: 0,
         };
-        let status = Status::new(hub.snapshot(), hub.uptime(), config, device);
+        let webrtc = WebRtcStatus::of(&Whep::Off("off in this test".into()));
+        let status = Status::new(hub.snapshot(), hub.uptime(), config, device, webrtc);
         let json = serde_json::to_value(&status).unwrap();
         let paths: Vec<&str> = json["device"]["nodes"]
             .as_array()
@@ -186,5 +226,7 @@ mod tests {
             .collect();
         assert_eq!(paths, ["/dev/video0", "/dev/video11"]);
         assert_eq!(json["device"]["nodes"][1]["role"], "h264_encoder");
+        assert_eq!(json["webrtc"]["enabled"], false);
+        assert_eq!(json["webrtc"]["reason"], "off in this test");
     }
 }

@@ -133,7 +133,7 @@ impl Guard {
     /// Checks a request, and may rewrite its path (repeated slashes made one).
     fn admit(&self, request: &mut Request) -> Result<(), Refusal> {
         self.check_host(request)?;
-        self.check_origin(request.headers())?;
+        self.check_origin(request.uri().path(), request.headers())?;
         let path = request.uri().path();
         if has_dot_segment(path) {
             return Err(Refusal::NotFound);
@@ -170,10 +170,13 @@ impl Guard {
         }
     }
 
-    /// A WebSocket upgrade that names the page it comes from must come from a page
-    /// of a name the device answers to (any port).
-    fn check_origin(&self, headers: &HeaderMap) -> Result<(), Refusal> {
-        if !is_websocket_upgrade(headers) {
+    /// A WebSocket upgrade or a WHEP request (which makes a viewer too, and which
+    /// a page elsewhere could send without a CORS preflight) that names the page
+    /// it comes from must come from a page of a name the device answers to (any
+    /// port).
+    fn check_origin(&self, path: &str, headers: &HeaderMap) -> Result<(), Refusal> {
+        let whep = path == "/whep" || path.starts_with("/whep/");
+        if !is_websocket_upgrade(headers) && !whep {
             return Ok(());
         }
         let Some(origin) = headers.get(header::ORIGIN) else {
@@ -338,51 +341,11 @@ pub fn read_system_names() -> Names {
         .ok()
         .map(|name| name.trim().to_ascii_lowercase())
         .filter(|name| !name.is_empty());
-    let addresses = match interface_addresses() {
-        Ok(addresses) => addresses,
-        Err(error) => {
-            tracing::warn!(%error, "cannot list the network interfaces' addresses");
-            Vec::new()
-        }
-    };
+    let addresses = crate::netif::addresses();
     Names {
         hostname,
         addresses,
     }
-}
-
-/// The IPv4 and IPv6 addresses of every network interface.
-fn interface_addresses() -> std::io::Result<Vec<IpAddr>> {
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs writes a list it allocated into `list`, freed below.
-    if unsafe { libc::getifaddrs(&mut list) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let mut addresses = Vec::new();
-    let mut entry = list;
-    while !entry.is_null() {
-        // SAFETY: `entry` is a node of the list getifaddrs returned, not yet freed.
-        let ifaddr = unsafe { &*entry };
-        if !ifaddr.ifa_addr.is_null() {
-            // SAFETY: `ifa_addr` points at a sockaddr whose family says its type.
-            let family = i32::from(unsafe { (*ifaddr.ifa_addr).sa_family });
-            if family == libc::AF_INET {
-                // SAFETY: an AF_INET address is a sockaddr_in.
-                let sin = unsafe { &*(ifaddr.ifa_addr as *const libc::sockaddr_in) };
-                addresses.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
-                    sin.sin_addr.s_addr,
-                ))));
-            } else if family == libc::AF_INET6 {
-                // SAFETY: an AF_INET6 address is a sockaddr_in6.
-                let sin6 = unsafe { &*(ifaddr.ifa_addr as *const libc::sockaddr_in6) };
-                addresses.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)).to_canonical());
-            }
-        }
-        entry = ifaddr.ifa_next;
-    }
-    // SAFETY: `list` came from getifaddrs and no reference into it outlives this.
-    unsafe { libc::freeifaddrs(list) };
-    Ok(addresses)
 }
 
 /// `server.frame_ancestors` as the CSP directive's sources.

@@ -3,6 +3,7 @@
 //! - [`guard`]: in front of everything, before routing: which names and paths are
 //!   answered, and the headers of every response.
 //! - `GET /ws`: [`crate::websocket::session`], one task pair per viewer, fed by the hub.
+//! - `POST /whep`, `/whep/<id>`: [`crate::webrtc::whep`], WebRTC viewers.
 //! - [`api`]: `GET /api/status` and `GET /healthz`.
 //! - [`metrics`]: `GET /metrics`, Prometheus text format.
 //! - [`static_files`]: the player from `server.web_root`.
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
-use axum::routing::get;
+use axum::routing::{any, get, post};
 use axum::{Extension, Router};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -40,6 +41,14 @@ pub struct AppState {
     pub hardware: Arc<crate::probe::ProbeReport>,
     /// The request policy ([`guard`]).
     pub guard: Arc<guard::Guard>,
+    /// The WebRTC output, or why there is none.
+    pub whep: crate::webrtc::whep::Whep,
+}
+
+impl FromRef<AppState> for crate::webrtc::whep::Whep {
+    fn from_ref(state: &AppState) -> crate::webrtc::whep::Whep {
+        state.whep.clone()
+    }
 }
 
 /// The protocols' handlers take only the parts of the state they need.
@@ -60,6 +69,11 @@ pub fn router(state: AppState, web_root: PathBuf) -> Router {
     let guard = state.guard.clone();
     let routes = Router::new()
         .route("/ws", get(crate::websocket::session::upgrade))
+        .route(
+            "/whep",
+            post(crate::webrtc::whep::post).options(crate::webrtc::whep::endpoint_options),
+        )
+        .route("/whep/{id}", any(crate::webrtc::whep::resource))
         .route("/api/status", get(api::status))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::metrics))

@@ -62,6 +62,10 @@ pub enum ServerMessage {
         published_us: u64,
         /// When the server queued it for this viewer, µs since the Unix epoch.
         sent_us: u64,
+        /// On WebRTC's data channel only: the frame's RTP timestamp (90 kHz), so
+        /// that a player can tell which picture on screen it describes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rtp_timestamp: Option<u32>,
     },
     /// Periodic statistics.
     Stats {

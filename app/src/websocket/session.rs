@@ -344,6 +344,7 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                             captured_us: frame.captured_us,
                             published_us: frame.published_us,
                             sent_us: unix_micros(SystemTime::now()),
+                            rtp_timestamp: None,
                         }));
                     }
                     self.viewer.record_sent(frame.data.len());

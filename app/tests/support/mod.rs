@@ -110,6 +110,7 @@ impl TestServer {
                 "/nonexistent-root",
             ))),
             guard: Arc::new(web::guard::Guard::new(&server_config)),
+            whep: streamer::webrtc::whep::Whep::Off("no WebRTC in these tests".into()),
         };
         // Many viewers come from this one address: no per-address limit here.
         let connections = Connections::new(ConnectionLimits {

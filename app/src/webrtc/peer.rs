@@ -1,0 +1,659 @@
+//! One WebRTC viewer, sans-IO: str0m's [`Rtc`] with what the streamer adds to it.
+//!
+//! Datagrams, hub items and timeouts go in; datagrams to send, the next timeout
+//! and [`PeerEvent`]s come out. No sockets, no clock reads, no tokio: the I/O shell
+//! ([`super::udp`]) does those, and tests drive a `Peer` directly.
+//!
+//! - The answer: ICE-lite, the server's host candidates, one H.264 payload type
+//!   with the stream's own profile-level-id ([`super::offer`]), and the data
+//!   channel when the offer has one.
+//! - Frames: each access unit is written as one RTP frame (str0m packetizes it,
+//!   RFC 6184 with FU-A), stamped by [`RtpClock`] (a joining viewer's backlog
+//!   together, live frames by capture time), with the playout-delay extension
+//!   asking the browser for no added buffering where it was negotiated.
+//! - The data channel `events` carries the WebSocket protocol's JSON messages
+//!   (`hello`, `stream`, `state`, `resync`, `stats`, `timing`, `pong`).
+//! - PLI/FIR from the browser become [`PeerEvent::KeyframeWanted`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use str0m::change::SdpOffer;
+use str0m::channel::ChannelId;
+use str0m::crypto::dtls::DtlsCert;
+use str0m::crypto::CryptoProvider;
+use str0m::format::Codec;
+use str0m::media::{MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::Extension;
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
+
+use super::clock::RtpClock;
+use super::offer::{self, OfferError};
+use crate::hub::{unix_micros, Item, StreamInfo};
+use crate::websocket::messages::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
+
+/// How long ICE and DTLS may take before the session is given up: a browser on
+/// the LAN connects in well under a second; one whose UDP is blocked never does,
+/// and its viewer place is freed after this.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `timing` messages on the data channel, at most this often.
+const TIMING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `stats` messages on the data channel, this often.
+const STATS_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Data-channel bytes buffered for the browser at most; messages beyond are
+/// dropped (they are state reports; the next one supersedes them).
+const MAX_CHANNEL_BUFFERED: usize = 256 * 1024;
+
+/// What every viewer's answer shares.
+#[derive(Clone)]
+pub struct PeerSettings {
+    /// The host candidates: where browsers send their datagrams.
+    pub candidates: Vec<SocketAddr>,
+    /// The DTLS certificate (made once at start).
+    pub cert: DtlsCert,
+    /// DTLS and SRTP.
+    pub crypto: Arc<CryptoProvider>,
+    /// `hello`'s server name and version.
+    pub server: String,
+    /// `hello`'s configuration problems.
+    pub config_errors: Vec<String>,
+}
+
+/// Why an offer could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// What the offer asks for cannot be served.
+    #[error(transparent)]
+    Offer(#[from] OfferError),
+    /// The stream's codec is not H.264 as this server knows it.
+    #[error("the stream's codec {0:?} is not H.264")]
+    Stream(String),
+    /// str0m refused the offer or the server's own settings.
+    #[error("cannot answer the offer: {0}")]
+    Rtc(#[from] RtcError),
+    /// A candidate address str0m does not accept.
+    #[error("cannot offer the address {address}: {reason}")]
+    Candidate {
+        /// The address.
+        address: SocketAddr,
+        /// str0m's reason.
+        reason: String,
+    },
+}
+
+/// What the I/O shell must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// ICE and DTLS are up: start this viewer at the latest keyframe
+    /// ([`crate::hub::Viewer::restart_at_keyframe`]) and feed it frames.
+    Connected,
+    /// The browser asked for a keyframe (PLI or FIR).
+    KeyframeWanted,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// ICE and DTLS did not come up within [`CONNECT_TIMEOUT`].
+    NeverConnected,
+    /// The browser stopped answering (ICE consent lost) or closed the connection.
+    Disconnected,
+    /// The stream's codec changed; the browser must negotiate again.
+    StreamChanged,
+    /// str0m failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::NeverConnected => write!(
+                f,
+                "did not connect within {} s (UDP blocked on the way?)",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+            EndReason::Disconnected => write!(f, "the browser went away"),
+            EndReason::StreamChanged => write!(f, "the stream's codec changed"),
+            EndReason::Failed(reason) => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
+/// A datagram to send.
+#[derive(Debug)]
+pub struct Datagram {
+    /// Where to.
+    pub destination: SocketAddr,
+    /// The bytes.
+    pub contents: Vec<u8>,
+}
+
+/// What [`Peer::poll`] gives.
+#[derive(Debug)]
+pub enum Poll {
+    /// Send this, then poll again.
+    Transmit(Datagram),
+    /// Act on this, then poll again.
+    Event(PeerEvent),
+    /// Nothing more until a datagram, an item or this time.
+    Wait(Instant),
+    /// The session is over.
+    Ended(EndReason),
+}
+
+/// The candidate a datagram from `source` that arrived at the local address
+/// `arrived` was sent to: the candidate with that address, else (an announced
+/// address, translated by NAT or port forwarding on the way) the first of the
+/// source's address family, else the first.
+pub fn local_candidate(
+    candidates: &[SocketAddr],
+    source: SocketAddr,
+    arrived: SocketAddr,
+) -> Option<SocketAddr> {
+    candidates
+        .iter()
+        .find(|c| **c == arrived)
+        .or_else(|| candidates.iter().find(|c| c.is_ipv4() == source.is_ipv4()))
+        .or_else(|| candidates.first())
+        .copied()
+}
+
+/// One viewer's WebRTC session.
+pub struct Peer {
+    rtc: Rtc,
+    /// The candidates answered, for [`local_candidate`].
+    candidates: Vec<SocketAddr>,
+    mid: Option<Mid>,
+    pt: Option<Pt>,
+    /// The codec string the session was negotiated for.
+    codec: String,
+    clock: RtpClock,
+    /// Backlog frames still to come (after a `join`).
+    backlog_left: usize,
+    channel: Option<ChannelId>,
+    created: Instant,
+    connected: bool,
+    ended: Option<EndReason>,
+    events: Vec<PeerEvent>,
+    /// The latest `stream` and `state` messages, sent when the channel opens.
+    stream_message: Option<ServerMessage>,
+    state_message: Option<ServerMessage>,
+    hello: ServerMessage,
+    last_timing: Option<Instant>,
+    last_stats: Option<Instant>,
+    /// For `stats`: viewers watching, frames this viewer lost.
+    pub viewers: usize,
+    /// Frames this viewer lost by falling behind.
+    pub dropped: u64,
+    /// Frames and bytes written.
+    pub sent_frames: u64,
+    /// Bytes of frames written.
+    pub sent_bytes: u64,
+}
+
+impl Peer {
+    /// Answers `offer` for a stream with these parameters. `random` seeds the RTP
+    /// clock's start.
+    pub fn answer(
+        offer_sdp: &str,
+        stream: &StreamInfo,
+        settings: &PeerSettings,
+        now: Instant,
+        random: u32,
+    ) -> Result<(Peer, String), AnswerError> {
+        let video = offer::video_of(offer_sdp)?;
+        let profile_level_id = offer::profile_level_id_of_codec(&stream.codec)
+            .ok_or_else(|| AnswerError::Stream(stream.codec.clone()))?;
+        let chosen = offer::choose(&video, profile_level_id)?;
+        let parsed = SdpOffer::from_sdp_string(offer_sdp)
+            .map_err(|error| OfferError::NotSdp(error.to_string()))?;
+
+        let mut config = Rtc::builder()
+            .set_ice_lite(true)
+            .set_crypto_provider(settings.crypto.clone())
+            .set_dtls_cert(settings.cert.clone())
+            .clear_codecs()
+            // Ask the browser to add no buffering of its own (where it offered it).
+            .set_extension(5, Extension::PlayoutDelay)
+            // A keyframe of a Pi's 1080p stream is a few hundred packets: resends
+            // (NACK) must still find them.
+            .set_send_buffer_video(2000)
+            // Stats events are not used.
+            .set_stats_interval(None);
+        config
+            .codec_config()
+            .add_h264(chosen.pt.into(), None, true, profile_level_id);
+        let mut rtc = config.build(now);
+        for &address in &settings.candidates {
+            let candidate =
+                Candidate::host(address, "udp").map_err(|error| AnswerError::Candidate {
+                    address,
+                    reason: error.to_string(),
+                })?;
+            rtc.add_local_candidate(candidate);
+        }
+        let answer = rtc.sdp_api().accept_offer(parsed)?;
+        let mut peer = Peer {
+            rtc,
+            candidates: settings.candidates.clone(),
+            mid: None,
+            pt: None,
+            codec: stream.codec.clone(),
+            clock: RtpClock::new(random),
+            backlog_left: 0,
+            channel: None,
+            created: now,
+            connected: false,
+            ended: None,
+            events: Vec::new(),
+            stream_message: Some(ServerMessage::stream(stream)),
+            state_message: None,
+            hello: ServerMessage::Hello {
+                protocol: PROTOCOL_VERSION,
+                server: settings.server.clone(),
+                server_time_us: 0,
+                config_errors: settings.config_errors.clone(),
+            },
+            last_timing: None,
+            last_stats: None,
+            viewers: 0,
+            dropped: 0,
+            sent_frames: 0,
+            sent_bytes: 0,
+        };
+        // The video's payload type as str0m matched it: an offer it could not
+        // match is refused here, not after the browser connected.
+        let mid = Mid::from(video.mid.as_str());
+        peer.mid = Some(mid);
+        peer.pt = peer.rtc.writer(mid).and_then(|writer| {
+            writer
+                .payload_params()
+                .find(|p| p.spec().codec == Codec::H264)
+                .map(|p| p.pt())
+        });
+        if peer.pt.is_none() {
+            return Err(OfferError::NoCommonCodec(format!(
+                "the offer's H.264 payload type {} was not accepted",
+                chosen.pt
+            ))
+            .into());
+        }
+        Ok((peer, answer.to_sdp_string()))
+    }
+
+    /// The ICE ufrag the browser's checks name (for [`super::demux`]).
+    pub fn ufrag(&mut self) -> String {
+        self.rtc.direct_api().local_ice_credentials().ufrag
+    }
+
+    /// True once ICE and DTLS are up.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// A datagram from the browser, which arrived at `destination` (one of the
+    /// candidates) from `source`.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
+        let Some(destination) = local_candidate(&self.candidates, source, destination) else {
+            return;
+        };
+        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, data) else {
+            // Not STUN, DTLS, RTP or RTCP: nothing str0m can use.
+            return;
+        };
+        if let Err(error) = self.rtc.handle_input(Input::Receive(now, receive)) {
+            tracing::debug!(%error, "a datagram str0m could not use");
+        }
+    }
+
+    /// Time passed (call at or after the time [`Peer::poll`] asked for).
+    pub fn tick(&mut self, now: Instant) {
+        if !self.connected && self.ended.is_none() && now >= self.created + CONNECT_TIMEOUT {
+            self.ended = Some(EndReason::NeverConnected);
+        }
+        if let Err(error) = self.rtc.handle_input(Input::Timeout(now)) {
+            self.ended
+                .get_or_insert(EndReason::Failed(error.to_string()));
+        }
+        if self.connected && self.channel.is_some() {
+            self.report(now);
+        }
+    }
+
+    /// One item from the hub, written to the browser (a frame) or the data
+    /// channel (the rest). Poll after each frame.
+    pub fn push(&mut self, item: Item, now: Instant) {
+        match item {
+            Item::Frame(frame) => {
+                let backlog = self.backlog_left > 0;
+                self.backlog_left = self.backlog_left.saturating_sub(1);
+                let ts = self.clock.stamp(frame.captured_us, backlog);
+                let due = self
+                    .last_timing
+                    .is_none_or(|last| now.duration_since(last) >= TIMING_INTERVAL);
+                if due && !backlog && self.channel.is_some() {
+                    self.last_timing = Some(now);
+                    self.send_message(&ServerMessage::Timing {
+                        seq: frame.seq,
+                        captured_us: frame.captured_us,
+                        published_us: frame.published_us,
+                        sent_us: unix_micros(SystemTime::now()),
+                        rtp_timestamp: Some(ts as u32),
+                    });
+                }
+                self.write_frame(&frame.data, ts, now);
+            }
+            Item::Stream(info) => {
+                if info.codec != self.codec {
+                    // Another profile: what was negotiated no longer holds.
+                    self.ended.get_or_insert(EndReason::StreamChanged);
+                }
+                let message = ServerMessage::stream(&info);
+                self.send_message(&message);
+                self.stream_message = Some(message);
+            }
+            Item::Source(status) => {
+                let message = ServerMessage::State {
+                    state: status.state,
+                    source: status.kind.clone(),
+                    message: status.message.clone(),
+                };
+                self.send_message(&message);
+                self.state_message = Some(message);
+            }
+            Item::Join { frames } => self.backlog_left = frames,
+            Item::Resync { dropped } => {
+                self.dropped += dropped;
+                self.send_message(&ServerMessage::Resync { dropped });
+            }
+        }
+    }
+
+    fn write_frame(&mut self, data: &[u8], ts: u64, now: Instant) {
+        let (Some(mid), Some(pt)) = (self.mid, self.pt) else {
+            return;
+        };
+        let Some(writer) = self.rtc.writer(mid) else {
+            return;
+        };
+        let zero = MediaTime::from_hundredths(0);
+        let result =
+            writer
+                .playout_delay(zero, zero)
+                .write(pt, now, MediaTime::from_90khz(ts), data);
+        match result {
+            Ok(()) => {
+                self.sent_frames += 1;
+                self.sent_bytes += data.len() as u64;
+            }
+            Err(error) => {
+                self.ended
+                    .get_or_insert(EndReason::Failed(error.to_string()));
+            }
+        }
+    }
+
+    /// Sends `hello`, `stream` and `state` when the channel opens, `stats` and
+    /// the time on schedule.
+    fn report(&mut self, now: Instant) {
+        if self
+            .last_stats
+            .is_none_or(|last| now.duration_since(last) >= STATS_INTERVAL)
+        {
+            self.last_stats = Some(now);
+            self.send_message(&ServerMessage::Stats {
+                viewers: self.viewers,
+                dropped: self.dropped,
+            });
+        }
+    }
+
+    fn send_message(&mut self, message: &ServerMessage) {
+        let Some(id) = self.channel else {
+            return;
+        };
+        let Some(mut channel) = self.rtc.channel(id) else {
+            return;
+        };
+        if channel.buffered_amount() > MAX_CHANNEL_BUFFERED {
+            return;
+        }
+        let _ = channel.write(false, message.to_json().as_bytes());
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.ended.get_or_insert(EndReason::Disconnected);
+            }
+            Event::Connected => {
+                self.connected = true;
+                self.events.push(PeerEvent::Connected);
+            }
+            Event::KeyframeRequest(_) => self.events.push(PeerEvent::KeyframeWanted),
+            Event::ChannelOpen(id, _label) => {
+                self.channel = Some(id);
+                let mut hello = self.hello.clone();
+                if let ServerMessage::Hello { server_time_us, .. } = &mut hello {
+                    *server_time_us = unix_micros(SystemTime::now());
+                }
+                self.send_message(&hello);
+                for message in [self.stream_message.clone(), self.state_message.clone()]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.send_message(&message);
+                }
+            }
+            Event::ChannelData(data) if !data.binary && data.data.len() <= 4096 => {
+                if let Ok(ClientMessage::Ping { id, client_time }) =
+                    serde_json::from_slice::<ClientMessage>(&data.data)
+                {
+                    self.send_message(&ServerMessage::Pong {
+                        id,
+                        client_time,
+                        server_time_us: unix_micros(SystemTime::now()),
+                    });
+                }
+            }
+            Event::ChannelClose(id) if Some(id) == self.channel => self.channel = None,
+            Event::Closed => {
+                self.ended.get_or_insert(EndReason::Disconnected);
+            }
+            _ => {}
+        }
+    }
+
+    /// What to do next. Call until it returns [`Poll::Wait`] or [`Poll::Ended`].
+    pub fn poll(&mut self) -> Poll {
+        if let Some(reason) = &self.ended {
+            return Poll::Ended(reason.clone());
+        }
+        if !self.events.is_empty() {
+            return Poll::Event(self.events.remove(0));
+        }
+        match self.rtc.poll_output() {
+            Ok(Output::Transmit(transmit)) => Poll::Transmit(Datagram {
+                destination: transmit.destination,
+                contents: transmit.contents.to_vec(),
+            }),
+            Ok(Output::Event(event)) => {
+                self.on_event(event);
+                self.poll()
+            }
+            Ok(Output::Timeout(at)) => {
+                let deadline = if self.connected {
+                    at
+                } else {
+                    at.min(self.created + CONNECT_TIMEOUT)
+                };
+                Poll::Wait(deadline)
+            }
+            Err(error) => {
+                let reason = EndReason::Failed(error.to_string());
+                self.ended = Some(reason.clone());
+                Poll::Ended(reason)
+            }
+        }
+    }
+
+    /// Ends the session (DELETE, shutdown): str0m closes DTLS.
+    pub fn close(&mut self) {
+        self.rtc.disconnect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real offer of Debian's Chromium (a recvonly video transceiver and the
+    /// `events` data channel).
+    const CHROMIUM_OFFER: &str = include_str!("testdata/chromium-offer.sdp");
+
+    fn settings() -> PeerSettings {
+        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        PeerSettings {
+            candidates: vec!["127.0.0.1:8189".parse().unwrap()],
+            cert: crypto.dtls_provider.generate_certificate().unwrap(),
+            crypto,
+            server: "streamer test".into(),
+            config_errors: Vec::new(),
+        }
+    }
+
+    fn stream(codec: &str) -> StreamInfo {
+        StreamInfo {
+            codec: codec.into(),
+            width: 1280,
+            height: 720,
+            fps: Some(30.0),
+        }
+    }
+
+    #[test]
+    fn a_chromium_offer_is_answered_ice_lite_with_the_streams_profile() {
+        let (mut peer, answer) = Peer::answer(
+            CHROMIUM_OFFER,
+            &stream("avc1.42c01f"),
+            &settings(),
+            Instant::now(),
+            1,
+        )
+        .unwrap();
+        assert!(answer.contains("a=ice-lite"), "{answer}");
+        assert!(answer.contains(" 127.0.0.1 8189 typ host"), "{answer}");
+        assert!(
+            answer.contains("profile-level-id=42e01f")
+                || answer.contains("profile-level-id=42c01f"),
+            "{answer}"
+        );
+        assert!(answer.contains("packetization-mode=1"), "{answer}");
+        assert!(
+            answer.contains("m=application"),
+            "the data channel is answered: {answer}"
+        );
+        assert!(!answer.contains("VP8"), "{answer}");
+        assert!(!peer.ufrag().is_empty());
+        assert!(!peer.is_connected());
+        assert!(matches!(peer.poll(), Poll::Wait(_)));
+    }
+
+    #[test]
+    fn a_high_profile_stream_and_an_offer_without_high_is_no_common_codec() {
+        // Debian's Chromium offers no High profile for WebRTC.
+        let error = Peer::answer(
+            CHROMIUM_OFFER,
+            &stream("avc1.640028"),
+            &settings(),
+            Instant::now(),
+            1,
+        )
+        .err()
+        .unwrap();
+        let text = error.to_string();
+        assert!(
+            matches!(error, AnswerError::Offer(OfferError::NoCommonCodec(_))),
+            "{text}"
+        );
+        assert!(
+            text.contains("High") && text.contains("encoder.profile"),
+            "{text}"
+        );
+        // Main is offered: a Main stream is answered.
+        assert!(Peer::answer(
+            CHROMIUM_OFFER,
+            &stream("avc1.4d0028"),
+            &settings(),
+            Instant::now(),
+            1
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn a_session_that_never_connects_ends_after_the_timeout() {
+        let start = Instant::now();
+        let (mut peer, _) = Peer::answer(
+            CHROMIUM_OFFER,
+            &stream("avc1.42c01f"),
+            &settings(),
+            start,
+            1,
+        )
+        .unwrap();
+        let mut now = start;
+        let reason = loop {
+            match peer.poll() {
+                Poll::Transmit(_) | Poll::Event(_) => {}
+                Poll::Wait(at) => {
+                    assert!(
+                        at <= start + CONNECT_TIMEOUT,
+                        "never waits past the connect timeout"
+                    );
+                    now = at.max(now + Duration::from_millis(1));
+                    peer.tick(now);
+                }
+                Poll::Ended(reason) => break reason,
+            }
+        };
+        assert_eq!(reason, EndReason::NeverConnected);
+        assert!(now >= start + CONNECT_TIMEOUT);
+    }
+
+    #[test]
+    fn datagrams_are_matched_to_the_candidate_they_were_sent_to() {
+        let candidates: Vec<SocketAddr> = vec![
+            "192.168.1.20:8189".parse().unwrap(),
+            "[2001:db8::20]:8189".parse().unwrap(),
+        ];
+        let v4: SocketAddr = "192.168.1.50:40000".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8::50]:40000".parse().unwrap();
+        assert_eq!(
+            local_candidate(&candidates, v4, candidates[0]),
+            Some(candidates[0])
+        );
+        // Arrived at an address not announced (port forwarding): same family.
+        let inside: SocketAddr = "10.0.2.15:8189".parse().unwrap();
+        assert_eq!(
+            local_candidate(&candidates, v4, inside),
+            Some(candidates[0])
+        );
+        assert_eq!(
+            local_candidate(&candidates, v6, inside),
+            Some(candidates[1])
+        );
+        assert_eq!(local_candidate(&[], v4, inside), None);
+    }
+}

@@ -135,15 +135,13 @@ fn has_idr(data: &[u8]) -> bool {
 /// candidate on 127.0.0.1 and the bound UDP port, constrained baseline), then
 /// video that starts with SPS, PPS and an IDR and decodes at the configured size,
 /// the viewer listed with transport "webrtc" in /api/status and /metrics, the data
-/// channel carrying the WebSocket's JSON messages, a PLI answered by a keyframe
-/// long before the next periodic one, and DELETE ending the session.
+/// channel carrying the WebSocket's JSON messages, and DELETE ending the session.
 #[test]
 fn whep_viewer_gets_decodable_test_pattern() {
     if !netns::isolated("whep_viewer_gets_decodable_test_pattern") {
         return;
     }
-    // A keyframe every 30 s: a keyframe after the PLI comes from the PLI.
-    let server = start_test_pattern("750", &[]);
+    let server = start_test_pattern("50", &[]);
     let live = wait_live(&server);
     let udp_port = live["webrtc"]["udp_port"]
         .as_u64()
@@ -237,23 +235,6 @@ fn whep_viewer_gets_decodable_test_pattern() {
         session.channel_text
     );
 
-    // PLI: a keyframe within a few seconds (the next periodic one is ~28 s away).
-    let mut after_pli = Video::default();
-    session.request_keyframe().unwrap();
-    let asked = Instant::now();
-    while !has_idr(&after_pli.data) {
-        assert!(
-            asked.elapsed() < Duration::from_secs(6),
-            "no keyframe within 6 s of a PLI ({} frames)\nlog:\n{}",
-            after_pli.frames,
-            server.log()
-        );
-        session
-            .receive(&mut after_pli, 1, Duration::from_secs(5))
-            .unwrap();
-    }
-    println!("keyframe {:?} after the PLI", asked.elapsed());
-
     // DELETE ends it: 200, the viewer leaves /api/status, the video stops.
     let deleted = session.delete(server.address).unwrap();
     assert_eq!(deleted.status, 200, "DELETE: {}", deleted.body);
@@ -275,6 +256,47 @@ fn whep_viewer_gets_decodable_test_pattern() {
     assert_eq!(late, 0, "{late} frames arrived after DELETE");
     let again = session.delete(server.address).unwrap();
     assert_eq!(again.status, 404, "a second DELETE: {}", again.body);
+}
+
+/// A PLI (RTCP picture loss indication) from the viewer reaches the hub
+/// (`/api/status` `video.keyframe_requests`) and the test pattern, which can
+/// make a keyframe at any time, answers it with one long before the next
+/// periodic keyframe (every 30 s here).
+#[test]
+fn whep_pli_gets_a_keyframe() {
+    if !netns::isolated("whep_pli_gets_a_keyframe") {
+        return;
+    }
+    let server = start_test_pattern("750", &[]);
+    wait_live(&server);
+    let mut session = session(&server, false);
+    let mut video = Video::default();
+    session
+        .receive(&mut video, 10, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", server.log()));
+    assert!(has_idr(&video.data), "the session starts with a keyframe");
+    let before = status(&server)["video"]["keyframe_requests"]
+        .as_u64()
+        .expect("/api/status video.keyframe_requests");
+
+    let mut after_pli = Video::default();
+    session.request_keyframe().unwrap();
+    let asked = Instant::now();
+    let mut counted = false;
+    while !has_idr(&after_pli.data) {
+        counted = counted || status(&server)["video"]["keyframe_requests"].as_u64() > Some(before);
+        assert!(
+            asked.elapsed() < Duration::from_secs(6),
+            "no keyframe within 6 s of a PLI ({} frames; the server {} the PLI)\nlog:\n{}",
+            after_pli.frames,
+            if counted { "counted" } else { "did not count" },
+            server.log()
+        );
+        session
+            .receive(&mut after_pli, 1, Duration::from_secs(5))
+            .unwrap();
+    }
+    println!("keyframe {:?} after the PLI", asked.elapsed());
 }
 
 /// Real Pi encoder output (High profile, 1080p) as the source: the answer

@@ -30,7 +30,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use str0m::crypto::{dtls::DtlsCert, CryptoProvider};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Notify};
 
@@ -131,11 +130,8 @@ impl WebRtc {
             .local_addr()
             .map(|a| a.port())
             .unwrap_or(config.udp_port);
-        let crypto = Arc::new(str0m::crypto::from_feature_flags());
-        let cert: DtlsCert = crypto
-            .dtls_provider
-            .generate_certificate()
-            .ok_or(StartError::Certificate)?;
+        let settings =
+            PeerSettings::new(Vec::new(), server, config_errors).ok_or(StartError::Certificate)?;
         let socket = Arc::new(socket);
         let webrtc = WebRtc {
             inner: Arc::new(Inner {
@@ -144,13 +140,7 @@ impl WebRtc {
                 bind,
                 port,
                 announce: config.announce.clone(),
-                settings: PeerSettings {
-                    candidates: Vec::new(),
-                    cert,
-                    crypto: crypto as Arc<CryptoProvider>,
-                    server,
-                    config_errors,
-                },
+                settings,
                 sessions: Mutex::new(Sessions::default()),
             }),
         };

@@ -31,6 +31,9 @@ pub struct H264Format {
     pub profile_level_id: Option<u32>,
     /// `packetization-mode` (default 0).
     pub packetization_mode: u8,
+    /// The payload type of its retransmissions (RFC 4588 `rtx` with `apt=` this),
+    /// when offered.
+    pub rtx: Option<u8>,
 }
 
 /// The H.264 profiles, as WebRTC tells them apart (RFC 6184 and libwebrtc's
@@ -160,6 +163,7 @@ fn video_formats(section: &[&str]) -> VideoOffer {
                 pt,
                 profile_level_id: None,
                 packetization_mode: 0,
+                rtx: None,
             };
             for parameter in attribute("fmtp", pt).unwrap_or("").split(';') {
                 let Some((key, value)) = parameter.split_once('=') else {
@@ -186,6 +190,26 @@ fn video_formats(section: &[&str]) -> VideoOffer {
                 .any(|o: &String| o.eq_ignore_ascii_case(codec))
         {
             others.push(codec.to_string());
+        }
+    }
+    // Retransmission payload types: `a=rtpmap:P rtx/90000` with `a=fmtp:P apt=X`.
+    for pt in section[0]
+        .split_whitespace()
+        .skip(3)
+        .filter_map(|p| p.parse::<u8>().ok())
+    {
+        let is_rtx = attribute("rtpmap", pt).is_some_and(|m| {
+            m.split('/')
+                .next()
+                .is_some_and(|c| c.eq_ignore_ascii_case("rtx"))
+        });
+        let apt = attribute("fmtp", pt)
+            .and_then(|f| f.trim().strip_prefix("apt="))
+            .and_then(|a| a.trim().parse::<u8>().ok());
+        if let (true, Some(apt)) = (is_rtx, apt) {
+            if let Some(format) = h264.iter_mut().find(|f| f.pt == apt) {
+                format.rtx = Some(pt);
+            }
         }
     }
     let mid = section
@@ -278,6 +302,7 @@ a=fmtp:97 apt=96\r\n\
 a=rtpmap:102 H264/90000\r\n\
 a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n\
 a=rtpmap:103 rtx/90000\r\n\
+a=fmtp:103 apt=102\r\n\
 a=rtpmap:106 H264/90000\r\n\
 a=fmtp:106 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
 a=rtpmap:107 H264/90000\r\n\
@@ -304,6 +329,8 @@ a=fmtp:112 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001
         assert_eq!(offer.others, ["VP8"]);
         // The test pattern (constrained baseline, level 3.1 or 4.0).
         assert_eq!(choose(&offer, 0x42c028).unwrap().pt, 106);
+        assert_eq!(offer.h264[0].rtx, Some(103));
+        assert_eq!(offer.h264[1].rtx, None);
         // A Pi encoder (High 4.0) against High level 3.1: levels may differ.
         assert_eq!(choose(&offer, 0x640028).unwrap().pt, 112);
         // Main is not offered.

@@ -149,10 +149,16 @@ fn whep_viewer_gets_decodable_test_pattern() {
     assert_eq!(live["webrtc"]["enabled"], true, "{}", live["webrtc"]);
 
     let mut session = session(&server, true);
+    // Relative (`whep/<id>`), so that it stays under a reverse proxy's prefix.
     assert!(
         session.location.starts_with("/whep/") && session.location.len() > "/whep/".len(),
         "Location: {:?}",
         session.location
+    );
+    assert_eq!(whep_client::resolve("/whep", "whep/abc"), "/whep/abc");
+    assert_eq!(
+        whep_client::resolve("/cam/whep", "whep/abc"),
+        "/cam/whep/abc"
     );
     let answer = session.answer.clone();
     assert!(answer.contains("a=ice-lite"), "not ICE-lite:\n{answer}");

@@ -326,7 +326,14 @@ impl Peer {
             ))
             .into());
         }
-        Ok((peer, answer.to_sdp_string()))
+        // str0m's answer offers trickle ICE, which a WHEP server that answers
+        // PATCH with 405 does not take: say nothing of it.
+        let answer = answer
+            .to_sdp_string()
+            .split_inclusive('\n')
+            .filter(|line| !line.starts_with("a=ice-options:trickle"))
+            .collect();
+        Ok((peer, answer))
     }
 
     /// The ICE ufrag the browser's checks name (for [`super::demux`]).
@@ -615,6 +622,7 @@ mod tests {
         )
         .unwrap();
         assert!(answer.contains("a=ice-lite"), "{answer}");
+        assert!(!answer.contains("trickle"), "{answer}");
         assert!(answer.contains(" 127.0.0.1 8189 typ host"), "{answer}");
         assert!(
             answer.contains("profile-level-id=42e01f")

@@ -188,8 +188,8 @@ impl Offer {
         }
         let location = response
             .header("location")
-            .ok_or_else(|| PostError::Invalid("201 without a Location".into(), response.clone()))?
-            .to_owned();
+            .ok_or_else(|| PostError::Invalid("201 without a Location".into(), response.clone()))?;
+        let location = resolve(path, location);
         let content_type = response.header("content-type").unwrap_or_default();
         if !content_type.starts_with("application/sdp") {
             return Err(PostError::Invalid(
@@ -476,4 +476,15 @@ pub fn watch(
         width,
         height,
     })
+}
+
+/// A `Location` resolved against the path of the request it answered (RFC 3986
+/// 5.2 for a path-only base): absolute paths as they are, relative ones in the
+/// request's folder.
+pub fn resolve(request_path: &str, location: &str) -> String {
+    if location.starts_with('/') {
+        return location.to_owned();
+    }
+    let folder = &request_path[..request_path.rfind('/').map_or(0, |i| i + 1)];
+    format!("{folder}{location}")
 }

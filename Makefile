@@ -34,9 +34,10 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := split access_units sps websocket driver_answers config whep
 # Debian packages the tests use, as command:package. ffmpeg/ffprobe judge the video,
 # Chromium runs the browser tests, shellcheck checks the shell scripts, Node runs the
-# browser tests and npm fetches jMuxer and playwright-core.
+# browser tests and npm fetches jMuxer and playwright-core; unshare and ip make the
+# loopback-only network namespace every WebRTC/UDP test runs in.
 DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellcheck node:nodejs npm:npm \
-	systemd-analyze:systemd
+	systemd-analyze:systemd unshare:util-linux ip:iproute2
 
 .PHONY: test-boot cross cross-deps cross-test help run test lint doc-links lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser check-player-types bench soak fuzz web deps clean
 

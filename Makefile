@@ -35,9 +35,10 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := split access_units sps websocket driver_answers config whep
 # Debian packages the tests use, as command:package. ffmpeg/ffprobe judge the video,
 # Chromium runs the browser tests, shellcheck checks the shell scripts, Node runs the
-# browser tests and npm fetches jMuxer and playwright-core.
+# browser tests and npm fetches jMuxer and playwright-core; unshare and ip make the
+# loopback-only network namespace every WebRTC/UDP test runs in.
 DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellcheck node:nodejs npm:npm \
-	systemd-analyze:systemd
+	systemd-analyze:systemd unshare:util-linux ip:iproute2
 
 .PHONY: test-boot cross cross-deps cross-test help run test lint doc-links lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser check-player-types bench bench-rust bench-browser soak fuzz web deps clean
 
@@ -79,9 +80,10 @@ shellcheck:
 test-rust:
 	$(CARGO) test --workspace --locked
 
+# In a network namespace with only lo: WebRTC's candidates stay on loopback.
 test-browser: web
 	$(CARGO) build --locked --bin streamer
-	cd $(BROWSER_DIR) && STREAMER_BIN="$(CURDIR)/target/debug/streamer" node --test --test-concurrency=1
+	cd $(BROWSER_DIR) && STREAMER_BIN="$(CURDIR)/target/debug/streamer" ./loopback-only.sh node --test --test-concurrency=1
 
 ## The player's two decoder paths against the interface main.js uses (js/decoder.js),
 ## with TypeScript from npm checking app/browser/types/ (JSDoc; the player has no build step).

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -17,6 +18,9 @@ export const webRoot = path.resolve(browserDir, '../../overlay/usr/share/streame
 export const streamerBin = path.resolve(browserDir, process.env.STREAMER_BIN || '../../target/debug/streamer');
 /** The browser (`CHROMIUM` overrides). */
 export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+/** The name a LAN user opens the page by; Chromium maps it to 127.0.0.1 (`launchBrowser`). */
+export const LAN_NAME = 'streamer.local';
 
 export const WIDTH = 640;
 export const HEIGHT = 480;
@@ -44,9 +48,27 @@ export function requireJmuxer() {
 }
 
 /**
+ * Throws unless this process is in a network namespace with only the loopback
+ * interface: WebRTC (Chromium's ICE candidates, the streamer's announced addresses)
+ * must never touch this machine's other addresses. `make test-browser` runs the tests
+ * through `loopback-only.sh`.
+ */
+export function requireLoopbackOnly() {
+  const others = Object.keys(os.networkInterfaces()).filter((name) => name !== 'lo');
+  if (others.length) {
+    throw new Error(
+      `the browser tests run in a network namespace with only lo, but ${others.join(', ')} are here: ` +
+        'run them with ./loopback-only.sh node --test --test-concurrency=1 (or make test-browser)',
+    );
+  }
+}
+
+/**
  * Starts the streamer with the test pattern at 640x480 on 127.0.0.1:`port` and waits
  * until /healthz answers 200 (video flows), or with `healthy: false` until it answers
- * at all. `config` is the --config file; `env` adds or overrides variables.
+ * at all. `config` is the --config file; `env` adds or overrides variables. WebRTC
+ * announces 127.0.0.1 only, on a UDP port of the system's choice, and the server
+ * answers to LAN_NAME too (`lanUrl`).
  */
 export async function startStreamer({ port, config = '/nonexistent.toml', env = {}, healthy = true } = {}) {
   if (!existsSync(streamerBin)) {
@@ -62,6 +84,9 @@ export async function startStreamer({ port, config = '/nonexistent.toml', env = 
       STREAMER_CAMERA__SOURCE: 'test',
       STREAMER_CAMERA__WIDTH: String(WIDTH),
       STREAMER_CAMERA__HEIGHT: String(HEIGHT),
+      STREAMER_SERVER__ALLOWED_HOSTS: LAN_NAME,
+      STREAMER_WEBRTC__ANNOUNCE: '127.0.0.1',
+      STREAMER_WEBRTC__UDP_PORT: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,6 +106,8 @@ export async function startStreamer({ port, config = '/nonexistent.toml', env = 
   const server = {
     port,
     url,
+    /** The page as a LAN user opens it: by name, so not a secure context. */
+    lanUrl: `http://${LAN_NAME}:${port}/`,
     child,
     output: () => lines.join('\n'),
     /** Stops the server (SIGTERM, SIGKILL after 5 s) and waits until it has exited. */
@@ -111,8 +138,13 @@ export async function startStreamer({ port, config = '/nonexistent.toml', env = 
   throw new Error(`streamer on port ${port} not healthy after 20 s (last: ${last}):\n${server.output()}`);
 }
 
-/** Headless Chromium, as the brief and CI use it. */
+/**
+ * Headless Chromium, as the brief and CI use it; WebRTC may use the loopback
+ * interface (the only one there is: `requireLoopbackOnly`), host candidates are not
+ * hidden behind mDNS names, and LAN_NAME resolves to 127.0.0.1.
+ */
 export function launchBrowser() {
+  requireLoopbackOnly();
   return chromium.launch({
     executablePath: chromiumPath,
     args: [
@@ -125,6 +157,9 @@ export function launchBrowser() {
       '--disable-component-update',
       '--disable-sync',
       '--autoplay-policy=no-user-gesture-required',
+      '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+      `--host-resolver-rules=MAP ${LAN_NAME} 127.0.0.1`,
     ],
   });
 }
@@ -135,7 +170,16 @@ export function launchBrowser() {
  * logged as a console error and kept in `window.cspViolations`.
  */
 export async function newPage(browser) {
-  const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+  // Chromium offers the loopback interface as an ICE candidate only to pages granted
+  // camera or microphone access (and with --allow-loopback-in-peer-connection); a
+  // real browser on the LAN has its LAN address. The page asks for neither, and
+  // stays no secure context.
+  const context = await browser.newContext({
+    viewport: { width: 800, height: 600 },
+    permissions: ['camera', 'microphone'],
+  });
+  const page = await context.newPage();
+  page.on('close', () => context.close().catch(() => {}));
   page.errors = [];
   page.log = [];
   await page.addInitScript(() => {

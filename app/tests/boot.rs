@@ -21,7 +21,14 @@
 //! 7. the time from power-on (qemu start) to the first decodable frame;
 //! 8. SSH only with `/boot/authorized_keys`, and then by public key only;
 //! 9. systemd arms the watchdog device (here Linux's softdog stands in for the
-//!    Pi's bcm2835-wdt) with `RuntimeWatchdogSec` and feeds it.
+//!    Pi's bcm2835-wdt) with `RuntimeWatchdogSec` and feeds it;
+//! 10. a WHEP viewer on the host (`support::whep_client`, str0m) gets video
+//!     ffprobe decodes, through qemu's UDP forward to the guest's port 8189, with
+//!     the appliance's `[webrtc] announce` set to the forwarded 127.0.0.1 port:
+//!     the answer announces that and never the guest's own 10.0.2.x address.
+//!
+//! The whole test (qemu and every client) runs in a loopback-only network
+//! namespace (`support::netns`): nothing reaches or announces another address.
 //!
 //! The guest is asked about itself through a test-only root shell on a virtio
 //! serial port (streamer-test-control.service, written by `assemble`).
@@ -63,6 +70,8 @@ const EMULATED_START: Duration = Duration::from_secs(60);
 
 /// The guest's fixed address (streamer.toml [network]) in qemu's user network.
 const GUEST_ADDRESS: &str = "10.0.2.50";
+/// The appliance's WebRTC UDP port (the default `webrtc.udp_port`).
+const WEBRTC_PORT: u16 = 8189;
 const HOSTNAME: &str = "boot-test-cam";
 
 /// The [network] section of both configurations: a hostname and a fixed address
@@ -74,8 +83,8 @@ fn network_toml() -> String {
     )
 }
 
-/// The good configuration: the network, a non-default port and a test pattern
-/// small enough for an emulated CPU to encode.
+/// The good configuration: the network, a non-default port, a test pattern
+/// small enough for an emulated CPU to encode (and [`webrtc_toml`]).
 const GOOD_TOML: &str = r#"
 [server]
 port = 8080
@@ -90,6 +99,12 @@ framerate = 10
 bitrate = 300000
 intra_period = 10
 "#;
+
+/// WebRTC through qemu's forward: the appliance announces the host's end of it
+/// (127.0.0.1 and the forwarded port), never its own 10.0.2.x address.
+fn webrtc_toml(port: u16) -> String {
+    format!("\n[webrtc]\nannounce = [\"127.0.0.1:{port}\"]\n")
+}
 
 /// A configuration with mistakes outside [network]: the streamer runs on its
 /// defaults (port 80) and reports them; the network section still applies.
@@ -143,6 +158,14 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A free UDP port on 127.0.0.1 (for qemu's WebRTC forward).
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free UDP port")
+        .port()
+}
+
 /// The byte range (offset, length) of a primary partition (1-4) of an MBR disk.
 fn partition(disk: &Path, number: usize) -> (u64, u64) {
     let mut mbr = [0u8; 512];
@@ -186,20 +209,25 @@ struct Machine {
     port_8080: u16,
     port_80: u16,
     port_22: u16,
+    /// Host UDP port forwarded to the guest's WebRTC port 8189.
+    port_webrtc: u16,
     powered_on: Instant,
     console: PathBuf,
 }
 
 impl Machine {
-    /// Copies the disk, writes `toml` as the boot partition's streamer.toml (and
+    /// Copies the disk, writes `toml` (given the host's UDP port forwarded to the
+    /// guest's WebRTC port) as the boot partition's streamer.toml (and
     /// `authorized_keys` as its authorized_keys, when given) and starts qemu.
     fn boot(
         env: &BootEnv,
         work: &Path,
         name: &str,
-        toml: &str,
+        toml: impl FnOnce(u16) -> String,
         authorized_keys: Option<&Path>,
     ) -> (Machine, PathBuf) {
+        let port_webrtc = free_udp_port();
+        let toml = toml(port_webrtc);
         let disk = work.join(format!("{name}.img"));
         let status = Command::new("cp")
             .arg("--sparse=always")
@@ -252,7 +280,8 @@ impl Machine {
             .arg(format!(
                 "user,id=net,hostfwd=tcp:127.0.0.1:{port_8080}-{GUEST_ADDRESS}:8080,\
                  hostfwd=tcp:127.0.0.1:{port_80}-{GUEST_ADDRESS}:80,\
-                 hostfwd=tcp:127.0.0.1:{port_22}-{GUEST_ADDRESS}:22"
+                 hostfwd=tcp:127.0.0.1:{port_22}-{GUEST_ADDRESS}:22,\
+                 hostfwd=udp:127.0.0.1:{port_webrtc}-{GUEST_ADDRESS}:{WEBRTC_PORT}"
             ))
             .args(["-device", "virtio-net-pci,netdev=net"])
             .args(["-device", "virtio-serial-pci"])
@@ -299,6 +328,7 @@ impl Machine {
                 port_8080,
                 port_80,
                 port_22,
+                port_webrtc,
                 powered_on,
                 console,
             },
@@ -450,6 +480,38 @@ fn watch(
     Ok(decoded)
 }
 
+/// A WHEP session from the host (`support::whep_client`): the answer announces
+/// exactly 127.0.0.1 and the forwarded `udp_port` (no address of the guest's),
+/// and 30 frames arrive that ffprobe decodes at the configured 320x240.
+fn whep(server: SocketAddr, udp_port: u16, save: &Path) -> Result<(), String> {
+    let support::whep_client::Watched {
+        video,
+        answer,
+        decoded,
+        width,
+        height,
+    } = support::whep_client::watch(server, 30, Duration::from_secs(120), save)?;
+    let candidates = support::whep_client::candidates(&answer);
+    expect(candidates == [format!("127.0.0.1 {udp_port}")], || {
+        format!("the answer announces {candidates:?}, not only 127.0.0.1 {udp_port}:\n{answer}")
+    })?;
+    expect(!answer.contains("10.0.2."), || {
+        format!("the answer names the guest's own address:\n{answer}")
+    })?;
+    expect(decoded > 0 && (width, height) == (320, 240), || {
+        format!(
+            "ffprobe decoded {decoded} frames at {width}x{height} of the {} received",
+            video.frames
+        )
+    })?;
+    println!(
+        "    WHEP: {} frames, first after {:.1?}, {decoded} decoded by ffprobe, {width}x{height}",
+        video.frames,
+        video.first_frame_after.unwrap_or_default()
+    );
+    Ok(())
+}
+
 /// Polls until a WebSocket viewer gets a first frame; the time it happened.
 fn first_frame(address: SocketAddr, until: Instant, save: &Path) -> Option<Instant> {
     while Instant::now() < until {
@@ -599,6 +661,10 @@ fn restarts(machine: &mut Machine) -> u64 {
 #[test]
 #[ignore = "needs the assembled disk and qemu-system-aarch64; run by `make test-boot`"]
 fn the_appliance_boots_into_the_streamer() {
+    // qemu and every client in a network namespace with only lo.
+    if !support::netns::isolated("the_appliance_boots_into_the_streamer") {
+        return;
+    }
     let env = BootEnv::read();
     let work = env.disk.parent().unwrap().join("run");
     let _ = std::fs::remove_dir_all(&work);
@@ -618,7 +684,7 @@ fn the_appliance_boots_into_the_streamer() {
         &env,
         &work,
         "good",
-        &(network_toml() + GOOD_TOML),
+        |udp| network_toml() + GOOD_TOML + &webrtc_toml(udp),
         Some(&key.with_extension("pub")),
     );
     let root_range = partition(&disk, 2);
@@ -676,6 +742,16 @@ fn the_appliance_boots_into_the_streamer() {
             })?;
             video.map(|_| ())
         })(),
+    );
+
+    let whep = whep(viewer, machine.port_webrtc, &work.join("whep.h264"));
+    checks.check(
+        &format!(
+            "10. from the host: a WHEP viewer gets decodable video through qemu's UDP forward \
+             (127.0.0.1:{} to the guest's {WEBRTC_PORT}), announced as that and never as 10.0.2.x",
+            machine.port_webrtc
+        ),
+        whep,
     );
 
     let (_, hostname) = machine.run("cat /proc/sys/kernel/hostname");
@@ -844,8 +920,13 @@ fn the_appliance_boots_into_the_streamer() {
     );
 
     // ---- Boot 2: a streamer.toml with errors.
-    let (mut machine, _) =
-        Machine::boot(&env, &work, "broken", &(network_toml() + BROKEN_TOML), None);
+    let (mut machine, _) = Machine::boot(
+        &env,
+        &work,
+        "broken",
+        |_| network_toml() + BROKEN_TOML,
+        None,
+    );
     let viewer = machine.address(machine.port_80);
     let streams = first_frame(
         viewer,

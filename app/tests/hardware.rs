@@ -406,12 +406,45 @@ fn hardware_encoder_encodes_30_frames() {
     assert!(types.contains(&7) && types.contains(&5), "{types:?}");
 }
 
-/// Collects what a source writes, as a file of Annex-B bytes, and counts frames.
+/// Collects what a source writes, as a file of Annex-B bytes, and counts frames;
+/// asks for a keyframe once `request_at` frames came.
 struct Recorder {
     bytes: Vec<u8>,
     frames: usize,
     wanted: usize,
     deadline: Instant,
+    /// Where each frame ends in `bytes`.
+    frame_ends: Vec<usize>,
+    request_at: Option<usize>,
+    /// Frames that had come when the source took the request.
+    requested_at: Option<usize>,
+}
+
+impl Recorder {
+    fn new(wanted: usize, request_at: Option<usize>) -> Recorder {
+        Recorder {
+            bytes: Vec::new(),
+            frames: 0,
+            wanted,
+            deadline: Instant::now() + Duration::from_secs(20),
+            frame_ends: Vec::new(),
+            request_at,
+            requested_at: None,
+        }
+    }
+
+    /// Indexes of the frames with an IDR slice.
+    fn keyframes(&self) -> Vec<usize> {
+        let mut start = 0;
+        let mut keyframes = Vec::new();
+        for (i, &end) in self.frame_ends.iter().enumerate() {
+            if nal_types(&self.bytes[start..end]).contains(&5) {
+                keyframes.push(i);
+            }
+            start = end;
+        }
+        keyframes
+    }
 }
 
 impl streamer::source::Sink for Recorder {
@@ -419,10 +452,19 @@ impl streamer::source::Sink for Recorder {
         self.bytes.extend_from_slice(annex_b);
         if frame_end {
             self.frames += 1;
+            self.frame_ends.push(self.bytes.len());
         }
     }
     fn should_stop(&self) -> bool {
         self.frames >= self.wanted || Instant::now() >= self.deadline
+    }
+    fn keyframe_requested(&mut self) -> bool {
+        let due =
+            self.requested_at.is_none() && self.request_at.is_some_and(|at| self.frames >= at);
+        if due {
+            self.requested_at = Some(self.frames);
+        }
+        due
     }
 }
 
@@ -444,12 +486,7 @@ fn run_source(kind: &str, width: u32, height: u32, frames: usize) -> Vec<u8> {
     let plan = streamer::source::plan(&config, &report);
     let mut source = (plan.factory)().unwrap_or_else(|e| panic!("{e}"));
     println!("{}", source.describe());
-    let mut sink = Recorder {
-        bytes: Vec::new(),
-        frames: 0,
-        wanted: frames,
-        deadline: Instant::now() + Duration::from_secs(20),
-    };
+    let mut sink = Recorder::new(frames, None);
     let started = Instant::now();
     source.run(&mut sink).unwrap_or_else(|e| panic!("{e}"));
     let elapsed = started.elapsed();
@@ -514,4 +551,103 @@ fn the_v4l2_source_delivers_h264_at_1920x1080() {
 #[ignore = "needs a USB webcam (with H.264, or with YUYV/NV12/YU12 on a Pi 0-4)"]
 fn the_uvc_source_delivers_h264_at_640x480() {
     run_source("uvc", 640, 480, 60);
+}
+
+#[test]
+#[ignore = "needs a Pi 0-4 (the bcm2835-codec hardware encoder)"]
+fn hardware_encoder_makes_a_keyframe_on_request() {
+    use streamer::encode::m2m::{EncoderSettings, M2mEncoder, OUTPUT_BUFFERS};
+    let (_, node, _) = find(Role::H264Encoder);
+    let mut config = streamer::config::Config::default().encoder;
+    config.intra_period = 300; // ten seconds: no keyframe of its own during the test
+    let settings = EncoderSettings::new(640, 480, V4L2_PIX_FMT_YUV420, 640, 30, &config);
+    let mut encoder = M2mEncoder::start(node, settings).unwrap_or_else(|e| panic!("{e}"));
+    let len = encoder.input_layout().full_len();
+    let mut coded: Vec<Vec<u8>> = Vec::new();
+    let mut forced_at = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut sent = 0u64;
+    while coded.len() < 40 {
+        assert!(
+            Instant::now() < deadline,
+            "{} coded frames in 20 s",
+            coded.len()
+        );
+        if coded.len() >= 10 && forced_at.is_none() {
+            encoder.force_keyframe().unwrap_or_else(|e| panic!("{e}"));
+            forced_at = Some(coded.len());
+        }
+        // A grey picture with a moving bright band.
+        let mut picture = vec![0x80u8; len];
+        let band = (sent as usize * 8) % 472;
+        picture[band * 640..(band + 8) * 640].fill(0xeb);
+        encoder
+            .encode(&picture, Duration::from_millis(33 * sent))
+            .unwrap_or_else(|e| panic!("{e}"));
+        sent += 1;
+        encoder
+            .poll_output(Duration::from_millis(100), |data, _, _| {
+                if !data.is_empty() {
+                    coded.push(data.to_vec())
+                }
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let stats = encoder.finish(Duration::from_secs(1), |_, _, _| {});
+    println!("{stats:?}");
+    let forced_at = forced_at.unwrap();
+    let idr: Vec<usize> = (0..coded.len())
+        .filter(|&i| nal_types(&coded[i]).contains(&5))
+        .collect();
+    println!("forced at coded frame {forced_at}, IDR pictures at {idr:?}");
+    assert_eq!(
+        idr.len(),
+        2,
+        "the first picture and the one asked for: {idr:?}"
+    );
+    // Frames already queued when it was asked may come out before it.
+    let latest = forced_at + OUTPUT_BUFFERS as usize + 2;
+    assert!(
+        (forced_at..=latest).contains(&idr[1]),
+        "asked at {forced_at}, IDR at {}",
+        idr[1]
+    );
+    let with_header: Vec<u8> = [&coded[idr[1] - 1][..], &coded[idr[1]][..]].concat();
+    assert!(
+        nal_types(&with_header).contains(&7),
+        "SPS before the IDR picture"
+    );
+}
+
+#[test]
+#[ignore = "needs a Pi 0-4 with a camera on the legacy stack (bcm2835-v4l2)"]
+fn the_v4l2_source_makes_a_keyframe_on_request() {
+    let (path, camera, report) = find(Role::LegacyCamera);
+    let described = describe(camera.as_ref()).unwrap_or_else(|e| panic!("{e}"));
+    drop(camera);
+    assert!(
+        described
+            .control(V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME)
+            .is_some(),
+        "{}: this kernel's bcm2835-v4l2 has no Force Key Frame control, so viewers \
+         wait for the next keyframe; note the kernel (uname -r) in the checklist",
+        path.display()
+    );
+    let mut config = streamer::config::Config::default();
+    config.camera.source = streamer::config::SourceKind::LegacyCamera;
+    config.encoder.intra_period = 300; // ten seconds at 30 fps
+    let plan = streamer::source::plan(&config, &report);
+    let mut source = (plan.factory)().unwrap_or_else(|e| panic!("{e}"));
+    let mut sink = Recorder::new(60, Some(30));
+    source.run(&mut sink).unwrap_or_else(|e| panic!("{e}"));
+    let asked = sink.requested_at.expect("the source took the request");
+    let keyframes = sink.keyframes();
+    println!("asked after frame {asked}, keyframes at {keyframes:?}");
+    assert_eq!(keyframes.first(), Some(&0));
+    assert_eq!(keyframes.len(), 2, "{keyframes:?}");
+    assert!(
+        (asked..=asked + 4).contains(&keyframes[1]),
+        "asked at {asked}, keyframe at {}",
+        keyframes[1]
+    );
 }

@@ -1,4 +1,4 @@
-// The player under the server's Content-Security-Policy: both decoder paths play and
+// The player under the server's Content-Security-Policy: every decoder path plays and
 // every control works with no policy violation, and a violation would be seen.
 
 import assert from 'node:assert/strict';
@@ -41,8 +41,16 @@ async function playEverything(query, expectedPath) {
 }
 
 test('WebCodecs plays with every control and no CSP violation', async () => {
-  const page = await playEverything('', 'webcodecs');
+  const page = await playEverything('?player=webcodecs', 'webcodecs');
   assert.deepEqual(await page.evaluate(() => window.cspViolations), []);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('WebRTC plays with every control and no CSP violation (fetch to /whep is connect-src self)', async () => {
+  const page = await playEverything('', 'webrtc');
+  assert.deepEqual(await page.evaluate(() => window.cspViolations), []);
+  assert.equal(await page.evaluate(() => window.streamerPlayer.transport), 'webrtc');
   assert.deepEqual(page.errors, []);
   await page.close();
 });

@@ -91,9 +91,10 @@ test('?player=mse plays the stream in a <video> through jMuxer, at the live edge
   await page.close();
 });
 
-test('without WebCodecs the player falls back to MSE by itself', async () => {
+test('without WebRTC and WebCodecs the player falls back to MSE by itself', async () => {
   const page = await newPage(browser);
   await page.addInitScript(() => {
+    delete window.RTCPeerConnection;
     delete window.VideoDecoder;
   });
   await page.goto(server.url);
@@ -106,6 +107,7 @@ test('without WebCodecs the player falls back to MSE by itself', async () => {
 test('when WebCodecs cannot decode the stream the player switches to MSE', async () => {
   const page = await newPage(browser);
   await page.addInitScript(() => {
+    delete window.RTCPeerConnection;
     window.VideoDecoder.isConfigSupported = async (config) => ({ supported: false, config });
   });
   await page.goto(server.url);

@@ -30,7 +30,7 @@ test('the page shows the outage, reconnects with backoff and gets live again', a
   const port = await freePort();
   server = await startStreamer({ port });
   const page = await newPage(browser);
-  await page.goto(server.url);
+  await page.goto(`${server.url}?player=webcodecs`);
   await waitInPage(page, () => window.streamerPlayer.stats.framesShown >= 5, null, { what: 'frames' });
   assert.equal((await playerState(page)).state, 'live');
 

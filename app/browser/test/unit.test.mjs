@@ -7,6 +7,7 @@ import { ServerClock } from '../../../overlay/usr/share/streamer/www/js/clock.js
 import { backoffDelay, wsUrl } from '../../../overlay/usr/share/streamer/www/js/connection.js';
 import { isKeyframe, nalUnits } from '../../../overlay/usr/share/streamer/www/js/h264.js';
 import { snapshotName } from '../../../overlay/usr/share/streamer/www/js/ui.js';
+import { capturedUsOf, sessionUrl, whepUrl } from '../../../overlay/usr/share/streamer/www/js/webrtc.js';
 
 const at = (href) => {
   const url = new URL(href);
@@ -77,4 +78,40 @@ test('the clock offset comes from the pong with the smallest round trip', () => 
 
 test('snapshot file names carry the local date and time', () => {
   assert.equal(snapshotName(new Date(2024, 4, 1, 9, 5, 7)), 'snapshot-2024-05-01T09-05-07.png');
+});
+
+test('the WHEP endpoint follows the page: scheme, host, port and path prefix', () => {
+  assert.equal(whepUrl(at('http://192.168.1.20:8000/')), 'http://192.168.1.20:8000/whep');
+  assert.equal(whepUrl(at('http://streamer.local/index.html?player=webrtc')), 'http://streamer.local/whep');
+  assert.equal(whepUrl(at('https://example.org/cams/garden/')), 'https://example.org/cams/garden/whep');
+  assert.equal(whepUrl(at('http://[::1]:8000/')), 'http://[::1]:8000/whep');
+  for (const href of ['http://a:1/', 'https://b/x/y/', 'https://b/x/y/z.html', 'http://c/x']) {
+    assert.equal(whepUrl(at(href)), new URL('whep', href).href, href);
+  }
+});
+
+test('the session resource is the Location resolved against the endpoint, under its prefix', () => {
+  // RFC 9725: relative to the endpoint.
+  assert.equal(sessionUrl('http://cam.local/whep', '/whep/abc'), 'http://cam.local/whep/abc');
+  assert.equal(sessionUrl('http://cam.local/whep', 'whep/abc'), 'http://cam.local/whep/abc');
+  assert.equal(sessionUrl('http://cam.local:8000/cam/whep', 'whep/abc'), 'http://cam.local:8000/cam/whep/abc');
+  assert.equal(sessionUrl('http://cam.local:8000/cam/whep', 'http://other:1/s/1'), 'http://other:1/s/1');
+  // A server behind a prefix names its own path: the prefix goes in front.
+  assert.equal(sessionUrl('http://cam.local:8000/cam/whep', '/whep/abc'), 'http://cam.local:8000/cam/whep/abc');
+  assert.equal(sessionUrl('http://cam.local/cam/whep', '/cam/whep/abc'), 'http://cam.local/cam/whep/abc');
+});
+
+test("a shown picture's capture time comes from its RTP timestamp and the last timing message", () => {
+  const anchor = { rtp: 90_000, capturedUs: 1_700_000_000_000_000 };
+  assert.equal(capturedUsOf(90_000, anchor), anchor.capturedUs);
+  assert.equal(capturedUsOf(93_000, anchor), anchor.capturedUs + 33_333.333333333336);
+  assert.equal(capturedUsOf(87_000, anchor), anchor.capturedUs - 33_333.333333333336);
+  // Across the 32-bit wrap, both ways.
+  const high = { rtp: 2 ** 32 - 1500, capturedUs: 5_000_000 };
+  assert.equal(capturedUsOf(1500, high), 5_000_000 + (3000 * 1000) / 90);
+  assert.equal(capturedUsOf(2 ** 32 - 1500, { rtp: 1500, capturedUs: 5_000_000 }), 5_000_000 - (3000 * 1000) / 90);
+  // Too far away, or nothing to go by.
+  assert.equal(capturedUsOf(90_000 + 6 * 90_000, anchor), null);
+  assert.equal(capturedUsOf(undefined, anchor), null);
+  assert.equal(capturedUsOf(90_000, null), null);
 });

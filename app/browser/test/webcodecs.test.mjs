@@ -33,7 +33,7 @@ after(async () => {
 
 test('WebCodecs decodes the test pattern to the canvas, and it moves', async () => {
   const page = await newPage(browser);
-  await page.goto(server.url);
+  await page.goto(`${server.url}?player=webcodecs`);
   await waitInPage(page, () => window.streamerPlayer.stats.framesShown >= 10, null, { what: '10 frames shown' });
   const state = await playerState(page);
   assert.equal(state.path, 'webcodecs');
@@ -66,13 +66,13 @@ test('WebCodecs decodes the test pattern to the canvas, and it moves', async () 
 
 test('a late joiner shows its first frame within 1 s of navigating', async () => {
   const first = await newPage(browser);
-  await first.goto(server.url);
+  await first.goto(`${server.url}?player=webcodecs`);
   await waitInPage(first, () => window.streamerPlayer.stats.framesShown >= 5, null, { what: 'first viewer' });
   // Join at several points of the keyframe interval: the server sends the cached
   // keyframe and the frames since, so no join waits for the next keyframe.
   for (let attempt = 0; attempt < 3; attempt++) {
     const page = await newPage(browser);
-    await page.goto(server.url);
+    await page.goto(`${server.url}?player=webcodecs`);
     const firstFrameMs = await waitInPage(page, () => window.streamerPlayer.stats.firstFrameMs, null, {
       what: 'first frame of the late joiner',
       timeout: 5000,
@@ -89,7 +89,7 @@ test('a late joiner shows its first frame within 1 s of navigating', async () =>
 
 test('latency estimate is sane; stats overlay, fullscreen and snapshot controls work', async () => {
   const page = await newPage(browser);
-  await page.goto(server.url);
+  await page.goto(`${server.url}?player=webcodecs`);
   const latency = await waitInPage(page, () => window.streamerPlayer.stats.latencyMs, null, {
     what: 'a latency estimate',
     timeout: 5000,
@@ -141,7 +141,7 @@ test('latency estimate is sane; stats overlay, fullscreen and snapshot controls 
 
 test('a hidden tab decodes nothing and catches up at once when shown again', async () => {
   const page = await newPage(browser);
-  await page.goto(server.url);
+  await page.goto(`${server.url}?player=webcodecs`);
   await waitInPage(page, () => window.streamerPlayer.stats.framesShown >= 5, null, { what: 'frames' });
   const setHidden = (hidden) =>
     page.evaluate((hidden) => {

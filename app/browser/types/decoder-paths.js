@@ -7,11 +7,22 @@
 
 import { MsePlayer } from '../../../overlay/usr/share/streamer/www/js/mse.js';
 import { WebCodecsPlayer } from '../../../overlay/usr/share/streamer/www/js/webcodecs.js';
+import { WebRtcSession } from '../../../overlay/usr/share/streamer/www/js/webrtc.js';
 
 /** @typedef {import('../../../overlay/usr/share/streamer/www/js/decoder.js').DecoderPath} DecoderPath */
+/** @typedef {import('../../../overlay/usr/share/streamer/www/js/decoder.js').PictureView} PictureView */
 
 /** @type {(player: MsePlayer) => DecoderPath} */
 export const msePath = (player) => player;
 
 /** @type {(player: WebCodecsPlayer) => DecoderPath} */
 export const webCodecsPath = (player) => player;
+
+/** @type {(player: MsePlayer) => PictureView} */
+export const mseView = (player) => player;
+
+/** @type {(player: WebCodecsPlayer) => PictureView} */
+export const webCodecsView = (player) => player;
+
+/** @type {(session: WebRtcSession) => PictureView} */
+export const webRtcView = (session) => session;

@@ -291,8 +291,8 @@ impl Default for WebRtcConfig {
 }
 
 /// One `webrtc.announce` entry taken apart: the address or name, and the port
-/// when one is given ("203.0.113.7:40000", "[2001:db8::7]:40000", "2001:db8::7",
-/// "camera.example.com"). The reason in plain words when it is neither.
+/// when one is given (`203.0.113.7:40000`, `[2001:db8::7]:40000`, `2001:db8::7`,
+/// `camera.example.com`). The reason in plain words when it is neither.
 pub fn split_announce(entry: &str) -> Result<(&str, Option<u16>), String> {
     let port = |text: &str| match text.parse::<u16>() {
         Ok(0) | Err(_) => Err(format!("{text:?} is not a port (1-65535)")),

@@ -443,7 +443,7 @@ fn check_allowed_hosts(hosts: &[String]) -> Result<(), String> {
 }
 
 /// Checks `webrtc.announce`: IP addresses or host names, each with an optional
-/// port ("203.0.113.7:40000", "[2001:db8::7]:40000", "camera.example.com:40000").
+/// port (`203.0.113.7:40000`, `[2001:db8::7]:40000`, `camera.example.com:40000`).
 fn check_announce(entries: &[String]) -> Result<(), String> {
     for entry in entries {
         if let Err(reason) = crate::config::split_announce(entry) {

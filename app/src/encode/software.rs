@@ -1,8 +1,9 @@
 //! H.264 encoding in software, in-process, with OpenH264: the test pattern's
 //! encoder, and the USB webcam source's when a board has no hardware encoder (a
 //! Raspberry Pi 5, or a laptop). Constrained baseline, no B-frames, one access unit
-//! out per picture in, IDR pictures exactly every `intra_period` frames, each with
-//! SPS and PPS in front.
+//! out per picture in, an IDR picture every `intra_period` frames and whenever one
+//! is asked for ([`SoftwareEncoder::force_keyframe`], which restarts the count),
+//! each with SPS and PPS in front.
 
 use openh264::encoder::{
     BitRate, Complexity, EncodedBitStream, Encoder, EncoderConfig, IntraFramePeriod, Profile,
@@ -33,7 +34,8 @@ pub struct SoftwareSettings {
     pub framerate: u32,
     /// Target bitrate in bits per second.
     pub bitrate: u32,
-    /// Frames from one IDR picture to the next, at least 1.
+    /// Frames from one IDR picture to the next, at least 1 (counted from the last
+    /// one, so a keyframe made on request restarts the count).
     pub intra_period: u32,
 }
 
@@ -79,6 +81,11 @@ pub struct SoftwareEncoder {
     settings: SoftwareSettings,
     out: Vec<u8>,
     parameter_sets: ParameterSets,
+    /// Pictures encoded since the last IDR picture, that one included (0: none
+    /// yet, so the next is the first and an IDR picture anyway).
+    since_keyframe: u64,
+    /// The next picture is to be an IDR picture ([`SoftwareEncoder::force_keyframe`]).
+    keyframe_wanted: bool,
 }
 
 impl std::fmt::Debug for SoftwareEncoder {
@@ -115,6 +122,8 @@ impl SoftwareEncoder {
             settings,
             out: Vec::with_capacity(256 * 1024),
             parameter_sets: ParameterSets::default(),
+            since_keyframe: 0,
+            keyframe_wanted: false,
         })
     }
 
@@ -123,16 +132,27 @@ impl SoftwareEncoder {
         &self.settings
     }
 
-    /// Encodes `picture`, frame number `frame` of the stream (0 is the first and an
-    /// IDR picture; every `intra_period`-th after it is one too), into one access
-    /// unit: Annex-B, four-byte start codes, SPS and PPS in front of an IDR slice.
-    /// Empty when the encoder made nothing of this picture.
+    /// Makes the next picture [`SoftwareEncoder::encode`] gets an IDR picture with
+    /// SPS and PPS (a viewer asked for a keyframe); the `intra_period` count starts
+    /// again from it.
+    pub fn force_keyframe(&mut self) {
+        self.keyframe_wanted = true;
+    }
+
+    /// Encodes `picture`, frame number `frame` of the stream (its timestamp: `frame`
+    /// / frame rate), into one access unit: Annex-B, four-byte start codes, SPS and
+    /// PPS in front of an IDR slice. The first picture is an IDR picture, and so is
+    /// every `intra_period`-th after the last one and the one after
+    /// [`SoftwareEncoder::force_keyframe`]. Empty when the encoder made nothing of
+    /// this picture.
     pub fn encode(&mut self, picture: &impl YUVSource, frame: u64) -> Result<&[u8], String> {
         let encoder = &mut self.encoder;
         let period = u64::from(self.settings.intra_period);
-        if frame > 0 && frame.is_multiple_of(period) {
+        let first = self.since_keyframe == 0;
+        if !first && (self.keyframe_wanted || self.since_keyframe >= period) {
             encoder.force_intra_frame();
         }
+        self.keyframe_wanted = false;
         let ms = frame * 1000 / u64::from(self.settings.framerate);
         let stream = encoder
             .encode_at(picture, Timestamp::from_millis(ms))
@@ -176,10 +196,15 @@ impl SoftwareEncoder {
         }
         let out = &mut self.out;
         for_each_nal(&stream, |nal| push_nal(out, nal));
-        if frame == 0 && !has_idr {
+        if first && !has_idr {
             return Err(format!(
                 "OpenH264's first picture is not an IDR picture ({frame_type:?})"
             ));
+        }
+        if has_idr {
+            self.since_keyframe = 1;
+        } else if !self.out.is_empty() {
+            self.since_keyframe += 1;
         }
         Ok(&self.out)
     }

@@ -7,9 +7,15 @@
 //! A device that vanishes (USB unplugged, `ENODEV`/`EIO`, a poll error) ends the
 //! loop with [`SourceError::Failed`] saying the camera disconnected; buffers the
 //! driver marks with `V4L2_BUF_FLAG_ERROR` are skipped and counted.
+//!
+//! Between pictures the loop asks the handler whether a viewer wants a keyframe
+//! ([`BufferHandler::keyframe_requested`]) and, if so, sets the node's
+//! `V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME` (a camera that encodes H.264 itself); a
+//! refusal is logged ([`super::keyframe::ForcedKeyframes`]), never fatal.
 
 use std::time::{Duration, SystemTime};
 
+use super::keyframe::ForcedKeyframes;
 use super::{Sink, SourceError};
 use crate::h264::split::contains_slice;
 use crate::v4l2::clock::{monotonic_now, monotonic_to_system};
@@ -45,6 +51,15 @@ pub trait BufferHandler {
     /// True once the capture should stop (asked between frames and at least every
     /// [`WAIT_SLICE`]).
     fn should_stop(&self) -> bool;
+
+    /// True once per keyframe request that the capture node's own encoder should
+    /// honour: the loop then sets its `V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME` before
+    /// waiting for the next buffer. Asked once per wake-up, so about once per
+    /// picture. A handler that encodes the frames itself answers false and makes
+    /// the keyframe on its own.
+    fn keyframe_requested(&mut self) -> bool {
+        false
+    }
 }
 
 /// Counters of one capture run.
@@ -107,7 +122,11 @@ fn stream(
         })?;
     let mut stats = CaptureStats::default();
     let path = node.path().display().to_string();
+    let mut keyframes = ForcedKeyframes::new(source_name);
     while !handler.should_stop() {
+        if handler.keyframe_requested() {
+            keyframes.record(node.set_control(sys::V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME, 1));
+        }
         let ready = node.wait(WAIT_SLICE).map_err(failed)?;
         if ready.error {
             return Err(SourceError::Failed {
@@ -194,13 +213,16 @@ fn failure(source_name: &'static str, error: &Error) -> SourceError {
 
 /// Captures H.264 from `node` (its format set) into `sink` through an
 /// [`H264Handler`] until the sink asks to stop; damaged buffers are skipped and
-/// logged once at the end.
+/// logged once at the end. With `force_keyframes` (the node lists
+/// `V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME`: [`super::keyframe::can_force`]) viewers'
+/// keyframe requests are passed to the node.
 pub fn stream_h264(
     node: &mut dyn Node,
     source_name: &'static str,
     sink: &mut dyn Sink,
+    force_keyframes: bool,
 ) -> Result<(), SourceError> {
-    let mut handler = H264Handler::new(sink);
+    let mut handler = H264Handler::new(sink, force_keyframes);
     let stats = capture(node, source_name, &mut handler)?;
     if stats.error_buffers > 0 || stats.bad_buffers > 0 {
         tracing::warn!(
@@ -221,12 +243,17 @@ pub fn stream_h264(
 /// they belong to the picture that follows.
 pub struct H264Handler<'a> {
     sink: &'a mut dyn Sink,
+    force_keyframes: bool,
 }
 
 impl<'a> H264Handler<'a> {
-    /// Writes into `sink`.
-    pub fn new(sink: &'a mut dyn Sink) -> Self {
-        H264Handler { sink }
+    /// Writes into `sink`; passes the sink's keyframe requests on to the capture
+    /// node when `force_keyframes` (the node has the control).
+    pub fn new(sink: &'a mut dyn Sink, force_keyframes: bool) -> Self {
+        H264Handler {
+            sink,
+            force_keyframes,
+        }
     }
 }
 
@@ -239,6 +266,10 @@ impl BufferHandler for H264Handler<'_> {
 
     fn should_stop(&self) -> bool {
         self.sink.should_stop()
+    }
+
+    fn keyframe_requested(&mut self) -> bool {
+        self.force_keyframes && self.sink.keyframe_requested()
     }
 }
 
@@ -262,7 +293,7 @@ mod tests {
     #[test]
     fn frame_end_only_for_complete_pictures() {
         let mut sink = Recorder { writes: Vec::new() };
-        let mut handler = H264Handler::new(&mut sink);
+        let mut handler = H264Handler::new(&mut sink, false);
         let at = SystemTime::now();
         let frame = |data: &'static [u8], fills_buffer| CapturedBuffer {
             data,

@@ -7,6 +7,9 @@
 //! its first [`KEYFRAME_SEARCH_LIMIT`] bytes (not H.264, or endless like
 //! `/dev/urandom`) fails at once with what the reader skipped, instead of being read
 //! at full speed until the supervisor's start timeout.
+//!
+//! A recording cannot make keyframes on request: [`Sink::keyframe_requested`] is
+//! never asked, and a viewer that lost a picture waits for the file's next keyframe.
 
 use std::fs::File;
 use std::io::Read;

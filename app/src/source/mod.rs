@@ -12,12 +12,14 @@
 //!   bcm2835-v4l2) and [`uvc`] (USB webcams), each with the mapping of the
 //!   configuration onto its own controls.
 //! - Shared by the two V4L2 cameras: [`mode`] (format, size and rate chosen from
-//!   what the node offers) and [`capture`] (the MMAP capture loop).
+//!   what the node offers), [`capture`] (the MMAP capture loop) and [`keyframe`]
+//!   (viewers' keyframe requests as the encoders' force-key-frame control).
 //!
 //! Encoding raw pictures is not a source's job: see [`crate::encode`].
 
 pub mod capture;
 pub mod file;
+pub mod keyframe;
 pub mod legacy_camera;
 pub mod mode;
 pub mod plan;
@@ -49,6 +51,16 @@ pub trait Sink {
     /// source, to pace frames) reports that reader's counters here, totals since
     /// [`Source::run`] began, so that what it skipped is counted and explained.
     fn reader_stats(&mut self, _stats: &ReaderStats) {}
+
+    /// True once per keyframe request a viewer made that was passed on to the
+    /// source since the last call ([`crate::hub::Hub::request_keyframe`], at most
+    /// one a second). A source that can make keyframes on demand polls it once per
+    /// picture, without waiting, and makes the next picture an IDR picture with SPS
+    /// and PPS in front; one that cannot never asks, and viewers wait for the next
+    /// keyframe. Asking never blocks and costs no more than a flag check.
+    fn keyframe_requested(&mut self) -> bool {
+        false
+    }
 }
 
 /// Why a source stopped producing.

@@ -17,11 +17,19 @@
 //!
 //! While it retries a source that failed, the state stays `offline` with the last
 //! reason: `starting` is only the first start (and the start after `idle`).
+//!
+//! Keyframe requests of viewers (PLI/FIR of a WebRTC viewer), already limited by
+//! the hub to one a second, reach the running source through
+//! [`Sink::keyframe_requested`]: the sink watches [`Hub::keyframe_requests`]
+//! without waiting, and a source that can make a keyframe on demand asks it once
+//! per picture.
 
 use std::cell::Cell;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
 
 use super::{Sink, Source, SourceError};
 use crate::h264::{AccessUnit, AccessUnitReader, NalType, Pps, ReaderStats, Sps};
@@ -281,6 +289,8 @@ struct Ingest<'a, F: Fn(&Hub, u64)> {
     reported: InputStats,
     /// Access units the hub refused since the last frame it published.
     refused: Refused,
+    /// Changes each time the hub passes a viewer's keyframe request on.
+    keyframe_requests: watch::Receiver<u64>,
 }
 
 /// Access units the hub refused (nothing could decode them) since the last frame
@@ -320,6 +330,9 @@ impl<'a, F: Fn(&Hub, u64)> Ingest<'a, F> {
             source_reader: ReaderStats::default(),
             reported: InputStats::default(),
             refused: Refused::default(),
+            // Subscribed per run: a request made before this source started needs
+            // nothing, as its first picture is a keyframe anyway.
+            keyframe_requests: hub.keyframe_requests(),
         }
     }
 
@@ -425,6 +438,16 @@ impl<F: Fn(&Hub, u64)> Sink for Ingest<'_, F> {
     fn reader_stats(&mut self, stats: &ReaderStats) {
         self.source_reader = *stats;
         self.report_input();
+    }
+
+    fn keyframe_requested(&mut self) -> bool {
+        // `has_changed` fails only once the hub is gone: then nobody asks.
+        if self.keyframe_requests.has_changed().unwrap_or(false) {
+            self.keyframe_requests.mark_unchanged();
+            true
+        } else {
+            false
+        }
     }
 
     fn should_stop(&self) -> bool {

@@ -1,6 +1,6 @@
 //! A [`Sink`] for the sources' unit tests: it parses what a source writes the way
-//! the supervisor's ingest does, checks capture times are recent, and asks to
-//! stop after some access units or at a deadline.
+//! the supervisor's ingest does, checks capture times are recent, asks to stop
+//! after some access units or at a deadline, and asks for keyframes when told to.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,6 +19,10 @@ pub struct Recording {
     pub stop_after: usize,
     /// Stop at this instant whatever came.
     pub deadline: Instant,
+    /// Ask for a keyframe once this many access units came, one request each.
+    pub keyframe_requests_at: Vec<usize>,
+    /// How many access units had come at each request the source took.
+    pub keyframes_requested_at: Vec<usize>,
 }
 
 impl Recording {
@@ -30,7 +34,16 @@ impl Recording {
             writes: Vec::new(),
             stop_after,
             deadline: Instant::now() + within,
+            keyframe_requests_at: Vec::new(),
+            keyframes_requested_at: Vec::new(),
         }
+    }
+
+    /// Indexes (in [`Recording::units`]) of the keyframes.
+    pub fn keyframe_indexes(&self) -> Vec<usize> {
+        (0..self.units.len())
+            .filter(|&i| self.units[i].is_keyframe())
+            .collect()
     }
 }
 
@@ -49,5 +62,15 @@ impl Sink for Recording {
 
     fn should_stop(&self) -> bool {
         self.units.len() >= self.stop_after || Instant::now() >= self.deadline
+    }
+
+    fn keyframe_requested(&mut self) -> bool {
+        let now = self.units.len();
+        let due = self.keyframe_requests_at.iter().position(|&at| at <= now);
+        if let Some(due) = due {
+            self.keyframe_requests_at.remove(due);
+            self.keyframes_requested_at.push(now);
+        }
+        due.is_some()
     }
 }

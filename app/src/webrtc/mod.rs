@@ -38,6 +38,10 @@ use crate::hub::{Hub, SubscribeError, Transport};
 use demux::Routes;
 use peer::{AnswerError, Peer, PeerSettings};
 
+/// How long `POST /whep` waits for the first video of a camera that is starting
+/// (`camera.on_demand`: the viewer starts it) before answering 503.
+pub const STREAM_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why the WebRTC output could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -66,7 +70,7 @@ pub enum OpenError {
     #[error(transparent)]
     Subscribe(#[from] SubscribeError),
     /// No video yet: the stream's parameters are unknown (503).
-    #[error("no video yet: the camera is starting; try again in a moment")]
+    #[error("no video yet: the camera has sent nothing for 5 s since this viewer came; try again in a moment")]
     NoVideo,
     /// No address to offer the browser (503).
     #[error("no address to offer for WebRTC (check webrtc.announce and server.bind)")]
@@ -212,7 +216,9 @@ impl WebRtc {
     /// the session's task.
     pub async fn open(&self, offer: &str, remote: SocketAddr) -> Result<Opened, OpenError> {
         let hub = &self.inner.hub;
-        let stream = hub.stream_info().ok_or(OpenError::NoVideo)?;
+        // The viewer place first: with `camera.on_demand` it starts the camera.
+        let viewer = hub.subscribe(Some(remote), Transport::WebRtc)?;
+        let stream = self.stream_info().await.ok_or(OpenError::NoVideo)?;
         let candidates = self.candidates().await;
         if candidates.is_empty() {
             return Err(OpenError::NoAddress);
@@ -226,7 +232,6 @@ impl WebRtc {
             std::time::Instant::now(),
             random_u32(),
         )?;
-        let viewer = hub.subscribe(Some(remote), Transport::WebRtc)?;
         let ufrag = peer.ufrag();
         let id = random_id();
         let cancel = Arc::new(Notify::new());
@@ -266,6 +271,21 @@ impl WebRtc {
         }
         sessions.inboxes.remove(&number);
         sessions.routes.remove(number);
+    }
+
+    /// The stream's parameters, waiting up to [`STREAM_WAIT`] for a camera that
+    /// is starting (on demand, or after a restart) to send them.
+    async fn stream_info(&self) -> Option<crate::hub::StreamInfo> {
+        let deadline = tokio::time::Instant::now() + STREAM_WAIT;
+        loop {
+            if let Some(stream) = self.inner.hub.stream_info() {
+                return Some(stream);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Ends the session `id` (`DELETE /whep/<id>`); false when there is none.

@@ -39,6 +39,15 @@ use crate::websocket::messages::{ClientMessage, ServerMessage, PROTOCOL_VERSION}
 /// and its viewer place is freed after this.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// A connected browser that sends nothing for this long is gone (closed without
+/// `DELETE`, crashed, out of range): browsers send RTCP reports every second or
+/// so and ICE consent checks every few seconds (RFC 7675 gives up after 30 s).
+pub const SILENCE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a session that must end (its codec changed) lives on for its
+/// `stream` message and data channel's close to reach the player.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// `timing` messages on the data channel, at most this often.
 const TIMING_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -203,7 +212,12 @@ pub struct Peer {
     backlog_left: usize,
     channel: Option<ChannelId>,
     created: Instant,
+    /// When the browser last sent a datagram.
+    last_heard: Instant,
     connected: bool,
+    /// Ending at this time, after the `stream` message and the data channel's
+    /// close have reached the player.
+    closing: Option<(EndReason, Instant)>,
     ended: Option<EndReason>,
     events: Vec<PeerEvent>,
     /// The latest `stream` and `state` messages, sent when the channel opens.
@@ -275,7 +289,9 @@ impl Peer {
             backlog_left: 0,
             channel: None,
             created: now,
+            last_heard: now,
             connected: false,
+            closing: None,
             ended: None,
             events: Vec::new(),
             stream_message: Some(ServerMessage::stream(stream)),
@@ -310,7 +326,14 @@ impl Peer {
             ))
             .into());
         }
-        Ok((peer, answer.to_sdp_string()))
+        // str0m's answer offers trickle ICE, which a WHEP server that answers
+        // PATCH with 405 does not take: say nothing of it.
+        let answer = answer
+            .to_sdp_string()
+            .split_inclusive('\n')
+            .filter(|line| !line.starts_with("a=ice-options:trickle"))
+            .collect();
+        Ok((peer, answer))
     }
 
     /// The ICE ufrag the browser's checks name (for [`super::demux`]).
@@ -339,6 +362,7 @@ impl Peer {
             // Not STUN, DTLS, RTP or RTCP: nothing str0m can use.
             return;
         };
+        self.last_heard = now;
         if let Err(error) = self.rtc.handle_input(Input::Receive(now, receive)) {
             tracing::debug!(%error, "a datagram str0m could not use");
         }
@@ -348,6 +372,14 @@ impl Peer {
     pub fn tick(&mut self, now: Instant) {
         if !self.connected && self.ended.is_none() && now >= self.created + CONNECT_TIMEOUT {
             self.ended = Some(EndReason::NeverConnected);
+        }
+        if let Some((reason, by)) = &self.closing {
+            if now >= *by {
+                self.ended.get_or_insert(reason.clone());
+            }
+        }
+        if self.connected && now >= self.last_heard + SILENCE_TIMEOUT {
+            self.ended.get_or_insert(EndReason::Disconnected);
         }
         if let Err(error) = self.rtc.handle_input(Input::Timeout(now)) {
             self.ended
@@ -382,13 +414,16 @@ impl Peer {
                 self.write_frame(&frame.data, ts, now);
             }
             Item::Stream(info) => {
-                if info.codec != self.codec {
-                    // Another profile: what was negotiated no longer holds.
-                    self.ended.get_or_insert(EndReason::StreamChanged);
-                }
                 let message = ServerMessage::stream(&info);
                 self.send_message(&message);
                 self.stream_message = Some(message);
+                if info.codec != self.codec {
+                    // Another profile or level: what was negotiated no longer
+                    // holds. The player learns it from the `stream` message and
+                    // the data channel's close, and negotiates again.
+                    self.closing
+                        .get_or_insert((EndReason::StreamChanged, now + CLOSE_GRACE));
+                }
             }
             Item::Source(status) => {
                 let message = ServerMessage::State {
@@ -520,8 +555,17 @@ impl Peer {
                 self.poll()
             }
             Ok(Output::Timeout(at)) => {
+                if let Some((_, by)) = &self.closing {
+                    let by = *by;
+                    // The `stream` message is out: now close the channel.
+                    if let Some(id) = self.channel.take() {
+                        self.rtc.direct_api().close_data_channel(id);
+                        return self.poll();
+                    }
+                    return Poll::Wait(at.min(by));
+                }
                 let deadline = if self.connected {
-                    at
+                    at.min(self.last_heard + SILENCE_TIMEOUT)
                 } else {
                     at.min(self.created + CONNECT_TIMEOUT)
                 };
@@ -578,6 +622,7 @@ mod tests {
         )
         .unwrap();
         assert!(answer.contains("a=ice-lite"), "{answer}");
+        assert!(!answer.contains("trickle"), "{answer}");
         assert!(answer.contains(" 127.0.0.1 8189 typ host"), "{answer}");
         assert!(
             answer.contains("profile-level-id=42e01f")
@@ -685,5 +730,277 @@ mod tests {
             Some(candidates[1])
         );
         assert_eq!(local_candidate(&[], v4, inside), None);
+    }
+
+    /// A str0m client (full ICE, controlling) and a `Peer`, their datagrams
+    /// exchanged in memory on a simulated clock.
+    struct Pair {
+        client: Rtc,
+        peer: Peer,
+        now: Instant,
+        client_addr: SocketAddr,
+        server_addr: SocketAddr,
+        /// The client's datagrams reach the peer.
+        deliver_to_peer: bool,
+        received: Vec<(MediaTime, Vec<u8>)>,
+        messages: Vec<String>,
+        events: Vec<PeerEvent>,
+        ended: Option<EndReason>,
+        channel_open: bool,
+        channel_closed: bool,
+    }
+
+    impl Pair {
+        fn new(codec: &str) -> Pair {
+            use str0m::change::SdpAnswer;
+            use str0m::media::{Direction, MediaKind};
+            let now = Instant::now();
+            let client_addr: SocketAddr = "127.0.0.2:5000".parse().unwrap();
+            let server_addr: SocketAddr = "127.0.0.1:8189".parse().unwrap();
+            let mut client = Rtc::builder()
+                .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+                .build(now);
+            client.add_local_candidate(Candidate::host(client_addr, "udp").unwrap());
+            let mut change = client.sdp_api();
+            change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+            change.add_channel("events".into());
+            let (offer, pending) = change.apply().unwrap();
+            let (peer, answer) =
+                Peer::answer(&offer.to_sdp_string(), &stream(codec), &settings(), now, 1).unwrap();
+            client
+                .sdp_api()
+                .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+                .unwrap();
+            Pair {
+                client,
+                peer,
+                now,
+                client_addr,
+                server_addr,
+                deliver_to_peer: true,
+                received: Vec::new(),
+                messages: Vec::new(),
+                events: Vec::new(),
+                ended: None,
+                channel_open: false,
+                channel_closed: false,
+            }
+        }
+
+        /// Runs both sides until neither has anything to do before `until`.
+        fn run_until(&mut self, until: Instant) {
+            loop {
+                let mut next = until;
+                // The client.
+                loop {
+                    match self.client.poll_output().unwrap() {
+                        Output::Transmit(t) => {
+                            if self.deliver_to_peer {
+                                self.peer.receive(
+                                    self.now,
+                                    self.client_addr,
+                                    self.server_addr,
+                                    &t.contents,
+                                );
+                            }
+                        }
+                        Output::Event(Event::MediaData(data)) => {
+                            self.received.push((data.time, data.data.to_vec()))
+                        }
+                        Output::Event(Event::ChannelOpen(..)) => self.channel_open = true,
+                        Output::Event(Event::ChannelClose(_)) => self.channel_closed = true,
+                        Output::Event(Event::ChannelData(data)) => {
+                            self.messages.push(String::from_utf8(data.data).unwrap())
+                        }
+                        Output::Event(_) => {}
+                        Output::Timeout(at) => {
+                            next = next.min(at);
+                            break;
+                        }
+                    }
+                }
+                // The peer.
+                if self.ended.is_none() {
+                    loop {
+                        match self.peer.poll() {
+                            Poll::Transmit(d) => {
+                                assert_eq!(d.destination, self.client_addr);
+                                let receive = Receive::new(
+                                    Protocol::Udp,
+                                    self.server_addr,
+                                    self.client_addr,
+                                    &d.contents,
+                                )
+                                .unwrap();
+                                self.client
+                                    .handle_input(Input::Receive(self.now, receive))
+                                    .unwrap();
+                            }
+                            Poll::Event(event) => self.events.push(event),
+                            Poll::Wait(at) => {
+                                next = next.min(at);
+                                break;
+                            }
+                            Poll::Ended(reason) => {
+                                self.ended = Some(reason);
+                                break;
+                            }
+                        }
+                    }
+                }
+                if next > self.now {
+                    if next >= until {
+                        self.now = until;
+                        return;
+                    }
+                    self.now = next;
+                }
+                self.client.handle_input(Input::Timeout(self.now)).unwrap();
+                if self.ended.is_none() {
+                    self.peer.tick(self.now);
+                }
+            }
+        }
+
+        fn run_for(&mut self, duration: Duration) {
+            let until = self.now + duration;
+            self.run_until(until);
+        }
+    }
+
+    fn frame(seq: u64, keyframe: bool, captured_us: u64) -> Item {
+        use crate::h264::testing::{idr, nal};
+        use crate::h264::{AccessUnit, RandomAccess};
+        let au = if keyframe {
+            idr(true, seq as u8)
+        } else {
+            let mut data = vec![0x41, 0x9a, seq as u8];
+            data.resize(3000, 0x55);
+            AccessUnit {
+                nals: vec![nal(&data)],
+                random_access: RandomAccess::None,
+            }
+        };
+        Item::Frame(crate::hub::Frame {
+            seq,
+            data: au.to_annex_b(),
+            keyframe,
+            captured_us,
+            published_us: captured_us,
+        })
+    }
+
+    #[test]
+    fn a_str0m_client_connects_and_receives_the_frames_in_order() {
+        let mut pair = Pair::new("avc1.42c01f");
+        pair.run_for(Duration::from_secs(2));
+        assert_eq!(pair.events.first(), Some(&PeerEvent::Connected));
+        assert!(pair.peer.is_connected());
+        assert!(pair.channel_open, "the events channel opened");
+        // The backlog of a joining viewer, then live frames 40 ms apart.
+        let start = 1_000_000_000;
+        let now = pair.now;
+        pair.peer.push(Item::Join { frames: 3 }, now);
+        for (seq, keyframe) in [(0, true), (1, false), (2, false)] {
+            pair.peer
+                .push(frame(seq, keyframe, start + seq * 40_000), now);
+        }
+        for seq in 3..6 {
+            pair.run_for(Duration::from_millis(40));
+            let now = pair.now;
+            pair.peer.push(frame(seq, false, start + seq * 40_000), now);
+        }
+        pair.run_for(Duration::from_millis(200));
+        assert_eq!(pair.received.len(), 6, "every frame arrived");
+        let times: Vec<u64> = pair.received.iter().map(|(t, _)| t.numer()).collect();
+        // The backlog one tick apart, then 40 ms (3600 ticks) per frame.
+        assert_eq!(times[1] - times[0], 1);
+        assert_eq!(times[2] - times[1], 1);
+        assert_eq!(times[3] - times[2], 3600);
+        assert_eq!(times[5] - times[4], 3600);
+        // The keyframe arrives as Annex-B with its SPS (type 7) first.
+        let first = &pair.received[0].1;
+        let types: Vec<u8> = first
+            .windows(4)
+            .filter(|w| w[..3] == [0, 0, 1])
+            .map(|w| w[3] & 0x1f)
+            .collect();
+        assert!(types.starts_with(&[7, 8, 5]), "{types:?}");
+        assert_eq!(pair.peer.sent_frames, 6);
+        // The data channel: hello first, then the stream's parameters.
+        assert!(
+            pair.messages[0].contains("\"type\":\"hello\""),
+            "{:?}",
+            pair.messages
+        );
+        assert!(pair
+            .messages
+            .iter()
+            .any(|m| m.contains("\"type\":\"stream\"")));
+        assert!(
+            pair.messages
+                .iter()
+                .any(|m| m.contains("\"rtp_timestamp\"")),
+            "{:?}",
+            pair.messages
+        );
+    }
+
+    #[test]
+    fn a_keyframe_request_from_the_browser_reaches_the_shell() {
+        let mut pair = Pair::new("avc1.42c01f");
+        pair.run_for(Duration::from_secs(2));
+        let now = pair.now;
+        pair.peer.push(frame(0, true, 1_000_000), now);
+        pair.run_for(Duration::from_millis(100));
+        let mid = pair.peer.mid.unwrap();
+        pair.client
+            .direct_api()
+            .stream_rx_by_mid(mid, None)
+            .expect("the client receives the video")
+            .request_keyframe(str0m::media::KeyframeRequestKind::Pli);
+        pair.run_for(Duration::from_millis(500));
+        assert!(
+            pair.events.contains(&PeerEvent::KeyframeWanted),
+            "{:?}",
+            pair.events
+        );
+    }
+
+    #[test]
+    fn a_browser_that_goes_silent_ends_the_session() {
+        let mut pair = Pair::new("avc1.42c01f");
+        pair.run_for(Duration::from_secs(2));
+        assert!(pair.peer.is_connected());
+        pair.run_for(Duration::from_secs(5));
+        assert_eq!(pair.ended, None, "alive while it talks");
+        pair.deliver_to_peer = false;
+        pair.run_for(SILENCE_TIMEOUT + Duration::from_secs(1));
+        assert_eq!(pair.ended, Some(EndReason::Disconnected));
+    }
+
+    #[test]
+    fn a_new_codec_ends_the_session_so_the_player_negotiates_again() {
+        let mut pair = Pair::new("avc1.42c01f");
+        pair.run_for(Duration::from_secs(2));
+        let now = pair.now;
+        pair.peer
+            .push(Item::Stream(Arc::new(stream("avc1.42c01f"))), now);
+        pair.run_for(Duration::from_millis(10));
+        assert_eq!(pair.ended, None, "the same codec (a new size, say) goes on");
+        let before = pair.messages.len();
+        pair.peer
+            .push(Item::Stream(Arc::new(stream("avc1.640028"))), now);
+        pair.run_for(CLOSE_GRACE + Duration::from_millis(100));
+        assert_eq!(pair.ended, Some(EndReason::StreamChanged));
+        // The browser was told: the new `stream` message, then the channel closed.
+        assert!(
+            pair.messages[before..]
+                .iter()
+                .any(|m| m.contains("avc1.640028")),
+            "{:?}",
+            pair.messages
+        );
+        assert!(pair.channel_closed, "the data channel was closed");
     }
 }

@@ -1,7 +1,8 @@
 //! WHEP (RFC 9725), the HTTP side of a WebRTC viewer:
 //!
 //! - `POST /whep` with `Content-Type: application/sdp` (a recvonly offer):
-//!   `201 Created`, `Location: /whep/<id>` and the SDP answer. Refusals are plain
+//!   `201 Created`, `Location: whep/<id>` (relative: `/whep/<id>`, or under a
+//!   reverse proxy's path prefix, the prefixed one) and the SDP answer. Refusals are plain
 //!   text: 415 (not SDP), 400 (an offer without video to receive, or not SDP at
 //!   all), 422 (no common codec: the reason names the stream's profile), 503 (the
 //!   server full, WebRTC turned off or unavailable, or no video yet; with
@@ -139,7 +140,9 @@ async fn answer(whep: &Whep, remote: SocketAddr, headers: &HeaderMap, body: &[u8
     };
     match webrtc.open(offer, remote).await {
         Ok(opened) => {
-            let location = format!("/whep/{}", opened.id);
+            // Relative to the request's URL (RFC 9725, RFC 3986 5.2): under a
+            // reverse proxy's path prefix it names the prefixed resource.
+            let location = format!("whep/{}", opened.id);
             let mut response = (
                 StatusCode::CREATED,
                 [(header::CONTENT_TYPE, "application/sdp")],

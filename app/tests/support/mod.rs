@@ -3,7 +3,9 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod netns;
 pub mod process;
+pub mod whep_client;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -9,6 +9,12 @@
 //! each checked against what the driver says about it (absent: a note; out of its
 //! range: a warning naming the range, not set). SPS/PPS repetition is always set.
 //! Then the capture loop ([`super::capture`]) until the sink says stop.
+//!
+//! Keyframes on request: when the driver lists `V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME`
+//! (added to bcm2835-v4l2 later than the rest of its controls, so not every kernel
+//! has it), a viewer's request sets it on the capture node between pictures and
+//! the GPU encoder's next picture is an IDR picture; without it viewers wait for
+//! the next keyframe (`encoder.intra_period`). See [`super::keyframe`].
 
 pub mod controls;
 
@@ -16,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::capture;
+use super::keyframe;
 use super::mode::{self, ModeRequest, GPU_H264_LIMIT};
 use super::{Sink, Source, SourceError};
 use crate::config::{Config, Profile};
@@ -103,8 +110,9 @@ impl LegacyCamera {
         self.warnings.push(text);
     }
 
-    /// Opens and configures the camera; returns the node ready to capture.
-    fn start(&mut self) -> Result<Box<dyn Node>, SourceError> {
+    /// Opens and configures the camera; returns the node ready to capture and
+    /// whether it makes keyframes on request.
+    fn start(&mut self) -> Result<(Box<dyn Node>, bool), SourceError> {
         self.warnings.clear();
         let path = self.path.display().to_string();
         let mut node = (self.opener)(&self.path).map_err(|e| {
@@ -255,7 +263,8 @@ impl LegacyCamera {
                 self.warn(format!("the camera refused to repeat SPS/PPS: {e}"));
             }
         }
-        Ok(node)
+        let force_keyframes = keyframe::can_force(NAME, &described.controls);
+        Ok((node, force_keyframes))
     }
 }
 
@@ -317,8 +326,8 @@ impl Source for LegacyCamera {
     }
 
     fn run(&mut self, sink: &mut dyn Sink) -> Result<(), SourceError> {
-        let mut node = self.start()?;
-        capture::stream_h264(node.as_mut(), NAME, sink)
+        let (mut node, force_keyframes) = self.start()?;
+        capture::stream_h264(node.as_mut(), NAME, sink, force_keyframes)
     }
 }
 
@@ -397,6 +406,93 @@ mod tests {
             );
             assert!(camera.warnings().is_empty(), "{:?}", camera.warnings());
         }
+    }
+
+    /// `sensor`'s description with the Force Key Frame button, as kernels whose
+    /// bcm2835-v4l2 has it list it (the same standard control bcm2835-codec has).
+    fn with_force_key_frame(sensor: &str) -> crate::v4l2::NodeDescription {
+        let mut desc = fixture(sensor);
+        let button = crate::v4l2::fake::encoder::description()
+            .control(sys::V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME)
+            .cloned()
+            .unwrap();
+        desc.controls.push(button);
+        desc
+    }
+
+    fn forced(log: &Mutex<FakeLog>) -> usize {
+        let log = log.lock().unwrap();
+        log.controls
+            .iter()
+            .filter(|(id, _)| *id == sys::V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME)
+            .count()
+    }
+
+    #[test]
+    fn a_keyframe_request_makes_the_gpu_encoder_send_one_at_once() {
+        let log = Arc::new(Mutex::new(FakeLog::default()));
+        let opener = FakeCamera::opener(
+            with_force_key_frame("legacy-imx219"),
+            Faults::default(),
+            log.clone(),
+        );
+        let mut camera = LegacyCamera::new(
+            PathBuf::from("/dev/video0"),
+            opener,
+            LegacySettings::from_config(&Config::default()),
+        );
+        let mut sink = Recording::new(45, Duration::from_secs(20));
+        sink.keyframe_requests_at = vec![5, 20];
+        camera.run(&mut sink).unwrap();
+        assert_eq!(
+            sink.keyframes_requested_at.len(),
+            2,
+            "both requests were taken"
+        );
+        assert_eq!(forced(&log), 2, "one control set per request");
+        // The sample's own next IDR picture is its 61st: every keyframe here but
+        // the first was asked for, and came within a few pictures of the request.
+        let keyframes = sink.keyframe_indexes();
+        assert_eq!(keyframes.len(), 3, "{keyframes:?}");
+        assert_eq!(keyframes[0], 0);
+        for (asked, got) in sink.keyframes_requested_at.iter().zip(&keyframes[1..]) {
+            assert!(
+                (*asked..=asked + 3).contains(got),
+                "asked at {asked}, keyframe at {got}: {keyframes:?}"
+            );
+        }
+        assert!(sink.units[keyframes[1]].contains(crate::h264::NalType::Sps));
+        assert_eq!(sink.reader.stats().errors(), 0);
+    }
+
+    #[test]
+    fn without_a_working_force_key_frame_control_requests_wait_for_the_next_keyframe() {
+        // A driver without the control: nothing is set, the request is not taken.
+        let (mut camera, log) = legacy("legacy-ov5647", &Config::default(), Faults::default());
+        let mut sink = Recording::new(30, Duration::from_secs(20));
+        sink.keyframe_requests_at = vec![5];
+        camera.run(&mut sink).unwrap();
+        assert!(sink.keyframes_requested_at.is_empty());
+        assert_eq!(forced(&log), 0);
+        assert_eq!(sink.keyframe_indexes(), [0]);
+        // A driver that lists it but refuses it: logged, and the video goes on.
+        let log = Arc::new(Mutex::new(FakeLog::default()));
+        let faults = Faults {
+            refuse_control: Some(sys::V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME),
+            ..Faults::default()
+        };
+        let opener = FakeCamera::opener(with_force_key_frame("legacy-ov5647"), faults, log.clone());
+        let mut camera = LegacyCamera::new(
+            PathBuf::from("/dev/video0"),
+            opener,
+            LegacySettings::from_config(&Config::default()),
+        );
+        let mut sink = Recording::new(30, Duration::from_secs(20));
+        sink.keyframe_requests_at = vec![5, 10, 15];
+        camera.run(&mut sink).unwrap();
+        assert_eq!(sink.keyframes_requested_at.len(), 3);
+        assert!(sink.units.len() >= 30);
+        assert_eq!(sink.keyframe_indexes(), [0]);
     }
 
     #[test]

@@ -16,6 +16,12 @@
 //! `rpicam-apps`, not `rpicam-apps-lite`), so they are passed only when
 //! [`RpicamSettings::software_encoder`] says the board has no hardware encoder, and
 //! a failure that shows the libav build is missing is explained in those words.
+//!
+//! Keyframes on request are not possible here: the encoder runs inside the child,
+//! and rpicam-vid offers no way to ask it for one while it runs (its `--keypress`
+//! and `--signal` inputs only pause, resume or stop the recording). So
+//! [`Sink::keyframe_requested`] is never asked, and a viewer that lost a picture
+//! waits for the next keyframe, every `encoder.intra_period` frames (`--intra`).
 
 pub mod camera_list;
 pub mod controls;

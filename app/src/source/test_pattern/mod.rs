@@ -6,7 +6,9 @@
 //! access unit (constrained baseline, no B-frames, one access unit out per picture
 //! in) and written to the sink. Frames are paced against absolute deadlines at the
 //! configured frame rate. Every `intra_period` frames the encoder makes an IDR
-//! picture, and every IDR access unit carries the SPS and PPS in front of it.
+//! picture, and every IDR access unit carries the SPS and PPS in front of it. A
+//! viewer's keyframe request ([`Sink::keyframe_requested`], asked once per picture)
+//! makes the next picture an IDR picture, and the period counts from there.
 
 mod font;
 mod render;
@@ -96,6 +98,9 @@ impl Source for TestPattern {
             }
             let captured = SystemTime::now();
             self.renderer.render(frame, captured);
+            if sink.keyframe_requested() {
+                encoder.force_keyframe();
+            }
             let out = encoder
                 .encode(self.renderer.picture(), frame)
                 .map_err(|reason| {
@@ -313,6 +318,109 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_forced_keyframe_is_the_next_picture_and_restarts_the_period() {
+        let mut p = TestPattern::new(settings(64, 48)).unwrap();
+        let mut enc = p.encoder().unwrap();
+        let mut idr = Vec::new();
+        for frame in 0..30u64 {
+            if frame == 4 || frame == 17 {
+                enc.force_keyframe();
+            }
+            p.renderer.render(frame, SystemTime::now());
+            let types = nal_types(enc.encode(p.renderer.picture(), frame).unwrap());
+            if types.contains(&5) {
+                assert_eq!(types[..2], [7, 8], "frame {frame}: {types:?}");
+                idr.push(frame);
+            }
+        }
+        // 0, then 4 on request, 14 (ten after it), 17 on request, 27.
+        assert_eq!(idr, [0, 4, 14, 17, 27]);
+    }
+
+    /// A viewer's keyframe request, through a real hub and the supervisor's sink,
+    /// makes the test pattern send an IDR picture within two pictures, long before
+    /// its intra period would; one request makes one keyframe.
+    #[tokio::test]
+    async fn a_keyframe_request_through_the_hub_gets_a_keyframe_within_two_pictures() {
+        use crate::hub::{Frame, Hub, HubLimits, Item, Transport, Viewer};
+        use crate::source::supervisor::{spawn, SourcePlan, SupervisorSettings};
+        use std::collections::VecDeque;
+
+        async fn next_frame(viewer: &Viewer, items: &mut VecDeque<Item>) -> Frame {
+            loop {
+                while let Some(item) = items.pop_front() {
+                    if let Item::Frame(frame) = item {
+                        return frame;
+                    }
+                }
+                let mut out = Vec::new();
+                let got = tokio::time::timeout(Duration::from_secs(10), viewer.recv(&mut out, 64))
+                    .await
+                    .expect("a frame within 10 s");
+                assert!(got, "the hub closed");
+                items.extend(out);
+            }
+        }
+
+        let hub = Hub::new(HubLimits::for_frame_rate(30.0, 4), None);
+        let mut pattern = settings(64, 48);
+        pattern.intra_period = 600; // 20 s at 30 fps: longer than the test
+        let plan = SourcePlan {
+            kind: "test".into(),
+            description: "test pattern".into(),
+            reason: None,
+            factory: Box::new(move || {
+                Ok(Box::new(TestPattern::new(pattern.clone())?) as Box<dyn Source>)
+            }),
+        };
+        let handle = spawn(hub.clone(), plan, SupervisorSettings::default());
+        let viewer = hub.subscribe(None, Transport::Internal).unwrap();
+        let mut items = VecDeque::new();
+        let mut seen = Vec::new();
+        while seen.len() < 5 {
+            seen.push(next_frame(&viewer, &mut items).await);
+        }
+        assert!(
+            seen[0].keyframe && seen[0].seq == 0,
+            "the stream starts with a keyframe"
+        );
+        assert!(
+            seen[1..].iter().all(|f| !f.keyframe),
+            "no keyframe before the request"
+        );
+
+        assert!(hub.request_keyframe());
+        // Frames published so far came before the request or were being encoded
+        // when it came (at most one): the next picture after those is the keyframe.
+        let published = hub.snapshot().frames;
+        let keyframe = loop {
+            let frame = next_frame(&viewer, &mut items).await;
+            if frame.keyframe {
+                break frame;
+            }
+            assert!(
+                frame.seq <= published + 2,
+                "frame {} and still no keyframe ({published} published at the request)",
+                frame.seq
+            );
+        };
+        assert!(
+            keyframe.seq <= published + 2,
+            "{} vs {published}",
+            keyframe.seq
+        );
+        // One request, one keyframe: the flag was taken, not left set.
+        for _ in 0..10 {
+            let frame = next_frame(&viewer, &mut items).await;
+            assert!(!frame.keyframe, "frame {} is another keyframe", frame.seq);
+        }
+        let snapshot = hub.snapshot();
+        assert_eq!(snapshot.keyframe_requests_forwarded, 1);
+        drop(viewer);
+        handle.stop(Duration::from_secs(5));
     }
 
     /// Render and encode cost per frame. Run with

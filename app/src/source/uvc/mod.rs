@@ -11,6 +11,14 @@
 //! as soon as the encoder hands it back. A camera frame never waits for the
 //! encoder: when the encoder is busy the frame is dropped and counted. MJPEG is not
 //! usable (the Pi's encoder does not take it, and decoding it would cost the CPU).
+//!
+//! Keyframes on request ([`Sink::keyframe_requested`]): raw video is encoded by us,
+//! so the next picture is made an IDR picture (the hardware encoder's
+//! `V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME`, or OpenH264's forced intra frame). A
+//! webcam's own H.264 gets the request only if uvcvideo lists that control for it
+//! ([`super::keyframe::can_force`]); uvcvideo maps none of the vendor extension-unit
+//! controls through which such webcams (the C920) set their encoder, so for them
+//! viewers wait for the webcam's next keyframe.
 
 pub mod controls;
 
@@ -20,6 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::capture::{self, BufferHandler, CapturedBuffer};
+use super::keyframe::{self, ForcedKeyframes};
 use super::mode::{self, Mode, ModeRequest};
 use super::{Sink, Source, SourceError};
 use crate::config::{Config, EncoderConfig, ImageConfig};
@@ -204,6 +213,7 @@ impl UvcCamera {
             // with the next camera frame; never long enough to miss one.
             output_wait: (frame_time / 2).min(Duration::from_millis(40)),
             busy_drops_logged: 0,
+            keyframes: ForcedKeyframes::new(NAME),
         };
         let captured = capture::capture(node, NAME, &mut handler);
         let stats = encoder.finish(Duration::from_millis(500), |_, _, _| {});
@@ -311,6 +321,10 @@ struct SoftwareHandler<'a> {
 
 impl BufferHandler for SoftwareHandler<'_> {
     fn buffer(&mut self, frame: &CapturedBuffer<'_>) -> Result<(), SourceError> {
+        if self.sink.keyframe_requested() {
+            // Kept by the encoder until the next picture it encodes.
+            self.encoder.force_keyframe();
+        }
         let age = SystemTime::now()
             .duration_since(frame.captured)
             .unwrap_or_default();
@@ -356,6 +370,8 @@ struct EncodeHandler<'a> {
     sink: &'a mut dyn Sink,
     output_wait: Duration,
     busy_drops_logged: u64,
+    /// Viewers' keyframe requests passed to the encoder.
+    keyframes: ForcedKeyframes,
 }
 
 impl EncodeHandler<'_> {
@@ -394,6 +410,10 @@ impl BufferHandler for EncodeHandler<'_> {
             .captured
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
+        if self.sink.keyframe_requested() {
+            // Set before the frame is queued, so that this frame is the keyframe.
+            self.keyframes.record(self.encoder.force_keyframe());
+        }
         let submitted =
             self.encoder
                 .encode(frame.data, timestamp)
@@ -519,7 +539,8 @@ impl Source for UvcCamera {
         if chosen.pixelformat != sys::V4L2_PIX_FMT_H264 {
             return self.encode_raw(node.as_mut(), &format, interval, sink);
         }
-        capture::stream_h264(node.as_mut(), NAME, sink)
+        let force_keyframes = keyframe::can_force(NAME, &described.controls);
+        capture::stream_h264(node.as_mut(), NAME, sink, force_keyframes)
     }
 }
 
@@ -698,6 +719,77 @@ mod tests {
             .streaming
             .iter()
             .any(|(q, on)| *q == Queue::OutputMplane && !on));
+    }
+
+    /// How often the keyframe control was set on the fake encoder.
+    fn forced(record: &crate::v4l2::fake::encoder::Record) -> usize {
+        record
+            .controls
+            .iter()
+            .filter(|(id, _)| *id == sys::V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME)
+            .count()
+    }
+
+    /// Every keyframe but the first came within a few pictures of a request.
+    fn keyframes_follow_requests(sink: &Recording) {
+        let keyframes = sink.keyframe_indexes();
+        assert_eq!(keyframes.first(), Some(&0), "{keyframes:?}");
+        assert_eq!(
+            keyframes.len(),
+            1 + sink.keyframes_requested_at.len(),
+            "one keyframe per request: {keyframes:?}, asked at {:?}",
+            sink.keyframes_requested_at
+        );
+        for (asked, got) in sink.keyframes_requested_at.iter().zip(&keyframes[1..]) {
+            assert!(
+                (*asked..=asked + 3).contains(got),
+                "asked at {asked}, keyframe at {got}: {keyframes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keyframe_requests_reach_the_hardware_encoder_once_each() {
+        let (mut camera, encoder) = webcam_and_encoder(176, 144, |_| {});
+        let mut sink = recording(45);
+        sink.keyframe_requests_at = vec![5, 20];
+        camera.run(&mut sink).unwrap();
+        assert_eq!(sink.keyframes_requested_at.len(), 2);
+        assert_eq!(forced(&encoder.record()), 2, "one control set per request");
+        // The sample's own next IDR picture is its 61st.
+        keyframes_follow_requests(&sink);
+        assert_eq!(sink.reader.stats().errors(), 0);
+        // A refused control costs the keyframe, not the video.
+        let (mut camera, encoder) = webcam_and_encoder(176, 144, |f| {
+            f.refuse_control = Some(sys::V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME)
+        });
+        let mut sink = recording(30);
+        sink.keyframe_requests_at = vec![5, 10, 15];
+        camera.run(&mut sink).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sink.keyframes_requested_at.len(), 3);
+        assert!(sink.units.len() >= 30);
+        assert_eq!(sink.keyframe_indexes(), [0]);
+        assert_eq!(forced(&encoder.record()), 0);
+    }
+
+    #[test]
+    fn keyframe_requests_reach_the_software_encoder_and_not_a_webcams_own_h264() {
+        // Raw video encoded with OpenH264 (intra period 60 by default).
+        let (mut camera, _) = webcam(fixture("uvc-c270"), 320, 240, 30, Faults::default());
+        let mut sink = recording(30);
+        sink.keyframe_requests_at = vec![5, 15];
+        camera.run(&mut sink).unwrap();
+        assert_eq!(sink.keyframes_requested_at.len(), 2);
+        keyframes_follow_requests(&sink);
+        // The C920's own H.264: uvcvideo lists no keyframe control for it.
+        let (mut camera, log) = webcam(fixture("uvc-c920"), 640, 480, 30, Faults::default());
+        let mut sink = recording(30);
+        sink.keyframe_requests_at = vec![5];
+        camera.run(&mut sink).unwrap();
+        assert!(sink.keyframes_requested_at.is_empty());
+        let log = log.lock().unwrap().clone();
+        assert_eq!(log.control(sys::V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME), None);
+        assert!(sink.units.len() >= 30);
     }
 
     #[test]

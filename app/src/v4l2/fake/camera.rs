@@ -15,9 +15,12 @@
 //! Raw formats (YUYV, NV12, YU12) are frames of a moving gradient. Controls have the
 //! fixture's ranges: integers are clamped and rounded to their step (as the V4L2
 //! core does), menu values out of range fail with `ERANGE`, skipped menu entries and
-//! unknown controls with `EINVAL`. Faults can be injected ([`Faults`]): the device
-//! vanishes (`ENODEV`) after N frames, stalls, flags buffers `ERROR`, or refuses a
-//! control. What the code under test did is recorded in a shared [`FakeLog`].
+//! unknown controls with `EINVAL`. `V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME`, in a
+//! description that lists it (none of the fixtures does), makes the next H.264
+//! picture the sample's first, an IDR picture with SPS and PPS. Faults can be
+//! injected ([`Faults`]): the device vanishes (`ENODEV`) after N frames, stalls,
+//! flags buffers `ERROR`, or refuses a control. What the code under test did is
+//! recorded in a shared [`FakeLog`].
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -590,6 +593,8 @@ impl Node for FakeCamera {
                 value
             }
             ControlKind::Boolean => i64::from(value != 0),
+            // The V4L2 core ignores a button's value.
+            ControlKind::Button => 0,
             _ => {
                 // The V4L2 core clamps integers into range and rounds them to the step.
                 let step = i64::try_from(info.step.max(1)).unwrap_or(1);
@@ -600,6 +605,11 @@ impl Node for FakeCamera {
         };
         if self.faults.refuse_control == Some(id) {
             return Err(self.error(IOCTL, libc::EINVAL));
+        }
+        if id == sys::V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME {
+            // The encoder's next picture is an IDR picture (the sample's first,
+            // with its SPS and PPS).
+            self.next_unit = 0;
         }
         self.values.insert(id, stored);
         self.record(|log| log.controls.push((id, stored)));

@@ -1,5 +1,5 @@
-// The interface both decoder paths (webcodecs.js, mse.js) offer to main.js, written
-// down once. Types only: nothing imports this module at run time (JSDoc refers to it
+// The interface both WebSocket decoder paths (webcodecs.js, mse.js) offer to main.js,
+// and the part of it the WebRTC path (webrtc.js) shares, written down once. Types only: nothing imports this module at run time (JSDoc refers to it
 // with `import('./decoder.js')`), so the browser never loads it.
 
 /**
@@ -70,6 +70,18 @@
  *   current picture, for a snapshot, or null when there is none yet.
  * @property {() => void} close Stops decoding, releases the decoder and the page
  *   listeners and timers; the object is not used again.
+ */
+
+/**
+ * What main.js asks of whatever shows the picture, the WebRTC session included
+ * (`WebRtcSession` in webrtc.js, which is no `DecoderPath`: the browser's WebRTC stack
+ * receives and decodes, nothing is pushed to it).
+ * @typedef {object} PictureView
+ * @property {'webrtc' | 'webcodecs' | 'mse'} name Which path this is.
+ * @property {HTMLCanvasElement | HTMLVideoElement} element The element that shows the picture.
+ * @property {() => (HTMLCanvasElement | null)} snapshotCanvas A canvas holding the
+ *   current picture, or null when there is none yet.
+ * @property {() => void} close Stops and releases everything; not used again.
  */
 
 export {};

@@ -16,6 +16,9 @@ export class Stats {
     this.received = [];
     this.values = {
       path: null,
+      transport: null,
+      fallback: null,
+      webrtc: null,
       width: 0,
       height: 0,
       framesReceived: 0,
@@ -35,10 +38,10 @@ export class Stats {
     };
   }
 
-  /** An access unit of `bytes` arrived. */
-  frameReceived(bytes) {
+  /** An access unit of `bytes` arrived (or `frames` of them, `bytes` in all). */
+  frameReceived(bytes, frames = 1) {
     const t = this.now();
-    this.values.framesReceived += 1;
+    this.values.framesReceived += frames;
     this.values.bytesReceived += bytes;
     this.received.push([t, bytes]);
     this.#update(t);

@@ -9,6 +9,13 @@ const STATUS_TEXT = {
   error: 'Cannot play',
 };
 
+/** The stats overlay's name for each decoder path. */
+const DECODER_NAMES = {
+  webrtc: 'the browser (WebRTC)',
+  webcodecs: 'WebCodecs',
+  mse: 'MSE (jMuxer)',
+};
+
 /** A file name for a snapshot taken at `date`: `snapshot-2024-05-01T12-30-05.png` (local time). */
 export function snapshotName(date = new Date()) {
   const pad = (n) => String(n).padStart(2, '0');
@@ -120,9 +127,14 @@ export class Ui {
       ['Dropped', `${values.framesDropped} (server ${values.serverDropped})`],
       ['Resyncs', String(values.resyncs)],
       ['Reconnects', String(values.reconnects)],
-      ['Decoder', values.path === 'mse' ? 'MSE (jMuxer)' : values.path === 'webcodecs' ? 'WebCodecs' : '–'],
-      ...Object.entries(extra),
+      ['Decoder', DECODER_NAMES[values.path] || '–'],
     ];
+    // Extra rows add to these, or replace the one of the same name.
+    for (const [name, value] of Object.entries(extra)) {
+      const row = rows.find(([existing]) => existing === name);
+      if (row) row[1] = value;
+      else rows.push([name, value]);
+    }
     const list = this.doc.createDocumentFragment();
     for (const [name, value] of rows) {
       const term = this.doc.createElement('dt');

@@ -228,19 +228,24 @@ async function main() {
   }
   console.log('');
   console.log(
-    '| bitrate | viewers | server CPU (% of one core) | above idle, per viewer | per viewer and Mbit/s | RSS (MB) | above idle, per viewer (MB) | received per viewer | fps (slowest viewer) |',
+    '| bitrate | viewers | server CPU (% of one core) | above idle, per viewer | per viewer and Mbit/s | each added viewer (from the row above) | RSS (MB) | above idle, per viewer (MB) | received per viewer | fps (slowest viewer) |',
   );
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {
     const idle = rows.find((x) => x.mbps === r.mbps && x.viewers === 0);
     if (r.viewers === 0) {
-      console.log(`| ${r.mbps} Mbit/s | 0 (idle) | ${f1(r.cpuPercent)} | | | ${f1(r.rssMb)} | | | |`);
+      console.log(`| ${r.mbps} Mbit/s | 0 (idle) | ${f1(r.cpuPercent)} | | | | ${f1(r.rssMb)} | | | |`);
       continue;
     }
+    const previous = rows[rows.indexOf(r) - 1];
+    const marginal = (r.cpuPercent - previous.cpuPercent) / (r.viewers - previous.viewers);
     const cpu = (r.cpuPercent - idle.cpuPercent) / r.viewers;
     const mem = (r.rssMb - idle.rssMb) / r.viewers;
     console.log(
-      `| ${r.mbps} Mbit/s | ${r.viewers} | ${f1(r.cpuPercent)} | ${cpu.toFixed(2)} % | ${(cpu / r.receivedMbps).toFixed(3)} % | ${f1(
+      `| ${r.mbps} Mbit/s | ${r.viewers} | ${f1(r.cpuPercent)} | ${cpu.toFixed(2)} % | ${(cpu / r.receivedMbps).toFixed(3)} % | ${marginal.toFixed(2)} % CPU, ${(
+        (r.rssMb - previous.rssMb) /
+        (r.viewers - previous.viewers)
+      ).toFixed(2)} MB | ${f1(
         r.rssMb,
       )} | ${mem.toFixed(2)} | ${f1(r.receivedMbps)} Mbit/s | ${f1(r.fpsMin)} |`,
     );

@@ -19,7 +19,7 @@
  * @property {boolean} [catchUp] Part of a burst sent at once (the join backlog): not a
  *   sign of falling behind. Only the WebCodecs path uses it.
  * @property {boolean} [silent] Decode but do not paint (a join backlog before its last
- *   frame). Only the WebCodecs path uses it.
+ *   frame). WebCodecs skips painting it; MSE gives it 1 ms of media time.
  */
 
 /**

@@ -11,8 +11,8 @@
 //   mse        the player forced to MSE (jMuxer), http://streamer.local:PORT/
 //   seed       a seed-style jMuxer page (bench/seed-jmuxer.html), http://streamer.local:PORT/
 //
-// The delay of a picture = when the page showed it (probe.mjs: the rendering frame
-// that first shows it) minus the capture time the test pattern drew into it
+// The delay of a picture = when the page showed it (probe.mjs: when the picture
+// reached the compositor) minus the capture time the test pattern drew into it
 // (picture-clock.mjs reads it back). Same machine, same clock: no clock sync involved.
 //
 // WebRTC needs a loopback-only network: when this process sees any interface besides
@@ -23,7 +23,8 @@
 // BENCH_DELAY_SECONDS (20 per page and round), BENCH_DELAY_WARMUP (3 s),
 // BENCH_DELAY_ROUNDS (1), BENCH_DELAY_PAGES (webrtc,whep,webcodecs,mse,seed),
 // BENCH_WIDTH x BENCH_HEIGHT (640x480), BENCH_FPS (30), BENCH_DELAY_JSON (where to
-// write every frame's figures; target/bench-data/display-delay.json).
+// write every frame's figures; target/bench-data/display-delay.json), BENCH_WEB_ROOT
+// (another copy of the player to measure, e.g. an older one).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -125,7 +126,7 @@ async function measure(browser, name, port) {
     result.secure = info.secure;
     if (spec.path && info.path !== spec.path) {
       result.error = `the player runs ${info.path ?? 'nothing'}, not ${spec.path}${
-        spec.path === 'webrtc' ? ' (this player has no WebRTC path yet)' : ''
+        spec.path === 'webrtc' ? ' (WebRTC did not connect, or this player has no WebRTC path)' : ''
       }`;
       return result;
     }
@@ -204,18 +205,15 @@ function summarise(frames) {
   };
 }
 
-/** p95 of each tenth of a run (at least 5 s each): shows growth, if any. */
+/** Figures for each tenth of a run (each at least 5 s long): shows growth, if any. */
 function windows(frames) {
   if (!frames.length) return [];
   const t0 = frames[0].shownAt;
   const span = frames.at(-1).shownAt - t0;
-  const size = Math.max(5000, span / 10);
-  const out = [];
-  for (let from = 0; from <= span; from += size) {
-    const part = frames.filter((f) => f.shownAt - t0 >= from && f.shownAt - t0 < from + size);
-    if (part.length) out.push({ fromS: Math.round(from / 1000), ...summarise(part) });
-  }
-  return out;
+  const count = Math.max(1, Math.min(10, Math.floor(span / 5000)));
+  const parts = Array.from({ length: count }, () => []);
+  for (const f of frames) parts[Math.min(count - 1, Math.floor(((f.shownAt - t0) / (span || 1)) * count))].push(f);
+  return parts.map((part, i) => ({ fromS: Math.round((i * span) / count / 1000), ...summarise(part) }));
 }
 
 async function main() {
@@ -291,7 +289,7 @@ async function main() {
     JSON.stringify({ settings, browser: version, machine: os.cpus()[0]?.model, report, runs }, null, 1),
   );
   console.log(`\nevery frame: ${path.relative(process.cwd(), settings.json)}`);
-  if (report.some((r) => r.error && r.name !== 'webrtc')) process.exitCode = 1;
+  if (report.some((r) => r.error)) process.exitCode = 1;
 }
 
 await main();

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("source", 3),
     // The hub's consumers and the boot-time network setup.
     ("websocket", 4),
+    ("rtsp", 4),
     ("privacy_led", 4),
     ("service", 4),
     ("setup", 4),

@@ -7,8 +7,10 @@
 //! - [`message`]: the incremental reader of what a client sends on its TCP
 //!   connection (requests, pipelined, and `$`-framed interleaved RTCP), with
 //!   bounds on every part, and the writer of responses.
+//! - [`sdp`]: the SDP a DESCRIBE is answered with.
 //!
-//! To come (issue 14): SDP for DESCRIBE, RFC 6184 packetization and RTCP sender
+//! To come (issue 14): RFC 6184 packetization and RTCP sender
 //! reports, the session state machine, and the thin I/O shell fed by the hub.
 
 pub mod message;
+pub mod sdp;

@@ -8,9 +8,12 @@
 //!   connection (requests, pipelined, and `$`-framed interleaved RTCP), with
 //!   bounds on every part, and the writer of responses.
 //! - [`sdp`]: the SDP a DESCRIBE is answered with.
+//! - [`rtp`]: RFC 6184 packetization (single NAL units and FU-A, marker bit,
+//!   sequence numbers per client).
 //!
-//! To come (issue 14): RFC 6184 packetization and RTCP sender
+//! To come (issue 14): RTCP sender
 //! reports, the session state machine, and the thin I/O shell fed by the hub.
 
 pub mod message;
+pub mod rtp;
 pub mod sdp;

@@ -10,10 +10,12 @@
 //! - [`sdp`]: the SDP a DESCRIBE is answered with.
 //! - [`rtp`]: RFC 6184 packetization (single NAL units and FU-A, marker bit,
 //!   sequence numbers per client).
+//! - [`rtcp`]: sender reports (RTP to wall-clock time, with the CNAME) and
+//!   finding a client's BYE.
 //!
-//! To come (issue 14): RTCP sender
-//! reports, the session state machine, and the thin I/O shell fed by the hub.
+//! To come (issue 14): the session state machine, and the thin I/O shell fed by the hub.
 
 pub mod message;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;

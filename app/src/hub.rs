@@ -641,6 +641,16 @@ impl Hub {
         self.state().stream.as_deref().cloned()
     }
 
+    /// The latest sequence and picture parameter sets (the lowest ids when there
+    /// are several), for out-of-band descriptions of the stream (RTSP's SDP);
+    /// `None` before both were seen.
+    pub fn parameter_sets(&self) -> Option<(Nal, Nal)> {
+        let state = self.state();
+        let sps = state.sps.values().next()?.clone();
+        let pps = state.pps.values().next()?.clone();
+        Some((sps, pps))
+    }
+
     /// Counters, source, stream and viewers, for status and metrics.
     pub fn snapshot(&self) -> HubSnapshot {
         let state = self.state();
@@ -1235,6 +1245,16 @@ mod tests {
         assert_eq!(seqs, [2, 3], "the latest keyframe and the frame since");
         assert!(frames(&items)[0].keyframe);
         assert_eq!(viewer.dropped(), 0);
+    }
+
+    #[test]
+    fn the_parameter_sets_are_there_once_a_keyframe_brought_them() {
+        let hub = Hub::new(limits(), Some(25.0));
+        assert!(hub.parameter_sets().is_none());
+        hub.publish(&idr(true, 1), SystemTime::now());
+        let (sps, pps) = hub.parameter_sets().unwrap();
+        assert_eq!(sps.data()[..], unhex(SPS)[..]);
+        assert_eq!(pps.data()[..], unhex(PPS)[..]);
     }
 
     #[test]

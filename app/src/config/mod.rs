@@ -323,14 +323,8 @@ pub fn split_announce(entry: &str) -> Result<(&str, Option<u16>), String> {
     if host.parse::<Ipv4Addr>().is_ok() {
         return Ok((host, port));
     }
-    let label_ok = |label: &str| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    };
-    if host.is_empty() || host.len() > 253 || !host.trim_end_matches('.').split('.').all(label_ok) {
+    let short_labels = host.split('.').all(|label| label.len() <= 63);
+    if host.len() > 253 || !rules::has_host_name_labels(host) || !short_labels {
         return Err("not an IP address or a host name".into());
     }
     Ok((host, port))

@@ -403,6 +403,17 @@ fn check_dns(servers: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `host` (one final dot allowed) is dot-separated labels of letters,
+/// digits, `-` and `_`, none empty (so not empty either).
+pub(super) fn has_host_name_labels(host: &str) -> bool {
+    host.trim_end_matches('.').split('.').all(|label| {
+        !label.is_empty()
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    })
+}
+
 /// Checks `server.allowed_hosts`: "*", host names and IP addresses, without ports.
 fn check_allowed_hosts(hosts: &[String]) -> Result<(), String> {
     let help = "list names such as \"camera.example.com\" or addresses such as \"192.168.1.50\"";
@@ -427,13 +438,7 @@ fn check_allowed_hosts(hosts: &[String]) -> Result<(), String> {
                  (every port is accepted; {help})"
             ));
         }
-        let label_ok = |label: &str| {
-            !label.is_empty()
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        };
-        if !host.trim_end_matches('.').split('.').all(label_ok) {
+        if !has_host_name_labels(host) {
             return Err(format!(
                 "{shown} is not a host name: letters a-z, digits, \"-\" and dots ({help})"
             ));

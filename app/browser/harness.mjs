@@ -1,6 +1,7 @@
 // Shared parts of the browser tests: the real streamer binary, headless Chromium and
 // pixel checks of the test pattern.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
@@ -145,24 +146,24 @@ export async function startStreamer({ port, config = '/nonexistent.toml', env = 
  */
 export function launchBrowser() {
   requireLoopbackOnly();
-  return chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      '--allow-loopback-in-peer-connection',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-      `--host-resolver-rules=MAP ${LAN_NAME} 127.0.0.1`,
-    ],
-  });
+  return chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
 }
+
+/** The flags every Chromium of the tests and the benches starts with. */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+  '--allow-loopback-in-peer-connection',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  `--host-resolver-rules=MAP ${LAN_NAME} 127.0.0.1`,
+];
 
 /**
  * A new page that fails the test on uncaught page errors (collected in `page.errors`),
@@ -303,6 +304,22 @@ export function changedSamples(a, b) {
   let changed = 0;
   for (let i = 0; i < Math.min(a.length, b.length); i++) if (Math.abs(a[i] - b[i]) > 40) changed += 1;
   return changed;
+}
+
+/**
+ * Checks the picture in `selector` (the player's `<video>` or `<canvas>`): the test
+ * pattern's size and bars, then, 0.7 s later, the bars again and a changed picture
+ * below them (the clock, the counter and the moving box).
+ */
+export async function assertPictureRightAndMoving(page, selector) {
+  const first = await samplePicture(page, selector);
+  assert.equal(first.width, WIDTH);
+  assert.equal(first.height, HEIGHT);
+  assert.deepEqual(barMismatches(first.bars), [], JSON.stringify(first.bars));
+  await sleep(700);
+  const later = await samplePicture(page, selector);
+  assert.deepEqual(barMismatches(later.bars), []);
+  assert.ok(changedSamples(first.below, later.below) >= 5, 'the picture below the bars should change over time');
 }
 
 export { sleep };

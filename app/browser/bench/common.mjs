@@ -3,20 +3,21 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { CHROMIUM_ARGS, chromiumPath, freePort, sleep } from '../harness.mjs';
+
+export { freePort, sleep };
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** app/browser/bench */
 export const benchDir = here;
 /** The repository's root. */
 export const repo = path.resolve(here, '../../..');
-
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** `process.env[name]`, or `fallback` when unset or empty. */
 export const env = (name, fallback) => process.env[name] || fallback;
@@ -45,18 +46,6 @@ export function ensureLoopbackOnly() {
   });
   if (result.error) throw new Error(`cannot run unshare -rn (util-linux): ${result.error.message}`);
   process.exit(result.status ?? 1);
-}
-
-/** A TCP port on 127.0.0.1 nobody listens on right now. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -149,23 +138,7 @@ export async function startStreamer(vars = {}) {
  * resolving to 127.0.0.1 (the page then is no secure context, as on a LAN).
  */
 export function launchChromium() {
-  return chromium.launch({
-    executablePath: env('CHROMIUM', '/usr/bin/chromium'),
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      '--allow-loopback-in-peer-connection',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-      '--host-resolver-rules=MAP streamer.local 127.0.0.1',
-    ],
-  });
+  return chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
 }
 
 /**

@@ -226,9 +226,10 @@ pub struct Peer {
     hello: ServerMessage,
     last_timing: Option<Instant>,
     last_stats: Option<Instant>,
-    /// For `stats`: viewers watching, frames this viewer lost.
+    /// For `stats` (the I/O shell keeps it current): viewers watching.
     pub viewers: usize,
-    /// Frames this viewer lost by falling behind.
+    /// For `stats` (the I/O shell keeps it current): frames this viewer lost by
+    /// falling behind, as the hub counts them.
     pub dropped: u64,
     /// Frames and bytes written.
     pub sent_frames: u64,
@@ -435,10 +436,7 @@ impl Peer {
                 self.state_message = Some(message);
             }
             Item::Join { frames } => self.backlog_left = frames,
-            Item::Resync { dropped } => {
-                self.dropped += dropped;
-                self.send_message(&ServerMessage::Resync { dropped });
-            }
+            Item::Resync { dropped } => self.send_message(&ServerMessage::Resync { dropped }),
         }
     }
 

@@ -245,8 +245,6 @@ pub async fn run_session(
                     let _ = flush(&mut peer, &viewer, &socket, ipv6_socket, &mut feeding).await;
                     return "the server is shutting down".into();
                 }
-                peer.viewers = viewer.hub().viewer_count();
-                peer.dropped = viewer.dropped();
                 for item in items.drain(..) {
                     if let Item::Frame(frame) = &item {
                         viewer.record_sent(frame.data.len());
@@ -257,7 +255,12 @@ pub async fn run_session(
                     }
                 }
             }
-            _ = tokio::time::sleep_until(deadline.into()) => peer.tick(Instant::now()),
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                // For the `stats` message, which ticks send: read here, not per frame.
+                peer.viewers = viewer.hub().viewer_count();
+                peer.dropped = viewer.dropped();
+                peer.tick(Instant::now());
+            }
         }
     }
 }

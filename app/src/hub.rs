@@ -187,19 +187,27 @@ pub enum Transport {
     WebSocket,
     /// WHEP: RTP over WebRTC (SRTP on the one UDP port).
     WebRtc,
+    /// RTSP: RTP interleaved in the RTSP connection, or over UDP.
+    Rtsp,
     /// Inside the server (tests, the privacy LED's own watcher).
     Internal,
 }
 
 impl Transport {
     /// Every transport, in the order `/metrics` lists them.
-    pub const ALL: [Transport; 3] = [Transport::WebSocket, Transport::WebRtc, Transport::Internal];
+    pub const ALL: [Transport; 4] = [
+        Transport::WebSocket,
+        Transport::WebRtc,
+        Transport::Rtsp,
+        Transport::Internal,
+    ];
 
     /// The name used in `/api/status` and as the `/metrics` label.
     pub fn name(self) -> &'static str {
         match self {
             Transport::WebSocket => "websocket",
             Transport::WebRtc => "webrtc",
+            Transport::Rtsp => "rtsp",
             Transport::Internal => "internal",
         }
     }

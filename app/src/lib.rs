@@ -12,6 +12,7 @@ pub mod hub;
 pub mod netif;
 pub mod privacy_led;
 pub mod probe;
+pub mod rtp;
 pub mod rtsp;
 pub mod service;
 pub mod setup;

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use streamer::config::{self, Config, ServerConfig};
 use streamer::hub::{Hub, HubLimits};
+use streamer::rtsp::{Rtsp, RtspService};
 use streamer::source::{self, supervisor};
 use streamer::webrtc::{whep::Whep, WebRtc};
 use streamer::{privacy_led, probe, service, setup, v4l2, web};
@@ -324,19 +325,45 @@ async fn serve(config: Config, mut report: config::ConfigReport) -> anyhow::Resu
             }
         }
     };
+    let connections = web::connections::Connections::new(connections);
+    let rtsp = if !config.rtsp.enabled {
+        RtspService::Off("RTSP is turned off (rtsp.enabled = false)".into())
+    } else {
+        match Rtsp::start(
+            &config.rtsp,
+            address.ip(),
+            hub.clone(),
+            Arc::new(connections.clone()),
+        )
+        .await
+        {
+            Ok(server) => RtspService::On(server),
+            Err(error) => {
+                tracing::error!(%error, "no RTSP");
+                RtspService::Off(format!("RTSP is unavailable: {error}"))
+            }
+        }
+    };
     let state = web::AppState {
         hub: hub.clone(),
         config: Arc::new(report),
         hardware,
         guard: Arc::new(web::guard::Guard::new(&config.server)),
         whep,
+        rtsp: rtsp.clone(),
     };
     let served = web::serve(
         listener,
         state,
         config.server.web_root.clone(),
-        web::connections::Connections::new(connections),
-        service::shutdown_signal(),
+        connections,
+        async move {
+            service::shutdown_signal().await;
+            // RTSP clients go with the WebSocket and WebRTC viewers.
+            if let RtspService::On(server) = &rtsp {
+                server.stop();
+            }
+        },
         Duration::from_secs(2),
     )
     .await;

@@ -11,6 +11,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("h264", 0),
     ("config", 0),
     ("netif", 0),
+    // RTP for H.264: packetization, timestamps, RTCP (RTSP and WebRTC send it).
+    ("rtp", 1),
     // The hardware boundary (its test fakes make H.264 with `h264`).
     ("v4l2", 1),
     // What this board is; encoding raw pictures; the fan-out hub.

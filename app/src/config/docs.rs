@@ -284,7 +284,7 @@ mod tests {
         let names: Vec<_> = schema.sections.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
-            ["network", "server", "webrtc", "camera", "encoder", "image", "gpio", "log"]
+            ["network", "server", "webrtc", "rtsp", "camera", "encoder", "image", "gpio", "log"]
         );
         let camera: Vec<_> = schema
             .section("camera")

@@ -72,6 +72,10 @@ pub struct Config {
     /// WebRTC: the lowest-delay way to watch, in every current browser (iPhone
     /// included) over plain http://, through WHEP (`POST /whep`).
     pub webrtc: WebRtcConfig,
+    /// RTSP: the stream for NVRs (Home Assistant, Frigate, Blue Iris), VLC,
+    /// ffmpeg and relays (MediaMTX, go2rtc), at
+    /// rtsp://streamer.local:8554/stream.
+    pub rtsp: RtspConfig,
     /// Where the video comes from.
     pub camera: CameraConfig,
     /// How the video is encoded (camera and test pattern; a file is sent as it is).
@@ -286,6 +290,37 @@ impl Default for WebRtcConfig {
             enabled: true,
             udp_port: 8189,
             announce: Vec::new(),
+        }
+    }
+}
+
+/// RTSP 1.0: the stream as RTP over the RTSP connection (TCP) or over UDP, at
+/// `rtsp://HOST:PORT/stream`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtspConfig {
+    /// Serve the stream over RTSP: true or false.
+    pub enabled: bool,
+    /// TCP port of the RTSP server, 1-65535 (0: any free port, the log says
+    /// which). The stream is at rtsp://streamer.local:PORT/stream.
+    pub port: u16,
+    /// UDP port the RTP packets of clients that ask for UDP leave from: an even
+    /// number 0-65534 (0: any free pair); RTCP uses the next port. Clients that
+    /// ask for TCP (rtsp_transport=tcp) need only the TCP port.
+    pub udp_port: u16,
+    /// Seconds a session lives without a sign of its client (a request on its
+    /// connection, or an RTCP report for UDP), 10-600. Clients are told it and
+    /// send keep-alives sooner.
+    pub session_timeout_s: u32,
+}
+
+impl Default for RtspConfig {
+    fn default() -> Self {
+        RtspConfig {
+            enabled: true,
+            port: 8554,
+            udp_port: 6970,
+            session_timeout_s: 60,
         }
     }
 }

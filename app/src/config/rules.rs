@@ -183,6 +183,22 @@ pub(super) const INT_RULES: &[IntRule] = &[
         range: "BCM pin 0-27",
     },
     IntRule {
+        key: "rtsp.udp_port",
+        noun: "RTP port",
+        min: 0,
+        max: 65_534,
+        even: true,
+        range: "an even port 0-65534; RTCP uses the next one",
+    },
+    IntRule {
+        key: "rtsp.session_timeout_s",
+        noun: "session timeout",
+        min: 10,
+        max: 600,
+        even: false,
+        range: "10-600 seconds",
+    },
+    IntRule {
         key: "encoder.intra_period",
         noun: "keyframe interval",
         min: 1,

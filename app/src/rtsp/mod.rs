@@ -8,14 +8,26 @@
 //!   connection (requests, pipelined, and `$`-framed interleaved RTCP), with
 //!   bounds on every part, and the writer of responses.
 //! - [`sdp`]: the SDP a DESCRIBE is answered with.
-//! - [`rtp`]: RFC 6184 packetization (single NAL units and FU-A, marker bit,
-//!   sequence numbers per client).
-//! - [`rtcp`]: sender reports (RTP to wall-clock time, with the CNAME) and
-//!   finding a client's BYE.
+//! - [`session`]: one connection's state machine (OPTIONS, DESCRIBE, SETUP,
+//!   PLAY, TEARDOWN, keep-alives; one session; liveness), hub items in, RTP
+//!   and RTCP out.
+//! - [`server`]: the I/O shell: the listener, a task per connection, the UDP
+//!   ports, each playing session a hub viewer of transport `rtsp`.
 //!
-//! To come (issue 14): the session state machine, and the thin I/O shell fed by the hub.
+//! RTP packetization, timestamps and RTCP are [`crate::rtp`]'s.
 
 pub mod message;
-pub mod rtcp;
-pub mod rtp;
 pub mod sdp;
+pub mod server;
+pub mod session;
+
+pub use server::Rtsp;
+
+/// The RTSP server, or why there is none (for `/api/status`).
+#[derive(Clone)]
+pub enum RtspService {
+    /// Serving.
+    On(Rtsp),
+    /// Not serving, and why.
+    Off(String),
+}

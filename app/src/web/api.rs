@@ -3,14 +3,17 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use serde::Serialize;
 
 use super::AppState;
 use crate::config::ConfigReport;
-use crate::hub::{HubSnapshot, InputStats, SourceState, SourceStatus, StreamInfo, ViewerStats};
+use crate::hub::{
+    HubSnapshot, InputStats, SourceState, SourceStatus, StreamInfo, Transport, ViewerStats,
+};
 use crate::probe::ProbeReport;
+use crate::rtsp::RtspService;
 use crate::webrtc::whep::Whep;
 
 /// Video older than this makes `/healthz` unhealthy.
@@ -33,6 +36,8 @@ pub struct Status {
     pub viewers: Vec<ViewerStats>,
     /// The WebRTC output.
     pub webrtc: WebRtcStatus,
+    /// The RTSP server.
+    pub rtsp: RtspStatus,
     /// How the configuration file was read, and its errors.
     pub config: ConfigReport,
     /// The hardware: Raspberry Pi model, hardware encoder, cameras, notes, and the
@@ -72,6 +77,71 @@ impl WebRtcStatus {
                 reason: Some(reason.clone()),
             },
         }
+    }
+}
+
+/// The RTSP server, for `/api/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RtspStatus {
+    /// RTSP is served.
+    pub enabled: bool,
+    /// The stream's URL with the host this status was asked of, e.g.
+    /// `rtsp://streamer.local:8554/stream`, when enabled.
+    pub url: Option<String>,
+    /// The TCP port, when enabled.
+    pub port: Option<u16>,
+    /// The UDP port RTP leaves from (RTCP: the next), when enabled.
+    pub udp_port: Option<u16>,
+    /// RTSP clients playing now.
+    pub sessions: usize,
+    /// Why it is not served, when not.
+    pub reason: Option<String>,
+}
+
+impl RtspStatus {
+    /// The status of `rtsp`, its URL on `host` (a `Host` header: a name or
+    /// address, with or without a port).
+    pub fn of(rtsp: &RtspService, host: &str, viewers: &[ViewerStats]) -> Self {
+        match rtsp {
+            RtspService::On(server) => RtspStatus {
+                enabled: true,
+                url: Some(format!(
+                    "rtsp://{}:{}{}",
+                    host_only(host),
+                    server.port(),
+                    crate::rtsp::session::PATH
+                )),
+                port: Some(server.port()),
+                udp_port: server.udp_port(),
+                sessions: viewers
+                    .iter()
+                    .filter(|v| v.transport == Transport::Rtsp)
+                    .count(),
+                reason: None,
+            },
+            RtspService::Off(reason) => RtspStatus {
+                enabled: false,
+                url: None,
+                port: None,
+                udp_port: None,
+                sessions: 0,
+                reason: Some(reason.clone()),
+            },
+        }
+    }
+}
+
+/// `host` without its port: `streamer.local:8000` -> `streamer.local`,
+/// `[::1]:8000` -> `[::1]`.
+fn host_only(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.contains(':') => {
+            name
+        }
+        _ => host,
     }
 }
 
@@ -116,6 +186,7 @@ impl Status {
         config: ConfigReport,
         mut device: ProbeReport,
         webrtc: WebRtcStatus,
+        rtsp: RtspStatus,
     ) -> Self {
         device.nodes.retain(|node| node.role.is_some());
         Status {
@@ -139,6 +210,7 @@ impl Status {
             },
             viewers: snapshot.viewers,
             webrtc,
+            rtsp,
             config,
             device,
         }
@@ -146,13 +218,21 @@ impl Status {
 }
 
 /// `GET /api/status`.
-pub async fn status(State(app): State<AppState>) -> Json<Status> {
+pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Json<Status> {
+    let snapshot = app.hub.snapshot();
+    // The guard let the request in: its Host is one this device answers to.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("streamer.local");
+    let rtsp = RtspStatus::of(&app.rtsp, host, &snapshot.viewers);
     Json(Status::new(
-        app.hub.snapshot(),
+        snapshot,
         app.hub.uptime(),
         (*app.config).clone(),
         (*app.hardware).clone(),
         WebRtcStatus::of(&app.whep),
+        rtsp,
     ))
 }
 
@@ -187,6 +267,15 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rtsp_url_takes_the_host_without_its_port() {
+        assert_eq!(host_only("streamer.local:8000"), "streamer.local");
+        assert_eq!(host_only("streamer.local"), "streamer.local");
+        assert_eq!(host_only("[::1]:8000"), "[::1]");
+        assert_eq!(host_only("[::1]"), "[::1]");
+        assert_eq!(host_only("192.0.2.7:80"), "192.0.2.7");
+    }
     use crate::hub::{Hub, HubLimits};
     use crate::v4l2::discover::{InspectedNode, Role};
 
@@ -216,7 +305,8 @@ mod tests {
             problem_count: 0,
         };
         let webrtc = WebRtcStatus::of(&Whep::Off("off in this test".into()));
-        let status = Status::new(hub.snapshot(), hub.uptime(), config, device, webrtc);
+        let rtsp = RtspStatus::of(&RtspService::Off("off".into()), "h", &[]);
+        let status = Status::new(hub.snapshot(), hub.uptime(), config, device, webrtc, rtsp);
         let json = serde_json::to_value(&status).unwrap();
         let paths: Vec<&str> = json["device"]["nodes"]
             .as_array()

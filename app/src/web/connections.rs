@@ -314,6 +314,26 @@ impl Drop for Slot {
     }
 }
 
+/// RTSP connections take their places from the same budget as HTTP ones.
+impl crate::rtsp::server::Admission for Connections {
+    fn admit(&self, address: IpAddr) -> Option<Box<dyn crate::rtsp::server::Place>> {
+        match Connections::admit(self, address) {
+            Ok(slot) => Some(Box::new(slot)),
+            Err(_) => None,
+        }
+    }
+}
+
+impl crate::rtsp::server::Place for Slot {
+    fn requested(&self) {
+        Slot::requested(self);
+    }
+
+    fn closed_for_room(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(Slot::closed_for_room(self))
+    }
+}
+
 /// A connection's socket with its place and a write-stall timer. After a
 /// WebSocket upgrade it lives on inside the session, so the place is held exactly
 /// as long as the socket is open.

@@ -43,6 +43,8 @@ pub struct AppState {
     pub guard: Arc<guard::Guard>,
     /// The WebRTC output, or why there is none.
     pub whep: crate::webrtc::whep::Whep,
+    /// The RTSP server, or why there is none.
+    pub rtsp: crate::rtsp::RtspService,
 }
 
 impl FromRef<AppState> for crate::webrtc::whep::Whep {

@@ -7,7 +7,6 @@
 //!   be sent as (its real profile-level-id), or why none.
 //! - [`peer`]: one viewer, sans-IO: str0m's `Rtc` (ICE-lite, DTLS, SRTP, RTP
 //!   packetization) fed with hub items.
-//! - [`clock`]: RTP timestamps that start a joining viewer at once.
 //! - [`demux`]: which session a datagram on the one UDP port belongs to.
 //! - [`udp`]: the I/O shell: the socket, its reader and one task per session.
 //!
@@ -19,7 +18,6 @@
 //! task. A browser's PLI/FIR becomes a (rate-limited) keyframe request to the
 //! source through the hub.
 
-pub mod clock;
 pub mod demux;
 pub mod offer;
 pub mod peer;

@@ -29,9 +29,9 @@ use str0m::net::{Protocol, Receive};
 use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 
-use super::clock::RtpClock;
 use super::offer::{self, OfferError};
 use crate::hub::{unix_micros, Item, StreamInfo};
+use crate::rtp::clock::RtpClock;
 use crate::websocket::messages::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
 
 /// How long ICE and DTLS may take before the session is given up: a browser on

@@ -111,6 +111,7 @@ impl TestServer {
             ))),
             guard: Arc::new(web::guard::Guard::new(&server_config)),
             whep: streamer::webrtc::whep::Whep::Off("no WebRTC in these tests".into()),
+            rtsp: streamer::rtsp::RtspService::Off("no RTSP in these tests".into()),
         };
         // Many viewers come from this one address: no per-address limit here.
         let connections = Connections::new(ConnectionLimits {

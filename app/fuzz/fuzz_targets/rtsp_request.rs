@@ -1,9 +1,80 @@
-//! An RTSP client's bytes, in arbitrary chunks, through the request reader: no
-//! panic, what it holds stays bounded, and after the first error it reads nothing.
+//! An RTSP client's bytes, in arbitrary chunks, through the request reader and
+//! through a whole connection's state machine: no panic, what the reader holds
+//! stays bounded, after the first error it reads nothing, every response is one
+//! whole RTSP response, and the connection's invariants hold after every step
+//! (with frames flowing whenever the client got its session playing).
 #![no_main]
 
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
+use streamer::h264::Nal;
+use streamer::hub::{Frame, Item, StreamInfo};
 use streamer::rtsp::message::{Reader, MAX_BODY_BYTES, MAX_HEAD_BYTES};
+use streamer::rtsp::session::{Connection, Description, Host, Output, Refused, Settings};
+
+/// The parameter sets of a 176x144 Baseline stream.
+const SPS: &[u8] = &[
+    0x67, 0x42, 0xc0, 0x0a, 0xd9, 0x04, 0x7b, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00,
+    0x00, 0x03, 0x03, 0x20, 0xf1, 0x22, 0x64, 0x80,
+];
+const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
+
+struct Fake {
+    playing: bool,
+    full: bool,
+    next: u64,
+}
+
+impl Host for Fake {
+    fn description(&self) -> Option<Description> {
+        Some(Description {
+            stream: StreamInfo {
+                codec: "avc1.42c00a".into(),
+                width: 176,
+                height: 144,
+                fps: Some(30.0),
+            },
+            sps: Nal::new(Bytes::from_static(SPS))?,
+            pps: Nal::new(Bytes::from_static(PPS))?,
+        })
+    }
+
+    fn play(&mut self) -> Result<(), Refused> {
+        assert!(!self.playing, "a second viewer place for one session");
+        if self.full {
+            return Err(Refused { reason: "full".into() });
+        }
+        self.playing = true;
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        assert!(self.playing, "a place given back that was never taken");
+        self.playing = false;
+    }
+
+    fn random(&mut self) -> u64 {
+        self.next = self.next.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        self.next
+    }
+}
+
+fn frame(seq: u64, keyframe: bool) -> Item {
+    let mut data = vec![0, 0, 0, 1];
+    data.extend_from_slice(SPS);
+    data.extend_from_slice(&[0, 0, 0, 1]);
+    data.extend_from_slice(PPS);
+    data.extend_from_slice(&[0, 0, 0, 1, if keyframe { 0x65 } else { 0x41 }, 0x88, 0x84]);
+    Item::Frame(Frame {
+        seq,
+        data: Bytes::from(data),
+        keyframe,
+        captured_us: 1_000_000 + seq * 33_333,
+        published_us: 1_000_000 + seq * 33_333,
+    })
+}
 
 fuzz_target!(|data: &[u8]| {
     let (chunk, stream) = match data.split_first() {
@@ -20,4 +91,40 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(reader.buffered() <= (MAX_HEAD_BYTES + MAX_BODY_BYTES).max(65_540) + chunk);
     }
+
+    let start = Instant::now();
+    let mut host = Fake {
+        playing: false,
+        full: chunk % 7 == 0,
+        next: u64::from(data[0]),
+    };
+    let mut connection = Connection::new(
+        Settings {
+            session_timeout: Duration::from_secs(60),
+            udp_rtp_port: (chunk % 2 == 0).then_some(6970),
+            max_payload: 1400,
+        },
+        "127.0.0.1:8554".parse().unwrap(),
+        "127.0.0.1:40000".parse().unwrap(),
+        start,
+    );
+    for (n, piece) in stream.chunks(chunk).enumerate() {
+        let now = start + Duration::from_millis(n as u64 * 100);
+        for output in connection.receive(piece, now, &mut host) {
+            if let Output::Write(bytes) = output {
+                assert!(bytes.starts_with(b"RTSP/1.0 "), "a response, whole");
+                assert!(bytes.windows(4).any(|w| w == b"\r\n\r\n"));
+            }
+        }
+        connection.check_invariants();
+        assert_eq!(host.playing, connection.playing(), "playing exactly while holding a place");
+        if connection.playing() {
+            let _ = connection.item(&frame(n as u64, n % 5 == 0));
+            let _ = connection.sender_report(std::time::SystemTime::now());
+        }
+        connection.poll_timeout(now, &mut host);
+        connection.check_invariants();
+    }
+    connection.closed(&mut host);
+    assert!(!host.playing, "the place is given back when the connection closes");
 });

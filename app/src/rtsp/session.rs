@@ -771,3 +771,649 @@ fn hash8(sps: &Nal, pps: &Nal) -> [u8; 8] {
     }
     (hash >> 1).to_be_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::h264::testing::{nal, unhex, PPS, SPS};
+    use proptest::prelude::*;
+
+    const TIMEOUT: Duration = Duration::from_secs(60);
+
+    struct FakeHost {
+        video: bool,
+        refuse: bool,
+        playing: bool,
+        plays: usize,
+        stops: usize,
+        next: u64,
+    }
+
+    impl FakeHost {
+        fn new() -> Self {
+            FakeHost {
+                video: true,
+                refuse: false,
+                playing: false,
+                plays: 0,
+                stops: 0,
+                next: 0x0123_4567_89ab_cdef,
+            }
+        }
+    }
+
+    impl Host for FakeHost {
+        fn description(&self) -> Option<Description> {
+            self.video.then(|| Description {
+                stream: StreamInfo {
+                    codec: "avc1.42c00a".into(),
+                    width: 176,
+                    height: 144,
+                    fps: Some(30.0),
+                },
+                sps: nal(&unhex(SPS)),
+                pps: nal(&unhex(PPS)),
+            })
+        }
+
+        fn play(&mut self) -> Result<(), Refused> {
+            if self.refuse {
+                return Err(Refused {
+                    reason: "too many viewers (2 already watching)".into(),
+                });
+            }
+            assert!(!self.playing, "play twice without stop");
+            self.playing = true;
+            self.plays += 1;
+            Ok(())
+        }
+
+        fn stop(&mut self) {
+            assert!(self.playing, "stop without play");
+            self.playing = false;
+            self.stops += 1;
+        }
+
+        fn random(&mut self) -> u64 {
+            self.next = self
+                .next
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            self.next
+        }
+    }
+
+    fn connection(now: Instant) -> Connection {
+        Connection::new(
+            Settings {
+                session_timeout: TIMEOUT,
+                udp_rtp_port: Some(6970),
+                max_payload: 1400,
+            },
+            "127.0.0.1:8554".parse().unwrap(),
+            "127.0.0.1:40000".parse().unwrap(),
+            now,
+        )
+    }
+
+    /// The responses (text) among `outputs`.
+    fn responses(outputs: &[Output]) -> Vec<String> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Write(b) if b.starts_with(b"RTSP/1.0") => {
+                    Some(String::from_utf8_lossy(b).into_owned())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ask(c: &mut Connection, host: &mut FakeHost, request: &str, now: Instant) -> String {
+        let out = c.receive(request.as_bytes(), now, host);
+        c.check_invariants();
+        let mut texts = responses(&out);
+        assert_eq!(texts.len(), 1, "one response to {request:?}: {texts:?}");
+        texts.remove(0)
+    }
+
+    fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+        response.split("\r\n").find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then_some(v.trim())
+        })
+    }
+
+    fn status(response: &str) -> u16 {
+        response[9..12].parse().unwrap()
+    }
+
+    const URL: &str = "rtsp://127.0.0.1:8554/stream";
+
+    /// SETUP over TCP and PLAY; the session id.
+    fn play_tcp(c: &mut Connection, host: &mut FakeHost, now: Instant) -> String {
+        let setup = ask(
+            c,
+            host,
+            &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 3\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n"),
+            now,
+        );
+        assert_eq!(status(&setup), 200, "{setup}");
+        let id = session_id_of(header(&setup, "Session").unwrap()).to_string();
+        let play = ask(
+            c,
+            host,
+            &format!("PLAY {URL}/ RTSP/1.0\r\nCSeq: 4\r\nSession: {id}\r\n\r\n"),
+            now,
+        );
+        assert_eq!(status(&play), 200, "{play}");
+        id
+    }
+
+    fn frame(seq: u64, keyframe: bool, captured_us: u64, size: usize) -> Item {
+        let mut data = Vec::new();
+        if keyframe {
+            for n in [unhex(SPS), unhex(PPS)] {
+                data.extend_from_slice(&[0, 0, 0, 1]);
+                data.extend_from_slice(&n);
+            }
+        }
+        data.extend_from_slice(&[0, 0, 0, 1, if keyframe { 0x65 } else { 0x41 }]);
+        data.extend((0..size).map(|i| (i % 251) as u8 | 1));
+        Item::Frame(crate::hub::Frame {
+            seq,
+            data: Bytes::from(data),
+            keyframe,
+            captured_us,
+            published_us: captured_us,
+        })
+    }
+
+    /// The RTP packets in interleaved writes on `channel`.
+    fn interleaved_packets(outputs: &[Output], channel: u8) -> Vec<Vec<u8>> {
+        let mut packets = Vec::new();
+        for output in outputs {
+            if let Output::Write(bytes) = output {
+                let mut rest = &bytes[..];
+                while rest.first() == Some(&b'$') {
+                    let len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+                    if rest[1] == channel {
+                        packets.push(rest[4..4 + len].to_vec());
+                    }
+                    rest = &rest[4 + len..];
+                }
+                assert!(rest.is_empty() || rest.starts_with(b"RTSP/1.0"));
+            }
+        }
+        packets
+    }
+
+    #[test]
+    fn options_lists_the_methods_and_echoes_cseq() {
+        let now = Instant::now();
+        let (mut c, mut host) = (connection(now), FakeHost::new());
+        let r = ask(
+            &mut c,
+            &mut host,
+            "OPTIONS * RTSP/1.0\r\nCSeq: 17\r\n\r\n",
+            now,
+        );
+        assert_eq!(status(&r), 200);
+        assert_eq!(header(&r, "CSeq"), Some("17"));
+        assert_eq!(header(&r, "Public"), Some(PUBLIC));
+    }
+
+    #[test]
+    fn describe_answers_the_sdp_with_a_content_base_or_503_before_video() {
+        let now = Instant::now();
+        let (mut c, mut host) = (connection(now), FakeHost::new());
+        host.video = false;
+        let r = ask(
+            &mut c,
+            &mut host,
+            &format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 2\r\n\r\n"),
+            now,
+        );
+        assert_eq!(status(&r), 503, "{r}");
+        assert!(header(&r, "Retry-After").is_some());
+        host.video = true;
+        let r = ask(
+            &mut c,
+            &mut host,
+            &format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 3\r\nAccept: application/sdp\r\n\r\n"),
+            now,
+        );
+        assert_eq!(status(&r), 200, "{r}");
+        assert_eq!(header(&r, "Content-Base"), Some(&*format!("{URL}/")));
+        assert_eq!(header(&r, "Content-Type"), Some("application/sdp"));
+        let body = r.split("\r\n\r\n").nth(1).unwrap();
+        assert_eq!(
+            header(&r, "Content-Length")
+                .unwrap()
+                .parse::<usize>()
+                .unwrap(),
+            body.len()
+        );
+        assert!(body.contains("sprop-parameter-sets="), "{body}");
+        assert!(body.contains("a=control:trackID=0"), "{body}");
+        let r = ask(
+            &mut c,
+            &mut host,
+            "DESCRIBE rtsp://127.0.0.1:8554/other RTSP/1.0\r\nCSeq: 4\r\n\r\n",
+            now,
+        );
+        assert_eq!(status(&r), 404, "{r}");
+    }
+
+    #[test]
+    fn setup_over_tcp_and_udp_says_the_transport_and_the_session() {
+        let now = Instant::now();
+        let (mut c, mut host) = (connection(now), FakeHost::new());
+        let r = ask(&mut c, &mut host, &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;unicast;interleaved=2-3\r\n\r\n"), now);
+        assert_eq!(status(&r), 200, "{r}");
+        assert!(
+            header(&r, "Transport")
+                .unwrap()
+                .starts_with("RTP/AVP/TCP;unicast;interleaved=2-3;ssrc="),
+            "{r}"
+        );
+        let session = header(&r, "Session").unwrap().to_string();
+        assert!(session.ends_with(";timeout=60"), "{session}");
+        assert_eq!(
+            c.transport(),
+            Some(Transport::Interleaved { rtp: 2, rtcp: 3 })
+        );
+        // The same session changes to UDP before PLAY; a destination elsewhere is
+        // not where packets go.
+        let id = session_id_of(&session).to_string();
+        let r = ask(&mut c, &mut host, &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nSession: {id}\r\nTransport: RTP/AVP;unicast;destination=192.0.2.9;client_port=5000-5001\r\n\r\n"), now);
+        assert_eq!(status(&r), 200, "{r}");
+        assert_eq!(
+            header(&r, "Transport").unwrap().split(";ssrc=").next(),
+            Some("RTP/AVP;unicast;client_port=5000-5001;server_port=6970-6971")
+        );
+        assert_eq!(
+            c.transport(),
+            Some(Transport::Udp {
+                rtp: "127.0.0.1:5000".parse().unwrap(),
+                rtcp: "127.0.0.1:5001".parse().unwrap()
+            })
+        );
+        assert_eq!(c.session_id(), Some(id.as_str()));
+    }
+
+    #[test]
+    fn unsupported_transports_are_461_naming_what_is_offered() {
+        let now = Instant::now();
+        let mut c = Connection::new(
+            Settings {
+                session_timeout: TIMEOUT,
+                udp_rtp_port: None,
+                max_payload: 1400,
+            },
+            "127.0.0.1:8554".parse().unwrap(),
+            "127.0.0.1:40000".parse().unwrap(),
+            now,
+        );
+        let mut host = FakeHost::new();
+        for transport in [
+            "RTP/AVP;unicast;client_port=5000-5001",
+            "RTP/AVP;multicast",
+            "RTP/AVP/TCP;interleaved=4-4",
+            "RAW/RAW/UDP;unicast",
+        ] {
+            let r = ask(
+                &mut c,
+                &mut host,
+                &format!(
+                    "SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: {transport}\r\n\r\n"
+                ),
+                now,
+            );
+            assert_eq!(status(&r), 461, "{transport}: {r}");
+            assert!(r.contains("RTP/AVP/TCP (interleaved) only"), "{r}");
+        }
+        // Of alternatives, the first offered is taken.
+        let r = ask(&mut c, &mut host, &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP;unicast;client_port=5000-5001,RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n"), now);
+        assert_eq!(status(&r), 200, "{r}");
+        assert!(c.session_id().is_some());
+    }
+
+    #[test]
+    fn play_takes_a_viewer_place_and_rtp_info_names_the_first_packet() {
+        let now = Instant::now();
+        let (mut c, mut host) = (connection(now), FakeHost::new());
+        let r = ask(
+            &mut c,
+            &mut host,
+            &format!("PLAY {URL} RTSP/1.0\r\nCSeq: 1\r\n\r\n"),
+            now,
+        );
+        assert_eq!(status(&r), 455, "PLAY before SETUP: {r}");
+        assert_eq!(host.plays, 0);
+        let setup = ask(&mut c, &mut host, &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n"), now);
+        let id = session_id_of(header(&setup, "Session").unwrap()).to_string();
+        let r = ask(
+            &mut c,
+            &mut host,
+            &format!(
+                "PLAY {URL} RTSP/1.0\r\nCSeq: 3\r\nSession: {id}\r\nRange: npt=0.000-\r\n\r\n"
+            ),
+            now,
+        );
+        assert_eq!(status(&r), 200, "{r}");
+        assert_eq!(host.plays, 1);
+        assert!(c.playing());
+        let info = header(&r, "RTP-Info").unwrap().to_string();
+        assert!(
+            info.starts_with(&format!("url={URL}/trackID=0;seq=")),
+            "{info}"
+        );
+        let out = c.item(&frame(0, true, 1_000_000, 3000));
+        let packets = interleaved_packets(&out, 0);
+        let seq = u16::from_be_bytes([packets[0][2], packets[0][3]]);
+        let ts = u32::from_be_bytes(packets[0][4..8].try_into().unwrap());
+        assert_eq!(info, format!("url={URL}/trackID=0;seq={seq};rtptime={ts}"));
+        // SPS and PPS in band before the IDR slice; the marker on the last packet.
+        assert_eq!(packets[0][12] & 0x1f, 7);
+        assert_eq!(packets[1][12] & 0x1f, 8);
+        assert!(packets.last().unwrap()[1] & 0x80 != 0);
+        assert!(packets[..packets.len() - 1]
+            .iter()
+            .all(|p| p[1] & 0x80 == 0));
+        // PLAY again: still one place.
+        let r = ask(
+            &mut c,
+            &mut host,
+            &format!("PLAY {URL} RTSP/1.0\r\nCSeq: 4\r\nSession: {id}\r\n\r\n"),
+            now,
+        );
+        assert_eq!(status(&r), 200, "{r}");
+        assert_eq!(host.plays, 1);
+        // SETUP while playing would change the transport under the client.
+        let r = ask(&mut c, &mut host, &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 5\r\nSession: {id}\r\nTransport: RTP/AVP/TCP;interleaved=2-3\r\n\r\n"), now);
+        assert_eq!(status(&r), 455, "{r}");
+        let r = ask(
+            &mut c,
+            &mut host,
+            &format!("TEARDOWN {URL} RTSP/1.0\r\nCSeq: 6\r\nSession: {id}\r\n\r\n"),
+            now,
+        );
+        assert_eq!(status(&r), 200, "{r}");
+        assert_eq!((host.plays, host.stops), (1, 1));
+        assert!(!c.playing());
+        assert!(c.item(&frame(1, false, 1_033_000, 100)).is_empty());
+    }
+
+    #[test]
+    fn a_full_hub_is_503_and_the_session_can_try_again() {
+        let now = Instant::now();
+        let (mut c, mut host) = (connection(now), FakeHost::new());
+        host.refuse = true;
+        let setup = ask(&mut c, &mut host, &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n"), now);
+        let id = session_id_of(header(&setup, "Session").unwrap()).to_string();
+        let r = ask(
+            &mut c,
+            &mut host,
+            &format!("PLAY {URL} RTSP/1.0\r\nCSeq: 3\r\nSession: {id}\r\n\r\n"),
+            now,
+        );
+        assert_eq!(status(&r), 503, "{r}");
+        assert!(r.contains("too many viewers"), "{r}");
+        assert!(!c.playing());
+        host.refuse = false;
+        let r = ask(
+            &mut c,
+            &mut host,
+            &format!("PLAY {URL} RTSP/1.0\r\nCSeq: 4\r\nSession: {id}\r\n\r\n"),
+            now,
+        );
+        assert_eq!(status(&r), 200, "{r}");
+        c.closed(&mut host);
+        assert_eq!((host.plays, host.stops), (1, 1));
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order_and_others_sessions_are_454() {
+        let now = Instant::now();
+        let (mut c, mut host) = (connection(now), FakeHost::new());
+        let out = c.receive(
+            format!(
+                "OPTIONS {URL} RTSP/1.0\r\nCSeq: 1\r\n\r\nDESCRIBE {URL} RTSP/1.0\r\nCSeq: 2\r\n\r\n\
+                 GET_PARAMETER {URL} RTSP/1.0\r\nCSeq: 3\r\nSession: 0000000000000001\r\n\r\n\
+                 SET_PARAMETER {URL} RTSP/1.0\r\nCSeq: 4\r\n\r\n"
+            )
+            .as_bytes(),
+            now,
+            &mut host,
+        );
+        let texts = responses(&out);
+        let seen: Vec<(u16, &str)> = texts
+            .iter()
+            .map(|t| (status(t), header(t, "CSeq").unwrap()))
+            .collect();
+        assert_eq!(seen, [(200, "1"), (200, "2"), (454, "3"), (200, "4")]);
+    }
+
+    #[test]
+    fn methods_not_served_are_405_or_501_with_public() {
+        let now = Instant::now();
+        let (mut c, mut host) = (connection(now), FakeHost::new());
+        for (method, expected) in [
+            ("PAUSE", 405),
+            ("RECORD", 405),
+            ("ANNOUNCE", 405),
+            ("FLY", 501),
+        ] {
+            let r = ask(
+                &mut c,
+                &mut host,
+                &format!("{method} {URL} RTSP/1.0\r\nCSeq: 9\r\n\r\n"),
+                now,
+            );
+            assert_eq!(status(&r), expected, "{method}: {r}");
+            assert_eq!(header(&r, "Public"), Some(PUBLIC));
+        }
+        let r = ask(
+            &mut c,
+            &mut host,
+            &format!("OPTIONS {URL} RTSP/1.0\r\n\r\n"),
+            now,
+        );
+        assert_eq!(status(&r), 400, "no CSeq: {r}");
+        let r = ask(
+            &mut c,
+            &mut host,
+            &format!(
+                "SET_PARAMETER {URL} RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 9\r\n\r\nbrightness"
+            ),
+            now,
+        );
+        assert_eq!(status(&r), 451, "{r}");
+    }
+
+    #[test]
+    fn unreadable_bytes_are_answered_and_end_the_connection_and_its_session() {
+        let now = Instant::now();
+        let (mut c, mut host) = (connection(now), FakeHost::new());
+        play_tcp(&mut c, &mut host, now);
+        let out = c.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", now, &mut host);
+        let texts = responses(&out);
+        assert_eq!(texts.len(), 1);
+        assert_eq!(status(&texts[0]), 400, "{}", texts[0]);
+        assert!(matches!(c.end(), Some(End::Unreadable(_))));
+        assert_eq!(host.stops, 1);
+        assert!(c
+            .receive(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n", now, &mut host)
+            .is_empty());
+        c.check_invariants();
+    }
+
+    #[test]
+    fn liveness_a_bare_connection_and_a_udp_session_need_signs_of_life_tcp_play_does_not() {
+        let start = Instant::now();
+        let (mut c, mut host) = (connection(start), FakeHost::new());
+        assert_eq!(c.deadline(), Some(start + TIMEOUT));
+        let later = start + Duration::from_secs(30);
+        ask(
+            &mut c,
+            &mut host,
+            "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n",
+            later,
+        );
+        assert_eq!(c.deadline(), Some(later + TIMEOUT));
+        play_tcp(&mut c, &mut host, later);
+        assert_eq!(
+            c.deadline(),
+            None,
+            "a TCP session lives with its connection"
+        );
+
+        let (mut c, mut host) = (connection(start), FakeHost::new());
+        let setup = ask(&mut c, &mut host, &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP;unicast;client_port=5000-5001\r\n\r\n"), start);
+        let id = session_id_of(header(&setup, "Session").unwrap()).to_string();
+        ask(
+            &mut c,
+            &mut host,
+            &format!("PLAY {URL} RTSP/1.0\r\nCSeq: 2\r\nSession: {id}\r\n\r\n"),
+            start,
+        );
+        // A receiver report is a sign of life.
+        let rr = [0x80u8, 201, 0, 1, 0, 0, 0, 1];
+        c.rtcp_datagram(&rr, later, &mut host);
+        c.poll_timeout(later + TIMEOUT - Duration::from_millis(1), &mut host);
+        assert!(c.end().is_none() && c.playing());
+        c.poll_timeout(later + TIMEOUT, &mut host);
+        assert_eq!(c.end(), Some(&End::TimedOut));
+        assert_eq!(host.stops, 1);
+        c.check_invariants();
+    }
+
+    #[test]
+    fn a_bye_ends_the_session() {
+        let now = Instant::now();
+        let (mut c, mut host) = (connection(now), FakeHost::new());
+        play_tcp(&mut c, &mut host, now);
+        // RR then BYE in one compound packet, interleaved on the RTCP channel.
+        let compound = [0x80u8, 201, 0, 1, 0, 0, 0, 1, 0x81, 203, 0, 1, 0, 0, 0, 1];
+        let mut bytes = vec![b'$', 1, 0, compound.len() as u8];
+        bytes.extend_from_slice(&compound);
+        c.receive(&bytes, now, &mut host);
+        assert_eq!(c.end(), Some(&End::Bye));
+        assert_eq!(host.stops, 1);
+    }
+
+    #[test]
+    fn sender_reports_map_wall_clock_to_the_stream_s_rtp_time() {
+        let now = Instant::now();
+        let (mut c, mut host) = (connection(now), FakeHost::new());
+        play_tcp(&mut c, &mut host, now);
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert!(c.sender_report(wall).is_none(), "no report before a frame");
+        let captured = crate::hub::unix_micros(wall) - 100_000;
+        let out = c.item(&frame(0, true, captured, 500));
+        let first = &interleaved_packets(&out, 0)[0];
+        let ts = u32::from_be_bytes(first[4..8].try_into().unwrap());
+        let report = c.sender_report(wall).unwrap();
+        let sr = &interleaved_packets(&[report], 1)[0];
+        assert_eq!(sr[1], 200);
+        assert_eq!(&sr[4..8], &first[8..12], "the stream's SSRC");
+        assert_eq!(
+            u64::from_be_bytes(sr[8..16].try_into().unwrap()),
+            rtcp::ntp_timestamp(wall)
+        );
+        // 100 ms after the frame was captured: 9000 ticks on.
+        assert_eq!(
+            u32::from_be_bytes(sr[16..20].try_into().unwrap()),
+            ts.wrapping_add(9000)
+        );
+        assert_eq!(
+            u32::from_be_bytes(sr[20..24].try_into().unwrap()),
+            3,
+            "packets: SPS, PPS, the slice"
+        );
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Join(usize),
+        Frame {
+            keyframe: bool,
+            gap_ms: u64,
+            size: usize,
+        },
+        Resync,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0usize..4).prop_map(Step::Join),
+            (any::<bool>(), 0u64..200, 0usize..5000).prop_map(|(keyframe, gap_ms, size)| {
+                Step::Frame {
+                    keyframe,
+                    gap_ms,
+                    size,
+                }
+            }),
+            Just(Step::Resync),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the viewer receives, the client sees one RTP stream: sequence
+        /// numbers without a gap, timestamps that never go back (and move on
+        /// between frames), one SSRC, the marker on each frame's last packet only,
+        /// every packet within the payload limit.
+        #[test]
+        fn packets_form_one_gapless_stream(steps in proptest::collection::vec(step(), 1..40), udp in any::<bool>()) {
+            let now = Instant::now();
+            let (mut c, mut host) = (connection(now), FakeHost::new());
+            let transport = if udp { "RTP/AVP;unicast;client_port=5000-5001" } else { "RTP/AVP/TCP;unicast;interleaved=0-1" };
+            let setup = ask(&mut c, &mut host, &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: {transport}\r\n\r\n"), now);
+            let id = session_id_of(header(&setup, "Session").unwrap()).to_string();
+            ask(&mut c, &mut host, &format!("PLAY {URL} RTSP/1.0\r\nCSeq: 2\r\nSession: {id}\r\n\r\n"), now);
+            let mut captured = 1_000_000_000u64;
+            let mut last: Option<(u16, u32, u32)> = None;
+            for (n, s) in steps.iter().enumerate() {
+                let item = match s {
+                    Step::Join(frames) => Item::Join { frames: *frames },
+                    Step::Resync => Item::Resync { dropped: 3 },
+                    Step::Frame { keyframe, gap_ms, size } => {
+                        captured += gap_ms * 1000;
+                        frame(n as u64, *keyframe, captured, *size)
+                    }
+                };
+                let out = c.item(&item);
+                let packets: Vec<Vec<u8>> = if udp {
+                    out.iter().map(|o| match o {
+                        Output::Rtp(to, p) => { assert_eq!(*to, "127.0.0.1:5000".parse().unwrap()); p.to_vec() }
+                        other => panic!("{other:?}"),
+                    }).collect()
+                } else {
+                    interleaved_packets(&out, 0)
+                };
+                prop_assert_eq!(packets.is_empty(), !matches!(s, Step::Frame { .. }));
+                for (i, p) in packets.iter().enumerate() {
+                    prop_assert!(p.len() <= 12 + 1400);
+                    let seq = u16::from_be_bytes([p[2], p[3]]);
+                    let ts = u32::from_be_bytes(p[4..8].try_into().unwrap());
+                    let ssrc = u32::from_be_bytes(p[8..12].try_into().unwrap());
+                    let marker = p[1] & 0x80 != 0;
+                    prop_assert_eq!(marker, i + 1 == packets.len());
+                    if let Some((last_seq, last_ts, last_ssrc)) = last {
+                        prop_assert_eq!(seq, last_seq.wrapping_add(1));
+                        prop_assert_eq!(ssrc, last_ssrc);
+                        let step = ts.wrapping_sub(last_ts);
+                        if i == 0 {
+                            prop_assert!(step >= 1 && step < 1 << 31, "a new frame moves time on");
+                        } else {
+                            prop_assert_eq!(step, 0);
+                        }
+                    }
+                    last = Some((seq, ts, ssrc));
+                }
+            }
+            c.check_invariants();
+        }
+    }
+}

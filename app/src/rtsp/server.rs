@@ -39,6 +39,9 @@ const READ_CHUNK: usize = 8 * 1024;
 const ITEMS_AT_ONCE: usize = 16;
 /// Most bytes of a datagram read from the UDP ports (RTCP is small).
 const MAX_DATAGRAM: usize = 2048;
+/// How long a new client's first request waits for the stream's parameters
+/// (see [`Rtsp::wait_for_video`]) before DESCRIBE answers 503.
+pub const STREAM_WAIT: Duration = Duration::from_secs(5);
 /// Pause after `accept` failed for lack of a resource (files, memory).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
@@ -269,7 +272,7 @@ impl Rtsp {
             let deadline = connection.deadline();
             let playing = connection.playing() && host.viewer.is_some();
             let outputs = tokio::select! {
-                _ = stop.wait_for(|s| *s) => break "the server is stopping",
+                () = stopped(&mut stop) => break "the server is stopping",
                 _ = place.closed_for_room(), if !requested => break "closed to make room",
                 read = reader.read(&mut buf) => match read {
                     Ok(0) => break "closed by the client",
@@ -277,6 +280,7 @@ impl Rtsp {
                         if !requested {
                             requested = true;
                             place.requested();
+                            self.wait_for_video(peer).await;
                         }
                         connection.receive(&buf[..n], Instant::now(), &mut host)
                     }
@@ -320,6 +324,24 @@ impl Rtsp {
         self.update_routes(&connection, &inbox_tx, &mut routed);
         let _ = writer.shutdown().await;
         tracing::debug!(%peer, reason = why, "RTSP connection closed");
+    }
+
+    /// Before a new client's first request is answered: when the stream's
+    /// parameters are not known yet (a camera that starts on demand, or is
+    /// starting), takes a viewer place for a moment, which starts an on-demand
+    /// camera, and waits up to [`STREAM_WAIT`] for them, so that DESCRIBE can
+    /// answer. The camera then stays on for its grace time, long enough for the
+    /// client's SETUP and PLAY.
+    async fn wait_for_video(&self, peer: SocketAddr) {
+        let hub = &self.inner.hub;
+        if hub.stream_info().is_some() {
+            return;
+        }
+        let _starting = hub.subscribe(Some(peer), ViewerTransport::Rtsp);
+        let deadline = tokio::time::Instant::now() + STREAM_WAIT;
+        while hub.stream_info().is_none() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Routes datagrams from the session's client ports to this connection (and
@@ -378,6 +400,11 @@ impl Rtsp {
         }
         Ok(())
     }
+}
+
+/// Completes when the server stops.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 async fn receive(viewer: Option<&Viewer>, items: &mut Vec<Item>) -> bool {

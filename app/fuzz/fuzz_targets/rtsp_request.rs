@@ -11,6 +11,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use streamer::h264::Nal;
 use streamer::hub::{Frame, Item, StreamInfo};
+use streamer::rtp::packetizer::Payloads;
 use streamer::rtsp::message::{Reader, MAX_BODY_BYTES, MAX_HEAD_BYTES};
 use streamer::rtsp::session::{Connection, Description, Host, Output, Refused, Settings};
 
@@ -119,7 +120,8 @@ fuzz_target!(|data: &[u8]| {
         connection.check_invariants();
         assert_eq!(host.playing, connection.playing(), "playing exactly while holding a place");
         if connection.playing() {
-            let _ = connection.item(&frame(n as u64, n % 5 == 0));
+            let mut cut = |f: &Frame| std::sync::Arc::new(Payloads::new(&f.data, 1400));
+            let _ = connection.item(&frame(n as u64, n % 5 == 0), &mut cut);
             let _ = connection.sender_report(std::time::SystemTime::now());
         }
         connection.poll_timeout(now, &mut host);

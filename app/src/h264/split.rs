@@ -262,6 +262,32 @@ fn find_start_code(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// Where the NAL units of one whole Annex-B buffer are (each without its start
+/// code and the zero bytes before the next one; empty ones, and ones with the
+/// forbidden bit set, left out, as the [`Splitter`] does): for cutting
+/// a hub frame into RTP payloads without copying it.
+pub fn nal_ranges(data: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let Some(mut code) = find_start_code(data, 0) else {
+        return ranges;
+    };
+    loop {
+        let start = code + 3;
+        let next = find_start_code(data, start);
+        let mut end = next.unwrap_or(data.len());
+        while end > start && data[end - 1] == 0 {
+            end -= 1;
+        }
+        if end > start && data[start] & 0x80 == 0 {
+            ranges.push(start..end);
+        }
+        match next {
+            Some(n) => code = n,
+            None => return ranges,
+        }
+    }
+}
+
 /// Whether Annex-B `data` holds a slice (a coded picture's VCL NAL unit, types
 /// 1-5), as opposed to only parameter sets or SEI.
 pub fn contains_slice(data: &[u8]) -> bool {
@@ -286,6 +312,16 @@ pub fn contains_slice(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// `nal_ranges` finds what the splitter finds, in one whole buffer.
+        #[test]
+        fn nal_ranges_agree_with_the_splitter(data in proptest::collection::vec(proptest::prop_oneof![proptest::prelude::Just(0u8), proptest::prelude::Just(1u8), proptest::prelude::any::<u8>()], 0..400)) {
+            let (nals, _) = split_all(&[&data]);
+            let ranges: Vec<Vec<u8>> = nal_ranges(&data).into_iter().map(|r| data[r].to_vec()).collect();
+            proptest::prop_assert_eq!(ranges, nals);
+        }
+    }
 
     fn split_all(chunks: &[&[u8]]) -> (Vec<Vec<u8>>, SplitStats) {
         let mut s = Splitter::new();

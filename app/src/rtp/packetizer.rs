@@ -7,8 +7,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::h264::split::Splitter;
-use crate::h264::Nal;
+use crate::h264::split;
 
 /// RTP payload bytes per packet by default: with the 12-byte RTP header, IP and
 /// UDP (or TCP and the 4-byte interleave header) it stays under a 1500-byte MTU.
@@ -45,20 +44,108 @@ impl Packetizer {
 
     /// The RTP packets of one access unit (Annex-B), stamped `timestamp` (90 kHz).
     pub fn packetize(&mut self, annex_b: &[u8], timestamp: u32, payload_type: u8) -> Vec<Bytes> {
-        let mut units: Vec<Nal> = Vec::new();
-        let mut splitter = Splitter::new();
-        splitter.push(annex_b, &mut units);
-        splitter.flush(&mut units);
-        let nals: Vec<&[u8]> = units
+        let payloads = Payloads::new(&Bytes::copy_from_slice(annex_b), self.max_payload);
+        self.packets(&payloads, timestamp, payload_type)
+    }
+
+    /// The RTP packets of an access unit already cut into `payloads`, each packet
+    /// its own buffer (for UDP).
+    pub fn packets(&mut self, payloads: &Payloads, timestamp: u32, payload_type: u8) -> Vec<Bytes> {
+        payloads
+            .parts
             .iter()
-            .map(|n| &n.data()[..])
-            .filter(|n| !n.is_empty() && n[0] & 0x1f != AUD)
+            .map(|part| {
+                let mut out = BytesMut::with_capacity(HEADER + part.len());
+                self.put(&mut out, part, timestamp, payload_type);
+                out.freeze()
+            })
+            .collect()
+    }
+
+    /// Appends the RTP packets of an access unit already cut into `payloads` to
+    /// `out`, each framed for the RTSP connection (`$`, `channel`, length;
+    /// RFC 2326 10.12): one buffer for the whole access unit.
+    pub fn write_interleaved(
+        &mut self,
+        payloads: &Payloads,
+        timestamp: u32,
+        payload_type: u8,
+        channel: u8,
+        out: &mut BytesMut,
+    ) {
+        out.reserve(payloads.parts.len() * (4 + HEADER) + payloads.bytes);
+        for part in &payloads.parts {
+            out.put_u8(b'$');
+            out.put_u8(channel);
+            // A part is at most max_payload bytes, far below 64 KiB.
+            out.put_u16((HEADER + part.len()) as u16);
+            self.put(out, part, timestamp, payload_type);
+        }
+    }
+
+    fn put(&mut self, out: &mut BytesMut, part: &Part, timestamp: u32, pt: u8) {
+        out.put_u8(0x80); // version 2, no padding, extension or CSRC
+        out.put_u8((u8::from(part.marker) << 7) | (pt & 0x7f));
+        out.put_u16(self.next_seq);
+        out.put_u32(timestamp);
+        out.put_u32(self.ssrc);
+        out.put_slice(&part.fu[..usize::from(part.fu_len)]);
+        out.put_slice(&part.body);
+        self.next_seq = self.next_seq.wrapping_add(1);
+    }
+}
+
+/// RTP header bytes (no CSRC, no extension).
+const HEADER: usize = 12;
+
+/// One access unit cut into RTP payloads: the same for every client, so made once
+/// per frame and shared; each client then only adds its own headers. The
+/// payloads are slices of the frame's buffer, not copies.
+#[derive(Debug, Clone)]
+pub struct Payloads {
+    parts: Vec<Part>,
+    /// Payload bytes in all.
+    bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Part {
+    /// The FU-A indicator and header, for a fragment.
+    fu: [u8; 2],
+    fu_len: u8,
+    /// The NAL unit, or the fragment's piece of it.
+    body: Bytes,
+    /// The last packet of the access unit.
+    marker: bool,
+}
+
+impl Part {
+    fn len(&self) -> usize {
+        usize::from(self.fu_len) + self.body.len()
+    }
+}
+
+impl Payloads {
+    /// Cuts an access unit (Annex-B) into payloads of at most `max_payload`
+    /// bytes (at least 64): single NAL unit packets, FU-A for larger NAL units;
+    /// access unit delimiters left out.
+    pub fn new(annex_b: &Bytes, max_payload: usize) -> Self {
+        let max_payload = max_payload.max(64);
+        let nals: Vec<Bytes> = split::nal_ranges(annex_b)
+            .into_iter()
+            .map(|range| annex_b.slice(range))
+            .filter(|nal| nal[0] & 0x1f != AUD)
             .collect();
-        let mut packets = Vec::new();
+        let mut parts = Vec::new();
         for (i, nal) in nals.iter().enumerate() {
             let last_nal = i + 1 == nals.len();
-            if nal.len() <= self.max_payload {
-                packets.push(self.packet(timestamp, payload_type, last_nal, &[], nal));
+            if nal.len() <= max_payload {
+                parts.push(Part {
+                    fu: [0, 0],
+                    fu_len: 0,
+                    body: nal.clone(),
+                    marker: last_nal,
+                });
                 continue;
             }
             // FU-A: indicator (F and NRI of the NAL unit, type 28), header (S, E,
@@ -66,43 +153,39 @@ impl Packetizer {
             // header byte.
             let indicator = (nal[0] & 0xe0) | FU_A;
             let kind = nal[0] & 0x1f;
-            let body = &nal[1..];
-            let piece = self.max_payload - 2;
-            let count = body.len().div_ceil(piece);
-            for (j, chunk) in body.chunks(piece).enumerate() {
+            let piece = max_payload - 2;
+            let body_len = nal.len() - 1;
+            let count = body_len.div_ceil(piece);
+            for j in 0..count {
+                let from = 1 + j * piece;
+                let to = (from + piece).min(nal.len());
                 let start = if j == 0 { 0x80 } else { 0 };
                 let end = if j + 1 == count { 0x40 } else { 0 };
-                let marker = last_nal && j + 1 == count;
-                packets.push(self.packet(
-                    timestamp,
-                    payload_type,
-                    marker,
-                    &[indicator, start | end | kind],
-                    chunk,
-                ));
+                parts.push(Part {
+                    fu: [indicator, start | end | kind],
+                    fu_len: 2,
+                    body: nal.slice(from..to),
+                    marker: last_nal && j + 1 == count,
+                });
             }
         }
-        packets
+        let bytes = parts.iter().map(Part::len).sum();
+        Payloads { parts, bytes }
     }
 
-    fn packet(
-        &mut self,
-        timestamp: u32,
-        pt: u8,
-        marker: bool,
-        prefix: &[u8],
-        payload: &[u8],
-    ) -> Bytes {
-        let mut out = BytesMut::with_capacity(12 + prefix.len() + payload.len());
-        out.put_u8(0x80); // version 2, no padding, extension or CSRC
-        out.put_u8((u8::from(marker) << 7) | (pt & 0x7f));
-        out.put_u16(self.next_seq);
-        out.put_u32(timestamp);
-        out.put_u32(self.ssrc);
-        out.put_slice(prefix);
-        out.put_slice(payload);
-        self.next_seq = self.next_seq.wrapping_add(1);
-        out.freeze()
+    /// How many packets.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Payload bytes in all (RTCP's octet count).
+    pub fn payload_bytes(&self) -> usize {
+        self.bytes
     }
 }
 
@@ -174,6 +257,29 @@ mod tests {
         assert!(markers_ok, "the marker is on the last packet only");
         // Sequence numbers wrap and go on with the next access unit.
         assert_eq!(p.next_seq(), 3);
+    }
+
+    #[test]
+    fn interleaved_packets_are_the_same_packets_framed() {
+        let mut idr = vec![0x65];
+        idr.extend((0..5000u32).map(|i| (i % 251) as u8 | 1));
+        let frame = Bytes::from(annex_b(&[vec![0x67, 1, 2], vec![0x68, 3], idr]));
+        let payloads = Payloads::new(&frame, 1400);
+        assert_eq!(payloads.len(), 2 + 4);
+        let (mut a, mut b) = (Packetizer::new(9, 100, 1400), Packetizer::new(9, 100, 1400));
+        let packets = a.packets(&payloads, 77, 96);
+        let mut framed = BytesMut::new();
+        b.write_interleaved(&payloads, 77, 96, 4, &mut framed);
+        let mut expected = Vec::new();
+        for p in &packets {
+            expected.extend_from_slice(&[b'$', 4]);
+            expected.extend_from_slice(&(p.len() as u16).to_be_bytes());
+            expected.extend_from_slice(p);
+        }
+        assert_eq!(&framed[..], &expected[..]);
+        assert_eq!(a.next_seq(), b.next_seq());
+        let payload: usize = packets.iter().map(|p| p.len() - 12).sum();
+        assert_eq!(payloads.payload_bytes(), payload);
     }
 
     proptest! {

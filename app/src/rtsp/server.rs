@@ -12,7 +12,7 @@
 //! skipped to the next keyframe by the hub meanwhile (its queue is bounded), then
 //! dropped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -27,8 +27,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::session::{Connection, Description, Host, Output, Refused, Settings, Transport};
 use crate::config::RtspConfig;
-use crate::hub::{Hub, Item, Transport as ViewerTransport, Viewer};
-use crate::rtp::packetizer::DEFAULT_MAX_PAYLOAD;
+use crate::hub::{Frame, Hub, Item, Transport as ViewerTransport, Viewer};
+use crate::rtp::packetizer::{Payloads, DEFAULT_MAX_PAYLOAD};
 use crate::rtp::rtcp::SENDER_REPORT_INTERVAL;
 
 /// A connection whose writes make no progress for this long is closed.
@@ -42,6 +42,8 @@ const MAX_DATAGRAM: usize = 2048;
 /// How long a new client's first request waits for the stream's parameters
 /// (see [`Rtsp::wait_for_video`]) before DESCRIBE answers 503.
 pub const STREAM_WAIT: Duration = Duration::from_secs(5);
+/// Frames whose RTP payloads are kept for the clients to share.
+const PAYLOAD_CACHE_FRAMES: usize = 8;
 /// Pause after `accept` failed for lack of a resource (files, memory).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
@@ -97,6 +99,8 @@ struct Inner {
     settings: Settings,
     udp: Option<UdpPorts>,
     routes: Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>,
+    /// The latest frames' RTP payloads, by hub sequence number.
+    payloads: Mutex<VecDeque<(u64, Arc<Payloads>)>>,
     stop: watch::Sender<bool>,
 }
 
@@ -146,6 +150,7 @@ impl Rtsp {
                 settings,
                 udp: Some(udp),
                 routes: Mutex::new(HashMap::new()),
+                payloads: Mutex::new(VecDeque::new()),
                 stop,
             }),
         };
@@ -291,11 +296,12 @@ impl Rtsp {
                         break "the server is stopping";
                     }
                     let mut out = Vec::new();
+                    let mut cut = |frame: &Frame| self.payloads(frame);
                     for item in items.drain(..) {
                         if let (Item::Frame(frame), Some(viewer)) = (&item, host.viewer.as_ref()) {
                             viewer.record_sent(frame.data.len());
                         }
-                        out.extend(connection.item(&item));
+                        out.extend(connection.item(&item, &mut cut));
                     }
                     out
                 }
@@ -324,6 +330,26 @@ impl Rtsp {
         self.update_routes(&connection, &inbox_tx, &mut routed);
         let _ = writer.shutdown().await;
         tracing::debug!(%peer, reason = why, "RTSP connection closed");
+    }
+
+    /// The RTP payloads of `frame`, cut once for every client: the latest few
+    /// frames' are kept, so clients at the live edge share them and one behind
+    /// cuts its own.
+    fn payloads(&self, frame: &Frame) -> Arc<Payloads> {
+        let mut cache = self
+            .inner
+            .payloads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, payloads)) = cache.iter().find(|(seq, _)| *seq == frame.seq) {
+            return payloads.clone();
+        }
+        let payloads = Arc::new(Payloads::new(&frame.data, self.inner.settings.max_payload));
+        if cache.len() == PAYLOAD_CACHE_FRAMES {
+            cache.pop_front();
+        }
+        cache.push_back((frame.seq, payloads.clone()));
+        payloads
     }
 
     /// Before a new client's first request is answered: when the stream's

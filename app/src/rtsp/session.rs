@@ -21,6 +21,7 @@
 //! and timestamps never go back, frame after frame, for as long as it lives.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -28,9 +29,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::message::{Incoming, Method, ReadError, Reader, Request, Response};
 use super::sdp::{self, Presentation};
 use crate::h264::Nal;
-use crate::hub::{Item, StreamInfo};
+use crate::hub::{Frame, Item, StreamInfo};
 use crate::rtp::clock::{RtpClock, RATE_HZ};
-use crate::rtp::packetizer::Packetizer;
+use crate::rtp::packetizer::{Packetizer, Payloads};
 use crate::rtp::rtcp::{self, SenderInfo};
 
 /// The stream's path: `rtsp://HOST:PORT/stream`.
@@ -252,8 +253,14 @@ impl Connection {
         }
     }
 
-    /// What a playing session's hub viewer received, as packets.
-    pub fn item(&mut self, item: &Item) -> Vec<Output> {
+    /// What a playing session's hub viewer received, as packets. `cut` gives a
+    /// frame's RTP payloads ([`Payloads::new`] with [`Settings::max_payload`]):
+    /// the shell shares them between the clients, which add only their headers.
+    pub fn item(
+        &mut self,
+        item: &Item,
+        cut: &mut dyn FnMut(&Frame) -> Arc<Payloads>,
+    ) -> Vec<Output> {
         let mut out = Vec::new();
         let Some(session) = self.session.as_mut().filter(|s| s.playing) else {
             return out;
@@ -265,25 +272,27 @@ impl Connection {
                 session.backlog_left = session.backlog_left.saturating_sub(1);
                 let timestamp = session.clock.stamp(frame.captured_us, backlog);
                 session.last_frame = Some((timestamp, frame.captured_us));
-                let packets =
-                    session
-                        .packetizer
-                        .packetize(&frame.data, timestamp as u32, sdp::PAYLOAD_TYPE);
-                for packet in &packets {
-                    session.packets = session.packets.wrapping_add(1);
-                    let payload = packet.len().saturating_sub(12);
-                    session.octets = session.octets.wrapping_add(payload as u32);
-                }
+                let payloads = cut(frame);
+                session.packets = session.packets.wrapping_add(payloads.len() as u32);
+                session.octets = session.octets.wrapping_add(payloads.payload_bytes() as u32);
                 match session.transport {
                     Transport::Interleaved { rtp, .. } => {
-                        let total: usize = packets.iter().map(|p| 4 + p.len()).sum();
-                        let mut buf = BytesMut::with_capacity(total);
-                        for packet in &packets {
-                            put_interleaved(&mut buf, rtp, packet);
-                        }
+                        let mut buf = BytesMut::new();
+                        session.packetizer.write_interleaved(
+                            &payloads,
+                            timestamp as u32,
+                            sdp::PAYLOAD_TYPE,
+                            rtp,
+                            &mut buf,
+                        );
                         out.push(Output::Write(buf.freeze()));
                     }
                     Transport::Udp { rtp, .. } => {
+                        let packets = session.packetizer.packets(
+                            &payloads,
+                            timestamp as u32,
+                            sdp::PAYLOAD_TYPE,
+                        );
                         out.extend(packets.into_iter().map(|p| Output::Rtp(rtp, p)));
                     }
                 }
@@ -843,6 +852,10 @@ mod tests {
         }
     }
 
+    fn cut(frame: &Frame) -> Arc<Payloads> {
+        Arc::new(Payloads::new(&frame.data, 1400))
+    }
+
     fn connection(now: Instant) -> Connection {
         Connection::new(
             Settings {
@@ -1109,7 +1122,7 @@ mod tests {
             info.starts_with(&format!("url={URL}/trackID=0;seq=")),
             "{info}"
         );
-        let out = c.item(&frame(0, true, 1_000_000, 3000));
+        let out = c.item(&frame(0, true, 1_000_000, 3000), &mut cut);
         let packets = interleaved_packets(&out, 0);
         let seq = u16::from_be_bytes([packets[0][2], packets[0][3]]);
         let ts = u32::from_be_bytes(packets[0][4..8].try_into().unwrap());
@@ -1142,7 +1155,9 @@ mod tests {
         assert_eq!(status(&r), 200, "{r}");
         assert_eq!((host.plays, host.stops), (1, 1));
         assert!(!c.playing());
-        assert!(c.item(&frame(1, false, 1_033_000, 100)).is_empty());
+        assert!(c
+            .item(&frame(1, false, 1_033_000, 100), &mut cut)
+            .is_empty());
     }
 
     #[test]
@@ -1311,7 +1326,7 @@ mod tests {
         let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         assert!(c.sender_report(wall).is_none(), "no report before a frame");
         let captured = crate::hub::unix_micros(wall) - 100_000;
-        let out = c.item(&frame(0, true, captured, 500));
+        let out = c.item(&frame(0, true, captured, 500), &mut cut);
         let first = &interleaved_packets(&out, 0)[0];
         let ts = u32::from_be_bytes(first[4..8].try_into().unwrap());
         let report = c.sender_report(wall).unwrap();
@@ -1383,7 +1398,7 @@ mod tests {
                         frame(n as u64, *keyframe, captured, *size)
                     }
                 };
-                let out = c.item(&item);
+                let out = c.item(&item, &mut cut);
                 let packets: Vec<Vec<u8>> = if udp {
                     out.iter().map(|o| match o {
                         Output::Rtp(to, p) => { assert_eq!(*to, "127.0.0.1:5000".parse().unwrap()); p.to_vec() }

@@ -2,7 +2,9 @@
 //! through a whole connection's state machine: no panic, what the reader holds
 //! stays bounded, after the first error it reads nothing, every response is one
 //! whole RTSP response, and the connection's invariants hold after every step
-//! (with frames flowing whenever the client got its session playing).
+//! (with frames flowing whenever the client got its session playing). Seeds
+//! (`app/src/rtsp/testdata`) are real clients' requests with the session id
+//! written as [`SESSION`], which is replaced by the real one once SETUP made it.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -21,6 +23,22 @@ const SPS: &[u8] = &[
     0x00, 0x03, 0x03, 0x20, 0xf1, 0x22, 0x64, 0x80,
 ];
 const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
+
+/// Stands for the session id in seeds (ids are random).
+const SESSION: &[u8; 16] = b"SSSSSSSSSSSSSSSS";
+
+/// `piece` with every [`SESSION`] replaced by `id`.
+fn with_session(piece: &[u8], id: Option<&str>) -> Vec<u8> {
+    let mut out = piece.to_vec();
+    if let Some(id) = id.filter(|id| id.len() == SESSION.len()) {
+        let mut at = 0;
+        while let Some(i) = out[at..].windows(SESSION.len()).position(|w| w == SESSION) {
+            out[at + i..at + i + SESSION.len()].copy_from_slice(id.as_bytes());
+            at += i + SESSION.len();
+        }
+    }
+    out
+}
 
 struct Fake {
     playing: bool,
@@ -109,23 +127,33 @@ fuzz_target!(|data: &[u8]| {
         "127.0.0.1:40000".parse().unwrap(),
         start,
     );
-    for (n, piece) in stream.chunks(chunk).enumerate() {
-        let now = start + Duration::from_millis(n as u64 * 100);
-        for output in connection.receive(piece, now, &mut host) {
+    let mut rest = stream.to_vec();
+    let mut at = 0;
+    let mut n = 0u64;
+    while at < rest.len() {
+        let end = (at + chunk).min(rest.len());
+        let now = start + Duration::from_millis(n * 100);
+        for output in connection.receive(&rest[at..end], now, &mut host) {
             if let Output::Write(bytes) = output {
                 assert!(bytes.starts_with(b"RTSP/1.0 "), "a response, whole");
                 assert!(bytes.windows(4).any(|w| w == b"\r\n\r\n"));
             }
         }
+        at = end;
+        // What the client sends next names the session SETUP just made.
+        let tail = with_session(&rest[at..], connection.session_id());
+        rest.truncate(at);
+        rest.extend_from_slice(&tail);
         connection.check_invariants();
         assert_eq!(host.playing, connection.playing(), "playing exactly while holding a place");
         if connection.playing() {
             let mut cut = |f: &Frame| std::sync::Arc::new(Payloads::new(&f.data, 1400));
-            let _ = connection.item(&frame(n as u64, n % 5 == 0), &mut cut);
+            let _ = connection.item(&frame(n, n % 5 == 0), &mut cut);
             let _ = connection.sender_report(std::time::SystemTime::now());
         }
         connection.poll_timeout(now, &mut host);
         connection.check_invariants();
+        n += 1;
     }
     connection.closed(&mut host);
     assert!(!host.playing, "the place is given back when the connection closes");

@@ -40,6 +40,9 @@ pub const PATH: &str = "/stream";
 pub const PUBLIC: &str = "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER, SET_PARAMETER";
 /// RTSP methods that exist but are not served here: answered 405, not 501.
 const KNOWN_NOT_ALLOWED: &[&str] = &["PAUSE", "ANNOUNCE", "RECORD", "REDIRECT"];
+/// A new connection must complete its first request within this time (HTTP's
+/// header timer, with room for a slow link): idle connections do not hold places.
+pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// `Server:` on every response.
 const SERVER: &str = concat!("streamer/", env!("CARGO_PKG_VERSION"));
 
@@ -159,8 +162,11 @@ pub struct Connection {
     peer: SocketAddr,
     reader: Reader,
     session: Option<Session>,
-    /// The last request (a connection without a session must keep asking).
+    /// The last request (a connection without a session must keep asking), or
+    /// when the connection opened.
     last_request: Instant,
+    /// Whether a whole request has come yet.
+    asked: bool,
     end: Option<End>,
 }
 
@@ -174,6 +180,7 @@ impl Connection {
             reader: Reader::new(),
             session: None,
             last_request: now,
+            asked: false,
             end: None,
         }
     }
@@ -210,6 +217,7 @@ impl Connection {
             match message {
                 Ok(Incoming::Request(request)) => {
                     self.last_request = now;
+                    self.asked = true;
                     let response = self.answer(&request, now, host);
                     out.push(Output::Write(Bytes::from(response.to_bytes())));
                 }
@@ -338,6 +346,7 @@ impl Connection {
         }
         let timeout = self.settings.session_timeout;
         match &self.session {
+            None if !self.asked => Some(self.last_request + FIRST_REQUEST_TIMEOUT.min(timeout)),
             None => Some(self.last_request + timeout),
             Some(s) if s.playing && matches!(s.transport, Transport::Interleaved { .. }) => None,
             Some(s) => Some(s.last_seen.max(self.last_request) + timeout),
@@ -1268,6 +1277,18 @@ mod tests {
     fn liveness_a_bare_connection_and_a_udp_session_need_signs_of_life_tcp_play_does_not() {
         let start = Instant::now();
         let (mut c, mut host) = (connection(start), FakeHost::new());
+        assert_eq!(c.deadline(), Some(start + FIRST_REQUEST_TIMEOUT));
+        c.receive(b"OPTIONS * RTSP/1.0\r\nCSe", start, &mut host);
+        c.poll_timeout(start + FIRST_REQUEST_TIMEOUT, &mut host);
+        assert_eq!(c.end(), Some(&End::TimedOut), "half a request is not one");
+
+        let (mut c, mut host) = (connection(start), FakeHost::new());
+        ask(
+            &mut c,
+            &mut host,
+            "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n",
+            start,
+        );
         assert_eq!(c.deadline(), Some(start + TIMEOUT));
         let later = start + Duration::from_secs(30);
         ask(

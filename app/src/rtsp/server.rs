@@ -98,7 +98,7 @@ struct Inner {
     port: u16,
     settings: Settings,
     udp: Option<UdpPorts>,
-    routes: Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>,
+    routes: Mutex<HashMap<SocketAddr, mpsc::Sender<Inbound>>>,
     /// The latest frames' RTP payloads, by hub sequence number.
     payloads: Mutex<VecDeque<(u64, Arc<Payloads>)>>,
     stop: watch::Sender<bool>,
@@ -155,8 +155,8 @@ impl Rtsp {
             }),
         };
         if let Some(udp) = &rtsp.inner.udp {
-            tokio::spawn(rtsp.clone().read_udp(udp.rtp.clone()));
-            tokio::spawn(rtsp.clone().read_udp(udp.rtcp.clone()));
+            tokio::spawn(rtsp.clone().read_udp(udp.rtp.clone(), false));
+            tokio::spawn(rtsp.clone().read_udp(udp.rtcp.clone(), true));
         }
         tokio::spawn(rtsp.clone().accept_loop(listener, admission));
         tracing::info!(
@@ -183,7 +183,7 @@ impl Rtsp {
         let _ = self.inner.stop.send(true);
     }
 
-    fn routes(&self) -> MutexGuard<'_, HashMap<SocketAddr, mpsc::Sender<Bytes>>> {
+    fn routes(&self) -> MutexGuard<'_, HashMap<SocketAddr, mpsc::Sender<Inbound>>> {
         self.inner
             .routes
             .lock()
@@ -228,7 +228,7 @@ impl Rtsp {
     }
 
     /// Reads one UDP port, handing what a session's client sends to it.
-    async fn read_udp(self, socket: Arc<UdpSocket>) {
+    async fn read_udp(self, socket: Arc<UdpSocket>, rtcp: bool) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
             match socket.recv_from(&mut buf).await {
@@ -237,7 +237,10 @@ impl Rtsp {
                     let inbox = self.routes().get(&source).cloned();
                     if let Some(inbox) = inbox {
                         // A full inbox: the session is behind; RTCP is lossy anyway.
-                        let _ = inbox.try_send(Bytes::copy_from_slice(&buf[..n]));
+                        let _ = inbox.try_send(Inbound {
+                            rtcp,
+                            data: Bytes::copy_from_slice(&buf[..n]),
+                        });
                     }
                 }
                 Err(error)
@@ -264,7 +267,7 @@ impl Rtsp {
             remote: peer,
             viewer: None,
         };
-        let (inbox_tx, mut inbox) = mpsc::channel::<Bytes>(32);
+        let (inbox_tx, mut inbox) = mpsc::channel::<Inbound>(32);
         let mut routed: Vec<SocketAddr> = Vec::new();
         let mut stop = self.inner.stop.subscribe();
         let (mut reader, mut writer) = stream.into_split();
@@ -305,8 +308,13 @@ impl Rtsp {
                     }
                     out
                 }
-                Some(data) = inbox.recv() => {
-                    connection.rtcp_datagram(&data, Instant::now(), &mut host);
+                Some(inbound) = inbox.recv() => {
+                    if inbound.rtcp {
+                        connection.rtcp_datagram(&inbound.data, Instant::now(), &mut host);
+                    } else {
+                        // On the RTP port (a client opening its NAT): alive, no more.
+                        connection.sign_of_life(Instant::now());
+                    }
                     Vec::new()
                 }
                 _ = reports.tick(), if playing => {
@@ -375,7 +383,7 @@ impl Rtsp {
     fn update_routes(
         &self,
         connection: &Connection,
-        inbox: &mpsc::Sender<Bytes>,
+        inbox: &mpsc::Sender<Inbound>,
         routed: &mut Vec<SocketAddr>,
     ) {
         let wanted: Vec<SocketAddr> = match connection.transport() {
@@ -445,6 +453,13 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
         None => std::future::pending().await,
     }
+}
+
+/// A datagram from a session's client.
+struct Inbound {
+    /// It came to the RTCP port (else the RTP port).
+    rtcp: bool,
+    data: Bytes,
 }
 
 /// The session's way to the hub.

@@ -251,6 +251,14 @@ impl Connection {
         self.rtcp(data, now, host);
     }
 
+    /// Something else came from the session's client (a datagram to the RTP
+    /// port): a sign of life.
+    pub fn sign_of_life(&mut self, now: Instant) {
+        if let Some(session) = self.session.as_mut() {
+            session.last_seen = now;
+        }
+    }
+
     fn rtcp(&mut self, data: &[u8], now: Instant, host: &mut dyn Host) {
         let Some(session) = self.session.as_mut() else {
             return;

@@ -1,5 +1,7 @@
 //! Every TCP connection the web server takes: the accept loop, who is let in, and
-//! the timers that close what a client leaves hanging.
+//! the timers that close what a client leaves hanging. RTSP connections take
+//! their places from the same [`Connections`] (through
+//! [`crate::rtsp::server::Admission`]), with their own timers.
 //!
 //! - **Admission** ([`Connections`]): at most [`ConnectionLimits::per_address`]
 //!   connections from one IP address and [`ConnectionLimits::total`] in all, the

@@ -358,10 +358,21 @@ struct Retina {
     loss: u64,
     /// RTCP sender reports received.
     sender_reports: usize,
-    /// The stream's parameters: size, RFC 6381 codec, SPS, PPS.
-    parameters: Option<((u32, u32), String, Vec<u8>, Vec<u8>)>,
+    /// The stream's parameters.
+    parameters: Option<Parameters>,
     /// The frame rate in the SDP.
     framerate: Option<f32>,
+}
+
+/// H.264 parameters as retina read them.
+#[derive(Debug, Clone)]
+struct Parameters {
+    /// Width and height.
+    size: (u32, u32),
+    /// RFC 6381 codec string.
+    codec: String,
+    sps: Vec<u8>,
+    pps: Vec<u8>,
 }
 
 /// Strict play options: the RTP-Info `seq` and `rtptime` are required and taken
@@ -440,12 +451,12 @@ async fn retina_receive(
                             VideoParametersCodec::H264 { sps, pps } => (sps.to_vec(), pps.to_vec()),
                             other => return Err(format!("not H.264: {other:?}")),
                         };
-                        got.parameters = Some((
-                            v.pixel_dimensions(),
-                            v.rfc6381_codec().to_string(),
+                        got.parameters = Some(Parameters {
+                            size: v.pixel_dimensions(),
+                            codec: v.rfc6381_codec().to_string(),
                             sps,
                             pps,
-                        ));
+                        });
                     }
                 }
             }
@@ -484,7 +495,12 @@ fn assert_retina_good(got: &Retina, status: &Value, at_least: usize, who: &str) 
         );
         last = *ts;
     }
-    let ((width, height), codec, sps, pps) = got
+    let Parameters {
+        size: (width, height),
+        codec,
+        sps,
+        pps,
+    } = got
         .parameters
         .clone()
         .unwrap_or_else(|| panic!("{who}: retina has no H.264 parameters"));
@@ -1580,6 +1596,7 @@ fn a_tcp_client_that_never_reads_is_skipped_then_dropped() {
     let rss_before = proc_status(server.pid(), "VmRSS");
 
     let mut stuck = Raw::connect_from(HOSTILE, address, Some(4096));
+    let stuck_address = stuck.stream.local_addr().unwrap();
     setup_and_play_tcp(&mut stuck, &url);
     let started = Instant::now();
     let is_stuck = |v: &Value| {
@@ -1641,6 +1658,14 @@ fn a_tcp_client_that_never_reads_is_skipped_then_dropped() {
         stuck.closed_within(Duration::from_secs(10)),
         "the stuck client's connection is still open"
     );
+    // By the write stall timeout (20 s), not the kernel's TCP_USER_TIMEOUT (30 s)
+    // behind it.
+    let closed = format!("peer={stuck_address} reason=\"the client stopped reading\"");
+    assert!(
+        server.log().contains(&closed),
+        "the log does not say {closed}:\n{}",
+        tail(&server.log(), 30)
+    );
     good.assert_playing(
         25,
         Duration::from_secs(10),
@@ -1672,7 +1697,7 @@ fn udp_clients_that_vanish_are_dropped() {
     let (rtp, rtcp) = loop {
         let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = rtp.local_addr().unwrap().port();
-        if port % 2 == 0 {
+        if port.is_multiple_of(2) {
             if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)) {
                 break (rtp, rtcp);
             }

@@ -829,6 +829,9 @@ impl Raw {
                     }
                 }
             }
+            if Instant::now() >= deadline {
+                return Err("timed out".into());
+            }
             match self.fill(deadline) {
                 Ok(true) => {}
                 Ok(false) => {
@@ -891,6 +894,9 @@ impl Raw {
         let deadline = Instant::now() + timeout;
         loop {
             self.buf.clear();
+            if Instant::now() >= deadline {
+                return false;
+            }
             match self.fill(deadline) {
                 Ok(true) => {}
                 Ok(false) => return true,
@@ -1307,6 +1313,27 @@ fn methods_pipelining_and_foreign_sessions() {
     );
     assert_eq!(rtsp_viewers(&api_status(&server)).len(), 1);
 
+    // A second client over TCP ends its session with an RTCP BYE on its RTCP
+    // channel: the server closes the connection (the client is leaving).
+    let mut leaving = Raw::connect(address);
+    setup_and_play_tcp(&mut leaving, &url);
+    assert_eq!(rtsp_viewers(&api_status(&server)).len(), 2);
+    let mut compound = RECEIVER_REPORT.to_vec();
+    compound.extend_from_slice(&BYE);
+    let mut frame = vec![b'$', 1, 0, compound.len() as u8];
+    frame.extend_from_slice(&compound);
+    leaving.send(&frame);
+    assert!(
+        leaving.closed_within(Duration::from_secs(5)),
+        "the connection stayed open after an interleaved RTCP BYE"
+    );
+    wait_status(
+        &server,
+        Duration::from_secs(5),
+        "the BYE ends the viewer",
+        |s| rtsp_viewers(s).len() == 1,
+    );
+
     let teardown = raw.request("TEARDOWN", &url, 18, &[("Session", &session)]);
     assert_eq!(teardown.status, 200, "{teardown:?}");
     wait_status(
@@ -1678,8 +1705,9 @@ fn a_tcp_client_that_never_reads_is_skipped_then_dropped() {
 /// UDP clients that vanish (in a loopback-only namespace, session_timeout_s =
 /// 10): one that closes its RTSP connection is gone at once; one that keeps the
 /// connection open but goes silent (no request, no RTCP) is dropped after the
-/// timeout, not before; a retina client over UDP, which sends keep-alives, plays
-/// on past it.
+/// timeout, not before; one that sends only RTCP receiver reports lives past
+/// the timeout, and its RTCP BYE ends it; a retina client over UDP, which sends
+/// keep-alive requests, plays on throughout.
 #[test]
 fn udp_clients_that_vanish_are_dropped() {
     if !netns::isolated("udp_clients_that_vanish_are_dropped") {
@@ -1693,29 +1721,18 @@ fn udp_clients_that_vanish_are_dropped() {
     let good = GoodClient::start(&url, Transport::Udp(UdpTransportOptions::default()));
     good.assert_playing(25, Duration::from_secs(20), "at the start");
 
-    // An even/odd pair of client ports.
-    let (rtp, rtcp) = loop {
-        let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = rtp.local_addr().unwrap().port();
-        if port.is_multiple_of(2) {
-            if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)) {
-                break (rtp, rtcp);
-            }
-        }
+    let listed = |server: &StreamerProcess, raw: &Raw| {
+        let me = raw.stream.local_addr().unwrap().to_string();
+        rtsp_viewers(&api_status(server))
+            .iter()
+            .any(|v| v["remote"].as_str() == Some(me.as_str()))
     };
-    let client_port = rtp.local_addr().unwrap().port();
+
+    // The silent one: PLAYs, takes a packet, then closes its UDP sockets and
+    // says nothing more on its open connection.
+    let (rtp, rtcp) = udp_pair();
     let mut silent = Raw::connect(address);
-    let transport = format!(
-        "RTP/AVP;unicast;client_port={client_port}-{}",
-        client_port + 1
-    );
-    let setup = silent.request(
-        "SETUP",
-        &format!("{url}/trackID=0"),
-        1,
-        &[("Transport", &transport)],
-    );
-    assert_eq!(setup.status, 200, "{setup:?}");
+    let setup = setup_udp(&mut silent, &url, &rtp);
     assert!(
         setup
             .header("Transport")
@@ -1726,10 +1743,9 @@ fn udp_clients_that_vanish_are_dropped() {
         setup.header("Session").map(|s| s.ends_with(";timeout=10")),
         Some(true)
     );
-    let session = setup.session();
-    let play = silent.request("PLAY", &url, 2, &[("Session", &session)]);
-    assert_eq!(play.status, 200, "{play:?}");
     let last_sign = Instant::now();
+    let play = silent.request("PLAY", &url, 2, &[("Session", &setup.session())]);
+    assert_eq!(play.status, 200, "{play:?}");
     rtp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut packet = [0u8; 2048];
     let (n, from) = rtp.recv_from(&mut packet).expect("RTP over UDP after PLAY");
@@ -1740,23 +1756,37 @@ fn udp_clients_that_vanish_are_dropped() {
     );
     assert!(n > 12 && packet[1] & 0x7f == 96, "an RTP packet of type 96");
     drop((rtp, rtcp));
-    assert_eq!(rtsp_viewers(&api_status(&server)).len(), 2);
+    assert!(listed(&server, &silent));
 
-    // Another UDP client PLAYs, then closes its connection: gone at once.
+    // The reporter: says nothing on its connection either, but sends RTCP
+    // receiver reports from its RTCP port every 2 s, which keep it alive.
+    let (reporter_rtp, reporter_rtcp) = udp_pair();
+    let mut reporter = Raw::connect(address);
+    let setup = setup_udp(&mut reporter, &url, &reporter_rtp);
+    let reporter_played = Instant::now();
+    let play = reporter.request("PLAY", &url, 2, &[("Session", &setup.session())]);
+    assert_eq!(play.status, 200, "{play:?}");
+    let server_rtcp = SocketAddr::from(([127, 0, 0, 1], udp_port + 1));
+    let reporting = Arc::new(AtomicBool::new(true));
+    let reports = std::thread::spawn({
+        let reporting = reporting.clone();
+        let socket = reporter_rtcp.try_clone().unwrap();
+        move || {
+            while reporting.load(Ordering::Relaxed) {
+                socket.send_to(&RECEIVER_REPORT, server_rtcp).unwrap();
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }
+    });
+
+    // A third PLAYs, then closes its connection: gone at once.
     let quitter = {
-        let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = rtp.local_addr().unwrap().port();
+        let (rtp, _rtcp) = udp_pair();
         let mut raw = Raw::connect(address);
-        let transport = format!("RTP/AVP;unicast;client_port={port}-{}", port + 1);
-        let setup = raw.request(
-            "SETUP",
-            &format!("{url}/trackID=0"),
-            1,
-            &[("Transport", &transport)],
-        );
+        let setup = setup_udp(&mut raw, &url, &rtp);
         let play = raw.request("PLAY", &url, 2, &[("Session", &setup.session())]);
         assert_eq!(play.status, 200, "{play:?}");
-        assert_eq!(rtsp_viewers(&api_status(&server)).len(), 3);
+        assert_eq!(rtsp_viewers(&api_status(&server)).len(), 4);
         raw
     };
     drop(quitter);
@@ -1764,15 +1794,20 @@ fn udp_clients_that_vanish_are_dropped() {
         &server,
         Duration::from_secs(3),
         "a closed connection ends its session",
-        |s| rtsp_viewers(s).len() == 2,
+        |s| rtsp_viewers(s).len() == 3,
     );
 
-    // The silent one: dropped after 10 s without a sign, not before.
+    // The silent one is dropped after 10 s without a sign, not before.
+    let silent_me = silent.stream.local_addr().unwrap().to_string();
     let dropped = wait_status(
         &server,
         Duration::from_secs(30),
         "the silent UDP client is dropped",
-        |s| rtsp_viewers(s).len() == 1,
+        |s| {
+            !rtsp_viewers(s)
+                .iter()
+                .any(|v| v["remote"].as_str() == Some(silent_me.as_str()))
+        },
     );
     let after = last_sign.elapsed();
     eprintln!("the silent UDP session was dropped {after:?} after its PLAY");
@@ -1780,13 +1815,70 @@ fn udp_clients_that_vanish_are_dropped() {
         after >= Duration::from_secs(9),
         "dropped after {after:?}, before the timeout"
     );
-    assert_eq!(dropped["rtsp"]["sessions"], 1);
+    assert_eq!(
+        dropped["rtsp"]["sessions"], 2,
+        "only the silent client was to be dropped (the reporter and retina stay)"
+    );
     assert!(
         silent.closed_within(Duration::from_secs(5)),
         "its connection stayed open"
     );
-    // The keep-alive sending client lives past the timeout.
+
+    // The reporter outlives its last request by more than the timeout.
+    while reporter_played.elapsed() < Duration::from_secs(14) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        listed(&server, &reporter),
+        "a client sending RTCP receiver reports was dropped {:?} after its last request",
+        reporter_played.elapsed()
+    );
+    // Its RTCP BYE ends the session and the connection.
+    reporting.store(false, Ordering::Relaxed);
+    reports.join().unwrap();
+    let mut bye = RECEIVER_REPORT.to_vec();
+    bye.extend_from_slice(&BYE);
+    reporter_rtcp.send_to(&bye, server_rtcp).unwrap();
+    assert!(
+        reporter.closed_within(Duration::from_secs(5)),
+        "the connection stayed open after an RTCP BYE"
+    );
+    assert!(!listed(&server, &reporter), "still listed after its BYE");
+
+    // The keep-alive sending retina client lives past the timeout.
     good.assert_playing(25, Duration::from_secs(10), "past the session timeout");
     assert_eq!(rtsp_viewers(&api_status(&server)).len(), 1);
     good.stop();
+}
+
+/// An RTCP receiver report without report blocks (RFC 3550 6.4.2), SSRC 0x5EED.
+const RECEIVER_REPORT: [u8; 8] = [0x80, 201, 0, 1, 0, 0, 0x5e, 0xed];
+/// An RTCP BYE for SSRC 0x5EED (RFC 3550 6.6).
+const BYE: [u8; 8] = [0x81, 203, 0, 1, 0, 0, 0x5e, 0xed];
+
+/// Two UDP sockets on 127.0.0.1, an even port and the next (RTP and RTCP).
+fn udp_pair() -> (UdpSocket, UdpSocket) {
+    loop {
+        let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = rtp.local_addr().unwrap().port();
+        if port.is_multiple_of(2) {
+            if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)) {
+                return (rtp, rtcp);
+            }
+        }
+    }
+}
+
+/// SETUP over UDP to `rtp`'s port and the next; the response.
+fn setup_udp(raw: &mut Raw, url: &str, rtp: &UdpSocket) -> Response {
+    let port = rtp.local_addr().unwrap().port();
+    let transport = format!("RTP/AVP;unicast;client_port={port}-{}", port + 1);
+    let setup = raw.request(
+        "SETUP",
+        &format!("{url}/trackID=0"),
+        1,
+        &[("Transport", &transport)],
+    );
+    assert_eq!(setup.status, 200, "{setup:?}");
+    setup
 }

@@ -1344,6 +1344,52 @@ fn methods_pipelining_and_foreign_sessions() {
     );
 }
 
+/// RTSP sessions take viewer places (`server.max_viewers` = 2): a third PLAY is
+/// answered 503 with `Retry-After` and plays once a place is free; RTP comes on
+/// the interleaved channels the client asked for.
+#[test]
+fn rtsp_sessions_count_in_max_viewers() {
+    let server = start(&[("STREAMER_SERVER__MAX_VIEWERS", "2")]);
+    let status = wait_live(&server);
+    let url = rtsp_url(&status);
+    let address = rtsp_address(&status);
+    let mut first = Raw::connect(address);
+    let first_session = setup_and_play_tcp(&mut first, &url);
+    let mut second = Raw::connect(address);
+    setup_and_play_tcp(&mut second, &url);
+
+    let mut third = Raw::connect(address);
+    let setup = third.request(
+        "SETUP",
+        &format!("{url}/trackID=0"),
+        1,
+        &[("Transport", "RTP/AVP/TCP;unicast;interleaved=6-7")],
+    );
+    assert_eq!(setup.status, 200, "SETUP takes no place: {setup:?}");
+    let session = setup.session();
+    let refused = third.request("PLAY", &url, 2, &[("Session", &session)]);
+    assert_eq!(refused.status, 503, "a third viewer of 2: {refused:?}");
+    assert!(refused.header("Retry-After").is_some(), "{refused:?}");
+    assert!(
+        refused.text().contains("too many viewers"),
+        "{}",
+        refused.text()
+    );
+    let full = api_status(&server);
+    assert_eq!(rtsp_viewers(&full).len(), 2, "{full}");
+
+    let teardown = first.request("TEARDOWN", &url, 3, &[("Session", &first_session)]);
+    assert_eq!(teardown.status, 200, "{teardown:?}");
+    let play = third.request("PLAY", &url, 3, &[("Session", &session)]);
+    assert_eq!(play.status, 200, "PLAY once a place is free: {play:?}");
+    let (channel, packet) = third
+        .interleaved_frame(Duration::from_secs(5))
+        .expect("RTP after PLAY");
+    assert_eq!(channel, 6, "RTP on the channel asked for");
+    assert_eq!(packet[1] & 0x7f, 96);
+    assert_eq!(rtsp_viewers(&api_status(&server)).len(), 2);
+}
+
 /// Malformed, oversized and garbage requests are answered (400, 431, 413, 505)
 /// and their connections closed; many of them at once harm no one: a good
 /// client plays on, and the server still answers.

@@ -36,9 +36,12 @@ FUZZ_TARGETS := split access_units sps websocket driver_answers config whep rtsp
 # Debian packages the tests use, as command:package. ffmpeg/ffprobe judge the video,
 # Chromium runs the browser tests, shellcheck checks the shell scripts, Node runs the
 # browser tests and npm fetches jMuxer and playwright-core; unshare and ip make the
-# loopback-only network namespace every WebRTC/UDP test runs in.
+# loopback-only network namespace every WebRTC/UDP test runs in; GStreamer's rtspsrc
+# (tools and plugins-good) is an RTSP client of the RTSP tests (Debian's VLC cannot
+# play RTSP: it is built without live555).
 DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellcheck node:nodejs npm:npm \
-	systemd-analyze:systemd unshare:util-linux ip:iproute2
+	systemd-analyze:systemd unshare:util-linux ip:iproute2 \
+	gst-launch-1.0:gstreamer1.0-tools gst-launch-1.0:gstreamer1.0-plugins-good
 
 .PHONY: test-boot cross cross-deps cross-test help run test lint doc-links lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser check-player-types bench bench-rust bench-browser soak fuzz web deps clean
 

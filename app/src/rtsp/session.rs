@@ -287,7 +287,11 @@ impl Connection {
                 let backlog = session.backlog_left > 0;
                 session.backlog_left = session.backlog_left.saturating_sub(1);
                 let timestamp = session.clock.stamp(frame.captured_us, backlog);
-                session.last_frame = Some((timestamp, frame.captured_us));
+                // Backlog frames but the last are stamped apart from their
+                // capture times: sender reports map from the last and live ones.
+                if session.backlog_left == 0 {
+                    session.last_frame = Some((timestamp, frame.captured_us));
+                }
                 let payloads = cut(frame);
                 session.packets = session.packets.wrapping_add(payloads.len() as u32);
                 session.octets = session.octets.wrapping_add(payloads.payload_bytes() as u32);
@@ -1376,6 +1380,33 @@ mod tests {
             3,
             "packets: SPS, PPS, the slice"
         );
+    }
+
+    #[test]
+    fn a_sender_report_amid_the_backlog_agrees_with_the_live_frames() {
+        let now = Instant::now();
+        let (mut c, mut host) = (connection(now), FakeHost::new());
+        play_tcp(&mut c, &mut host, now);
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let t = crate::hub::unix_micros(wall);
+        c.item(&Item::Join { frames: 3 }, &mut cut);
+        c.item(&frame(0, true, t - 2_000_000, 100), &mut cut);
+        let amid = c.sender_report(wall);
+        c.item(&frame(1, false, t - 1_000_000, 100), &mut cut);
+        c.item(&frame(2, false, t, 100), &mut cut);
+        let after = c.sender_report(wall).expect("a report after the backlog");
+        let out = c.item(&frame(3, false, t + 40_000, 100), &mut cut);
+        let live = &interleaved_packets(&out, 0)[0];
+        let live_ts = u32::from_be_bytes(live[4..8].try_into().unwrap());
+        for report in amid.into_iter().chain([after]) {
+            let sr = &interleaved_packets(&[report], 1)[0];
+            let sr_ts = u32::from_be_bytes(sr[16..20].try_into().unwrap());
+            assert_eq!(
+                live_ts.wrapping_sub(sr_ts),
+                3600,
+                "report {sr_ts}, frame {live_ts}"
+            );
+        }
     }
 
     #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use support::process::StreamerProcess;
+use support::process::{proc_status, StreamerProcess};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -99,15 +99,6 @@ fn raise_own_file_limit(needed: u64) {
         current >= needed,
         "this test needs {needed} open files; the hard limit is {current}"
     );
-}
-
-/// A value from `/proc/PID/status`, e.g. `VmRSS` in kB.
-fn proc_status(pid: u32, key: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    text.lines()
-        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
 }
 
 /// The soft open-file limit of process `pid`.

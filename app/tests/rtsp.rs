@@ -66,33 +66,6 @@ fn start(env: &[(&str, &str)]) -> StreamerProcess {
     StreamerProcess::start(&binary(), Path::new("/nonexistent/streamer.toml"), &all)
 }
 
-/// `/api/status` as JSON.
-fn api_status(server: &StreamerProcess) -> Value {
-    let body = server.wait_for_ok("/api/status", Duration::from_secs(10));
-    serde_json::from_str(&body).expect("/api/status is JSON")
-}
-
-/// Waits until the stream is known (a keyframe was published); returns the
-/// status then.
-fn wait_live(server: &StreamerProcess) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = api_status(server);
-        if status["source"]["state"] == "live"
-            && !status["stream"].is_null()
-            && status["video"]["keyframes"].as_u64().unwrap_or(0) > 0
-        {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no live video within 30 s: {status}\nlog:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The stream's URL as `/api/status` gives it (asked on 127.0.0.1).
 fn rtsp_url(status: &Value) -> String {
     let url = status["rtsp"]["url"]
@@ -133,7 +106,7 @@ fn wait_status(
 ) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
-        let status = api_status(server);
+        let status = server.status();
         if done(&status) {
             return status;
         }
@@ -149,15 +122,6 @@ fn wait_status(
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// A value from `/proc/PID/status`, e.g. `VmRSS` in kB.
-fn proc_status(pid: u32, key: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    text.lines()
-        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
 }
 
 // ---------------------------------------------------------------------------
@@ -946,7 +910,7 @@ fn setup_and_play_tcp(raw: &mut Raw, url: &str) -> String {
 #[test]
 fn ffmpeg_over_tcp_receives_the_files_slices() {
     let server = start(&[]);
-    let status = wait_live(&server);
+    let status = server.wait_live();
     let url = rtsp_url(&status);
 
     let (output, finished) = run_for(
@@ -996,7 +960,7 @@ fn ffmpeg_over_udp_receives_the_files_slices() {
         return;
     }
     let server = start(&[]);
-    let status = wait_live(&server);
+    let status = server.wait_live();
     let url = rtsp_url(&status);
     let nals = ffmpeg_receive(&url, "udp", 130);
     let slices: Vec<Vec<u8>> = nals.into_iter().filter(|n| is_slice(n)).collect();
@@ -1009,7 +973,7 @@ fn ffmpeg_over_udp_receives_the_files_slices() {
 #[test]
 fn gstreamer_plays_the_stream() {
     let server = start(&[]);
-    let status = wait_live(&server);
+    let status = server.wait_live();
     let url = rtsp_url(&status);
     for element in ["rtspsrc", "rtph264depay"] {
         let (found, _) = run_for(
@@ -1089,7 +1053,7 @@ fn gstreamer_plays_the_stream() {
 #[test]
 fn retina_over_tcp_receives_the_stream() {
     let server = start(&[]);
-    let status = wait_live(&server);
+    let status = server.wait_live();
     let url = rtsp_url(&status);
     let runtime = runtime();
     let task = runtime.spawn({
@@ -1135,7 +1099,7 @@ fn retina_over_udp_receives_the_stream() {
         return;
     }
     let server = start(&[]);
-    let status = wait_live(&server);
+    let status = server.wait_live();
     let url = rtsp_url(&status);
     let got = runtime()
         .block_on(retina_receive(
@@ -1162,7 +1126,7 @@ fn retina_over_udp_receives_the_stream() {
 #[test]
 fn methods_pipelining_and_foreign_sessions() {
     let server = start(&[]);
-    let status = wait_live(&server);
+    let status = server.wait_live();
     let url = rtsp_url(&status);
     let address = rtsp_address(&status);
     let mut raw = Raw::connect(address);
@@ -1311,13 +1275,13 @@ fn methods_pipelining_and_foreign_sessions() {
         raw.interleaved.len() > before,
         "the session stopped playing after the foreign TEARDOWN"
     );
-    assert_eq!(rtsp_viewers(&api_status(&server)).len(), 1);
+    assert_eq!(rtsp_viewers(&server.status()).len(), 1);
 
     // A second client over TCP ends its session with an RTCP BYE on its RTCP
     // channel: the server closes the connection (the client is leaving).
     let mut leaving = Raw::connect(address);
     setup_and_play_tcp(&mut leaving, &url);
-    assert_eq!(rtsp_viewers(&api_status(&server)).len(), 2);
+    assert_eq!(rtsp_viewers(&server.status()).len(), 2);
     let mut compound = RECEIVER_REPORT.to_vec();
     compound.extend_from_slice(&BYE);
     let mut frame = vec![b'$', 1, 0, compound.len() as u8];
@@ -1350,7 +1314,7 @@ fn methods_pipelining_and_foreign_sessions() {
 #[test]
 fn rtsp_sessions_count_in_max_viewers() {
     let server = start(&[("STREAMER_SERVER__MAX_VIEWERS", "2")]);
-    let status = wait_live(&server);
+    let status = server.wait_live();
     let url = rtsp_url(&status);
     let address = rtsp_address(&status);
     let mut first = Raw::connect(address);
@@ -1375,7 +1339,7 @@ fn rtsp_sessions_count_in_max_viewers() {
         "{}",
         refused.text()
     );
-    let full = api_status(&server);
+    let full = server.status();
     assert_eq!(rtsp_viewers(&full).len(), 2, "{full}");
 
     let teardown = first.request("TEARDOWN", &url, 3, &[("Session", &first_session)]);
@@ -1387,7 +1351,7 @@ fn rtsp_sessions_count_in_max_viewers() {
         .expect("RTP after PLAY");
     assert_eq!(channel, 6, "RTP on the channel asked for");
     assert_eq!(packet[1] & 0x7f, 96);
-    assert_eq!(rtsp_viewers(&api_status(&server)).len(), 2);
+    assert_eq!(rtsp_viewers(&server.status()).len(), 2);
 }
 
 /// Malformed, oversized and garbage requests are answered (400, 431, 413, 505)
@@ -1396,7 +1360,7 @@ fn rtsp_sessions_count_in_max_viewers() {
 #[test]
 fn malformed_oversized_and_garbage_requests_are_refused() {
     let server = start(&[]);
-    let status = wait_live(&server);
+    let status = server.wait_live();
     let url = rtsp_url(&status);
     let address = rtsp_address(&status);
     let good = GoodClient::start(&url, Transport::Tcp(TcpTransportOptions::default()));
@@ -1503,7 +1467,7 @@ fn malformed_oversized_and_garbage_requests_are_refused() {
     let mut raw = Raw::connect(address);
     assert_eq!(raw.request("OPTIONS", "*", 7, &[]).status, 200);
     assert_eq!(
-        rtsp_viewers(&api_status(&server)).len(),
+        rtsp_viewers(&server.status()).len(),
         1,
         "only the good client plays"
     );
@@ -1517,13 +1481,13 @@ fn malformed_oversized_and_garbage_requests_are_refused() {
 #[test]
 fn a_thousand_setups_without_play_stay_bounded_and_time_out() {
     let server = start(&[("STREAMER_RTSP__SESSION_TIMEOUT_S", "10")]);
-    let status = wait_live(&server);
+    let status = server.wait_live();
     let url = rtsp_url(&status);
     let address = rtsp_address(&status);
     let good = GoodClient::start(&url, Transport::Tcp(TcpTransportOptions::default()));
     good.assert_playing(25, Duration::from_secs(20), "at the start");
     std::thread::sleep(Duration::from_millis(500));
-    let rss_before = proc_status(server.pid(), "VmRSS");
+    let rss_before = server.proc_status("VmRSS");
     let track = format!("{url}/trackID=0");
 
     // One connection, 1000 SETUPs in batches of 50 written at once: always the
@@ -1612,14 +1576,14 @@ fn a_thousand_setups_without_play_stay_bounded_and_time_out() {
         }
     }
     assert_eq!(ids.len(), admitted - 1, "one session per connection");
-    let during = api_status(&server);
+    let during = server.status();
     assert_eq!(
         rtsp_viewers(&during).len(),
         1,
         "SETUP takes no viewer place: {during}"
     );
     assert_eq!(during["rtsp"]["sessions"], 1);
-    let rss_during = proc_status(server.pid(), "VmRSS");
+    let rss_during = server.proc_status("VmRSS");
     eprintln!("RSS {rss_before} -> {rss_during} kB with {admitted} connections");
     assert!(
         rss_during.saturating_sub(rss_before) < 16 * 1024,
@@ -1660,13 +1624,13 @@ fn a_thousand_setups_without_play_stay_bounded_and_time_out() {
 #[test]
 fn a_tcp_client_that_never_reads_is_skipped_then_dropped() {
     let server = start(&[]);
-    let status = wait_live(&server);
+    let status = server.wait_live();
     let url = rtsp_url(&status);
     let address = rtsp_address(&status);
     let good = GoodClient::start(&url, Transport::Tcp(TcpTransportOptions::default()));
     good.assert_playing(25, Duration::from_secs(20), "at the start");
     std::thread::sleep(Duration::from_millis(500));
-    let rss_before = proc_status(server.pid(), "VmRSS");
+    let rss_before = server.proc_status("VmRSS");
 
     let mut stuck = Raw::connect_from(HOSTILE, address, Some(4096));
     let stuck_address = stuck.stream.local_addr().unwrap();
@@ -1685,7 +1649,7 @@ fn a_tcp_client_that_never_reads_is_skipped_then_dropped() {
         Duration::from_secs(40),
         "the stuck client is skipped",
         |s| {
-            max_rss = max_rss.max(proc_status(server.pid(), "VmRSS"));
+            max_rss = max_rss.max(server.proc_status("VmRSS"));
             rtsp_viewers(s).iter().filter(|v| is_stuck(v)).any(|v| {
                 max_queue = max_queue.max(v["queued_frames"].as_u64().unwrap_or(0));
                 v["resyncs"].as_u64().unwrap_or(0) > 0
@@ -1705,7 +1669,7 @@ fn a_tcp_client_that_never_reads_is_skipped_then_dropped() {
         Duration::from_secs(60),
         "the stuck client is dropped",
         |s| {
-            max_rss = max_rss.max(proc_status(server.pid(), "VmRSS"));
+            max_rss = max_rss.max(server.proc_status("VmRSS"));
             for v in rtsp_viewers(s).iter().filter(|v| is_stuck(v)) {
                 max_queue = max_queue.max(v["queued_frames"].as_u64().unwrap_or(0));
             }
@@ -1744,7 +1708,7 @@ fn a_tcp_client_that_never_reads_is_skipped_then_dropped() {
         Duration::from_secs(10),
         "after the stuck client was dropped",
     );
-    assert_eq!(rtsp_viewers(&api_status(&server)).len(), 1);
+    assert_eq!(rtsp_viewers(&server.status()).len(), 1);
     good.stop();
 }
 
@@ -1760,7 +1724,7 @@ fn udp_clients_that_vanish_are_dropped() {
         return;
     }
     let server = start(&[("STREAMER_RTSP__SESSION_TIMEOUT_S", "10")]);
-    let status = wait_live(&server);
+    let status = server.wait_live();
     let url = rtsp_url(&status);
     let address = rtsp_address(&status);
     let udp_port = status["rtsp"]["udp_port"].as_u64().expect("rtsp.udp_port") as u16;
@@ -1769,7 +1733,7 @@ fn udp_clients_that_vanish_are_dropped() {
 
     let listed = |server: &StreamerProcess, raw: &Raw| {
         let me = raw.stream.local_addr().unwrap().to_string();
-        rtsp_viewers(&api_status(server))
+        rtsp_viewers(&server.status())
             .iter()
             .any(|v| v["remote"].as_str() == Some(me.as_str()))
     };
@@ -1832,7 +1796,7 @@ fn udp_clients_that_vanish_are_dropped() {
         let setup = setup_udp(&mut raw, &url, &rtp);
         let play = raw.request("PLAY", &url, 2, &[("Session", &setup.session())]);
         assert_eq!(play.status, 200, "{play:?}");
-        assert_eq!(rtsp_viewers(&api_status(&server)).len(), 4);
+        assert_eq!(rtsp_viewers(&server.status()).len(), 4);
         raw
     };
     drop(quitter);
@@ -1893,7 +1857,7 @@ fn udp_clients_that_vanish_are_dropped() {
 
     // The keep-alive sending retina client lives past the timeout.
     good.assert_playing(25, Duration::from_secs(10), "past the session timeout");
-    assert_eq!(rtsp_viewers(&api_status(&server)).len(), 1);
+    assert_eq!(rtsp_viewers(&server.status()).len(), 1);
     good.stop();
 }
 

@@ -54,33 +54,6 @@ fn start_test_pattern(intra_period: &str, env: &[(&str, &str)]) -> StreamerProce
     start(&all)
 }
 
-/// `/api/status` as JSON.
-fn status(server: &StreamerProcess) -> Value {
-    let body = server.wait_for_ok("/api/status", Duration::from_secs(10));
-    serde_json::from_str(&body).expect("/api/status is JSON")
-}
-
-/// Waits until the source is live and the stream is known (a keyframe was
-/// published), so that a viewer can be answered.
-fn wait_live(server: &StreamerProcess) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = status(server);
-        if status["source"]["state"] == "live"
-            && !status["stream"].is_null()
-            && status["video"]["keyframes"].as_u64().unwrap_or(0) > 0
-        {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no live video within 30 s: {status}\nlog:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The viewers of `/api/status` with transport `transport`.
 fn viewers_by(status: &Value, transport: &str) -> usize {
     status["viewers"]
@@ -142,7 +115,7 @@ fn whep_viewer_gets_decodable_test_pattern() {
         return;
     }
     let server = start_test_pattern("50", &[]);
-    let live = wait_live(&server);
+    let live = server.wait_live();
     let udp_port = live["webrtc"]["udp_port"]
         .as_u64()
         .unwrap_or_else(|| panic!("/api/status has no webrtc.udp_port: {}", live["webrtc"]));
@@ -215,7 +188,7 @@ fn whep_viewer_gets_decodable_test_pattern() {
     assert_decodes(&video, WIDTH, HEIGHT);
 
     // Listed as a WebRTC viewer.
-    let now = status(&server);
+    let now = server.status();
     assert_eq!(viewers_by(&now, "webrtc"), 1, "{}", now["viewers"]);
     let (_, metrics) = server.get("/metrics");
     assert!(
@@ -246,7 +219,7 @@ fn whep_viewer_gets_decodable_test_pattern() {
     assert_eq!(deleted.status, 200, "DELETE: {}", deleted.body);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let now = status(&server);
+        let now = server.status();
         if viewers_by(&now, "webrtc") == 0 {
             break;
         }
@@ -274,14 +247,14 @@ fn whep_pli_gets_a_keyframe() {
         return;
     }
     let server = start_test_pattern("750", &[]);
-    wait_live(&server);
+    server.wait_live();
     let mut session = session(&server, false);
     let mut video = Video::default();
     session
         .receive(&mut video, 10, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", server.log()));
     assert!(has_idr(&video.data), "the session starts with a keyframe");
-    let before = status(&server)["video"]["keyframe_requests"]
+    let before = server.status()["video"]["keyframe_requests"]
         .as_u64()
         .expect("/api/status video.keyframe_requests");
 
@@ -290,7 +263,7 @@ fn whep_pli_gets_a_keyframe() {
     let asked = Instant::now();
     let mut counted = false;
     while !has_idr(&after_pli.data) {
-        counted = counted || status(&server)["video"]["keyframe_requests"].as_u64() > Some(before);
+        counted = counted || server.status()["video"]["keyframe_requests"].as_u64() > Some(before);
         assert!(
             asked.elapsed() < Duration::from_secs(6),
             "no keyframe within 6 s of a PLI ({} frames; the server {} the PLI)\nlog:\n{}",
@@ -317,7 +290,7 @@ fn whep_viewer_of_pi_high_profile_decodes() {
         ("STREAMER_CAMERA__SOURCE", "file"),
         ("STREAMER_CAMERA__FILE", sample.to_str().unwrap()),
     ]);
-    wait_live(&server);
+    server.wait_live();
     let mut session = session(&server, false);
     let profiles = whep_client::profile_level_ids(&session.answer);
     assert!(
@@ -349,7 +322,7 @@ fn whep_refusals_follow_rfc_9725() {
         return;
     }
     let server = start_test_pattern("25", &[("STREAMER_SERVER__ALLOWED_HOSTS", "cam.example")]);
-    wait_live(&server);
+    server.wait_live();
     let offer = Offer::new(Codecs::H264, false).sdp;
 
     let wrong_type = post(&server, "text/plain", &offer);
@@ -474,7 +447,7 @@ fn whep_counts_against_max_viewers() {
         return;
     }
     let server = start_test_pattern("25", &[("STREAMER_SERVER__MAX_VIEWERS", "2")]);
-    wait_live(&server);
+    server.wait_live();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -489,7 +462,7 @@ fn whep_counts_against_max_viewers() {
     first
         .receive(&mut Video::default(), 1, Duration::from_secs(20))
         .unwrap();
-    let now = status(&server);
+    let now = server.status();
     assert_eq!(
         (viewers_by(&now, "websocket"), viewers_by(&now, "webrtc")),
         (1, 1),
@@ -533,7 +506,7 @@ fn whep_is_refused_when_webrtc_is_off() {
         return;
     }
     let server = start_test_pattern("25", &[("STREAMER_WEBRTC__ENABLED", "false")]);
-    let live = wait_live(&server);
+    let live = server.wait_live();
     assert_eq!(live["webrtc"]["enabled"], false, "{}", live["webrtc"]);
     let refused = post(
         &server,
@@ -642,7 +615,7 @@ fn whep_through_a_port_forward() {
             ("STREAMER_WEBRTC__UDP_PORT", &udp_port_text),
         ],
     );
-    let live = wait_live(&server);
+    let live = server.wait_live();
     assert_eq!(live["webrtc"]["udp_port"], udp_port, "{}", live["webrtc"]);
     let mut session = session(&server, false);
     assert_eq!(

@@ -143,6 +143,49 @@ impl StreamerProcess {
     }
 }
 
+impl StreamerProcess {
+    /// `/api/status` as JSON.
+    pub fn status(&self) -> serde_json::Value {
+        let body = self.wait_for_ok("/api/status", Duration::from_secs(10));
+        serde_json::from_str(&body).expect("/api/status is JSON")
+    }
+
+    /// Waits until the source is live and the stream is known (a keyframe was
+    /// published), so that a viewer can be answered; the status then.
+    pub fn wait_live(&self) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = self.status();
+            if status["source"]["state"] == "live"
+                && !status["stream"].is_null()
+                && status["video"]["keyframes"].as_u64().unwrap_or(0) > 0
+            {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no live video within 30 s: {status}\nlog:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A value from the process's `/proc/PID/status`, e.g. `VmRSS` in kB.
+    pub fn proc_status(&self, key: &str) -> u64 {
+        proc_status(self.pid(), key)
+    }
+}
+
+/// A value from `/proc/PID/status`, e.g. `VmRSS` in kB.
+pub fn proc_status(pid: u32, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    text.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+}
+
 impl Drop for StreamerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

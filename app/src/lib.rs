@@ -15,6 +15,7 @@ pub mod probe;
 pub mod rtsp;
 pub mod service;
 pub mod setup;
+pub mod snapshot;
 pub mod source;
 pub mod v4l2;
 pub mod web;

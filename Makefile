@@ -115,6 +115,7 @@ bench-rust:
 	$(CARGO) bench --locked --bench fanout
 	$(CARGO) bench --locked --bench raw_copy
 	$(CARGO) bench --locked --bench config_load
+	$(CARGO) bench --locked --bench snapshot
 
 ## Display delay read from the picture (WebRTC, WebCodecs, MSE, a seed-style jMuxer
 ## page; BENCH_DELAY_SECONDS per page) and the server's cost per WebRTC viewer, in

@@ -659,6 +659,15 @@ impl Hub {
         Some((sps, pps))
     }
 
+    /// The GOP cache: the latest keyframe (with its SPS+PPS) and every frame since,
+    /// in order, sequence numbers consecutive; empty before the first keyframe and
+    /// while the keyframe interval is too long to cache. For a consumer that decodes
+    /// the current picture (`/snapshot.jpg`) without being a viewer: no viewer
+    /// place, no queue, no camera start. Cloning a [`Frame`] shares its bytes.
+    pub fn gop(&self) -> Vec<Frame> {
+        self.state().gop.clone()
+    }
+
     /// Counters, source, stream and viewers, for status and metrics.
     pub fn snapshot(&self) -> HubSnapshot {
         let state = self.state();
@@ -1253,6 +1262,25 @@ mod tests {
         assert_eq!(seqs, [2, 3], "the latest keyframe and the frame since");
         assert!(frames(&items)[0].keyframe);
         assert_eq!(viewer.dropped(), 0);
+    }
+
+    #[test]
+    fn the_gop_is_the_latest_keyframe_and_the_frames_since_without_a_viewer() {
+        let hub = Hub::new(limits(), Some(25.0));
+        assert!(hub.gop().is_empty());
+        hub.publish(&idr(true, 1), SystemTime::now());
+        hub.publish(&delta(2, 10), SystemTime::now());
+        hub.publish(&idr(true, 3), SystemTime::now());
+        hub.publish(&delta(4, 10), SystemTime::now());
+        hub.publish(&delta(5, 10), SystemTime::now());
+        let gop = hub.gop();
+        assert_eq!(gop.iter().map(|f| f.seq).collect::<Vec<_>>(), [2, 3, 4]);
+        assert!(gop[0].keyframe && !gop[1].keyframe);
+        assert_eq!(
+            hub.viewer_count(),
+            0,
+            "reading the GOP takes no viewer place"
+        );
     }
 
     #[test]

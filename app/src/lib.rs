@@ -16,6 +16,7 @@ pub mod rtp;
 pub mod rtsp;
 pub mod service;
 pub mod setup;
+pub mod snapshot;
 pub mod source;
 pub mod v4l2;
 pub mod web;

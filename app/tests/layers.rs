@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("privacy_led", 4),
     ("service", 4),
     ("setup", 4),
+    ("snapshot", 4),
     // WebRTC: a consumer of the hub that speaks the WebSocket protocol's JSON
     // messages on its data channel.
     ("webrtc", 5),

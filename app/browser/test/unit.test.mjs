@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { ServerClock } from '../../../overlay/usr/share/streamer/www/js/clock.js';
 import { backoffDelay, wsUrl } from '../../../overlay/usr/share/streamer/www/js/connection.js';
 import { isKeyframe, nalUnits } from '../../../overlay/usr/share/streamer/www/js/h264.js';
-import { snapshotName } from '../../../overlay/usr/share/streamer/www/js/ui.js';
+import { snapshotDate, snapshotName } from '../../../overlay/usr/share/streamer/www/js/ui.js';
 import { capturedUsOf, sessionUrl, whepUrl } from '../../../overlay/usr/share/streamer/www/js/webrtc.js';
 
 const at = (href) => {
@@ -77,7 +77,16 @@ test('the clock offset comes from the pong with the smallest round trip', () => 
 });
 
 test('snapshot file names carry the local date and time', () => {
-  assert.equal(snapshotName(new Date(2024, 4, 1, 9, 5, 7)), 'snapshot-2024-05-01T09-05-07.png');
+  assert.equal(snapshotName(new Date(2024, 4, 1, 9, 5, 7)), 'snapshot-2024-05-01T09-05-07.jpg');
+  assert.equal(snapshotName(new Date(2024, 4, 1, 9, 5, 7), 'png'), 'snapshot-2024-05-01T09-05-07.png');
+});
+
+test("a server snapshot is named for its frame's capture time", () => {
+  const at = new Date(2024, 4, 1, 9, 5, 7, 250);
+  const headers = new Headers({ 'x-frame-captured-us': String(at.getTime() * 1000) });
+  assert.equal(snapshotDate(headers).getTime(), at.getTime());
+  const before = Date.now();
+  assert.ok(snapshotDate(new Headers()).getTime() >= before, 'no header: now');
 });
 
 test('the WHEP endpoint follows the page: scheme, host, port and path prefix', () => {

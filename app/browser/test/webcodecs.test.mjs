@@ -122,13 +122,32 @@ test('latency estimate is sane; stats overlay, fullscreen and snapshot controls 
     { what: 'fullscreen left' },
   );
 
+  // The snapshot button saves the server's /snapshot.jpg, at the stream's size...
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#btn-snapshot')]);
-  assert.match(download.suggestedFilename(), /^snapshot-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.png$/);
-  const png = await readFile(await download.path());
+  assert.match(download.suggestedFilename(), /^snapshot-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.jpg$/);
+  const jpeg = await readFile(await download.path());
+  assert.deepEqual([...jpeg.subarray(0, 3)], [0xff, 0xd8, 0xff], 'a JPEG file');
+  const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
+  assert.ok(sof > 0, 'a baseline JPEG frame header');
+  assert.equal(jpeg.readUInt16BE(sof + 7), WIDTH);
+  assert.equal(jpeg.readUInt16BE(sof + 5), HEIGHT);
+  assert.deepEqual(page.errors, []);
+  // ...and the picture shown here, as PNG, when the server has none to give.
+  await page.route('**/snapshot.jpg', (route) =>
+    route.fulfill({ status: 503, contentType: 'text/plain', body: 'no video yet\n' }),
+  );
+  const [fallback] = await Promise.all([page.waitForEvent('download'), page.click('#btn-snapshot')]);
+  assert.match(fallback.suggestedFilename(), /^snapshot-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.png$/);
+  const png = await readFile(await fallback.path());
   assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   assert.equal(png.readUInt32BE(16), WIDTH);
   assert.equal(png.readUInt32BE(20), HEIGHT);
-  assert.deepEqual(page.errors, []);
+  await page.unroute('**/snapshot.jpg');
+  // The browser logs the 503 it was given; nothing else.
+  assert.deepEqual(
+    page.errors.filter((e) => !e.includes('status of 503')),
+    [],
+  );
   await page.close();
 });
 

@@ -75,6 +75,9 @@ pub struct Sps {
     /// Frames per second from the VUI timing info, when present:
     /// `time_scale / (2 * num_units_in_tick)`.
     pub frame_rate: Option<f64>,
+    /// `video_full_range_flag` from the VUI: luma and chroma use 0..=255 (as JPEG
+    /// does) instead of the usual 16..=235 and 16..=240; false when not signalled.
+    pub full_range: bool,
     /// `chroma_format_idc` (0 monochrome, 1 4:2:0, 2 4:2:2, 3 4:4:4).
     pub chroma_format_idc: u32,
     /// `separate_colour_plane_flag` (4:4:4 coded as three monochrome planes).
@@ -247,9 +250,11 @@ impl Sps {
         let width = coded_width - crop_x as u32;
         let height = coded_height - crop_y as u32;
 
-        // A damaged VUI does not make the rest of the SPS useless: no frame rate then.
+        // A damaged VUI does not make the rest of the SPS useless: no frame rate then
+        // (and the range as far as it was read).
+        let mut full_range = false;
         let frame_rate = if field(r.bit(), "vui_parameters_present_flag")? {
-            vui_frame_rate(&mut r).ok().flatten()
+            vui(&mut r, &mut full_range).ok().flatten()
         } else {
             None
         };
@@ -262,6 +267,7 @@ impl Sps {
             width,
             height,
             frame_rate,
+            full_range,
             chroma_format_idc,
             separate_colour_plane,
             bit_depth_luma,
@@ -310,7 +316,8 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), SpsError>
 }
 
 /// Reads the VUI (E.1.1) up to the timing info; the frame rate when it is there.
-fn vui_frame_rate(r: &mut BitReader<'_>) -> Result<Option<f64>, BitError> {
+/// `full_range` is set from `video_full_range_flag` on the way.
+fn vui(r: &mut BitReader<'_>, full_range: &mut bool) -> Result<Option<f64>, BitError> {
     if r.bit()? {
         // aspect_ratio_info_present_flag
         if r.byte()? == 255 {
@@ -324,7 +331,8 @@ fn vui_frame_rate(r: &mut BitReader<'_>) -> Result<Option<f64>, BitError> {
     }
     if r.bit()? {
         // video_signal_type_present_flag: video_format, video_full_range_flag
-        r.bits(4)?;
+        r.bits(3)?;
+        *full_range = r.bit()?;
         if r.bit()? {
             // colour_description_present_flag: primaries, transfer, matrix
             r.bits(24)?;
@@ -521,6 +529,25 @@ mod tests {
         });
         assert_eq!(sps.pic_order_cnt_type, 2);
         assert_eq!(sps.log2_max_frame_num, 16);
+    }
+
+    #[test]
+    fn the_range_comes_from_the_video_signal_type() {
+        let range = |full_range| {
+            let sps = parse(&SpsSpec {
+                full_range,
+                timing: Some((1, 50)),
+                ..SpsSpec::default()
+            });
+            assert_eq!(
+                sps.frame_rate,
+                Some(25.0),
+                "the rest of the VUI still reads"
+            );
+            sps.full_range
+        };
+        assert!(!range(false));
+        assert!(range(true));
     }
 
     #[test]

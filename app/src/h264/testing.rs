@@ -101,6 +101,8 @@ pub struct SpsSpec {
     pub frame_mbs_only: bool,
     pub crop: Option<[u32; 4]>,
     pub timing: Option<(u32, u32)>,
+    /// `video_full_range_flag` in the VUI.
+    pub full_range: bool,
 }
 
 impl Default for SpsSpec {
@@ -122,6 +124,7 @@ impl Default for SpsSpec {
             frame_mbs_only: true,
             crop: None,
             timing: None,
+            full_range: false,
         }
     }
 }
@@ -191,7 +194,7 @@ impl SpsSpec {
         w.bit(false); // overscan
         w.bit(true)
             .bits(3, 5)
-            .bit(false)
+            .bit(self.full_range)
             .bit(true)
             .bits(24, 0x010101);
         w.bit(true).ue(1).ue(1); // chroma loc

@@ -10,12 +10,14 @@ use axum::Extension;
 use super::connections::{ConnectionStats, Connections};
 use super::AppState;
 use crate::hub::{HubSnapshot, SourceState, Transport};
+use crate::snapshot::{SnapshotStats, Snapshots};
 
 /// `GET /metrics`. The connection counts come from the server's accept loop
 /// (none when the router runs without it).
 pub async fn metrics(
     State(app): State<AppState>,
     connections: Option<Extension<Connections>>,
+    snapshots: Option<Extension<Snapshots>>,
 ) -> impl IntoResponse {
     let mut body = render(
         &app.hub.snapshot(),
@@ -24,6 +26,9 @@ pub async fn metrics(
     );
     if let Some(Extension(connections)) = connections {
         body.push_str(&render_connections(&connections.stats()));
+    }
+    if let Some(Extension(snapshots)) = snapshots {
+        body.push_str(&render_snapshots(&snapshots.stats()));
     }
     (
         [(
@@ -82,6 +87,51 @@ pub fn render_connections(c: &ConnectionStats) -> String {
         "counter",
         "Connections closed because a request head did not arrive in time.",
         c.header_timeouts as f64,
+    );
+    out
+}
+
+/// The exposition text for `/snapshot.jpg`'s counters.
+pub fn render_snapshots(s: &SnapshotStats) -> String {
+    let mut out = String::with_capacity(1024);
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        write_metric(&mut out, name, kind, help, value);
+    };
+    metric(
+        "snapshots_total",
+        "counter",
+        "JPEG snapshots served (/snapshot.jpg), from the cache or decoded.",
+        s.served as f64,
+    );
+    metric(
+        "snapshot_failures_total",
+        "counter",
+        "Snapshot requests answered with an error (no video, or the picture did not decode).",
+        s.failures as f64,
+    );
+    metric(
+        "snapshot_decodes_total",
+        "counter",
+        "Snapshot decoding runs: requests for a frame not yet encoded (concurrent ones share one).",
+        s.decodes as f64,
+    );
+    metric(
+        "snapshot_decoded_frames_total",
+        "counter",
+        "Frames decoded for snapshots (each frame once while the decoder is kept).",
+        s.frames_decoded as f64,
+    );
+    metric(
+        "snapshot_decode_seconds_total",
+        "counter",
+        "Seconds spent decoding frames and encoding JPEGs for snapshots.",
+        s.decode_seconds,
+    );
+    metric(
+        "snapshot_decoder_active",
+        "gauge",
+        "1 while the snapshot decoder is set up (it is dropped after 30 s without requests).",
+        f64::from(u8::from(s.decoder_active)),
     );
     out
 }

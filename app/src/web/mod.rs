@@ -4,6 +4,7 @@
 //!   answered, and the headers of every response.
 //! - `GET /ws`: [`crate::websocket::session`], one task pair per viewer, fed by the hub.
 //! - `POST /whep`, `/whep/<id>`: [`crate::webrtc::whep`], WebRTC viewers.
+//! - `GET /snapshot.jpg`: [`crate::snapshot::http`], the current picture as a JPEG.
 //! - [`api`]: `GET /api/status` and `GET /healthz`.
 //! - [`metrics`]: `GET /metrics`, Prometheus text format.
 //! - [`static_files`]: the player from `server.web_root`.
@@ -69,6 +70,11 @@ impl FromRef<AppState> for Arc<ConfigReport> {
 /// The whole HTTP surface, every request through the [`guard`] first.
 pub fn router(state: AppState, web_root: PathBuf) -> Router {
     let guard = state.guard.clone();
+    // One snapshot service per server: one decoder, one cached JPEG.
+    let snapshots = crate::snapshot::Snapshots::new(
+        state.hub.clone(),
+        crate::snapshot::SnapshotSettings::default(),
+    );
     let routes = Router::new()
         .route("/ws", get(crate::websocket::session::upgrade))
         .route(
@@ -79,6 +85,8 @@ pub fn router(state: AppState, web_root: PathBuf) -> Router {
         .route("/api/status", get(api::status))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::metrics))
+        .route("/snapshot.jpg", get(crate::snapshot::http::get))
+        .layer(Extension(snapshots))
         .with_state(state)
         .fallback_service(static_files::service(web_root));
     // Wrapped around the router, not layered on its routes, so that the guard runs

@@ -16,12 +16,25 @@ const DECODER_NAMES = {
   mse: 'MSE (jMuxer)',
 };
 
-/** A file name for a snapshot taken at `date`: `snapshot-2024-05-01T12-30-05.png` (local time). */
-export function snapshotName(date = new Date()) {
+/**
+ * A file name for a snapshot taken at `date`: `snapshot-2024-05-01T12-30-05.jpg` (local time),
+ * with `extension`.
+ */
+export function snapshotName(date = new Date(), extension = 'jpg') {
   const pad = (n) => String(n).padStart(2, '0');
   const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
   const time = `${pad(date.getHours())}-${pad(date.getMinutes())}-${pad(date.getSeconds())}`;
-  return `snapshot-${day}T${time}.png`;
+  return `snapshot-${day}T${time}.${extension}`;
+}
+
+/**
+ * When the frame in a `/snapshot.jpg` response was captured (its `X-Frame-Captured-Us`
+ * header, µs since the Unix epoch), or now when it does not say.
+ * @param {Headers} headers
+ */
+export function snapshotDate(headers) {
+  const micros = Number(headers.get('x-frame-captured-us'));
+  return micros > 0 ? new Date(micros / 1000) : new Date();
 }
 
 export class Ui {
@@ -146,19 +159,40 @@ export class Ui {
     this.statsPanel.replaceChildren(list);
   }
 
-  #snapshot(snapshot) {
+  /**
+   * Saves the current picture: the server's `snapshot.jpg` (the stream's newest frame at
+   * its full size, whichever way this page plays it); when the server has none to give
+   * (no video, an error, unreachable), the picture shown here, as PNG.
+   */
+  async #snapshot(snapshot) {
+    if (this.snapshotButton.disabled) return;
+    this.snapshotButton.disabled = true;
+    try {
+      const response = await fetch('snapshot.jpg', { cache: 'no-store' });
+      if (response.ok && response.headers.get('content-type') === 'image/jpeg') {
+        this.#save(await response.blob(), snapshotName(snapshotDate(response.headers), 'jpg'));
+        return;
+      }
+    } catch {
+      // The server is unreachable: the picture shown here will do.
+    } finally {
+      this.snapshotButton.disabled = false;
+    }
     const canvas = snapshot();
-    if (!canvas) return;
-    canvas.toBlob((blob) => {
-      if (!blob) return;
-      const link = this.doc.createElement('a');
-      link.href = URL.createObjectURL(blob);
-      link.download = snapshotName();
-      this.doc.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    canvas?.toBlob((blob) => {
+      if (blob) this.#save(blob, snapshotName(new Date(), 'png'));
     }, 'image/png');
+  }
+
+  /** Offers `blob` as a download named `name`. */
+  #save(blob, name) {
+    const link = this.doc.createElement('a');
+    link.href = URL.createObjectURL(blob);
+    link.download = name;
+    this.doc.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
   }
 
   #canFullscreen() {

@@ -19,9 +19,16 @@
 //! Target on the 2-core development machine: under 150 ms for a cold 1080p
 //! snapshot. Options: `BENCH_SNAPSHOT_RUNS` (repetitions per case, default 10).
 //! Results go to docs/benchmarks.md by hand, with the machine they ran on.
+//!
+//! End to end: the release streamer with the 1080p test pattern (a keyframe every
+//! 2 s, made on request too), `GET /snapshot.jpg` every 1.3 s (so requests land
+//! all over the GOP, as a poller's do): a cold request late in a GOP asks the
+//! source for a keyframe and decodes that alone.
 
 #[path = "support/load.rs"]
 mod load;
+#[path = "../tests/support/process.rs"]
+mod process;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -157,6 +164,7 @@ fn main() {
             jpeg::QUALITY
         );
     }
+    end_to_end(runs);
     if let Some((before, peak)) = memory {
         let dropped = rss_mb(pid);
         streamer::snapshot::service::release_free_memory();
@@ -170,4 +178,48 @@ fn main() {
             rss_mb(pid)
         );
     }
+}
+
+/// `GET /snapshot.jpg` from the real server, requests 1.3 s apart.
+fn end_to_end(runs: usize) {
+    let server = process::StreamerProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_streamer")),
+        Path::new("/nonexistent/streamer.toml"),
+        &[
+            ("STREAMER_CAMERA__SOURCE", "test"),
+            ("STREAMER_CAMERA__WIDTH", "1920"),
+            ("STREAMER_CAMERA__HEIGHT", "1080"),
+            ("STREAMER_CAMERA__FRAMERATE", "25"),
+            ("STREAMER_ENCODER__INTRA_PERIOD", "50"),
+            ("STREAMER_RTSP__ENABLED", "false"),
+            ("STREAMER_WEBRTC__ENABLED", "false"),
+            ("STREAMER_LOG__LEVEL", "info"),
+        ],
+    );
+    server.wait_live();
+    let mut times = Vec::new();
+    for _ in 0..runs.max(5) {
+        std::thread::sleep(Duration::from_millis(1300));
+        let started = Instant::now();
+        let (status, _) = server.get("/snapshot.jpg");
+        times.push(started.elapsed());
+        assert_eq!(status, 200, "/snapshot.jpg\n{}", server.log());
+    }
+    let (_, metrics) = server.get("/metrics");
+    let counter = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (median, max) = median_max(times);
+    println!();
+    println!(
+        "end to end (release server, 1080p25 test pattern, keyframe every 50 frames, \
+         requests 1.3 s apart): {median:.1} / {max:.1} ms (median / largest); \
+         {} of {} answered from a keyframe asked for, {} frames decoded in all",
+        counter("streamer_snapshot_keyframe_shortcuts_total"),
+        counter("streamer_snapshots_total"),
+        counter("streamer_snapshot_decoded_frames_total"),
+    );
 }

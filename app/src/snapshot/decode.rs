@@ -119,6 +119,11 @@ impl GopDecoder {
         GopDecoder::default()
     }
 
+    /// The hub sequence number of the last frame fed, if any.
+    pub fn last_fed(&self) -> Option<u64> {
+        self.position.map(|p| p.last)
+    }
+
     /// Decodes `gop` (a keyframe with its SPS and PPS, then the frames since, as
     /// [`crate::hub::Hub::gop`] returns them) up to its newest frame and hands that
     /// picture to `use_picture`. Frames decoded by an earlier call are not decoded

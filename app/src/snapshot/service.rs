@@ -33,6 +33,11 @@ pub struct SnapshotSettings {
     pub idle: Duration,
     /// How long a request waits for video when the source is not live.
     pub wait: Duration,
+    /// A request that would decode more than this many frames (cold, late in a
+    /// GOP) asks the source for a keyframe instead and decodes that alone.
+    pub keyframe_after_frames: usize,
+    /// How long it waits for that keyframe before decoding the frames it has.
+    pub keyframe_wait: Duration,
 }
 
 impl Default for SnapshotSettings {
@@ -41,6 +46,11 @@ impl Default for SnapshotSettings {
             quality: jpeg::QUALITY,
             idle: Duration::from_secs(30),
             wait: Duration::from_secs(5),
+            // About 80 ms of decoding a 1080p High-profile frame each here.
+            keyframe_after_frames: 4,
+            // Three frame times at 25-30 fps: the encoder makes the next
+            // picture a keyframe.
+            keyframe_wait: Duration::from_millis(150),
         }
     }
 }
@@ -86,6 +96,9 @@ pub struct SnapshotStats {
     pub decode_seconds: f64,
     /// The decoder is set up now (it is dropped when unused).
     pub decoder_active: bool,
+    /// Cold requests answered from a keyframe asked of the source rather than
+    /// by decoding the GOP.
+    pub keyframe_shortcuts: u64,
 }
 
 /// Snapshots of the hub's stream. Cheap to clone.
@@ -108,7 +121,20 @@ struct Inner {
     frames_decoded: AtomicU64,
     failures: AtomicU64,
     decode_micros: AtomicU64,
+    /// The hub sequence number of the last frame the decoder was fed
+    /// ([`NOTHING_DECODED`] when it has none).
+    decoded_upto: AtomicU64,
+    /// Until when the source is taken not to make keyframes on request (the last
+    /// request went unanswered): no waiting for one meanwhile.
+    no_keyframes_until: Mutex<Option<Instant>>,
+    keyframe_shortcuts: AtomicU64,
 }
+
+/// `decoded_upto` when the decoder has no frame.
+const NOTHING_DECODED: u64 = u64::MAX;
+/// After a keyframe request went unanswered (a file, rpicam-vid), requests
+/// decode the GOP for this long without asking again.
+const NO_KEYFRAMES_BACKOFF: Duration = Duration::from_secs(60);
 
 struct Idle {
     last_request: Instant,
@@ -139,6 +165,9 @@ impl Snapshots {
                 frames_decoded: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
                 decode_micros: AtomicU64::new(0),
+                decoded_upto: AtomicU64::new(NOTHING_DECODED),
+                no_keyframes_until: Mutex::new(None),
+                keyframe_shortcuts: AtomicU64::new(0),
             }),
         }
     }
@@ -152,6 +181,7 @@ impl Snapshots {
             frames_decoded: i.frames_decoded.load(Ordering::Relaxed),
             failures: i.failures.load(Ordering::Relaxed),
             decode_seconds: i.decode_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            keyframe_shortcuts: i.keyframe_shortcuts.load(Ordering::Relaxed),
             decoder_active: i.decoder.try_lock().map_or(true, |d| d.is_some()),
         }
     }
@@ -189,6 +219,11 @@ impl Snapshots {
         let hub = &self.inner.hub;
         let gop = hub.gop();
         if hub.source_status().state == SourceState::Live && !gop.is_empty() {
+            if self.frames_to_decode(&gop) > self.inner.settings.keyframe_after_frames {
+                if let Some(fresh) = self.keyframe_instead(&gop).await {
+                    return Ok(fresh);
+                }
+            }
             return Ok(gop);
         }
         // What is cached is from before the source stopped (or there is nothing):
@@ -222,6 +257,43 @@ impl Snapshots {
                 )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// How many of `gop`'s frames the decoder would be fed for its newest.
+    fn frames_to_decode(&self, gop: &[Frame]) -> usize {
+        let upto = self.inner.decoded_upto.load(Ordering::Relaxed);
+        match gop.iter().position(|f| f.seq == upto) {
+            Some(at) => gop.len() - 1 - at,
+            None => gop.len(),
+        }
+    }
+
+    /// Asks the source for a keyframe and waits up to `keyframe_wait` for it: a
+    /// GOP of that keyframe alone (and any frame after it), newer than `gop`, to
+    /// decode in one step. `None` when none came (then the source is not asked
+    /// again for a while).
+    async fn keyframe_instead(&self, gop: &[Frame]) -> Option<Vec<Frame>> {
+        let inner = &self.inner;
+        if lock(&inner.no_keyframes_until).is_some_and(|until| Instant::now() < until) {
+            return None;
+        }
+        let newest = gop.last()?.seq;
+        // Rate-limited by the hub (one a second reaches the source, whoever asks).
+        inner.hub.request_keyframe();
+        let deadline = tokio::time::Instant::now() + inner.settings.keyframe_wait;
+        loop {
+            let now = inner.hub.gop();
+            if now.first().is_some_and(|key| key.seq > newest) {
+                inner.keyframe_shortcuts.fetch_add(1, Ordering::Relaxed);
+                return Some(now);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                *lock(&inner.no_keyframes_until) = Some(Instant::now() + NO_KEYFRAMES_BACKOFF);
+                tracing::debug!("snapshot: the source made no keyframe on request; decoding the GOP");
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -272,6 +344,10 @@ impl Snapshots {
             .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
         let (decoder, result, captured_us) = outcome
             .map_err(|error| SnapshotError::Failed(format!("the decoder failed: {error}")))?;
+        inner.decoded_upto.store(
+            decoder.last_fed().unwrap_or(NOTHING_DECODED),
+            Ordering::Relaxed,
+        );
         *slot = Some(decoder);
         let (encoded, decoded) = result.map_err(|error| {
             tracing::warn!(%error, "snapshot: the current frame does not decode");
@@ -330,6 +406,7 @@ impl Snapshots {
                     continue;
                 };
                 *decoder = None;
+                inner.decoded_upto.store(NOTHING_DECODED, Ordering::Relaxed);
                 *lock(&inner.cached) = None;
                 idle.watching = false;
                 release_free_memory();
@@ -411,6 +488,38 @@ mod tests {
             (stats.decodes, stats.frames_decoded),
             (2, 11),
             "only the new frame"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cold_request_late_in_a_gop_asks_for_a_keyframe_and_decodes_it_alone() {
+        let (hub, units) = pi_sample_hub();
+        live(&hub);
+        for unit in &units[..10] {
+            hub.publish(unit, SystemTime::now());
+        }
+        let next_keyframe = units
+            .iter()
+            .skip(1)
+            .find(|u| u.is_keyframe())
+            .expect("the sample has a second keyframe")
+            .clone();
+        // The source: makes its next picture a keyframe when asked.
+        let mut asked = hub.keyframe_requests();
+        let source = hub.clone();
+        let answering = tokio::spawn(async move {
+            asked.changed().await.unwrap();
+            source.publish(&next_keyframe, SystemTime::now());
+        });
+        let snapshots = Snapshots::new(hub.clone(), quick());
+        let jpeg = snapshots.take().await.unwrap();
+        answering.await.unwrap();
+        assert_eq!(jpeg.seq, 10, "the new keyframe, newer than the newest frame asked for");
+        let stats = snapshots.stats();
+        assert_eq!(
+            (stats.decodes, stats.frames_decoded, stats.keyframe_shortcuts),
+            (1, 1, 1),
+            "the keyframe alone, not the ten frames of the GOP before it"
         );
     }
 

@@ -133,6 +133,12 @@ pub fn render_snapshots(s: &SnapshotStats) -> String {
         "1 while the snapshot decoder is set up (it is dropped after 30 s without requests).",
         f64::from(u8::from(s.decoder_active)),
     );
+    metric(
+        "snapshot_keyframe_shortcuts_total",
+        "counter",
+        "Cold snapshot requests answered from a keyframe asked of the source instead of decoding the GOP.",
+        s.keyframe_shortcuts as f64,
+    );
     out
 }
 

@@ -4,8 +4,9 @@
 #   make test    every check: format, lints, unit/integration tests, browser tests,
 #                the image's offline checks and the emulated boot (make test-boot)
 #   make test-boot  boot the appliance's overlay and units in qemu (docs/testing.md)
-#   make bench   fan-out load, raw copy, config loading, display delay per player path
-#                and WebRTC cost per viewer (docs/benchmarks.md)
+#   make bench   fan-out load, raw copy, config loading, CPU per WebSocket and RTSP
+#                viewer, display delay per player path and WebRTC cost per viewer
+#                (docs/benchmarks.md)
 #   make soak    10-minute soak: 500 viewers, churn, hostile clients (docs/benchmarks.md)
 #   make fuzz    run each cargo-fuzz target for FUZZ_SECONDS (needs nightly + cargo-fuzz)
 #   make web     fetch the player's npm dependencies (jMuxer) into the web root
@@ -46,7 +47,7 @@ DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellc
 .PHONY: test-boot cross cross-deps cross-test help run test lint doc-links lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser check-player-types bench bench-rust bench-browser soak fuzz web deps clean
 
 help:
-	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
 
 ## Run the streamer on this machine with the test pattern and the repo's player.
 run: web
@@ -116,6 +117,7 @@ bench-rust:
 	$(CARGO) bench --locked --bench raw_copy
 	$(CARGO) bench --locked --bench config_load
 	$(CARGO) bench --locked --bench snapshot
+	$(CARGO) bench --locked --bench viewer_cost
 
 ## Display delay read from the picture (WebRTC, WebCodecs, MSE, a seed-style jMuxer
 ## page; BENCH_DELAY_SECONDS per page) and the server's cost per WebRTC viewer, in

@@ -25,7 +25,13 @@
 //! 10. a WHEP viewer on the host (`support::whep_client`, str0m) gets video
 //!     ffprobe decodes, through qemu's UDP forward to the guest's port 8189, with
 //!     the appliance's `[webrtc] announce` set to the forwarded 127.0.0.1 port:
-//!     the answer announces that and never the guest's own 10.0.2.x address.
+//!     the answer announces that and never the guest's own 10.0.2.x address;
+//! 11. ffprobe reads the appliance's RTSP stream (`rtsp://.../stream`, RTP
+//!     interleaved over TCP) through qemu's TCP forward to the guest's port 8554
+//!     and decodes H.264 at the configured 320x240. (RTP over UDP is not checked
+//!     here: the appliance sends it to the client's ports at the address it sees,
+//!     qemu's 10.0.2.2, which user networking does not map back to the client's
+//!     ports.)
 //!
 //! The whole test (qemu and every client) runs in a loopback-only network
 //! namespace (`support::netns`): nothing reaches or announces another address.
@@ -72,6 +78,8 @@ const EMULATED_START: Duration = Duration::from_secs(60);
 const GUEST_ADDRESS: &str = "10.0.2.50";
 /// The appliance's WebRTC UDP port (the default `webrtc.udp_port`).
 const WEBRTC_PORT: u16 = 8189;
+/// The appliance's RTSP port (the default `rtsp.port`).
+const RTSP_PORT: u16 = 8554;
 const HOSTNAME: &str = "boot-test-cam";
 
 /// The [network] section of both configurations: a hostname and a fixed address
@@ -211,6 +219,8 @@ struct Machine {
     port_22: u16,
     /// Host UDP port forwarded to the guest's WebRTC port 8189.
     port_webrtc: u16,
+    /// Host TCP port forwarded to the guest's RTSP port 8554.
+    port_rtsp: u16,
     powered_on: Instant,
     console: PathBuf,
 }
@@ -255,6 +265,7 @@ impl Machine {
         let _ = std::fs::remove_file(&socket);
         let console = work.join(format!("{name}.console.log"));
         let (port_8080, port_80, port_22) = (free_port(), free_port(), free_port());
+        let port_rtsp = free_port();
         let mut command = Command::new("qemu-system-aarch64");
         command
             .args([
@@ -281,6 +292,7 @@ impl Machine {
                 "user,id=net,hostfwd=tcp:127.0.0.1:{port_8080}-{GUEST_ADDRESS}:8080,\
                  hostfwd=tcp:127.0.0.1:{port_80}-{GUEST_ADDRESS}:80,\
                  hostfwd=tcp:127.0.0.1:{port_22}-{GUEST_ADDRESS}:22,\
+                 hostfwd=tcp:127.0.0.1:{port_rtsp}-{GUEST_ADDRESS}:{RTSP_PORT},\
                  hostfwd=udp:127.0.0.1:{port_webrtc}-{GUEST_ADDRESS}:{WEBRTC_PORT}"
             ))
             .args(["-device", "virtio-net-pci,netdev=net"])
@@ -329,6 +341,7 @@ impl Machine {
                 port_80,
                 port_22,
                 port_webrtc,
+                port_rtsp,
                 powered_on,
                 console,
             },
@@ -509,6 +522,50 @@ fn whep(server: SocketAddr, udp_port: u16, save: &Path) -> Result<(), String> {
         video.frames,
         video.first_frame_after.unwrap_or_default()
     );
+    Ok(())
+}
+
+/// ffprobe, a client nobody here wrote, reads `rtsp://127.0.0.1:PORT/stream`
+/// with RTP interleaved over TCP (`-rtsp_transport tcp`): the stream is H.264 at
+/// the configured 320x240, and frames decode.
+fn rtsp(port: u16) -> Result<(), String> {
+    let url = format!("rtsp://127.0.0.1:{port}/stream");
+    // coreutils' timeout: a stalled session must fail the check, not the test.
+    let output = Command::new("timeout")
+        .args(["120", "ffprobe", "-v", "error", "-rtsp_transport", "tcp"])
+        .args(["-select_streams", "v:0", "-count_frames"])
+        // The first 20 packets: under emulation the stream runs at 10 fps.
+        .args(["-read_intervals", "%+#20"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+        ])
+        .args(["-of", "default=noprint_wrappers=1"])
+        .arg(&url)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ffprobe (apt-get install ffmpeg): {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let errors = String::from_utf8_lossy(&output.stderr);
+    expect(output.status.success(), || {
+        format!("ffprobe {url} failed ({}): {errors}{text}", output.status)
+    })?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let frames: u64 = field("nb_read_frames").parse().unwrap_or(0);
+    expect(
+        field("codec_name") == "h264"
+            && field("width") == "320"
+            && field("height") == "240"
+            && frames > 0,
+        || format!("ffprobe {url}: {text} {errors}"),
+    )?;
+    println!("    RTSP over TCP: ffprobe decoded {frames} frames of h264 at 320x240");
     Ok(())
 }
 
@@ -752,6 +809,15 @@ fn the_appliance_boots_into_the_streamer() {
             machine.port_webrtc
         ),
         whep,
+    );
+
+    checks.check(
+        &format!(
+            "11. from the host: ffprobe reads the RTSP stream over TCP through qemu's forward \
+             (127.0.0.1:{} to the guest's {RTSP_PORT}): h264 at 320x240",
+            machine.port_rtsp
+        ),
+        rtsp(machine.port_rtsp),
     );
 
     let (_, hostname) = machine.run("cat /proc/sys/kernel/hostname");

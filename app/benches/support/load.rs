@@ -1,6 +1,7 @@
 //! What the load benchmarks share: settings from the environment, the generated test
-//! video, percentiles, a minimal WebSocket viewer, and what `/proc` says about the
-//! server process.
+//! video, percentiles, a minimal WebSocket viewer, what `/proc` says about the
+//! server process, and a loopback-only network namespace for benchmarks that use
+//! UDP.
 
 #![allow(dead_code)] // each benchmark uses a different part
 
@@ -348,4 +349,56 @@ pub fn machine() -> String {
         .map(|n| n.get())
         .unwrap_or(1);
     format!("{model}, {cores} cores")
+}
+
+/// Set in the environment of a benchmark re-run inside its loopback-only network
+/// namespace.
+pub const NETNS_MARKER: &str = "STREAMER_BENCH_LOOPBACK_NETNS";
+
+/// Makes sure the benchmark runs in a network namespace with only `lo` (up), as
+/// the UDP tests do (`tests/support/netns.rs`): outside one, runs this benchmark
+/// binary again with the same arguments under `unshare` (`-n` as root, `-rn`
+/// otherwise) after `ip link set lo up`, and exits with its status. Inside, checks
+/// that `lo` is the only interface and returns.
+pub fn in_loopback_namespace() {
+    if std::env::var_os(NETNS_MARKER).is_some() {
+        let devices = std::fs::read_to_string("/proc/self/net/dev").unwrap_or_default();
+        let names: Vec<&str> = devices
+            .lines()
+            .skip(2)
+            .filter_map(|line| line.split(':').next())
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            names,
+            ["lo"],
+            "{NETNS_MARKER} set, but not in a loopback-only namespace"
+        );
+        return;
+    }
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|ids| ids.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    let exe = std::env::current_exe().expect("the benchmark's path");
+    let status = Command::new("unshare")
+        .arg(if root { "-n" } else { "-rn" })
+        .args([
+            "sh",
+            "-c",
+            "ip link set lo up || exit 97; exec \"$0\" \"$@\"",
+        ])
+        .arg(exe)
+        .args(std::env::args_os().skip(1))
+        .env(NETNS_MARKER, "1")
+        .status()
+        .expect("unshare (util-linux) runs: UDP benchmarks run in a loopback-only namespace");
+    if status.code() == Some(97) {
+        panic!("`ip link set lo up` failed in the new network namespace (iproute2 missing?)");
+    }
+    std::process::exit(status.code().unwrap_or(1));
 }

@@ -290,7 +290,9 @@ impl Snapshots {
             }
             if tokio::time::Instant::now() >= deadline {
                 *lock(&inner.no_keyframes_until) = Some(Instant::now() + NO_KEYFRAMES_BACKOFF);
-                tracing::debug!("snapshot: the source made no keyframe on request; decoding the GOP");
+                tracing::debug!(
+                    "snapshot: the source made no keyframe on request; decoding the GOP"
+                );
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -514,10 +516,17 @@ mod tests {
         let snapshots = Snapshots::new(hub.clone(), quick());
         let jpeg = snapshots.take().await.unwrap();
         answering.await.unwrap();
-        assert_eq!(jpeg.seq, 10, "the new keyframe, newer than the newest frame asked for");
+        assert_eq!(
+            jpeg.seq, 10,
+            "the new keyframe, newer than the newest frame asked for"
+        );
         let stats = snapshots.stats();
         assert_eq!(
-            (stats.decodes, stats.frames_decoded, stats.keyframe_shortcuts),
+            (
+                stats.decodes,
+                stats.frames_decoded,
+                stats.keyframe_shortcuts
+            ),
             (1, 1, 1),
             "the keyframe alone, not the ten frames of the GOP before it"
         );

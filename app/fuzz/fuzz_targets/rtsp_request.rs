@@ -19,8 +19,8 @@ use streamer::rtsp::session::{Connection, Description, Host, Output, Refused, Se
 
 /// The parameter sets of a 176x144 Baseline stream.
 const SPS: &[u8] = &[
-    0x67, 0x42, 0xc0, 0x0a, 0xd9, 0x04, 0x7b, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00,
-    0x00, 0x03, 0x03, 0x20, 0xf1, 0x22, 0x64, 0x80,
+    0x67, 0x42, 0xc0, 0x0a, 0xd9, 0x04, 0x7b, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
+    0x03, 0x03, 0x20, 0xf1, 0x22, 0x64, 0x80,
 ];
 const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
 
@@ -63,7 +63,9 @@ impl Host for Fake {
     fn play(&mut self) -> Result<(), Refused> {
         assert!(!self.playing, "a second viewer place for one session");
         if self.full {
-            return Err(Refused { reason: "full".into() });
+            return Err(Refused {
+                reason: "full".into(),
+            });
         }
         self.playing = true;
         Ok(())
@@ -75,7 +77,10 @@ impl Host for Fake {
     }
 
     fn random(&mut self) -> u64 {
-        self.next = self.next.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        self.next = self
+            .next
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
         self.next
     }
 }
@@ -145,7 +150,11 @@ fuzz_target!(|data: &[u8]| {
         rest.truncate(at);
         rest.extend_from_slice(&tail);
         connection.check_invariants();
-        assert_eq!(host.playing, connection.playing(), "playing exactly while holding a place");
+        assert_eq!(
+            host.playing,
+            connection.playing(),
+            "playing exactly while holding a place"
+        );
         if connection.playing() {
             let mut cut = |f: &Frame| std::sync::Arc::new(Payloads::new(&f.data, 1400));
             let _ = connection.item(&frame(n, n % 5 == 0), &mut cut);
@@ -156,5 +165,8 @@ fuzz_target!(|data: &[u8]| {
         n += 1;
     }
     connection.closed(&mut host);
-    assert!(!host.playing, "the place is given back when the connection closes");
+    assert!(
+        !host.playing,
+        "the place is given back when the connection closes"
+    );
 });

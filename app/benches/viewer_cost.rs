@@ -36,6 +36,8 @@
 
 #[path = "support/load.rs"]
 mod load;
+#[path = "../tests/support/netns.rs"]
+mod netns;
 #[path = "../tests/support/process.rs"]
 mod process;
 #[path = "support/rtsp.rs"]
@@ -48,8 +50,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use load::{
-    clock_ticks, cpu_ticks, ensure_video, in_loopback_namespace, machine, rss_mb, setting,
-    ConnectOptions, RawClient, Received, VideoSettings,
+    clock_ticks, cpu_ticks, ensure_video, machine, rss_mb, setting, ConnectOptions, RawClient,
+    Received, VideoSettings,
 };
 use process::StreamerProcess;
 use rtsp::{RtpCounters, RtpTransport, RtspClient, UdpPorts};
@@ -90,7 +92,7 @@ impl Kind {
 }
 
 fn main() {
-    in_loopback_namespace();
+    netns::run_program_inside();
     let seconds: u64 = setting("BENCH_COST_SECONDS", 15);
     let counts: Vec<usize> = setting("BENCH_COST_VIEWERS", "10,100".to_owned())
         .split(',')

@@ -67,12 +67,12 @@ fn assert_only_loopback() {
     );
 }
 
-/// Outside: runs `test_name` of this test binary inside `unshare`, streaming its
-/// output, and panics unless it ran and passed.
-fn run_inside(test_name: &str) {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let root = euid() == 0;
-    let flags = if root { "-n" } else { "-rn" };
+/// `unshare` (`-n` as root, `-rn` otherwise: a user namespace makes it work
+/// unprivileged) running `exe` in a new network namespace after `ip link set lo
+/// up` (exit status [`LO_UP_FAILED`] when that fails), with [`MARKER`] set; the
+/// caller adds `exe`'s arguments. Also the `unshare` flags, for messages.
+fn loopback_command(exe: &std::path::Path) -> (Command, &'static str) {
+    let flags = if euid() == 0 { "-n" } else { "-rn" };
     let mut command = Command::new("unshare");
     command
         .arg(flags)
@@ -81,7 +81,40 @@ fn run_inside(test_name: &str) {
             "-c",
             "ip link set lo up || exit 97; exec \"$0\" \"$@\"",
         ])
-        .arg(&exe)
+        .arg(exe)
+        .env(MARKER, "1");
+    (command, flags)
+}
+
+/// The exit status of [`loopback_command`] when `lo` could not be brought up.
+const LO_UP_FAILED: i32 = 97;
+
+/// For a whole program (a benchmark) rather than one test: inside the
+/// loopback-only namespace, checks it and returns; outside, runs this program
+/// again with the same arguments inside one and exits with its status.
+pub fn run_program_inside() {
+    if std::env::var_os(MARKER).is_some() {
+        assert_only_loopback();
+        return;
+    }
+    let exe = std::env::current_exe().expect("the program's path");
+    let (mut command, _) = loopback_command(&exe);
+    let status = command
+        .args(std::env::args_os().skip(1))
+        .status()
+        .expect("unshare (util-linux) runs: UDP benchmarks run in a loopback-only namespace");
+    if status.code() == Some(LO_UP_FAILED) {
+        panic!("`ip link set lo up` failed in the new network namespace (iproute2 missing?)");
+    }
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+/// Outside: runs `test_name` of this test binary inside `unshare`, streaming its
+/// output, and panics unless it ran and passed.
+fn run_inside(test_name: &str) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let (mut command, flags) = loopback_command(&exe);
+    command
         .args([
             "--exact",
             test_name,
@@ -89,7 +122,6 @@ fn run_inside(test_name: &str) {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(MARKER, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -119,7 +151,7 @@ fn run_inside(test_name: &str) {
     if !errors.is_empty() {
         eprintln!("[netns stderr]\n{errors}");
     }
-    if status.code() == Some(97) {
+    if status.code() == Some(LO_UP_FAILED) {
         panic!(
             "`ip link set lo up` failed in the new network namespace (iproute2 missing?): {errors}"
         );

@@ -56,10 +56,15 @@ pub trait Place: Send + Sync {
     fn closed_for_room(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
-/// Who may open a connection.
+/// Who may open a connection, and how its socket is set up (the web server's
+/// policy, so that RTSP and HTTP connections are treated alike).
 pub trait Admission: Send + Sync {
     /// A place for a connection from `address`, or `None` when it is over a limit.
     fn admit(&self, address: IpAddr) -> Option<Box<dyn Place>>;
+    /// Sets an admitted connection's socket options (no Nagle delay, a bounded
+    /// send buffer so that a slow client falls behind in the hub rather than in
+    /// the kernel, a bound on unacknowledged data).
+    fn tune(&self, stream: &TcpStream);
 }
 
 /// Why RTSP could not start.
@@ -222,7 +227,7 @@ impl Rtsp {
                 );
                 continue;
             };
-            tune(&stream);
+            admission.tune(&stream);
             tokio::spawn(self.clone().serve(stream, peer, place));
         }
     }
@@ -559,18 +564,3 @@ async fn bind_pair(ip: IpAddr, port: u16) -> io::Result<UdpPorts> {
     }
     Err(last_error)
 }
-
-/// Per-connection socket options, as the web server's: no Nagle delay and a
-/// bounded send buffer, so a slow client falls behind in the hub (where it skips
-/// to a keyframe) rather than in the kernel.
-fn tune(stream: &TcpStream) {
-    let _ = stream.set_nodelay(true);
-    let socket = socket2::SockRef::from(stream);
-    let _ = socket.set_send_buffer_size(SEND_BUFFER_BYTES);
-    let _ = socket.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT));
-}
-
-/// The kernel's send buffer per connection (as the web server's).
-const SEND_BUFFER_BYTES: usize = 192 * 1024;
-/// Unacknowledged data for this long closes the connection (as the web server's).
-const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);

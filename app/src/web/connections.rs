@@ -324,6 +324,10 @@ impl crate::rtsp::server::Admission for Connections {
             Err(_) => None,
         }
     }
+
+    fn tune(&self, stream: &TcpStream) {
+        super::tune_connection(stream);
+    }
 }
 
 impl crate::rtsp::server::Place for Slot {

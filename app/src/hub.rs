@@ -649,6 +649,21 @@ impl Hub {
         self.state().stream.as_deref().cloned()
     }
 
+    /// The stream's parameters, waiting up to `wait` for a source that is starting
+    /// (on demand, or after a restart) to send them.
+    pub async fn stream_info_within(&self, wait: Duration) -> Option<StreamInfo> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(stream) = self.stream_info() {
+                return Some(stream);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The latest sequence and picture parameter sets (the lowest ids when there
     /// are several), for out-of-band descriptions of the stream (RTSP's SDP);
     /// `None` before both were seen.

@@ -377,10 +377,7 @@ impl Rtsp {
             return;
         }
         let _starting = hub.subscribe(Some(peer), ViewerTransport::Rtsp);
-        let deadline = tokio::time::Instant::now() + STREAM_WAIT;
-        while hub.stream_info().is_none() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let _ = hub.stream_info_within(STREAM_WAIT).await;
     }
 
     /// Routes datagrams from the session's client ports to this connection (and

@@ -274,16 +274,7 @@ impl WebRtc {
     /// The stream's parameters, waiting up to [`STREAM_WAIT`] for a camera that
     /// is starting (on demand, or after a restart) to send them.
     async fn stream_info(&self) -> Option<crate::hub::StreamInfo> {
-        let deadline = tokio::time::Instant::now() + STREAM_WAIT;
-        loop {
-            if let Some(stream) = self.inner.hub.stream_info() {
-                return Some(stream);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        self.inner.hub.stream_info_within(STREAM_WAIT).await
     }
 
     /// Ends the session `id` (`DELETE /whep/<id>`); false when there is none.

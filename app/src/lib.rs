@@ -5,6 +5,7 @@
 //! to every viewer as shared [`bytes::Bytes`], and [`web`] writes them to WebSockets.
 //! See `ARCHITECTURE.md` for the map and the invariants.
 
+pub mod access;
 pub mod config;
 pub mod encode;
 pub mod h264;

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u32)] = &[
     // Pure foundations: H.264 parsing and the configuration's types.
     ("h264", 0),
-    ("config", 0),
+    ("access", 0),
+    ("config", 1),
     ("netif", 0),
     // RTP for H.264: packetization, timestamps, RTCP (RTSP and WebRTC send it).
     ("rtp", 1),

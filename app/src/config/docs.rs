@@ -252,6 +252,18 @@ pub fn effective_toml(config: &Config) -> String {
         out.push_str("# network.wifi_passphrase is set; not shown.\n");
         shown.network.wifi_passphrase = "(not shown)".into();
     }
+    // Nor the access password, whether plain or hashed.
+    if !shown.access.password.is_empty() {
+        let kind = if crate::access::password::is_hash(&shown.access.password) {
+            "a hash"
+        } else {
+            "plain text"
+        };
+        out.push_str(&format!("# access.password is set ({kind}); not shown.\n"));
+        shown.access.password = "(not shown)".into();
+    } else {
+        out.push_str("# access.password is not set: anyone on the network can watch.\n");
+    }
     match toml::to_string(&shown) {
         Ok(body) => {
             out.push('\n');
@@ -279,12 +291,36 @@ mod tests {
     }
 
     #[test]
+    fn the_effective_configuration_says_whether_a_password_is_set_never_what() {
+        let mut config = Config::default();
+        assert!(effective_toml(&config).contains("access.password is not set"));
+        config.access.password = "correct horse battery".into();
+        let text = effective_toml(&config);
+        assert!(!text.contains("correct horse"), "{text}");
+        assert!(
+            text.contains("access.password is set (plain text); not shown"),
+            "{text}"
+        );
+        config.access.password = crate::access::password::hash("correct horse battery").unwrap();
+        let text = effective_toml(&config);
+        assert!(!text.contains("argon2"), "{text}");
+        assert!(
+            text.contains("access.password is set (a hash); not shown"),
+            "{text}"
+        );
+        assert!(!format!("{config:?}").contains("argon2"));
+    }
+
+    #[test]
     fn schema_lists_sections_and_keys_in_declaration_order() {
         let schema = schema_doc();
         let names: Vec<_> = schema.sections.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
-            ["network", "server", "webrtc", "rtsp", "camera", "encoder", "image", "gpio", "log"]
+            [
+                "network", "server", "access", "webrtc", "rtsp", "camera", "encoder", "image",
+                "gpio", "log"
+            ]
         );
         let camera: Vec<_> = schema
             .section("camera")

@@ -69,6 +69,10 @@ pub struct Config {
     pub network: NetworkConfig,
     /// Web server: the player page, the video WebSocket and the status API.
     pub server: ServerConfig,
+    /// Access: who may watch. With a password set, every page, the video and
+    /// RTSP ask for it; only /healthz stays open (and says no more than up or
+    /// down).
+    pub access: AccessConfig,
     /// WebRTC: the lowest-delay way to watch, in every current browser (iPhone
     /// included) over plain http://, through WHEP (`POST /whep`).
     pub webrtc: WebRtcConfig,
@@ -257,6 +261,61 @@ impl Default for ServerConfig {
             allowed_hosts: Vec::new(),
             frame_ancestors: Vec::new(),
         }
+    }
+}
+
+/// Access control: the owner's user name and password, and which other web pages
+/// may use the video.
+#[derive(Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// The user name to log in with (1-64 characters, no colon). Browsers show
+    /// a login page; other programs send it with the password, e.g.
+    /// rtsp://streamer:PASSWORD@streamer.local:8554/stream or
+    /// curl -u streamer:PASSWORD http://streamer.local/snapshot.jpg.
+    pub user: String,
+    /// The password that every page, the video, the snapshot and RTSP ask for.
+    /// Empty: no password, anyone on the network can watch (as before). Setting
+    /// one is recommended: write it here in quotes, e.g. password = "a long
+    /// phrase only you know", or, so that it is not on the card in plain text, the
+    /// hash that `streamer hash-password` prints ("$argon2id$..."). With a hash,
+    /// RTSP clients log in with Basic authentication only (Digest needs the
+    /// password itself). The password is never shown on the page, in the log or
+    /// by check-config.
+    pub password: String,
+    /// Other web pages that may use the video (the WebSocket and WebRTC), e.g.
+    /// ["https://homeassistant.local:8123"]: origins (scheme://name[:port]) or
+    /// bare names (any scheme and port). The device's own pages always may; a
+    /// page anywhere else gets "403 Forbidden", password or not, so a web page
+    /// someone on the network opens cannot read the camera.
+    #[serde(deserialize_with = "name_list")]
+    #[schemars(with = "Vec<String>")]
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            user: "streamer".into(),
+            password: String::new(),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// Never prints the password (configurations end up in logs and bug reports).
+impl std::fmt::Debug for AccessConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let password = match self.password.as_str() {
+            "" => "(none)",
+            p if p.starts_with("$argon2") => "(hashed, not shown)",
+            _ => "(set, not shown)",
+        };
+        f.debug_struct("AccessConfig")
+            .field("user", &self.user)
+            .field("password", &password)
+            .field("allowed_origins", &self.allowed_origins)
+            .finish()
     }
 }
 

@@ -501,6 +501,46 @@ fn check_frame_ancestors(sources: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks `access.user`: 1-64 characters, no colon (Basic authentication splits
+/// at the first one) and no control characters.
+fn check_user(user: &str) -> Result<(), String> {
+    if user.is_empty() || user.chars().count() > 64 {
+        return Err(format!("{} must have 1-64 characters", quote(user)));
+    }
+    if user.contains(':') {
+        return Err(format!("{} may not contain \":\"", quote(user)));
+    }
+    if user.chars().any(char::is_control) || user.trim() != user {
+        return Err(format!(
+            "{} may not contain control characters or start or end with a space",
+            quote(user)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `access.password`: empty, a usable plain password, or an Argon2 hash
+/// that reads. The password is never repeated in a message.
+fn check_password(password: &str) -> Result<(), String> {
+    if password.is_empty() {
+        return Ok(());
+    }
+    crate::access::password::Secret::parse(password)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Checks `access.allowed_origins`: origins (`scheme://name[:port]`) or bare
+/// names.
+fn check_allowed_origins(origins: &[String]) -> Result<(), String> {
+    for origin in origins {
+        if let Err(why) = crate::access::origin::AllowedOrigin::parse(origin) {
+            return Err(format!("{}: {why}", quote(origin)));
+        }
+    }
+    Ok(())
+}
+
 /// Checks of a key beyond its type, on the typed value (`config` has the key set).
 fn check_typed(key: &str, config: &Config) -> Result<(), String> {
     match key {
@@ -513,6 +553,9 @@ fn check_typed(key: &str, config: &Config) -> Result<(), String> {
         "network.dns" => check_dns(&config.network.dns),
         "server.allowed_hosts" => check_allowed_hosts(&config.server.allowed_hosts),
         "server.frame_ancestors" => check_frame_ancestors(&config.server.frame_ancestors),
+        "access.user" => check_user(&config.access.user),
+        "access.password" => check_password(&config.access.password),
+        "access.allowed_origins" => check_allowed_origins(&config.access.allowed_origins),
         "webrtc.announce" => check_announce(&config.webrtc.announce),
         "encoder.level" => {
             let level = &config.encoder.level;
@@ -616,6 +659,9 @@ fn type_error(section: &str, key: &str, value: &toml::Value, error: &str) -> Str
     if path == "network.wifi_passphrase" {
         // A secret: never repeated (problems appear on the page and in the log).
         return "must be text in quotes, e.g. wifi_passphrase = \"my password\"".into();
+    }
+    if path == "access.password" {
+        return "must be text in quotes, e.g. password = \"a long phrase\"".into();
     }
     let error = error.trim();
     // toml appends its own context; keep serde's first line.

@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use streamer::access::Access;
 use streamer::config::{self, Config, ServerConfig};
 use streamer::hub::{Hub, HubLimits};
 use streamer::rtsp::{Rtsp, RtspService};
@@ -55,6 +56,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the hash of a password for `[access] password` (Argon2id, PHC
+    /// format), so that the password itself need not be on the card. The
+    /// password is read from standard input (asked for twice, not shown, on a
+    /// terminal), never from the command line, where other users and the shell's
+    /// history would see it.
+    HashPassword,
     /// Write the network's runtime files (hostname, systemd-networkd units,
     /// wpa_supplicant configuration) under /run from the [network] section; run at
     /// every start by streamer-setup.service, before the network. Problems in the
@@ -83,6 +90,7 @@ fn main() -> ExitCode {
         }
         Command::CheckConfig { path } => check_config(path.as_deref().unwrap_or(&cli.config)),
         Command::Probe { json } => probe(&cli.config, json),
+        Command::HashPassword => hash_password(),
         Command::Setup { root, no_hostname } => setup(&cli.config, &root, !no_hostname),
         Command::Run => match run(&cli.config) {
             Ok(()) => ExitCode::SUCCESS,
@@ -107,6 +115,92 @@ fn check_config(path: &Path) -> ExitCode {
         Err(error) => {
             eprintln!("{error}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn hash_password() -> ExitCode {
+    let password = match read_password() {
+        Ok(password) => password,
+        Err(error) => {
+            eprintln!("streamer hash-password: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match streamer::access::password::hash(&password) {
+        Ok(hash) => {
+            println!("{hash}");
+            eprintln!("Put it in streamer.toml:\n[access]\npassword = \"{hash}\"");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("streamer hash-password: the password {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The password from standard input: on a terminal asked for twice without
+/// echo; else its first line.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    let read_line = || -> anyhow::Result<String> {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password")?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+    };
+    if !stdin.is_terminal() {
+        return read_line();
+    }
+    let _echo_off = EchoOff::new();
+    let ask = |prompt: &str| -> anyhow::Result<String> {
+        eprint!("{prompt}");
+        std::io::stderr().flush().ok();
+        let line = read_line();
+        eprintln!();
+        line
+    };
+    let first = ask("Password: ")?;
+    let again = ask("Again: ")?;
+    if first != again {
+        anyhow::bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
+/// Turns the terminal's echo off while it lives.
+struct EchoOff {
+    saved: Option<libc::termios>,
+}
+
+impl EchoOff {
+    fn new() -> Self {
+        // SAFETY: tcgetattr/tcsetattr on standard input with a termios we own.
+        unsafe {
+            let mut termios: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(libc::STDIN_FILENO, &mut termios) != 0 {
+                return EchoOff { saved: None };
+            }
+            let saved = termios;
+            termios.c_lflag &= !libc::ECHO;
+            termios.c_lflag |= libc::ECHONL;
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &termios);
+            EchoOff { saved: Some(saved) }
+        }
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            // SAFETY: restores the settings read in `new`.
+            unsafe {
+                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, saved);
+            }
         }
     }
 }
@@ -235,15 +329,45 @@ fn run(config_path: &Path) -> anyhow::Result<()> {
         errors: loaded.errors.clone(),
         problem_count: loaded.problem_count,
     };
+    let access = Arc::new(access_policy(&loaded));
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("streamer-io")
         .build()
         .context("cannot start the async runtime")?
-        .block_on(serve(loaded.config, report))
+        .block_on(serve(loaded.config, report, access))
 }
 
-async fn serve(config: Config, mut report: config::ConfigReport) -> anyhow::Result<()> {
+/// The access policy of `[access]`; closed (nobody gets in) when the section has
+/// a mistake, so that a mistake never opens the camera to everyone.
+fn access_policy(loaded: &config::Loaded) -> Access {
+    let access = &loaded.config.access;
+    let policy = if loaded.access_closed {
+        Err("[access] has a mistake (see the configuration problems)".to_string())
+    } else {
+        Access::new(&access.user, &access.password).map_err(|e| e.to_string())
+    };
+    match policy {
+        Ok(policy) if policy.locked() => {
+            tracing::info!(user = %access.user, password = ?policy.password_state(), "a password is needed to watch");
+            policy
+        }
+        Ok(policy) => {
+            tracing::warn!("no access.password: anyone on the network can watch");
+            policy
+        }
+        Err(error) => {
+            tracing::error!(%error, "nobody can watch until streamer.toml is fixed");
+            Access::closed()
+        }
+    }
+}
+
+async fn serve(
+    config: Config,
+    mut report: config::ConfigReport,
+    access: Arc<Access>,
+) -> anyhow::Result<()> {
     let framerate = f64::from(config.camera.framerate);
     let hub = Hub::new(
         HubLimits {
@@ -348,7 +472,8 @@ async fn serve(config: Config, mut report: config::ConfigReport) -> anyhow::Resu
         hub: hub.clone(),
         config: Arc::new(report),
         hardware,
-        guard: Arc::new(web::guard::Guard::new(&config.server)),
+        guard: Arc::new(web::guard::Guard::new(&config.server, &config.access)),
+        access,
         whep,
         rtsp: rtsp.clone(),
     };

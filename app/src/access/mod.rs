@@ -56,6 +56,8 @@ pub enum PasswordState {
     Plain,
     /// An Argon2id hash in the file.
     Hashed,
+    /// `[access]` has a mistake: nobody can log in until it is fixed.
+    Unusable,
 }
 
 /// The outcome of a password attempt.
@@ -83,6 +85,8 @@ pub struct Access {
     verified: Mutex<Option<[u8; 32]>>,
     brake: Mutex<Brake>,
     sessions: Mutex<session::Revoked>,
+    /// `[access]` could not be read: locked, and no password opens it.
+    closed: bool,
 }
 
 impl std::fmt::Debug for Access {
@@ -121,7 +125,16 @@ impl Access {
             verified: Mutex::new(None),
             brake: Mutex::new(Brake::new(brake::CAPACITY)),
             sessions: Mutex::new(session::Revoked::default()),
+            closed: false,
         })
+    }
+
+    /// Locked with no way in: for when `[access]` has a mistake, so that the
+    /// mistake does not open the camera to everyone.
+    pub fn closed() -> Access {
+        let mut access = Self::open();
+        access.closed = true;
+        access
     }
 
     /// No password: everything is open.
@@ -131,11 +144,14 @@ impl Access {
 
     /// Whether a password is set (then everything but `/healthz` asks for it).
     pub fn locked(&self) -> bool {
-        self.secret.is_some()
+        self.secret.is_some() || self.closed
     }
 
     /// Whether and how the password is set.
     pub fn password_state(&self) -> PasswordState {
+        if self.closed {
+            return PasswordState::Unusable;
+        }
         match &self.secret {
             None => PasswordState::None,
             Some(Secret::Plain(_)) => PasswordState::Plain,
@@ -218,6 +234,9 @@ impl Access {
     /// The user and password compared, in time that does not depend on where
     /// they differ.
     fn check(&self, user: &str, password: &str) -> bool {
+        if self.closed {
+            return false;
+        }
         let Some(secret) = &self.secret else {
             return true;
         };
@@ -263,6 +282,9 @@ impl Access {
     /// Whether a session cookie's value is one this start issued, not expired
     /// and not logged out.
     pub fn session_valid(&self, value: &str, unix_seconds: u64) -> bool {
+        if self.closed {
+            return false;
+        }
         match session::verify(&self.key, value, unix_seconds) {
             Some(token) => !self
                 .sessions
@@ -322,6 +344,19 @@ mod tests {
             access.attempt(CLIENT, "x", "y", Instant::now()),
             Attempt::Granted
         );
+    }
+
+    #[test]
+    fn a_closed_access_lets_nobody_in() {
+        let access = Access::closed();
+        assert!(access.locked());
+        assert_eq!(access.password_state(), PasswordState::Unusable);
+        assert_eq!(
+            access.attempt(CLIENT, "streamer", "", Instant::now()),
+            Attempt::Denied
+        );
+        let cookie = access.issue_session(5, [0; 16]);
+        assert!(!access.session_valid(&cookie, 6));
     }
 
     #[test]

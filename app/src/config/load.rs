@@ -83,6 +83,8 @@ struct Problems {
     in_file: bool,
     /// Whether any problem from the file is about `[network]`.
     in_file_network: bool,
+    /// Whether any problem (file or environment) is about `[access]`.
+    in_access: bool,
     /// The place of the last kept problem once [`MAX_PROBLEMS`] are kept: problems
     /// after it are only counted.
     last_kept: Option<OrderKey>,
@@ -109,6 +111,13 @@ impl Problems {
                 self.in_file_network = true;
             }
         }
+        if problem
+            .key
+            .as_deref()
+            .is_some_and(|k| k == "access" || k.starts_with("access."))
+        {
+            self.in_access = true;
+        }
         if !self.is_past(rank, line) {
             self.kept.push(((rank, line, self.total), problem));
         }
@@ -126,14 +135,15 @@ impl Problems {
             .is_some_and(|(last_rank, last_line, _)| (rank, line) >= (last_rank, last_line))
     }
 
-    /// Counts a problem in the file at `line` (about `[network]` or not) without
-    /// keeping it, when [`Problems::is_past`], so its message need not be written.
-    /// Returns whether it was counted.
-    fn count_if_past(&mut self, line: Option<usize>, about_network: bool) -> bool {
+    /// Counts a problem in the file at `line` (in `section`) without keeping it,
+    /// when [`Problems::is_past`], so its message need not be written. Returns
+    /// whether it was counted.
+    fn count_if_past(&mut self, line: Option<usize>, section: &str) -> bool {
         let past = self.is_past(0, line.unwrap_or(0));
         if past {
             self.in_file = true;
-            self.in_file_network |= about_network;
+            self.in_file_network |= section == "network";
+            self.in_access |= section == "access";
             self.total += 1;
         }
         past
@@ -160,6 +170,7 @@ impl Problems {
         self.total += dropped;
         self.in_file |= other.in_file;
         self.in_file_network |= other.in_file_network;
+        self.in_access |= other.in_access;
     }
 
     fn is_empty(&self) -> bool {
@@ -206,6 +217,9 @@ struct Layer {
     problems: Problems,
     /// The known keys (`network.address`) whose value was refused.
     refused: BTreeSet<String>,
+    /// The file could not be read as a whole, and may have had an `[access]`
+    /// password: access is then closed rather than opened by the mistake.
+    access_unknown: bool,
 }
 
 impl Layer {
@@ -230,7 +244,7 @@ impl Layer {
             // An unknown key past the problems kept is only counted (a file may
             // have a hundred thousand).
             if let (None, Origin::File { line, .. }) = (known, &entry.origin) {
-                if problems.count_if_past(*line, entry.section == "network") {
+                if problems.count_if_past(*line, &entry.section) {
                     continue;
                 }
             }
@@ -272,6 +286,7 @@ impl Layer {
             entries,
             problems,
             refused,
+            access_unknown: false,
         }
     }
 }
@@ -427,7 +442,7 @@ fn syntax_problems(text: &str, path: &Path, lines: &LineIndex) -> Problems {
     let mut problems = Problems::default();
     let mut sink = |error: toml_parser::ParseError| {
         let line = error.unexpected().map(|span| lines.line_of(span.start()));
-        if problems.count_if_past(line, false) {
+        if problems.count_if_past(line, "") {
             return;
         }
         let mut why = format!("not valid TOML: {}", error.description());
@@ -472,8 +487,23 @@ fn syntax_problems(text: &str, path: &Path, lines: &LineIndex) -> Problems {
     problems
 }
 
+/// Whether a file that cannot be read as a whole may set a password: it mentions
+/// one (`access.password`; `wifi_passphrase` is another word).
+fn may_set_password(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("password")
+}
+
 /// The file layer from the file's `text` (`path` names it in messages).
 fn text_layer(schema: &SchemaDoc, path: &Path, text: &str) -> Layer {
+    let mut layer = whole_text_layer(schema, path, text);
+    if layer.entries.is_empty() && !layer.problems.is_empty() && may_set_password(text) {
+        layer.access_unknown = true;
+    }
+    layer
+}
+
+/// [`text_layer`] without the `[access]` safety check.
+fn whole_text_layer(schema: &SchemaDoc, path: &Path, text: &str) -> Layer {
     let at = |line: Option<usize>| Origin::File {
         path: path.to_path_buf(),
         line,
@@ -537,7 +567,7 @@ fn text_layer(schema: &SchemaDoc, path: &Path, text: &str) -> Layer {
                 }
             }
             _ if !known => {
-                if !problems.count_if_past(line, false) {
+                if !problems.count_if_past(line, name) {
                     problems.push(Problem {
                         origin: at(line),
                         key: Some(name.to_string()),
@@ -562,7 +592,14 @@ fn text_layer(schema: &SchemaDoc, path: &Path, text: &str) -> Layer {
 fn file_layer(schema: &SchemaDoc, path: &Path) -> (bool, Layer) {
     match read_file(path) {
         FileText::Missing => (false, Layer::default()),
-        FileText::Refused(problem) => (true, Layer::refused_whole(problem)),
+        // Unread: whether it sets a password is unknown.
+        FileText::Refused(problem) => (
+            true,
+            Layer {
+                access_unknown: true,
+                ..Layer::refused_whole(problem)
+            },
+        ),
         FileText::Text(text) => (true, text_layer(schema, path, &text)),
     }
 }
@@ -717,6 +754,10 @@ pub struct Loaded {
     /// used (every problem decides this, also those past [`MAX_PROBLEMS`] that are
     /// only counted).
     pub network_set_aside: bool,
+    /// `[access]` has a mistake of its own (in the file or the environment), or
+    /// the file could not be read and may set a password: the password is
+    /// unknown, so nobody may watch (the streamer says why) until it is fixed.
+    pub access_closed: bool,
     /// How many problems there are: [`Loaded::errors`] lists at most
     /// [`MAX_PROBLEMS`] of them.
     pub problem_count: usize,
@@ -784,6 +825,7 @@ pub fn load_or_defaults_from_text(
 /// The configuration from the `file` and `env` layers (see
 /// [`load_or_defaults_from`]).
 fn combine(file_found: bool, file: Layer, env: Layer) -> Loaded {
+    let access_unknown = file.access_unknown;
     let (config, first_cross) = merge(&[&file, &env]);
     let refused: BTreeSet<String> = file.refused.union(&env.refused).cloned().collect();
     let first_cross: Vec<Problem> = first_cross
@@ -813,6 +855,7 @@ fn combine(file_found: bool, file: Layer, env: Layer) -> Loaded {
             errors: Vec::new(),
             file_found,
             network_set_aside: false,
+            access_closed: access_unknown,
             problem_count: 0,
         };
     }
@@ -822,20 +865,27 @@ fn combine(file_found: bool, file: Layer, env: Layer) -> Loaded {
     };
     // The network section of a bad file is still used when it has no problem of its
     // own: a mistake elsewhere must not take the device off the network, where the
-    // page shows the mistake.
+    // page shows the mistake. So is the access section: a mistake elsewhere must
+    // not open the camera to everyone.
+    let keep = |section: &str| match section {
+        "network" => !problems.in_file_network,
+        "access" => !problems.in_access,
+        _ => false,
+    };
     let file = Layer {
         entries: if !problems.in_file {
             file_entries
-        } else if problems.in_file_network {
-            Vec::new()
         } else {
             file_entries
                 .into_iter()
-                .filter(|e| e.section == "network")
+                .filter(|e| keep(&e.section))
                 .collect()
         },
         ..Layer::default()
     };
+    // A mistake in [access] itself (or an unreadable file that may set a
+    // password) closes access: nobody can watch until it is fixed.
+    let access_closed = problems.in_access || access_unknown;
     let network_set_aside = problems.in_file && problems.in_file_network;
     let (mut config, cross) = merge(&[&file, &env]);
     for problem in cross {
@@ -866,6 +916,7 @@ fn combine(file_found: bool, file: Layer, env: Layer) -> Loaded {
         errors: problems.into_messages(),
         file_found,
         network_set_aside,
+        access_closed,
     }
 }
 
@@ -963,7 +1014,7 @@ mod tests {
         // In the file's order: once MAX_PROBLEMS are kept, later ones are only counted.
         let mut problems = Problems::default();
         for line in 1..=1000 {
-            if !problems.count_if_past(Some(line), false) {
+            if !problems.count_if_past(Some(line), "") {
                 problems.push(problem(at_line(line), "x"));
             }
         }
@@ -1039,6 +1090,41 @@ mod tests {
         assert_eq!(config.network.dns, ["1.1.1.1"]);
         let config: Config = toml::from_str("[network]\ndns = \"1.1.1.1 9.9.9.9\"\n").unwrap();
         assert_eq!(config.network.dns, ["1.1.1.1", "9.9.9.9"]);
+    }
+
+    #[test]
+    fn a_mistake_elsewhere_keeps_the_password_and_a_mistake_in_access_closes_it() {
+        let text = "[access]\npassword = \"hunter2 hunter2\"\n[server]\nport = 70000\n";
+        let loaded = load_or_defaults_from_text(Path::new("s.toml"), text, []);
+        assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+        assert_eq!(loaded.config.access.password, "hunter2 hunter2");
+        assert!(!loaded.access_closed);
+        // A mistake in [access] itself: nobody can watch until it is fixed.
+        for text in [
+            "[access]\npassword = \"$argon2id$broken\"\n",
+            "[access]\npasword = \"typo in the key\"\n",
+            "[access]\npassword = 12345678\n",
+        ] {
+            let loaded = load_or_defaults_from_text(Path::new("s.toml"), text, []);
+            assert!(loaded.access_closed, "{text}");
+            let shown = loaded.errors.join("\n");
+            assert!(
+                !shown.contains("broken") && !shown.contains("12345678"),
+                "{shown}"
+            );
+        }
+        let env = [("STREAMER_ACCESS__PASSWORD".to_string(), "a\nb".to_string())];
+        let loaded = load_or_defaults_from_text(Path::new("s.toml"), "", env);
+        assert!(loaded.access_closed);
+        // A file that cannot be read at all, mentioning a password: closed; one
+        // that does not: open as before.
+        let broken = "[access]\npassword = \"unterminated\n";
+        let loaded = load_or_defaults_from_text(Path::new("s.toml"), broken, []);
+        assert!(loaded.access_closed);
+        assert!(!loaded.errors.join("\n").contains("unterminated"));
+        let loaded = load_or_defaults_from_text(Path::new("s.toml"), "[server\nport = 1\n", []);
+        assert!(!loaded.access_closed);
+        assert!(!loaded.errors.is_empty());
     }
 
     #[test]

@@ -26,7 +26,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri, Version};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::config::ServerConfig;
+use crate::access::origin::AllowedOrigin;
+use crate::config::{AccessConfig, ServerConfig};
 
 /// The shortest time between two readings of the device's names, when a request
 /// names an address or name not seen before (a new DHCP address, a renamed host).
@@ -43,6 +44,8 @@ pub struct Guard {
     allowed_hosts: Vec<HostName>,
     /// `server.allowed_hosts` has "*": every name is answered.
     any_host: bool,
+    /// `access.allowed_origins`, parsed.
+    allowed_origins: Vec<AllowedOrigin>,
     /// The [`content_security_policy`] of every response.
     content_security_policy: HeaderValue,
     /// `X-Frame-Options`, for browsers without `frame-ancestors`, when the setting
@@ -54,13 +57,15 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// The policy of `server`, with the device's names read from the system.
-    pub fn new(server: &ServerConfig) -> Self {
-        Self::with_names(server, read_system_names)
+    /// The policy of `server` and `access`, with the device's names read from
+    /// the system.
+    pub fn new(server: &ServerConfig, access: &AccessConfig) -> Self {
+        Self::with_names(server, access, read_system_names)
     }
 
-    /// The policy of `server`, with the device's names from `read` (tests).
-    pub fn with_names(server: &ServerConfig, read: fn() -> Names) -> Self {
+    /// The policy of `server` and `access`, with the device's names from `read`
+    /// (tests).
+    pub fn with_names(server: &ServerConfig, access: &AccessConfig, read: fn() -> Names) -> Self {
         let allowed_hosts = server
             .allowed_hosts
             .iter()
@@ -82,6 +87,11 @@ impl Guard {
         Guard {
             allowed_hosts,
             any_host: server.allowed_hosts.iter().any(|h| h == "*"),
+            allowed_origins: access
+                .allowed_origins
+                .iter()
+                .filter_map(|entry| AllowedOrigin::parse(entry).ok())
+                .collect(),
             content_security_policy,
             frame_options,
             local: LocalNames {
@@ -183,6 +193,9 @@ impl Guard {
             return Ok(());
         };
         let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+        if self.allowed_origins.iter().any(|a| a.matches(&origin)) {
+            return Ok(());
+        }
         let host = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"))
@@ -609,7 +622,7 @@ mod tests {
 
     #[test]
     fn the_device_answers_to_its_own_names_only() {
-        let guard = Guard::with_names(&server(&[], &[]), camera_names);
+        let guard = Guard::with_names(&server(&[], &[]), &AccessConfig::default(), camera_names);
         for good in [
             "localhost",
             "localhost:8080",
@@ -640,13 +653,18 @@ mod tests {
     fn allowed_hosts_add_names_and_star_adds_all() {
         let guard = Guard::with_names(
             &server(&["Camera.Example.com", "203.0.113.7", "2001:db8::7"], &[]),
+            &AccessConfig::default(),
             Names::default,
         );
         assert!(answers(&guard, "camera.example.com:443"));
         assert!(answers(&guard, "203.0.113.7"));
         assert!(answers(&guard, "[2001:db8::7]"));
         assert!(!answers(&guard, "other.example.com"));
-        let open = Guard::with_names(&server(&["*"], &[]), Names::default);
+        let open = Guard::with_names(
+            &server(&["*"], &[]),
+            &AccessConfig::default(),
+            Names::default,
+        );
         assert!(answers(&open, "anything.example"));
     }
 
@@ -658,7 +676,7 @@ mod tests {
             READS.fetch_add(1, Ordering::SeqCst);
             camera_names()
         }
-        let guard = Guard::with_names(&server(&[], &[]), counting);
+        let guard = Guard::with_names(&server(&[], &[]), &AccessConfig::default(), counting);
         assert!(answers(&guard, "192.168.1.50"));
         assert_eq!(READS.load(Ordering::SeqCst), 1);
         assert!(answers(&guard, "garden-cam"), "known names need no reading");
@@ -683,14 +701,18 @@ mod tests {
 
     #[test]
     fn frame_ancestors_map_to_csp_and_x_frame_options() {
-        let none = Guard::with_names(&server(&[], &[]), Names::default);
+        let none = Guard::with_names(&server(&[], &[]), &AccessConfig::default(), Names::default);
         assert!(none
             .content_security_policy
             .to_str()
             .unwrap()
             .ends_with("frame-ancestors 'none'"));
         assert_eq!(none.frame_options.as_ref().unwrap(), "DENY");
-        let own = Guard::with_names(&server(&[], &["self"]), Names::default);
+        let own = Guard::with_names(
+            &server(&[], &["self"]),
+            &AccessConfig::default(),
+            Names::default,
+        );
         assert!(own
             .content_security_policy
             .to_str()
@@ -699,6 +721,7 @@ mod tests {
         assert_eq!(own.frame_options.as_ref().unwrap(), "SAMEORIGIN");
         let dashboard = Guard::with_names(
             &server(&[], &["self", "http://ha.local:8123"]),
+            &AccessConfig::default(),
             Names::default,
         );
         assert!(dashboard

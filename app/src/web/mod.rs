@@ -42,6 +42,9 @@ pub struct AppState {
     pub hardware: Arc<crate::probe::ProbeReport>,
     /// The request policy ([`guard`]).
     pub guard: Arc<guard::Guard>,
+    /// Who may watch (`[access]`): checked by [`guard`] for every request, and by
+    /// the login page.
+    pub access: Arc<crate::access::Access>,
     /// The WebRTC output, or why there is none.
     pub whep: crate::webrtc::whep::Whep,
     /// The RTSP server, or why there is none.

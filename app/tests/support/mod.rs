@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use futures_util::{SinkExt, StreamExt};
-use streamer::config::{ConfigReport, ServerConfig};
+use streamer::config::{AccessConfig, ConfigReport, ServerConfig};
 use streamer::h264::{AccessUnit, AccessUnitReader};
 use streamer::hub::{Hub, HubLimits};
 use streamer::web::connections::{ConnectionLimits, Connections};
@@ -87,13 +87,32 @@ impl TestServer {
         Self::start_with_server_config(hub, config_errors, web_root, ServerConfig::default()).await
     }
 
-    /// Starts a server serving `web_root`, with the request policy of `server_config`
-    /// (its address and port are not used).
+    /// Starts a server serving `web_root`, with the request policy of
+    /// `server_config` (its address and port are not used).
     pub async fn start_with_server_config(
         hub: Hub,
         config_errors: Vec<String>,
         web_root: PathBuf,
         server_config: ServerConfig,
+    ) -> Self {
+        Self::start_with_policy(
+            hub,
+            config_errors,
+            web_root,
+            server_config,
+            AccessConfig::default(),
+        )
+        .await
+    }
+
+    /// Starts a server serving `web_root`, with the request policy of
+    /// `server_config` (its address and port are not used) and `access_config`.
+    pub async fn start_with_policy(
+        hub: Hub,
+        config_errors: Vec<String>,
+        web_root: PathBuf,
+        server_config: ServerConfig,
+        access_config: AccessConfig,
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
@@ -109,7 +128,11 @@ impl TestServer {
             hardware: Arc::new(streamer::probe::probe(std::path::Path::new(
                 "/nonexistent-root",
             ))),
-            guard: Arc::new(web::guard::Guard::new(&server_config)),
+            guard: Arc::new(web::guard::Guard::new(&server_config, &access_config)),
+            access: Arc::new(
+                streamer::access::Access::new(&access_config.user, &access_config.password)
+                    .expect("a valid [access] section"),
+            ),
             whep: streamer::webrtc::whep::Whep::Off("no WebRTC in these tests".into()),
             rtsp: streamer::rtsp::RtspService::Off("no RTSP in these tests".into()),
         };

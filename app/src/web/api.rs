@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Json, Response};
 use serde::Serialize;
 
 use super::AppState;
+use crate::access::{Access, PasswordState};
 use crate::config::ConfigReport;
 use crate::hub::{
     HubSnapshot, InputStats, SourceState, SourceStatus, StreamInfo, Transport, ViewerStats,
@@ -38,6 +39,8 @@ pub struct Status {
     pub webrtc: WebRtcStatus,
     /// The RTSP server.
     pub rtsp: RtspStatus,
+    /// Whether a password is needed (never the password).
+    pub access: AccessStatus,
     /// How the configuration file was read, and its errors.
     pub config: ConfigReport,
     /// The hardware: Raspberry Pi model, hardware encoder, cameras, notes, and the
@@ -45,6 +48,28 @@ pub struct Status {
     /// sizes, frame rates and controls. Nodes it has no use for are left out here
     /// (`streamer probe --json` lists them all).
     pub device: ProbeReport,
+}
+
+/// Access control, for `/api/status`: whether a password is set, never what it
+/// is.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessStatus {
+    /// `none` (anyone on the network can watch), `plain` or `hashed` (a password
+    /// is needed), `unusable` (`[access]` has a mistake: nobody can watch).
+    pub password: PasswordState,
+    /// The user name to log in with, when a password is set.
+    pub user: Option<String>,
+}
+
+impl AccessStatus {
+    /// The status of `access`.
+    pub fn of(access: &Access) -> Self {
+        AccessStatus {
+            password: access.password_state(),
+            user: (access.password_state() != PasswordState::None)
+                .then(|| access.user().to_owned()),
+        }
+    }
 }
 
 /// The WebRTC (WHEP) output, for `/api/status`.
@@ -187,6 +212,7 @@ impl Status {
         mut device: ProbeReport,
         webrtc: WebRtcStatus,
         rtsp: RtspStatus,
+        access: AccessStatus,
     ) -> Self {
         device.nodes.retain(|node| node.role.is_some());
         Status {
@@ -211,6 +237,7 @@ impl Status {
             viewers: snapshot.viewers,
             webrtc,
             rtsp,
+            access,
             config,
             device,
         }
@@ -233,11 +260,25 @@ pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Json<Sta
         (*app.hardware).clone(),
         WebRtcStatus::of(&app.whep),
         rtsp,
+        AccessStatus::of(&app.access),
     ))
 }
 
-/// `GET /healthz`: 200 while video flows, 503 with the reason otherwise.
+/// `GET /healthz`: 200 while video flows, 503 with the reason otherwise. With a
+/// password set it is the one open endpoint, and says only "ok" or "down".
 pub async fn healthz(State(app): State<AppState>) -> Response {
+    if app.access.locked() {
+        let up = app
+            .hub
+            .last_frame_age()
+            .is_some_and(|age| age <= HEALTHY_FRAME_AGE)
+            || app.hub.source_status().state == SourceState::Idle;
+        return if up {
+            (StatusCode::OK, "ok\n").into_response()
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, "down\n").into_response()
+        };
+    }
     match app.hub.last_frame_age() {
         Some(age) if age <= HEALTHY_FRAME_AGE => (StatusCode::OK, "ok\n").into_response(),
         _ if app.hub.source_status().state == SourceState::Idle => (
@@ -306,7 +347,16 @@ mod tests {
         };
         let webrtc = WebRtcStatus::of(&Whep::Off("off in this test".into()));
         let rtsp = RtspStatus::of(&RtspService::Off("off".into()), "h", &[]);
-        let status = Status::new(hub.snapshot(), hub.uptime(), config, device, webrtc, rtsp);
+        let access = AccessStatus::of(&Access::open());
+        let status = Status::new(
+            hub.snapshot(),
+            hub.uptime(),
+            config,
+            device,
+            webrtc,
+            rtsp,
+            access,
+        );
         let json = serde_json::to_value(&status).unwrap();
         let paths: Vec<&str> = json["device"]["nodes"]
             .as_array()

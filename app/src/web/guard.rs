@@ -17,16 +17,17 @@
 //!   (`server.frame_ancestors`), `Referrer-Policy: no-referrer`, and a UTF-8 charset
 //!   on text.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri, Version};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::access::origin::AllowedOrigin;
+use crate::access::{credentials, session, Access, Attempt};
 use crate::config::{AccessConfig, ServerConfig};
 
 /// The shortest time between two readings of the device's names, when a request
@@ -186,7 +187,9 @@ impl Guard {
     /// port).
     fn check_origin(&self, path: &str, headers: &HeaderMap) -> Result<(), Refusal> {
         let whep = path == "/whep" || path.starts_with("/whep/");
-        if !is_websocket_upgrade(headers) && !whep {
+        // Login and logout from a page elsewhere (login CSRF) are refused too.
+        let login = path == "/login" || path == "/logout";
+        if !is_websocket_upgrade(headers) && !whep && !login {
             return Ok(());
         }
         let Some(origin) = headers.get(header::ORIGIN) else {
@@ -230,10 +233,26 @@ impl Guard {
     }
 }
 
-/// The middleware: checks the request ([`Guard`]), runs the rest of the router,
-/// and dresses whatever comes back, refusals included.
-pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
-    let mut response = match guard.admit(&mut request) {
+/// The middleware: checks the request ([`Guard`]) and who sends it
+/// ([`authorize`]), runs the rest of the router, and dresses whatever comes
+/// back, refusals included.
+pub async fn check(
+    State((guard, access)): State<(Arc<Guard>, Arc<Access>)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let admitted = match guard.admit(&mut request) {
+        Ok(()) => {
+            let client = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0.ip());
+            let (method, uri) = (request.method().clone(), request.uri().clone());
+            authorize(&access, &method, &uri, request.headers(), client).await
+        }
+        Err(refusal) => Err(refusal),
+    };
+    let mut response = match admitted {
         Ok(()) => {
             let response = next.run(request).await;
             if is_protocol_relative_redirect(&response) {
@@ -248,7 +267,139 @@ pub async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: 
         }
     };
     guard.dress(&mut response);
+    if access.locked() {
+        // What is behind the password must not stay in shared caches.
+        response
+            .headers_mut()
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("private, no-cache"));
+    }
     response
+}
+
+/// What passes without a password when one is set: the health check, and the
+/// login page with its stylesheet and script.
+pub const PUBLIC_PATHS: [&str; 6] = [
+    "/healthz",
+    "/login",
+    "/logout",
+    "/style.css",
+    "/js/login.js",
+    "/favicon.ico",
+];
+
+/// Whether the request may go on: always without a password; with one, a
+/// session cookie that checks, or `Authorization: Basic` with the right user
+/// and password (through the brake), or a [`PUBLIC_PATHS`] path.
+async fn authorize(
+    access: &Arc<Access>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    client: IpAddr,
+) -> Result<(), Refusal> {
+    if !access.locked() || PUBLIC_PATHS.contains(&uri.path()) {
+        return Ok(());
+    }
+    let now_unix = unix_now();
+    let cookies = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    if credentials::cookie(cookies, session::COOKIE)
+        .is_some_and(|v| access.session_valid(v, now_unix))
+    {
+        return Ok(());
+    }
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(credentials::basic);
+    if let Some(basic) = basic {
+        return match attempt(access, client, basic).await {
+            Attempt::Granted => Ok(()),
+            Attempt::Denied => Err(Refusal::Unauthorized(Challenge::of(headers))),
+            Attempt::Braked(retry_after) => Err(Refusal::Braked(retry_after)),
+        };
+    }
+    let navigation = matches!(*method, Method::GET | Method::HEAD)
+        && match headers.get("sec-fetch-mode") {
+            Some(mode) => mode == "navigate",
+            None => headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html")),
+        };
+    if navigation {
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
+        return Err(Refusal::Login(format!(
+            "/login?next={}",
+            percent_encode_component(target)
+        )));
+    }
+    Err(Refusal::Unauthorized(Challenge::of(headers)))
+}
+
+/// Checks a Basic user and password, a slow (hashed, not yet seen) one off the
+/// async runtime.
+async fn attempt(access: &Arc<Access>, client: IpAddr, basic: credentials::Basic) -> Attempt {
+    let now = std::time::Instant::now();
+    if access.is_quick(&basic.password) {
+        return access.attempt(client, &basic.user, &basic.password, now);
+    }
+    let access = access.clone();
+    tokio::task::spawn_blocking(move || access.attempt(client, &basic.user, &basic.password, now))
+        .await
+        .unwrap_or(Attempt::Denied)
+}
+
+/// Seconds since the Unix epoch (session cookies carry their issue time).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// How a 401 asks for credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// `WWW-Authenticate: Basic`: programs (curl, Home Assistant, Prometheus).
+    Basic,
+    /// A script in a browser page (the player): a challenge browsers do not
+    /// answer with their own password dialog, naming the login form instead.
+    Cookie,
+}
+
+impl Challenge {
+    /// Browsers mark their scripts' requests with `Sec-Fetch-Mode`.
+    fn of(headers: &HeaderMap) -> Challenge {
+        match headers.get("sec-fetch-mode") {
+            Some(mode) if mode != "navigate" => Challenge::Cookie,
+            _ => Challenge::Basic,
+        }
+    }
+
+    fn header(self) -> HeaderValue {
+        match self {
+            Challenge::Basic => HeaderValue::from_static("Basic realm=\"streamer\", charset=\"UTF-8\""),
+            Challenge::Cookie => HeaderValue::from_static(
+                "Cookie realm=\"streamer\", form-action=\"/login\", cookie-name=\"streamer_session\"",
+            ),
+        }
+    }
+}
+
+/// `text` percent-encoded for a query value (RFC 3986 unreserved kept, and `/`).
+fn percent_encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// A name a request asks for, as compared: an address, or a lowercase name without
@@ -497,6 +648,15 @@ enum Refusal {
     /// A path that cannot be made a URI again.
     #[error("bad path")]
     BadPath,
+    /// A password is needed: no credentials, or wrong ones.
+    #[error("unauthorized")]
+    Unauthorized(Challenge),
+    /// A browser page without a session: to the login page (the target).
+    #[error("login needed")]
+    Login(String),
+    /// Too many wrong passwords from this address: try again after this long.
+    #[error("braked for {0:?}")]
+    Braked(Duration),
 }
 
 impl IntoResponse for Refusal {
@@ -542,6 +702,40 @@ impl IntoResponse for Refusal {
                 StatusCode::BAD_REQUEST,
                 "400 Bad Request: the path cannot be read.\n".to_owned(),
             ),
+            Refusal::Unauthorized(challenge) => {
+                let mut response = (
+                    StatusCode::UNAUTHORIZED,
+                    "401 Unauthorized: this camera needs its user name and password \
+                     (log in at /login, or send them with Basic authentication).\n",
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, challenge.header());
+                return response;
+            }
+            Refusal::Login(target) => {
+                let mut response = (StatusCode::SEE_OTHER, "log in first\n").into_response();
+                if let Ok(location) = HeaderValue::from_str(target) {
+                    response.headers_mut().insert(header::LOCATION, location);
+                }
+                return response;
+            }
+            Refusal::Braked(retry_after) => {
+                let seconds = retry_after.as_secs().max(1);
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "429 Too Many Requests: too many wrong passwords from your address; \
+                         try again in {seconds} s.\n"
+                    ),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                return response;
+            }
         };
         (status, message).into_response()
     }

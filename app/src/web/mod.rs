@@ -72,7 +72,7 @@ impl FromRef<AppState> for Arc<ConfigReport> {
 
 /// The whole HTTP surface, every request through the [`guard`] first.
 pub fn router(state: AppState, web_root: PathBuf) -> Router {
-    let guard = state.guard.clone();
+    let guard = (state.guard.clone(), state.access.clone());
     // One snapshot service per server: one decoder, one cached JPEG.
     let snapshots = crate::snapshot::Snapshots::new(
         state.hub.clone(),

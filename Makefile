@@ -33,7 +33,7 @@ BROWSER_DIR := app/browser
 NODE_STAMP := $(BROWSER_DIR)/node_modules/.installed
 VENDOR_STAMP := $(WEB_ROOT)/vendor/.installed
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := split access_units sps websocket driver_answers config whep rtsp_request
+FUZZ_TARGETS := split access_units sps websocket driver_answers config whep rtsp_request access_headers
 # Debian packages the tests use, as command:package. ffmpeg/ffprobe judge the video,
 # Chromium runs the browser tests, shellcheck checks the shell scripts, Node runs the
 # browser tests and npm fetches jMuxer and playwright-core; unshare and ip make the

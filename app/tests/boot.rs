@@ -32,6 +32,10 @@
 //!     here: the appliance sends it to the client's ports at the address it sees,
 //!     qemu's 10.0.2.2, which user networking does not map back to the client's
 //!     ports.)
+//! 12. with `[access] password` in the streamer.toml with errors, every page
+//!     answers 401 without the password (a wrong one too), `/healthz` only
+//!     "ok", and the viewer of check 5 streams with it (Basic).
+//!     (Check 5 boots that file.)
 //!
 //! The whole test (qemu and every client) runs in a loopback-only network
 //! namespace (`support::netns`): nothing reaches or announces another address.
@@ -52,7 +56,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::process::http_get;
+use support::process::{http_get, http_get_with};
 
 /// How long a boot may take under software emulation on 2 cores.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -123,7 +127,13 @@ max_viewrs = 3
 
 [camera]
 source = "webcam-please"
+
+[access]
+password = "boot test passphrase"
 "#;
+
+/// The `[access]` password of [`BROKEN_TOML`].
+const BOOT_PASSWORD: &str = "boot test passphrase";
 
 /// boot.env, as `.ci/test-boot/assemble` wrote it.
 struct BootEnv {
@@ -451,7 +461,17 @@ fn watch(
     frames: usize,
     timeout: Duration,
     save: &Path,
+    authorization: Option<&str>,
 ) -> Result<u64, String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{address}/ws")
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    if let Some(value) = authorization {
+        request
+            .headers_mut()
+            .insert("authorization", value.parse().map_err(|_| "bad header")?);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -459,7 +479,7 @@ fn watch(
     let data = runtime.block_on(async {
         let (mut client, _) = tokio::time::timeout(
             Duration::from_secs(20),
-            tokio_tungstenite::connect_async(format!("ws://{address}/ws")),
+            tokio_tungstenite::connect_async(request),
         )
         .await
         .map_err(|_| "the WebSocket did not open within 20 s".to_string())?
@@ -570,9 +590,14 @@ fn rtsp(port: u16) -> Result<(), String> {
 }
 
 /// Polls until a WebSocket viewer gets a first frame; the time it happened.
-fn first_frame(address: SocketAddr, until: Instant, save: &Path) -> Option<Instant> {
+fn first_frame(
+    address: SocketAddr,
+    until: Instant,
+    save: &Path,
+    authorization: Option<&str>,
+) -> Option<Instant> {
     while Instant::now() < until {
-        if watch(address, 1, Duration::from_secs(30), save).is_ok() {
+        if watch(address, 1, Duration::from_secs(30), save, authorization).is_ok() {
             return Some(Instant::now());
         }
         std::thread::sleep(Duration::from_secs(2));
@@ -751,6 +776,7 @@ fn the_appliance_boots_into_the_streamer() {
         viewer,
         machine.powered_on + BOOT_TIMEOUT,
         &work.join("first.h264"),
+        None,
     );
     let to_first_frame = first.map(|t| t - machine.powered_on);
     machine.wait_for_control();
@@ -781,6 +807,7 @@ fn the_appliance_boots_into_the_streamer() {
         30,
         Duration::from_secs(120),
         &work.join("good.h264"),
+        None,
     );
     checks.check(
         "2. from the host: / serves the player, /api/status names the probe results, a viewer gets decodable H.264",
@@ -936,6 +963,7 @@ fn the_appliance_boots_into_the_streamer() {
                 10,
                 Duration::from_secs(120),
                 &work.join("after-kill.h264"),
+                None,
             )?;
             Ok(new_pid)
         });
@@ -952,7 +980,14 @@ fn the_appliance_boots_into_the_streamer() {
         expect(journal.contains("Watchdog timeout"), || {
             format!("the journal does not show the watchdog: {journal}")
         })?;
-        watch(viewer, 10, Duration::from_secs(120), &work.join("after-stall.h264")).map(|_| ())
+        watch(
+            viewer,
+            10,
+            Duration::from_secs(120),
+            &work.join("after-stall.h264"),
+            None,
+        )
+        .map(|_| ())
     });
     checks.check(
         "6. a killed and a stalled (watchdog) streamer are restarted by systemd, and the viewer resumes",
@@ -994,11 +1029,44 @@ fn the_appliance_boots_into_the_streamer() {
         None,
     );
     let viewer = machine.address(machine.port_80);
+    let basic = streamer::access::credentials::basic_header("streamer", BOOT_PASSWORD);
     let streams = first_frame(
         viewer,
         machine.powered_on + BOOT_TIMEOUT,
         &work.join("broken-first.h264"),
+        Some(&basic),
     );
+    // The password of a file with mistakes elsewhere still holds.
+    let locked = (|| {
+        for path in ["/", "/api/status", "/snapshot.jpg"] {
+            let (code, _) = http_get(viewer, path);
+            expect(code == 401, || {
+                format!("GET {path} without the password answered {code}, not 401")
+            })?;
+        }
+        let wrong = streamer::access::credentials::basic_header("streamer", "guess");
+        let (code, _) = http_get_with(
+            viewer,
+            "/api/status",
+            &format!("Authorization: {wrong}\r\n"),
+        );
+        expect(code == 401, || format!("a wrong password answered {code}"))?;
+        let (code, body) = http_get(viewer, "/healthz");
+        expect(code == 200 && body == "ok\n", || {
+            format!("/healthz answered {code} {body:?}, not just ok")
+        })?;
+        expect(
+            watch(
+                viewer,
+                1,
+                Duration::from_secs(20),
+                &work.join("no-password.h264"),
+                None,
+            )
+            .is_err(),
+            || "a WebSocket without the password got video".to_string(),
+        )
+    })();
     let result = (|| {
         streams
             .ok_or_else(|| "no frame on the default port 80 within the boot timeout".to_string())?;
@@ -1007,8 +1075,13 @@ fn the_appliance_boots_into_the_streamer() {
             5,
             Duration::from_secs(180),
             &work.join("broken.h264"),
+            Some(&basic),
         )?;
-        let (code, body) = http_get(viewer, "/api/status");
+        let (code, body) = http_get_with(
+            viewer,
+            "/api/status",
+            &format!("Authorization: {basic}\r\n"),
+        );
         expect(code == 200, || format!("GET /api/status answered {code}"))?;
         let status: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
         let errors = status["config"]["errors"].to_string();
@@ -1032,6 +1105,10 @@ fn the_appliance_boots_into_the_streamer() {
     checks.check(
         "5. a streamer.toml with errors boots to a working stream (defaults) and /api/status shows the errors",
         result,
+    );
+    checks.check(
+        "12. with a password in streamer.toml (kept despite mistakes elsewhere) the device answers 401 without it, streams with it, and /healthz says only ok",
+        locked,
     );
     machine.power_off();
 

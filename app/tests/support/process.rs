@@ -227,6 +227,12 @@ fn listening_address(line: &str) -> Option<SocketAddr> {
 
 /// Blocking HTTP/1.1 GET: status and body (`Connection: close`).
 pub fn http_get(address: SocketAddr, path: &str) -> (u16, String) {
+    http_get_with(address, path, "")
+}
+
+/// `GET path` with more header lines (`more`, each ending in CRLF), e.g.
+/// `Authorization`; the status code (0 when none came) and the body.
+pub fn http_get_with(address: SocketAddr, path: &str, more: &str) -> (u16, String) {
     use std::io::Write;
     let Ok(mut stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2))
     else {
@@ -235,7 +241,8 @@ pub fn http_get(address: SocketAddr, path: &str) -> (u16, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n{more}Connection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return (0, String::from("write failed"));
     }

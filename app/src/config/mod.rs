@@ -284,7 +284,7 @@ pub struct AccessConfig {
     /// by check-config.
     pub password: String,
     /// Other web pages that may use the video (the WebSocket and WebRTC), e.g.
-    /// ["https://homeassistant.local:8123"]: origins (scheme://name[:port]) or
+    /// ["https://homeassistant.local:8123"]: origins (scheme://name or scheme://name:port) or
     /// bare names (any scheme and port). The device's own pages always may; a
     /// page anywhere else gets "403 Forbidden", password or not, so a web page
     /// someone on the network opens cannot read the camera.

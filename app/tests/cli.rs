@@ -414,3 +414,136 @@ fn probe_reports_the_hardware_and_the_chosen_source() {
         "{report}"
     );
 }
+
+/// `streamer hash-password` with `password` on standard input: its stdout.
+fn hash_password(password: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(binary())
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("streamer hash-password");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn hash_password_prints_an_argon2id_hash_of_standard_input() {
+    let hash = hash_password("tr0ub4dor & 3");
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    let secret = streamer::access::Secret::parse(&hash).unwrap();
+    assert!(secret.verify("tr0ub4dor & 3"));
+    assert!(!secret.verify("tr0ub4dor & 4"));
+    assert_ne!(hash_password("tr0ub4dor & 3"), hash, "a new salt each time");
+}
+
+#[test]
+fn the_password_is_in_no_log_line_response_or_check_config_output() {
+    let plain = "plain horse battery staple";
+    let hash = hash_password("hashed horse battery staple");
+    for (secret, password) in [
+        (plain, plain),
+        (hash.as_str(), "hashed horse battery staple"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("streamer.toml");
+        std::fs::write(&config, format!("[access]\npassword = \"{secret}\"\n")).unwrap();
+        let check = std::process::Command::new(binary())
+            .args(["check-config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&check.stdout).into_owned()
+            + &String::from_utf8_lossy(&check.stderr);
+        assert!(check.status.success(), "{printed}");
+        assert!(printed.contains("access.password is set"), "{printed}");
+        assert!(
+            !printed.contains(secret) && !printed.contains(password),
+            "{printed}"
+        );
+
+        let server = StreamerProcess::start(
+            &binary(),
+            &config,
+            &[
+                ("STREAMER_CAMERA__SOURCE", "test"),
+                ("STREAMER_CAMERA__WIDTH", "320"),
+                ("STREAMER_CAMERA__HEIGHT", "240"),
+                ("STREAMER_LOG__LEVEL", "debug"),
+            ],
+        );
+        server.wait_for_ok("/healthz", Duration::from_secs(10));
+        let wrong_password = "wrong horse battery staple";
+        let basic = |p: &str| {
+            format!(
+                "Authorization: {}\r\n",
+                streamer::access::credentials::basic_header("streamer", p)
+            )
+        };
+        let (status, _) = server.get("/api/status");
+        assert_eq!(status, 401);
+        let (status, _) =
+            support::process::http_get_with(server.address, "/api/status", &basic(wrong_password));
+        assert_eq!(status, 401);
+        let (status, body) =
+            support::process::http_get_with(server.address, "/api/status", &basic(password));
+        assert_eq!(status, 200, "{body}");
+        assert!(!body.contains(password) && !body.contains(secret), "{body}");
+        let log = server.log();
+        assert!(
+            log.contains("login refused"),
+            "a wrong password is logged:\n{log}"
+        );
+        for shown in [secret, password, wrong_password] {
+            assert!(!log.contains(shown), "{shown:?} in the log:\n{log}");
+        }
+    }
+}
+
+#[test]
+fn a_mistake_in_access_lets_nobody_in_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("streamer.toml");
+    std::fs::write(&config, "[access]\npassword = \"$argon2id$half-a-hash\"\n").unwrap();
+    let check = std::process::Command::new(binary())
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&check.stderr).into_owned();
+    assert!(!check.status.success());
+    assert!(printed.contains("access.password"), "{printed}");
+    assert!(!printed.contains("half-a-hash"), "{printed}");
+    let server = StreamerProcess::start(
+        &binary(),
+        &config,
+        &[
+            ("STREAMER_CAMERA__SOURCE", "test"),
+            ("STREAMER_CAMERA__WIDTH", "320"),
+            ("STREAMER_CAMERA__HEIGHT", "240"),
+        ],
+    );
+    server.wait_for_ok("/healthz", Duration::from_secs(10));
+    for password in ["", "$argon2id$half-a-hash"] {
+        let authorization = format!(
+            "Authorization: {}\r\n",
+            streamer::access::credentials::basic_header("streamer", password)
+        );
+        let (status, _) =
+            support::process::http_get_with(server.address, "/api/status", &authorization);
+        assert_eq!(status, 401);
+    }
+    let (status, _) = server.get("/");
+    assert_eq!(status, 401);
+    assert!(
+        server
+            .log()
+            .contains("nobody can watch until streamer.toml is fixed"),
+        "{}",
+        server.log()
+    );
+}

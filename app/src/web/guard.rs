@@ -55,6 +55,8 @@ pub struct Guard {
     local: LocalNames,
     /// Refusals are logged as warnings at most once per [`super::LOG_INTERVAL`].
     refusals: Mutex<super::RateLimitedLog>,
+    /// Wrong passwords, likewise.
+    logins: Mutex<super::RateLimitedLog>,
 }
 
 impl Guard {
@@ -103,6 +105,7 @@ impl Guard {
                 }),
             },
             refusals: Mutex::new(super::RateLimitedLog::new()),
+            logins: Mutex::new(super::RateLimitedLog::new()),
         }
     }
 
@@ -111,6 +114,20 @@ impl Guard {
     /// most one per [`super::LOG_INTERVAL`], with how many were held back); a
     /// dotfile or a malformed request is only noise from a scanner.
     fn log(&self, refusal: &Refusal) {
+        if matches!(refusal, Refusal::WrongPassword(..) | Refusal::Braked(..)) {
+            // Someone may be guessing: worth a line, but never the password, and
+            // at most one per interval however fast they guess.
+            let due = self
+                .logins
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .due();
+            match due {
+                Some(held_back) => tracing::warn!(%refusal, held_back, "login refused"),
+                None => tracing::debug!(%refusal, "login refused"),
+            }
+            return;
+        }
         if !matches!(refusal, Refusal::Misdirected(_) | Refusal::CrossOrigin(_)) {
             tracing::debug!(%refusal, "request refused");
             return;
@@ -318,8 +335,8 @@ async fn authorize(
     if let Some(basic) = basic {
         return match attempt(access, client, basic).await {
             Attempt::Granted => Ok(()),
-            Attempt::Denied => Err(Refusal::Unauthorized(Challenge::of(headers))),
-            Attempt::Braked(retry_after) => Err(Refusal::Braked(retry_after)),
+            Attempt::Denied => Err(Refusal::WrongPassword(client, Challenge::of(headers))),
+            Attempt::Braked(retry_after) => Err(Refusal::Braked(client, retry_after)),
         };
     }
     let navigation = matches!(*method, Method::GET | Method::HEAD)
@@ -651,12 +668,15 @@ enum Refusal {
     /// A password is needed: no credentials, or wrong ones.
     #[error("unauthorized")]
     Unauthorized(Challenge),
+    /// Wrong credentials from this address.
+    #[error("wrong user name or password from {0}")]
+    WrongPassword(IpAddr, Challenge),
     /// A browser page without a session: to the login page (the target).
     #[error("login needed")]
     Login(String),
     /// Too many wrong passwords from this address: try again after this long.
-    #[error("braked for {0:?}")]
-    Braked(Duration),
+    #[error("too many wrong passwords from {0}; braked for {1:?}")]
+    Braked(IpAddr, Duration),
 }
 
 impl IntoResponse for Refusal {
@@ -702,7 +722,7 @@ impl IntoResponse for Refusal {
                 StatusCode::BAD_REQUEST,
                 "400 Bad Request: the path cannot be read.\n".to_owned(),
             ),
-            Refusal::Unauthorized(challenge) => {
+            Refusal::Unauthorized(challenge) | Refusal::WrongPassword(_, challenge) => {
                 let mut response = (
                     StatusCode::UNAUTHORIZED,
                     "401 Unauthorized: this camera needs its user name and password \
@@ -721,7 +741,7 @@ impl IntoResponse for Refusal {
                 }
                 return response;
             }
-            Refusal::Braked(retry_after) => {
+            Refusal::Braked(_, retry_after) => {
                 let seconds = retry_after.as_secs().max(1);
                 let mut response = (
                     StatusCode::TOO_MANY_REQUESTS,

@@ -272,6 +272,20 @@ async fn wrong_passwords_are_braked_for_that_address_only() {
     // ...but the owner elsewhere is not locked out.
     let (status, _, _) = ask(&server, "127.0.0.10", "GET", "/api/status", &right).await;
     assert_eq!(status, 200);
+    // /metrics counts it all, for an alert on guessing.
+    let (_, _, metrics) = ask(&server, "127.0.0.10", "GET", "/metrics", &right).await;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("streamer_{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("logins_denied_total"), 6.0);
+    assert_eq!(value("logins_braked_total"), 2.0);
+    assert!(value("logins_granted_total") >= 2.0);
+    assert_eq!(value("logins_braked_addresses"), 1.0);
     server.stop().await;
 }
 

@@ -22,6 +22,7 @@ pub mod password;
 pub mod session;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -87,6 +88,29 @@ pub struct Access {
     sessions: Mutex<session::Revoked>,
     /// `[access]` could not be read: locked, and no password opens it.
     closed: bool,
+    stats: Counters,
+}
+
+/// What the password checks saw, for `/metrics`.
+#[derive(Debug, Default)]
+struct Counters {
+    granted: AtomicU64,
+    denied: AtomicU64,
+    braked: AtomicU64,
+}
+
+/// Counts of password attempts since the start (`/metrics`: an alert on
+/// `denied` finds someone guessing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccessStats {
+    /// Right passwords (Basic, the login form, RTSP).
+    pub granted: u64,
+    /// Wrong ones.
+    pub denied: u64,
+    /// Attempts refused unread because their address was braked.
+    pub braked: u64,
+    /// Addresses the brake tracks now.
+    pub braked_addresses: usize,
 }
 
 impl std::fmt::Debug for Access {
@@ -126,6 +150,7 @@ impl Access {
             brake: Mutex::new(Brake::new(brake::CAPACITY)),
             sessions: Mutex::new(session::Revoked::default()),
             closed: false,
+            stats: Counters::default(),
         })
     }
 
@@ -182,6 +207,7 @@ impl Access {
     /// time (see [`Access::is_quick`]).
     pub fn attempt(&self, client: IpAddr, user: &str, password: &str, now: Instant) -> Attempt {
         if let Err(retry_after) = self.brake().allow(client, now) {
+            self.stats.braked.fetch_add(1, Ordering::Relaxed);
             return Attempt::Braked(retry_after);
         }
         let right = self.check(user, password);
@@ -191,11 +217,23 @@ impl Access {
     /// Counts the outcome of a checked attempt in the brake.
     fn settle(&self, client: IpAddr, right: bool, now: Instant) -> Attempt {
         if right {
+            self.stats.granted.fetch_add(1, Ordering::Relaxed);
             self.brake().succeeded(client);
             Attempt::Granted
         } else {
+            self.stats.denied.fetch_add(1, Ordering::Relaxed);
             self.brake().failed(client, now);
             Attempt::Denied
+        }
+    }
+
+    /// The counts of attempts since the start.
+    pub fn stats(&self) -> AccessStats {
+        AccessStats {
+            granted: self.stats.granted.load(Ordering::Relaxed),
+            denied: self.stats.denied.load(Ordering::Relaxed),
+            braked: self.stats.braked.load(Ordering::Relaxed),
+            braked_addresses: self.brake().len(),
         }
     }
 
@@ -211,6 +249,7 @@ impl Access {
         now: Instant,
     ) -> Attempt {
         if let Err(retry_after) = self.brake().allow(client, now) {
+            self.stats.braked.fetch_add(1, Ordering::Relaxed);
             return Attempt::Braked(retry_after);
         }
         let right = match &self.digest_ha1 {
@@ -450,6 +489,12 @@ mod tests {
             access.attempt(owner, "streamer", "pw", now),
             Attempt::Granted
         );
+        let stats = access.stats();
+        assert_eq!(
+            (stats.granted, stats.braked, stats.braked_addresses),
+            (1, 2, 1)
+        );
+        assert_eq!(stats.denied, u64::from(brake::FREE_FAILURES) + 1);
         access.check_invariants();
     }
 }

@@ -9,6 +9,7 @@ use axum::Extension;
 
 use super::connections::{ConnectionStats, Connections};
 use super::AppState;
+use crate::access::AccessStats;
 use crate::hub::{HubSnapshot, SourceState, Transport};
 use crate::snapshot::{SnapshotStats, Snapshots};
 
@@ -30,6 +31,9 @@ pub async fn metrics(
     if let Some(Extension(snapshots)) = snapshots {
         body.push_str(&render_snapshots(&snapshots.stats()));
     }
+    if app.access.locked() {
+        body.push_str(&render_access(&app.access.stats()));
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -44,6 +48,39 @@ fn write_metric(out: &mut String, name: &str, kind: &str, help: &str, value: f64
     let _ = writeln!(out, "# HELP streamer_{name} {help}");
     let _ = writeln!(out, "# TYPE streamer_{name} {kind}");
     let _ = writeln!(out, "streamer_{name} {value}");
+}
+
+/// The exposition text for the password checks (with a password set).
+pub fn render_access(a: &AccessStats) -> String {
+    let mut out = String::with_capacity(1024);
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        write_metric(&mut out, name, kind, help, value);
+    };
+    metric(
+        "logins_granted_total",
+        "counter",
+        "Right passwords (Basic, the login page, RTSP).",
+        a.granted as f64,
+    );
+    metric(
+        "logins_denied_total",
+        "counter",
+        "Wrong user names or passwords: a rise means someone is guessing.",
+        a.denied as f64,
+    );
+    metric(
+        "logins_braked_total",
+        "counter",
+        "Password attempts refused unread (429/503) because their address had too many wrong ones.",
+        a.braked as f64,
+    );
+    metric(
+        "logins_braked_addresses",
+        "gauge",
+        "Addresses with wrong passwords counted now.",
+        a.braked_addresses as f64,
+    );
+    out
 }
 
 /// The exposition text for the connection counts.

@@ -530,7 +530,10 @@ mod tests {
         ] {
             assert_eq!(sanitize_next(bad), "/", "{bad:?}");
         }
-        assert_eq!(sanitize_next(&format!("/{}", "a".repeat(MAX_NEXT_BYTES))), "/");
+        assert_eq!(
+            sanitize_next(&format!("/{}", "a".repeat(MAX_NEXT_BYTES))),
+            "/"
+        );
     }
 
     #[test]
@@ -542,7 +545,9 @@ mod tests {
 
     #[test]
     fn the_form_is_read_first_field_first_and_the_password_never_shown() {
-        let form = parse_form(b"user=streamer&password=p%C3%A4ss+w%26rd&next=%2F%3Fplayer%3Dmse&password=second&x=1");
+        let form = parse_form(
+            b"user=streamer&password=p%C3%A4ss+w%26rd&next=%2F%3Fplayer%3Dmse&password=second&x=1",
+        );
         assert_eq!(form.user, "streamer");
         assert_eq!(form.password, "päss w&rd");
         assert_eq!(form.next, "/?player=mse");

@@ -58,7 +58,7 @@ class LoginPage {
       const query = clean.toString();
       history.replaceState(null, '', `${location.pathname}${query ? `?${query}` : ''}`);
     }
-    if (this.error.textContent) this.password.focus();
+    if (this.error.textContent && this.user.value) this.password.focus();
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
       this.send();

@@ -3,9 +3,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { AccessCheck, hasPassword, loginUrl } from '../../../overlay/usr/share/streamer/www/js/access.js';
 import { ServerClock } from '../../../overlay/usr/share/streamer/www/js/clock.js';
 import { backoffDelay, wsUrl } from '../../../overlay/usr/share/streamer/www/js/connection.js';
 import { isKeyframe, nalUnits } from '../../../overlay/usr/share/streamer/www/js/h264.js';
+import { retrySeconds, safeNext, waitMessage } from '../../../overlay/usr/share/streamer/www/js/login.js';
 import { snapshotDate, snapshotName } from '../../../overlay/usr/share/streamer/www/js/ui.js';
 import { capturedUsOf, sessionUrl, whepUrl } from '../../../overlay/usr/share/streamer/www/js/webrtc.js';
 
@@ -123,4 +125,65 @@ test("a shown picture's capture time comes from its RTP timestamp and the last t
   assert.equal(capturedUsOf(90_000 + 6 * 90_000, anchor), null);
   assert.equal(capturedUsOf(undefined, anchor), null);
   assert.equal(capturedUsOf(90_000, null), null);
+});
+
+test('the login page comes back to the page, path and query, under its prefix', () => {
+  assert.equal(loginUrl({ pathname: '/', search: '' }), '/login?next=%2F');
+  assert.equal(loginUrl({ pathname: '/', search: '?player=mse' }), '/login?next=%2F%3Fplayer%3Dmse');
+  assert.equal(loginUrl({ pathname: '/cams/garden/index.html', search: '' }), '/cams/garden/login?next=%2Fcams%2Fgarden%2Findex.html');
+  assert.equal(new URL(loginUrl({ pathname: '/a&b/', search: '?x=1&y=2' }), 'http://c/').searchParams.get('next'), '/a&b/?x=1&y=2');
+});
+
+test("/api/status's access.password says whether a password is set", () => {
+  assert.equal(hasPassword({ access: { password: 'plain', user: 'streamer' } }), true);
+  assert.equal(hasPassword({ access: { password: 'hashed' } }), true);
+  assert.equal(hasPassword({ access: { password: 'unusable' } }), true);
+  assert.equal(hasPassword({ access: { password: 'none' } }), false);
+  assert.equal(hasPassword({}), false);
+  assert.equal(hasPassword(null), false);
+});
+
+test('a 401 from /api/status sends the player to log in; questions are spaced out', async () => {
+  let now = 0;
+  let answer = { status: 200, ok: true, json: async () => ({ access: { password: 'plain' } }) };
+  const asked = [];
+  const seen = [];
+  const check = new AccessCheck(
+    { onLocked: () => seen.push('locked'), onStatus: (status) => seen.push(status.access.password) },
+    {
+      fetch: async (url) => {
+        asked.push(url);
+        return answer;
+      },
+      now: () => now,
+    },
+  );
+  await check.check();
+  assert.deepEqual(seen, ['plain']);
+  answer = { status: 401, ok: false, json: async () => ({}) };
+  now = 1000;
+  await check.check();
+  assert.deepEqual(seen, ['plain'], 'not asked again within 2 s');
+  now = 2500;
+  await check.check();
+  assert.deepEqual(seen, ['plain', 'locked']);
+  assert.deepEqual(asked, ['api/status', 'api/status']);
+  // Unreachable or another error: nothing said.
+  const quiet = new AccessCheck({ onLocked: () => assert.fail('not locked') }, { fetch: async () => Promise.reject(new Error('down')) });
+  await quiet.check();
+  const busy = new AccessCheck({ onLocked: () => assert.fail('not locked') }, { fetch: async () => ({ status: 503, ok: false }) });
+  await busy.check();
+});
+
+test("the login page's next stays on this server, and the brake's wait is whole seconds", () => {
+  assert.equal(safeNext('/?player=mse'), '/?player=mse');
+  for (const bad of ['//evil.example', '/\\evil.example', 'https://evil.example/', '/\t/x', '', null, 5]) {
+    assert.equal(safeNext(bad), '/', String(bad));
+  }
+  assert.equal(retrySeconds('7'), 7);
+  assert.equal(retrySeconds(2.1), 3);
+  assert.equal(retrySeconds('nonsense'), 0);
+  assert.equal(retrySeconds(-1), 0);
+  assert.equal(retrySeconds(null), 0);
+  assert.equal(waitMessage(12), 'Too many wrong passwords: try again in 12 s.');
 });

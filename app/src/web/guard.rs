@@ -349,8 +349,10 @@ async fn authorize(
         };
     if navigation {
         let target = uri.path_and_query().map_or("/", |p| p.as_str());
+        // Relative, so that it also works under a reverse proxy's path prefix.
+        let up = "../".repeat(uri.path().matches('/').count().saturating_sub(1));
         return Err(Refusal::Login(format!(
-            "/login?next={}",
+            "{up}login?next={}",
             percent_encode_component(target)
         )));
     }

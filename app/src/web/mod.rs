@@ -6,6 +6,7 @@
 //! - `POST /whep`, `/whep/<id>`: [`crate::webrtc::whep`], WebRTC viewers.
 //! - `GET /snapshot.jpg`: [`crate::snapshot::http`], the current picture as a JPEG.
 //! - [`api`]: `GET /api/status` and `GET /healthz`.
+//! - [`login`]: the browser's login page, `POST /login` and `POST /logout`.
 //! - [`metrics`]: `GET /metrics`, Prometheus text format.
 //! - [`static_files`]: the player from `server.web_root`.
 //! - [`connections`]: the accept loop, with the limits on connections and the
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod connections;
 pub mod guard;
+pub mod login;
 pub mod metrics;
 pub mod static_files;
 
@@ -90,6 +92,7 @@ pub fn router(state: AppState, web_root: PathBuf) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/snapshot.jpg", get(crate::snapshot::http::get))
         .layer(Extension(snapshots))
+        .merge(login::routes(web_root.clone()))
         .with_state(state)
         .fallback_service(static_files::service(web_root));
     // Wrapped around the router, not layered on its routes, so that the guard runs

@@ -7,6 +7,7 @@
 // one. The two WebSocket decoder paths (webcodecs.js, mse.js) share one interface,
 // `DecoderPath`, written down in decoder.js.
 
+import { AccessCheck, hasPassword, loginUrl } from './access.js';
 import { nowMs, ServerClock } from './clock.js';
 import { Connection, wsUrl } from './connection.js';
 import { MsePlayer } from './mse.js';
@@ -76,6 +77,23 @@ let gotVideo = false;
 let pingTimer = null;
 /** Why this browser cannot play the stream at all; shown instead of the source state. */
 let fatal = null;
+
+/**
+ * Whether this page may still watch: a 401 from `/api/status` (a password is set and
+ * this browser's session is gone) goes to the login page, which comes back here.
+ */
+const access = new AccessCheck({
+  onLocked() {
+    if (api.state === 'login') return;
+    api.state = 'login';
+    connection?.close();
+    rtc?.close();
+    location.replace(loginUrl(location));
+  },
+  onStatus(status) {
+    ui.showLogout(hasPassword(status));
+  },
+});
 
 function setState(state, detail) {
   api.state = state;
@@ -284,6 +302,8 @@ function useWebSocket(path) {
     onRetry(ms) {
       api.state = 'reconnecting';
       ui.setReconnecting(Date.now() + ms);
+      // A refused handshake looks like any failure: is it the password?
+      access.check();
     },
   });
   connection.open();
@@ -315,8 +335,10 @@ function useWebRtc() {
       onRetry(ms, reason) {
         api.state = 'reconnecting';
         ui.setReconnecting(Date.now() + ms, forced === 'webrtc' ? reason : '');
+        access.check();
       },
       onFallback(reason, retryable) {
+        access.check();
         console.info(`streamer: WebRTC does not work here (${reason}); using the WebSocket`);
         retryWebRtc = retryable && webRtcRetries < MAX_WEBRTC_RETRIES;
         rtc = null;
@@ -410,6 +432,9 @@ addEventListener('pageshow', (event) => {
 });
 
 setState('connecting');
+// Whether a password is set (the "Log out" control), and whether this browser is
+// still logged in.
+access.check();
 if (forced === 'webrtc' || (!forced && hasWebRtc())) {
   if (hasWebRtc()) {
     useWebRtc();

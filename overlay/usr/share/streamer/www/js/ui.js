@@ -52,6 +52,7 @@ export class Ui {
     this.statsButton = $('btn-stats');
     this.snapshotButton = $('btn-snapshot');
     this.fullscreenButton = $('btn-fullscreen');
+    this.logoutForm = $('logout-form');
     this.countdown = null;
   }
 
@@ -113,6 +114,11 @@ export class Ui {
       }),
     );
     this.banner.hidden = errors.length === 0;
+  }
+
+  /** Shows the "Log out" control (a form posting to `logout`) when a password is set. */
+  showLogout(show) {
+    if (this.logoutForm) this.logoutForm.hidden = !show;
   }
 
   /** Shows `element` (canvas or video) and hides the other one. */

@@ -181,7 +181,20 @@ async fn with_a_password_every_endpoint_but_healthz_needs_it() {
     assert_eq!(status, 303);
     assert_eq!(
         header(&headers, "location"),
-        Some("/login?next=/%3Fplayer%3Dmse")
+        Some("login?next=/%3Fplayer%3Dmse")
+    );
+    let (status, headers, _) = ask(
+        &server,
+        "127.0.0.1",
+        "GET",
+        "/js/app.js",
+        "Accept: text/html\r\nSec-Fetch-Mode: navigate\r\n",
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        header(&headers, "location"),
+        Some("../login?next=/js/app.js")
     );
     // A script in a page gets no challenge that would pop up the browser's dialog.
     let (status, headers, _) = ask(
@@ -312,9 +325,26 @@ async fn cross_site_pages_are_refused_on_ws_and_whep_with_and_without_a_password
             let same = format!("{more}{auth}Origin: http://{}\r\n", server.addr);
             let (status, _, _) = ask(&server, "127.0.0.1", method, path, &same).await;
             assert_ne!(status, 403, "{method} {path} same-origin");
+            // A same-origin form post under no-referrer: Origin null, and the
+            // browser's own Sec-Fetch-Site.
+            let null_same = format!("{more}{auth}Origin: null\r\nSec-Fetch-Site: same-origin\r\n");
+            let (status, _, _) = ask(&server, "127.0.0.1", method, path, &null_same).await;
+            assert_ne!(status, 403, "{method} {path} Origin null from this site");
+            for site in ["cross-site", "same-site", "none"] {
+                let null_other = format!("{more}{auth}Origin: null\r\nSec-Fetch-Site: {site}\r\n");
+                let (status, _, _) = ask(&server, "127.0.0.1", method, path, &null_other).await;
+                assert_eq!(status, 403, "{method} {path} Origin null from {site}");
+            }
             let none = format!("{more}{auth}");
             let (status, _, _) = ask(&server, "127.0.0.1", method, path, &none).await;
             assert_ne!(status, 403, "{method} {path} without Origin");
+        }
+        // Logging in or out from a page elsewhere (login CSRF) is refused.
+        for path in ["/login", "/logout"] {
+            let form = "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 0\r\n\
+                        Origin: http://evil.example\r\n";
+            let (status, _, _) = ask(&server, "127.0.0.1", "POST", path, form).await;
+            assert_eq!(status, 403, "POST {path} from evil.example");
         }
         // The WebSocket from an allowed origin streams (101).
         let allowed = format!("{UPGRADE}{auth}Origin: https://dash.example:8123\r\n");
@@ -339,5 +369,52 @@ async fn without_a_password_everything_is_open_as_before() {
         body.contains("\"access\":{\"password\":\"none\",\"user\":null}"),
         "{body}"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_login_page_s_cookie_opens_everything_until_logout() {
+    let (server, _publisher) = server(PASSWORD, &[]).await;
+    let body = format!(
+        "user=streamer&password={}&next=%2F",
+        PASSWORD.replace(' ', "+")
+    );
+    let host = server.addr;
+    let (status, headers, _) = request_from(
+        &server,
+        "127.0.0.1",
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert!(status == 303 || status == 200, "{status} {headers:?}");
+    let set_cookie = header(&headers, "set-cookie").expect("a session cookie");
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let with_cookie = format!("Cookie: {cookie}\r\n");
+    for (method, path, more) in endpoints() {
+        let (status, _, body) = ask(
+            &server,
+            "127.0.0.1",
+            method,
+            path,
+            &format!("{more}{with_cookie}"),
+        )
+        .await;
+        assert!(
+            ![401, 403, 429].contains(&status),
+            "{method} {path} with the cookie: {status} {body}"
+        );
+    }
+    let (status, _, _) = ask(&server, "127.0.0.1", "POST", "/logout", &with_cookie).await;
+    assert!(status == 303 || status == 200, "{status}");
+    let (status, _, _) = ask(&server, "127.0.0.1", "GET", "/api/status", &with_cookie).await;
+    assert_eq!(status, 401, "a logged-out cookie is refused");
+    let forged = "Cookie: streamer_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n";
+    let (status, _, _) = ask(&server, "127.0.0.1", "GET", "/api/status", forged).await;
+    assert_eq!(status, 401, "a forged cookie is refused");
     server.stop().await;
 }

@@ -213,6 +213,15 @@ impl Guard {
             return Ok(());
         };
         let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+        // Under `Referrer-Policy: no-referrer` a browser's form post says
+        // `Origin: null`; its `Sec-Fetch-Site`, which no page can set, then says
+        // whether it came from this site.
+        let same_origin = headers
+            .get("sec-fetch-site")
+            .is_some_and(|site| site == "same-origin");
+        if origin == "null" && same_origin {
+            return Ok(());
+        }
         if self.allowed_origins.iter().any(|a| a.matches(&origin)) {
             return Ok(());
         }

@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use serde::Serialize;
 
+use super::tls::TlsStatus;
 use super::AppState;
 use crate::config::ConfigReport;
 use crate::hub::{
@@ -38,6 +39,9 @@ pub struct Status {
     pub webrtc: WebRtcStatus,
     /// The RTSP server.
     pub rtsp: RtspStatus,
+    /// HTTPS: whether it is served, on which port, until when the certificate
+    /// is valid, and why not when `server.tls_cert` is set but HTTPS is not served.
+    pub tls: TlsStatus,
     /// How the configuration file was read, and its errors.
     pub config: ConfigReport,
     /// The hardware: Raspberry Pi model, hardware encoder, cameras, notes, and the
@@ -187,6 +191,7 @@ impl Status {
         mut device: ProbeReport,
         webrtc: WebRtcStatus,
         rtsp: RtspStatus,
+        tls: TlsStatus,
     ) -> Self {
         device.nodes.retain(|node| node.role.is_some());
         Status {
@@ -211,6 +216,7 @@ impl Status {
             viewers: snapshot.viewers,
             webrtc,
             rtsp,
+            tls,
             config,
             device,
         }
@@ -233,6 +239,7 @@ pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Json<Sta
         (*app.hardware).clone(),
         WebRtcStatus::of(&app.whep),
         rtsp,
+        app.tls.clone(),
     ))
 }
 
@@ -306,7 +313,15 @@ mod tests {
         };
         let webrtc = WebRtcStatus::of(&Whep::Off("off in this test".into()));
         let rtsp = RtspStatus::of(&RtspService::Off("off".into()), "h", &[]);
-        let status = Status::new(hub.snapshot(), hub.uptime(), config, device, webrtc, rtsp);
+        let status = Status::new(
+            hub.snapshot(),
+            hub.uptime(),
+            config,
+            device,
+            webrtc,
+            rtsp,
+            TlsStatus::off(),
+        );
         let json = serde_json::to_value(&status).unwrap();
         let paths: Vec<&str> = json["device"]["nodes"]
             .as_array()
@@ -318,5 +333,6 @@ mod tests {
         assert_eq!(json["device"]["nodes"][1]["role"], "h264_encoder");
         assert_eq!(json["webrtc"]["enabled"], false);
         assert_eq!(json["webrtc"]["reason"], "off in this test");
+        assert_eq!(json["tls"]["enabled"], false);
     }
 }

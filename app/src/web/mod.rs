@@ -10,12 +10,15 @@
 //! - [`static_files`]: the player from `server.web_root`.
 //! - [`connections`]: the accept loop, with the limits on connections and the
 //!   timers that close what clients leave hanging.
+//! - [`tls`]: optional HTTPS: the certificate's checks, and the redirect of plain
+//!   HTTP to it.
 
 pub mod api;
 pub mod connections;
 pub mod guard;
 pub mod metrics;
 pub mod static_files;
+pub mod tls;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -25,7 +28,7 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use axum::routing::{any, get, post};
 use axum::{Extension, Router};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::config::ConfigReport;
 use crate::hub::Hub;
@@ -46,6 +49,8 @@ pub struct AppState {
     pub whep: crate::webrtc::whep::Whep,
     /// The RTSP server, or why there is none.
     pub rtsp: crate::rtsp::RtspService,
+    /// HTTPS: served or not, and why.
+    pub tls: tls::TlsStatus,
 }
 
 impl FromRef<AppState> for crate::webrtc::whep::Whep {
@@ -70,6 +75,7 @@ impl FromRef<AppState> for Arc<ConfigReport> {
 /// The whole HTTP surface, every request through the [`guard`] first.
 pub fn router(state: AppState, web_root: PathBuf) -> Router {
     let guard = state.guard.clone();
+    let https_port = state.tls.redirect_port();
     // One snapshot service per server: one decoder, one cached JPEG.
     let snapshots = crate::snapshot::Snapshots::new(
         state.hub.clone(),
@@ -89,6 +95,11 @@ pub fn router(state: AppState, web_root: PathBuf) -> Router {
         .layer(Extension(snapshots))
         .with_state(state)
         .fallback_service(static_files::service(web_root));
+    // Inside the guard: only a request for a name it admitted is redirected.
+    let routes = match https_port {
+        Some(port) => routes.layer(axum::middleware::from_fn_with_state(port, tls::redirect)),
+        None => routes,
+    };
     // Wrapped around the router, not layered on its routes, so that the guard runs
     // before routing (its path clean-up decides which route is taken).
     let guarded = tower_layer::Layer::layer(
@@ -121,11 +132,12 @@ fn tune_connection(stream: &TcpStream) {
     }
 }
 
-/// Serves `router` on `listener`, within `connections`' limits, until `shutdown`
-/// completes; then stops accepting, closes every viewer (WebSocket close 1001)
-/// and waits up to `drain` for the viewers and the connections to go.
+/// Serves `router` on `listeners` (plain HTTP, and HTTPS when one has TLS),
+/// within `connections`' limits, until `shutdown` completes; then stops
+/// accepting on all of them, closes every viewer (WebSocket close 1001) and
+/// waits up to `drain` for the viewers and the connections to go.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<connections::Listener>,
     state: AppState,
     web_root: PathBuf,
     connections: Connections,
@@ -136,7 +148,7 @@ pub async fn serve(
     // `/metrics` counts the connections.
     let app = router(state, web_root).layer(Extension(connections.clone()));
     connections::accept_loop(
-        listener,
+        listeners,
         app,
         connections.clone(),
         tune_connection,

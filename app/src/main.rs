@@ -456,6 +456,11 @@ async fn https(
         "listening on https://{}; plain HTTP redirects there",
         display_address(address)
     );
+    tokio::spawn(web::tls::watch_expiry(
+        server.tls_cert.clone(),
+        certificate.not_after,
+        certificate.expires.clone(),
+    ));
     let status = TlsStatus::serving(address.port(), &certificate);
     (
         Some(web::connections::Listener::tls(

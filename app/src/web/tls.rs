@@ -155,6 +155,8 @@ pub struct Certificate {
     pub acceptor: TlsAcceptor,
     /// When the certificate expires (UTC, RFC 3339).
     pub expires: String,
+    /// The same, in seconds since 1970.
+    pub not_after: u64,
     /// Things to know that do not stop HTTPS: not valid yet by the device's
     /// clock, or expiring soon.
     pub warnings: Vec<String>,
@@ -278,8 +280,42 @@ pub fn load(cert_path: &Path, key_path: &Path, now: SystemTime) -> Result<Certif
     Ok(Certificate {
         acceptor: TlsAcceptor::from(Arc::new(config)),
         expires,
+        not_after,
         warnings,
     })
+}
+
+/// How often [`watch_expiry`] looks at the clock.
+const EXPIRY_CHECK: Duration = Duration::from_secs(3600);
+
+/// For a long run: logs a warning when the certificate (at `path`, ending at
+/// `not_after`, seconds since 1970) comes within [`EXPIRY_WARNING`] of its end,
+/// and an error once it has expired (browsers then refuse it; a restart falls back
+/// to plain HTTP). Reads the wall clock every [`EXPIRY_CHECK`], as it may jump
+/// when the network's time arrives. Never returns.
+pub async fn watch_expiry(path: PathBuf, not_after: u64, expires: String) {
+    let mut warned = false;
+    loop {
+        tokio::time::sleep(EXPIRY_CHECK).await;
+        let now = unix_seconds(SystemTime::now());
+        if now > not_after {
+            tracing::error!(
+                path = %path.display(),
+                %expires,
+                "the HTTPS certificate has expired: browsers refuse it; make a new one \
+                 and restart (until then, plain HTTP redirects to a page browsers refuse)"
+            );
+            return;
+        }
+        if !warned && not_after - now < EXPIRY_WARNING.as_secs() {
+            warned = true;
+            tracing::warn!(
+                path = %path.display(),
+                %expires,
+                "the HTTPS certificate expires within 14 days: make a new one"
+            );
+        }
+    }
 }
 
 /// HTTPS in `/api/status`: whether it is served, where, until when, and why not.
@@ -427,6 +463,83 @@ mod tests {
         .unwrap_err();
         let text = error.to_string();
         assert!(text.starts_with("server.tls_cert: cannot read /nonexistent/cert.pem: "));
+    }
+
+    /// A self-signed certificate valid from 2030-01-01 to 2030-01-10, and its key,
+    /// as PEM files in a new folder.
+    fn certificate_of_2030() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        use base64::Engine;
+        let pem = |label: &str, der: &[u8]| {
+            let text = base64::engine::general_purpose::STANDARD.encode(der);
+            let lines: Vec<&str> = text
+                .as_bytes()
+                .chunks(64)
+                .map(|line| std::str::from_utf8(line).unwrap())
+                .collect();
+            format!(
+                "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+                lines.join("\n")
+            )
+        };
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2030, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2030, 1, 10);
+        let cert = params.self_signed(&key).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cert_path = dir.path().join("cert.pem");
+        let key_path = dir.path().join("key.pem");
+        std::fs::write(&cert_path, pem("CERTIFICATE", cert.der())).unwrap();
+        std::fs::write(&key_path, pem("PRIVATE KEY", &key.serialize_der())).unwrap();
+        (dir, cert_path, key_path)
+    }
+
+    fn on(year: i32, month: u8, day: u8) -> SystemTime {
+        let date = rcgen::date_time_ymd(year, month, day);
+        UNIX_EPOCH + Duration::from_secs(u64::try_from(date.unix_timestamp()).unwrap())
+    }
+
+    #[test]
+    fn validity_is_judged_by_the_given_clock() {
+        let (_dir, cert, key) = certificate_of_2030();
+        // 8 days left: served, with a warning.
+        let good = load(&cert, &key, on(2030, 1, 2)).unwrap();
+        assert_eq!(good.expires, "2030-01-10T00:00:00Z");
+        assert_eq!(good.warnings.len(), 1, "{:?}", good.warnings);
+        assert!(good.warnings[0].contains("expires on 2030-01-10T00:00:00Z, in 8 days"));
+        // Before its start (a Pi's clock before the network's time): served, with
+        // a warning.
+        let ahead = load(&cert, &key, on(2029, 1, 1)).unwrap();
+        assert!(ahead.warnings[0].contains("is valid only from 2030-01-01T00:00:00Z"));
+        assert_eq!(ahead.warnings.len(), 1, "{:?}", ahead.warnings);
+        // After its end: refused, naming the file and the date.
+        let error = load(&cert, &key, on(2030, 2, 1)).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "server.tls_cert: the certificate in {} expired on 2030-01-10T00:00:00Z; \
+                 browsers refuse it: make a new one",
+                cert.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_not_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.pem");
+        std::fs::write(&big, vec![b'A'; MAX_PEM_BYTES as usize + 1]).unwrap();
+        let error = load(&big, &big, SystemTime::now()).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                TlsError::TooLarge {
+                    key: "server.tls_cert",
+                    ..
+                }
+            ),
+            "{error}"
+        );
     }
 
     #[test]

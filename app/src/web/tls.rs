@@ -386,12 +386,16 @@ pub fn https_location(host: &HostName, port: u16, path_and_query: &str) -> Strin
     format!("https://{}{port}{path_and_query}", url_host(host))
 }
 
-/// The middleware, inside the guard: with HTTPS on (state: its port), a request
-/// that came over plain HTTP is redirected there, except `/healthz`.
-pub async fn redirect(State(port): State<u16>, request: Request, next: Next) -> Response {
+/// The answer to a request that came over plain HTTP while HTTPS is served on
+/// `port`: a redirect there (or 400 for an HTTP/1.0 request without a name);
+/// `None` for a request over HTTPS and for `/healthz`, which are served. Only for
+/// a request whose `Host` the guard has admitted. Also callable from the guard
+/// itself, to redirect before anything else it checks (a password typed into a
+/// plain-HTTP page would cross the network in the clear).
+pub fn plain_http_answer<B>(request: &axum::http::Request<B>, port: u16) -> Option<Response> {
     let over_tls = request.extensions().get::<Scheme>() == Some(&Scheme::Https);
     if over_tls || request.uri().path() == "/healthz" {
-        return next.run(request).await;
+        return None;
     }
     // The guard admitted the name; an HTTP/1.0 request may have none.
     let named = match request.uri().authority() {
@@ -401,17 +405,13 @@ pub async fn redirect(State(port): State<u16>, request: Request, next: Next) -> 
             .get(header::HOST)
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned()),
     };
-    let path_and_query = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
+    let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
     let location = named
         .as_deref()
         .and_then(parse_host)
-        .map(|host| https_location(&host, port, &path_and_query))
+        .map(|host| https_location(&host, port, path_and_query))
         .and_then(|location| HeaderValue::from_str(&location).ok());
-    match location {
+    let answer = match location {
         Some(location) => {
             let text = format!(
                 "this device is served over HTTPS: {}\n",
@@ -429,6 +429,16 @@ pub async fn redirect(State(port): State<u16>, request: Request, next: Next) -> 
             format!("this device is served over HTTPS on port {port}; name it in a Host header\n"),
         )
             .into_response(),
+    };
+    Some(answer)
+}
+
+/// The middleware, inside the guard: with HTTPS on (state: its port), a request
+/// that came over plain HTTP gets [`plain_http_answer`].
+pub async fn redirect(State(port): State<u16>, request: Request, next: Next) -> Response {
+    match plain_http_answer(&request, port) {
+        Some(answer) => answer,
+        None => next.run(request).await,
     }
 }
 
@@ -540,6 +550,42 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn plain_http_is_redirected_but_healthz_and_https_are_served() {
+        let request = |uri: &str, host: Option<&str>, scheme: Option<Scheme>| {
+            let mut builder = axum::http::Request::builder().uri(uri);
+            if let Some(host) = host {
+                builder = builder.header(header::HOST, host);
+            }
+            let mut request = builder.body(()).unwrap();
+            if let Some(scheme) = scheme {
+                request.extensions_mut().insert(scheme);
+            }
+            request
+        };
+        let answer = plain_http_answer(
+            &request(
+                "/js/main.js?v=2",
+                Some("Streamer.Local:8080"),
+                Some(Scheme::Http),
+            ),
+            8443,
+        )
+        .unwrap();
+        assert_eq!(answer.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(
+            answer.headers()[header::LOCATION],
+            "https://streamer.local:8443/js/main.js?v=2"
+        );
+        assert!(
+            plain_http_answer(&request("/healthz", Some("h"), Some(Scheme::Http)), 443).is_none()
+        );
+        assert!(plain_http_answer(&request("/", Some("h"), Some(Scheme::Https)), 443).is_none());
+        // No name to send it to (HTTP/1.0): told, not redirected.
+        let answer = plain_http_answer(&request("/", None, None), 443).unwrap();
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]

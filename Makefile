@@ -39,10 +39,12 @@ FUZZ_TARGETS := split access_units sps websocket driver_answers config whep rtsp
 # browser tests and npm fetches jMuxer and playwright-core; unshare and ip make the
 # loopback-only network namespace every WebRTC/UDP test runs in; GStreamer's rtspsrc
 # (tools and plugins-good) is an RTSP client of the RTSP tests (Debian's VLC cannot
-# play RTSP: it is built without live555).
+# play RTSP: it is built without live555); curl is the HTTPS tests' TLS client and
+# openssl makes the browser test's certificate.
 DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellcheck node:nodejs npm:npm \
 	systemd-analyze:systemd unshare:util-linux ip:iproute2 \
-	gst-launch-1.0:gstreamer1.0-tools gst-launch-1.0:gstreamer1.0-plugins-good
+	gst-launch-1.0:gstreamer1.0-tools gst-launch-1.0:gstreamer1.0-plugins-good \
+	curl:curl openssl:openssl
 
 .PHONY: test-boot cross cross-deps cross-test help run test lint doc-links lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser check-player-types bench bench-rust bench-browser soak fuzz web deps clean
 

@@ -142,11 +142,12 @@ export async function startStreamer({ port, config = '/nonexistent.toml', env = 
 /**
  * Headless Chromium, as the brief and CI use it; WebRTC may use the loopback
  * interface (the only one there is: `requireLoopbackOnly`), host candidates are not
- * hidden behind mDNS names, and LAN_NAME resolves to 127.0.0.1.
+ * hidden behind mDNS names, and LAN_NAME resolves to 127.0.0.1. `extraArgs` are
+ * added to `CHROMIUM_ARGS` (e.g. a certificate to trust).
  */
-export function launchBrowser() {
+export function launchBrowser(extraArgs = []) {
   requireLoopbackOnly();
-  return chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: chromiumPath, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 /** The flags every Chromium of the tests and the benches starts with. */

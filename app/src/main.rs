@@ -385,6 +385,7 @@ async fn serve(
         report.put_first(problem);
     }
     let address = listener.local_addr().context("listening socket")?;
+    let (https, tls) = https(&config.server, address.ip(), &mut report).await;
     if !config.server.web_root.join("index.html").is_file() {
         tracing::warn!(web_root = %config.server.web_root.display(), "the web root has no index.html: the page will say the player is missing");
     }
@@ -476,9 +477,13 @@ async fn serve(
         access,
         whep,
         rtsp: rtsp.clone(),
+        tls,
     };
+    let listeners = std::iter::once(web::connections::Listener::plain(listener))
+        .chain(https)
+        .collect();
     let served = web::serve(
-        listener,
+        listeners,
         state,
         config.server.web_root.clone(),
         connections,
@@ -524,6 +529,71 @@ fn connection_limits(server: &ServerConfig) -> web::connections::ConnectionLimit
         );
     }
     limits
+}
+
+/// HTTPS, when `server.tls_cert` and `server.tls_key` are set: the certificate
+/// checked ([`web::tls::load`]) and `server.tls_port` bound on `ip` (the address
+/// plain HTTP listens on). When either fails, HTTPS stays off: the reason is
+/// logged, put first among the configuration's problems (the player's banner)
+/// and shown in `/api/status` `tls`, and plain HTTP serves everything.
+async fn https(
+    server: &ServerConfig,
+    ip: IpAddr,
+    report: &mut config::ConfigReport,
+) -> (Option<web::connections::Listener>, web::tls::TlsStatus) {
+    use web::tls::TlsStatus;
+    if server.tls_cert.as_os_str().is_empty() || server.tls_key.as_os_str().is_empty() {
+        // One without the other is a configuration error, reported as such.
+        return (None, TlsStatus::off());
+    }
+    let mut fail = |error: String| {
+        tracing::warn!(%error, "no HTTPS; serving plain HTTP only");
+        report.put_first(format!("{error}; serving plain HTTP only"));
+        (None, TlsStatus::failed(error))
+    };
+    let certificate = match web::tls::load(
+        &server.tls_cert,
+        &server.tls_key,
+        std::time::SystemTime::now(),
+    ) {
+        Ok(certificate) => certificate,
+        Err(error) => return fail(error.to_string()),
+    };
+    let listener = match listen(ip, server.tls_port).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            return fail(format!(
+                "server.tls_port: cannot listen on {} ({error})",
+                SocketAddr::new(ip, server.tls_port)
+            ))
+        }
+    };
+    let address = match listener.local_addr() {
+        Ok(address) => address,
+        Err(error) => return fail(format!("server.tls_port: listening socket: {error}")),
+    };
+    for warning in &certificate.warnings {
+        tracing::warn!(%warning, "HTTPS certificate");
+    }
+    tracing::info!(
+        %address,
+        expires = %certificate.expires,
+        "listening on https://{}; plain HTTP redirects there",
+        display_address(address)
+    );
+    tokio::spawn(web::tls::watch_expiry(
+        server.tls_cert.clone(),
+        certificate.not_after,
+        certificate.expires.clone(),
+    ));
+    let status = TlsStatus::serving(address.port(), &certificate);
+    (
+        Some(web::connections::Listener::tls(
+            listener,
+            certificate.acceptor,
+        )),
+        status,
+    )
 }
 
 /// Linux's "address family not supported" (no IPv6 in the kernel).

@@ -452,7 +452,7 @@ fn default_toml_documents_every_key() {
         }
     }
     // network, server, webrtc, rtsp, camera, encoder, image, gpio, log
-    assert_eq!(keys, 8 + 8 + 3 + 3 + 4 + 7 + 5 + 13 + 1 + 1);
+    assert_eq!(keys, 8 + 11 + 3 + 3 + 4 + 7 + 5 + 13 + 1 + 1);
     // The optional key is shown, commented out, with an example that works.
     assert!(text.contains("\n# file = \"/boot/video.h264\"\n"));
     let uncommented = text.replace("\n# file = ", "\nfile = ");
@@ -1142,4 +1142,41 @@ fn every_problem_is_counted_though_only_the_first_are_listed() {
     assert_eq!(loaded.errors.last().unwrap(), "and 11 more problems");
     let (_dir, path) = file("[server]\nport = 80\n");
     assert_eq!(load_or_defaults_from(&path, no_env()).problem_count, 0);
+}
+
+#[test]
+fn https_needs_a_certificate_and_its_key_together() {
+    let (_dir, path) = file("[server]\nport = 8080\ntls_cert = \"/boot/tls/cert.pem\"\n");
+    let f = path.display();
+    let p = problems(&path, &[]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with(&format!(
+            "{f}:3: server.tls_cert: HTTPS needs server.tls_key"
+        )),
+        "{p:?}"
+    );
+    // The key alone, from the environment, names the certificate it lacks.
+    let (_dir, empty) = file("");
+    let p = problems(&empty, &[("STREAMER_SERVER__TLS_KEY", "/boot/tls/key.pem")]);
+    assert!(
+        p[0].contains("server.tls_key: HTTPS needs server.tls_cert"),
+        "{p:?}"
+    );
+    // Both: fine, on a port of its own.
+    let (_dir, both) = file(
+        "[server]\ntls_cert = \"/boot/tls/cert.pem\"\ntls_key = \"/boot/tls/key.pem\"\n\
+         tls_port = 8443\n",
+    );
+    let c = load_from(&both, no_env()).unwrap().config;
+    assert_eq!(c.server.tls_port, 8443);
+    assert_eq!(c.server.tls_key, PathBuf::from("/boot/tls/key.pem"));
+    let (_dir, clash) = file(
+        "[server]\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\nport = 8443\ntls_port = 8443\n",
+    );
+    let p = problems(&clash, &[]);
+    assert!(
+        p[0].contains(":5: server.tls_port: 8443 is server.port too"),
+        "{p:?}"
+    );
 }

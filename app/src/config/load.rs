@@ -719,7 +719,8 @@ fn merge(layers: &[&Layer]) -> (Config, Vec<Problem>) {
             }
         }
     }
-    for (key, why) in config.network.cross_problems() {
+    let cross = config.network.cross_problems();
+    for (key, why) in cross.into_iter().chain(config.server.cross_problems()) {
         problems.push(Problem {
             origin: origin_of(key),
             key: Some(key.into()),

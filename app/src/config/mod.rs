@@ -247,6 +247,21 @@ pub struct ServerConfig {
     #[serde(deserialize_with = "name_list")]
     #[schemars(with = "Vec<String>")]
     pub frame_ancestors: Vec<String>,
+    /// HTTPS: the certificate file (PEM, the certificate first, then any
+    /// intermediate ones), e.g. "/boot/tls/cert.pem". Set it and tls_key to serve
+    /// the player over HTTPS on tls_port; plain HTTP then redirects there (except
+    /// /healthz). Empty (both): HTTPS off. Under HTTPS the page may use WebCodecs,
+    /// the faster decoder of the WebSocket stream. A missing, unreadable, expired
+    /// or wrong certificate is shown on the page and in the log, and the player is
+    /// then served over plain HTTP. README.md says how to make one.
+    pub tls_cert: PathBuf,
+    /// HTTPS: the private key file of the certificate in tls_cert (PEM), e.g.
+    /// "/boot/tls/key.pem". Both or neither must be set.
+    pub tls_key: PathBuf,
+    /// TCP port of HTTPS, 0-65535, used when tls_cert and tls_key are set. 443,
+    /// the web's own, lets people type just https://streamer.local/. Ports below
+    /// 1024 need the appliance's service (or root); 0 means any free port.
+    pub tls_port: u16,
 }
 
 impl Default for ServerConfig {
@@ -260,6 +275,9 @@ impl Default for ServerConfig {
             max_connections_per_address: 32,
             allowed_hosts: Vec::new(),
             frame_ancestors: Vec::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+            tls_port: 443,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::Serialize;
 
-use super::{Config, NetworkConfig};
+use super::{Config, NetworkConfig, ServerConfig};
 
 /// The H.264 levels (Table A-1 up to 5.2) and their `level_idc`.
 pub(super) const LEVELS: &[(&str, u8)] = &[
@@ -72,6 +72,14 @@ pub(super) struct IntRule {
 pub(super) const INT_RULES: &[IntRule] = &[
     IntRule {
         key: "server.port",
+        noun: "port",
+        min: 0,
+        max: 65_535,
+        even: false,
+        range: "0-65535",
+    },
+    IntRule {
+        key: "server.tls_port",
         noun: "port",
         min: 0,
         max: 65_535,
@@ -713,6 +721,39 @@ pub(super) fn check_entry(
     Err(first_error.unwrap_or_else(|| "has no value".into()))
 }
 
+impl ServerConfig {
+    /// Problems between the HTTPS keys, as (key, why): a certificate without its
+    /// key (or a key without its certificate), and HTTPS on the plain HTTP port.
+    pub fn cross_problems(&self) -> Vec<(&'static str, String)> {
+        let cert = !self.tls_cert.as_os_str().is_empty();
+        let key = !self.tls_key.as_os_str().is_empty();
+        let mut problems = Vec::new();
+        match (cert, key) {
+            (true, false) => problems.push((
+                "server.tls_cert",
+                "HTTPS needs server.tls_key too, the certificate's private key file: \
+                 set both, or neither to serve plain HTTP only"
+                    .to_string(),
+            )),
+            (false, true) => problems.push((
+                "server.tls_key",
+                "HTTPS needs server.tls_cert too, the certificate file: set both, or \
+                 neither to serve plain HTTP only"
+                    .to_string(),
+            )),
+            (true, true) if self.tls_port == self.port && self.port != 0 => problems.push((
+                "server.tls_port",
+                format!(
+                    "{} is server.port too: HTTPS needs a port of its own (e.g. 443)",
+                    self.tls_port
+                ),
+            )),
+            _ => {}
+        }
+        problems
+    }
+}
+
 impl NetworkConfig {
     /// A copy that is safe to turn into files whatever was set (the loader checks
     /// every key, but a `NetworkConfig` can be built in code): a bad name becomes
@@ -1097,5 +1138,42 @@ mod tests {
         };
         assert!(fixed.cross_problems().is_empty());
         assert!(fixed.wifi_enabled());
+    }
+
+    #[test]
+    fn https_needs_both_files_and_a_port_of_its_own() {
+        assert!(ServerConfig::default().cross_problems().is_empty());
+        let cert_only = ServerConfig {
+            tls_cert: "/boot/tls/cert.pem".into(),
+            ..ServerConfig::default()
+        };
+        let problems = cert_only.cross_problems();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "server.tls_cert");
+        assert!(problems[0].1.contains("server.tls_key"), "{problems:?}");
+        let key_only = ServerConfig {
+            tls_key: "/boot/tls/key.pem".into(),
+            ..ServerConfig::default()
+        };
+        let problems = key_only.cross_problems();
+        assert_eq!(problems[0].0, "server.tls_key");
+        assert!(problems[0].1.contains("server.tls_cert"), "{problems:?}");
+        let both = ServerConfig {
+            tls_key: "/boot/tls/key.pem".into(),
+            ..cert_only
+        };
+        assert!(both.cross_problems().is_empty());
+        let same_port = ServerConfig {
+            tls_port: 80,
+            ..both.clone()
+        };
+        assert_eq!(same_port.cross_problems()[0].0, "server.tls_port");
+        // Any free port twice is two ports.
+        let any = ServerConfig {
+            port: 0,
+            tls_port: 0,
+            ..both
+        };
+        assert!(any.cross_problems().is_empty());
     }
 }

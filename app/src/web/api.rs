@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use serde::Serialize;
 
+use super::tls::TlsStatus;
 use super::AppState;
 use crate::access::{Access, PasswordState};
 use crate::config::ConfigReport;
@@ -41,6 +42,9 @@ pub struct Status {
     pub rtsp: RtspStatus,
     /// Whether a password is needed (never the password).
     pub access: AccessStatus,
+    /// HTTPS: whether it is served, on which port, until when the certificate
+    /// is valid, and why not when `server.tls_cert` is set but HTTPS is not served.
+    pub tls: TlsStatus,
     /// How the configuration file was read, and its errors.
     pub config: ConfigReport,
     /// The hardware: Raspberry Pi model, hardware encoder, cameras, notes, and the
@@ -213,6 +217,7 @@ impl Status {
         webrtc: WebRtcStatus,
         rtsp: RtspStatus,
         access: AccessStatus,
+        tls: TlsStatus,
     ) -> Self {
         device.nodes.retain(|node| node.role.is_some());
         Status {
@@ -238,6 +243,7 @@ impl Status {
             webrtc,
             rtsp,
             access,
+            tls,
             config,
             device,
         }
@@ -261,6 +267,7 @@ pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Json<Sta
         WebRtcStatus::of(&app.whep),
         rtsp,
         AccessStatus::of(&app.access),
+        app.tls.clone(),
     ))
 }
 
@@ -356,6 +363,7 @@ mod tests {
             webrtc,
             rtsp,
             access,
+            TlsStatus::off(),
         );
         let json = serde_json::to_value(&status).unwrap();
         let paths: Vec<&str> = json["device"]["nodes"]
@@ -368,5 +376,6 @@ mod tests {
         assert_eq!(json["device"]["nodes"][1]["role"], "h264_encoder");
         assert_eq!(json["webrtc"]["enabled"], false);
         assert_eq!(json["webrtc"]["reason"], "off in this test");
+        assert_eq!(json["tls"]["enabled"], false);
     }
 }

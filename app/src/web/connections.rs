@@ -24,6 +24,11 @@
 //!   stall timer and the TCP user timeout do.
 //! - **Errors of `accept`** (out of files, out of memory) are logged and retried
 //!   after a pause, never a busy loop and never an exit.
+//! - **HTTPS** ([`Listener::tls`]): the HTTPS port is accepted by the same loop,
+//!   within the same places and timers; its TLS handshake runs in the
+//!   connection's task, within [`super::tls::HANDSHAKE_TIMEOUT`]. A failed
+//!   handshake is logged at debug level and only closes its connection. Each
+//!   request carries its [`Scheme`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -44,6 +49,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tower_http::limit::RequestBodyLimit;
 use tower_service::Service;
 
@@ -443,6 +449,65 @@ impl AsyncWrite for Guarded {
     }
 }
 
+/// How a request reached the server. Every request carries it as an extension,
+/// next to axum's `ConnectInfo`, so a handler can tell whether it came over
+/// HTTPS: a cookie set over HTTPS is to be marked `Secure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// Plain HTTP.
+    Http,
+    /// HTTPS (TLS).
+    Https,
+}
+
+/// A listening socket and how its connections are served.
+pub struct Listener {
+    socket: TcpListener,
+    /// TLS for every connection, on the HTTPS port.
+    tls: Option<TlsAcceptor>,
+}
+
+impl Listener {
+    /// Plain HTTP on `socket`.
+    pub fn plain(socket: TcpListener) -> Self {
+        Listener { socket, tls: None }
+    }
+
+    /// HTTPS on `socket`, each connection's TLS side made by `acceptor`.
+    pub fn tls(socket: TcpListener, acceptor: TlsAcceptor) -> Self {
+        Listener {
+            socket,
+            tls: Some(acceptor),
+        }
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+}
+
+/// The next connection of any of `listeners`, and which one took it. The
+/// listener asked first goes round, so a flood on one port cannot starve the
+/// other.
+async fn accept_any(
+    listeners: &[Listener],
+    first: &mut usize,
+) -> (usize, io::Result<(TcpStream, SocketAddr)>) {
+    std::future::poll_fn(|cx| {
+        let count = listeners.len();
+        for offset in 0..count {
+            let index = (*first + offset) % count;
+            if let Poll::Ready(accepted) = listeners[index].socket.poll_accept(cx) {
+                *first = (index + 1) % count;
+                return Poll::Ready((index, accepted));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// Whether `accept` failed for lack of a resource of the whole process (so the
 /// next call would fail too), not because of one connection.
 fn out_of_resources(error: &io::Error) -> bool {
@@ -452,13 +517,13 @@ fn out_of_resources(error: &io::Error) -> bool {
     )
 }
 
-/// Accepts connections on `listener` and serves `app` on each until `shutdown`
-/// completes; then stops accepting and asks every connection to finish its
-/// request and close (an idle one closes at once). Returns when no longer
-/// accepting; the connections still open are counted by `connections`.
-/// `tune` is called on every accepted socket.
+/// Accepts connections on `listeners` (plain HTTP, and HTTPS when there is a
+/// TLS one) and serves `app` on each until `shutdown` completes; then stops
+/// accepting and asks every connection to finish its request and close (an idle
+/// one closes at once). Returns when no longer accepting; the connections still
+/// open are counted by `connections`. `tune` is called on every accepted socket.
 pub async fn accept_loop(
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     app: Router,
     connections: Connections,
     tune: fn(&TcpStream),
@@ -467,13 +532,15 @@ pub async fn accept_loop(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut refusals = RateLimitedLog::new();
     let mut accept_errors = RateLimitedLog::new();
+    let mut first = 0;
     tokio::pin!(shutdown);
     loop {
-        let accepted = tokio::select! {
+        let (index, accepted) = tokio::select! {
             biased;
             () = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
+            accepted = accept_any(&listeners, &mut first) => accepted,
         };
+        let tls = listeners[index].tls.clone();
         let (stream, remote) = match accepted {
             Ok(pair) => pair,
             Err(error) if out_of_resources(&error) => {
@@ -492,13 +559,31 @@ pub async fn accept_loop(
         match connections.admit(remote.ip()) {
             Ok(slot) => {
                 tune(&stream);
-                tokio::spawn(serve_connection(
-                    stream,
-                    remote,
-                    Arc::new(slot),
-                    app.clone(),
-                    stop_rx.clone(),
-                ));
+                let slot = Arc::new(slot);
+                let stop = stop_rx.clone();
+                let app = app.clone();
+                let guarded = Guarded::new(stream, slot.clone(), WRITE_STALL_TIMEOUT);
+                match tls {
+                    None => {
+                        tokio::spawn(serve_connection(
+                            guarded,
+                            Scheme::Http,
+                            remote,
+                            slot,
+                            app,
+                            stop,
+                        ));
+                    }
+                    Some(acceptor) => {
+                        tokio::spawn(async move {
+                            if let Some(stream) = handshake(&acceptor, guarded, remote, &slot).await
+                            {
+                                serve_connection(stream, Scheme::Https, remote, slot, app, stop)
+                                    .await;
+                            }
+                        });
+                    }
+                }
             }
             Err(refusal) => {
                 if let Some(held_back) = refusals.due() {
@@ -512,7 +597,11 @@ pub async fn accept_loop(
                         "connection refused: too many open"
                     );
                 }
-                refuse(stream, refusal);
+                match tls {
+                    None => refuse(stream, refusal),
+                    // A plain-text answer means nothing inside TLS: just close.
+                    Some(_) => drop(stream),
+                }
             }
         }
     }
@@ -530,21 +619,54 @@ fn refuse(stream: TcpStream, refusal: Refusal) {
     drop(stream);
 }
 
-/// Serves one connection until it closes, is upgraded, is closed to make room,
-/// or the server stops.
-async fn serve_connection(
-    stream: TcpStream,
+/// The TLS side of a connection, within [`super::tls::HANDSHAKE_TIMEOUT`];
+/// `None` (logged at debug level) when the handshake fails, takes too long, or
+/// the connection is closed to make room meanwhile.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: Guarded,
+    remote: SocketAddr,
+    slot: &Slot,
+) -> Option<tokio_rustls::server::TlsStream<Guarded>> {
+    let handshake = tokio::time::timeout(super::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+    tokio::select! {
+        result = handshake => match result {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(error)) => {
+                tracing::debug!(%remote, %error, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%remote, "no TLS handshake in time; closed");
+                None
+            }
+        },
+        () = slot.closed_for_room() => {
+            tracing::debug!(%remote, "closed during its TLS handshake to make room");
+            None
+        }
+    }
+}
+
+/// Serves one connection (`io`, reached by `scheme`) until it closes, is
+/// upgraded, is closed to make room, or the server stops.
+async fn serve_connection<I>(
+    io: I,
+    scheme: Scheme,
     remote: SocketAddr,
     slot: Arc<Slot>,
     app: Router,
     mut stop: watch::Receiver<bool>,
-) {
-    let io = TokioIo::new(Guarded::new(stream, slot.clone(), WRITE_STALL_TIMEOUT));
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     let requests = slot.clone();
     let app = RequestBodyLimit::new(app, MAX_BODY_BYTES);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         requests.requested();
         request.extensions_mut().insert(ConnectInfo(remote));
+        request.extensions_mut().insert(scheme);
         // The router is always ready (axum's documentation), so calling it
         // without `poll_ready` is fine.
         app.clone().call(request)

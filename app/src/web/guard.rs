@@ -263,11 +263,20 @@ impl Guard {
 /// ([`authorize`]), runs the rest of the router, and dresses whatever comes
 /// back, refusals included.
 pub async fn check(
-    State((guard, access)): State<(Arc<Guard>, Arc<Access>)>,
+    State((guard, access, https_port)): State<(Arc<Guard>, Arc<Access>, Option<u16>)>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let admitted = match guard.admit(&mut request) {
+    let admitted = guard.admit(&mut request);
+    // With HTTPS on, plain HTTP is sent there: only for a name admitted, and
+    // before the password is asked, so that it is never typed in the clear.
+    if let (Ok(()), Some(port)) = (&admitted, https_port) {
+        if let Some(mut answer) = super::tls::plain_http_answer(&request, port) {
+            guard.dress(&mut answer);
+            return answer;
+        }
+    }
+    let admitted = match admitted {
         Ok(()) => {
             let client = request
                 .extensions()

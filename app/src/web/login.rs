@@ -58,11 +58,13 @@ pub fn routes(web_root: PathBuf) -> Router<AppState> {
         )
 }
 
-/// Whether this request came over HTTPS, so that the cookie is `Secure`. The
-/// server speaks plain HTTP only, so never yet; with an HTTPS listener this reads
-/// the mark it puts on its requests.
-fn over_https(_extensions: &Extensions) -> bool {
-    false
+/// Whether this request came over HTTPS (the accept loop's mark), so that the
+/// cookie is `Secure`.
+fn over_https(extensions: &Extensions) -> bool {
+    matches!(
+        extensions.get::<super::connections::Scheme>(),
+        Some(super::connections::Scheme::Https)
+    )
 }
 
 /// The login form's fields.

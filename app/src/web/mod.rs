@@ -11,6 +11,8 @@
 //! - [`static_files`]: the player from `server.web_root`.
 //! - [`connections`]: the accept loop, with the limits on connections and the
 //!   timers that close what clients leave hanging.
+//! - [`tls`]: optional HTTPS: the certificate's checks, and the redirect of plain
+//!   HTTP to it.
 
 pub mod api;
 pub mod connections;
@@ -18,6 +20,7 @@ pub mod guard;
 pub mod login;
 pub mod metrics;
 pub mod static_files;
+pub mod tls;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -27,7 +30,7 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use axum::routing::{any, get, post};
 use axum::{Extension, Router};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::config::ConfigReport;
 use crate::hub::Hub;
@@ -51,6 +54,8 @@ pub struct AppState {
     pub whep: crate::webrtc::whep::Whep,
     /// The RTSP server, or why there is none.
     pub rtsp: crate::rtsp::RtspService,
+    /// HTTPS: served or not, and why.
+    pub tls: tls::TlsStatus,
 }
 
 impl FromRef<AppState> for crate::webrtc::whep::Whep {
@@ -74,7 +79,11 @@ impl FromRef<AppState> for Arc<ConfigReport> {
 
 /// The whole HTTP surface, every request through the [`guard`] first.
 pub fn router(state: AppState, web_root: PathBuf) -> Router {
-    let guard = (state.guard.clone(), state.access.clone());
+    let guard = (
+        state.guard.clone(),
+        state.access.clone(),
+        state.tls.redirect_port(),
+    );
     // One snapshot service per server: one decoder, one cached JPEG.
     let snapshots = crate::snapshot::Snapshots::new(
         state.hub.clone(),
@@ -127,11 +136,12 @@ fn tune_connection(stream: &TcpStream) {
     }
 }
 
-/// Serves `router` on `listener`, within `connections`' limits, until `shutdown`
-/// completes; then stops accepting, closes every viewer (WebSocket close 1001)
-/// and waits up to `drain` for the viewers and the connections to go.
+/// Serves `router` on `listeners` (plain HTTP, and HTTPS when one has TLS),
+/// within `connections`' limits, until `shutdown` completes; then stops
+/// accepting on all of them, closes every viewer (WebSocket close 1001) and
+/// waits up to `drain` for the viewers and the connections to go.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<connections::Listener>,
     state: AppState,
     web_root: PathBuf,
     connections: Connections,
@@ -142,7 +152,7 @@ pub async fn serve(
     // `/metrics` counts the connections.
     let app = router(state, web_root).layer(Extension(connections.clone()));
     connections::accept_loop(
-        listener,
+        listeners,
         app,
         connections.clone(),
         tune_connection,

@@ -135,6 +135,7 @@ impl TestServer {
             ),
             whep: streamer::webrtc::whep::Whep::Off("no WebRTC in these tests".into()),
             rtsp: streamer::rtsp::RtspService::Off("no RTSP in these tests".into()),
+            tls: web::tls::TlsStatus::off(),
         };
         // Many viewers come from this one address: no per-address limit here.
         let connections = Connections::new(ConnectionLimits {
@@ -142,7 +143,7 @@ impl TestServer {
             per_address: 10_000,
         });
         let task = tokio::spawn(web::serve(
-            listener,
+            vec![web::connections::Listener::plain(listener)],
             state,
             web_root,
             connections,

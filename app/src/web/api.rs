@@ -206,6 +206,19 @@ pub struct VideoCounters {
     pub keyframe_requests_forwarded: u64,
 }
 
+/// The states of the outputs and policies beside the hub, for [`Status::new`].
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// WebRTC.
+    pub webrtc: WebRtcStatus,
+    /// RTSP.
+    pub rtsp: RtspStatus,
+    /// The password.
+    pub access: AccessStatus,
+    /// HTTPS.
+    pub tls: TlsStatus,
+}
+
 impl Status {
     /// Builds the document from a hub snapshot. Of `device.nodes`, only those
     /// with a role (cameras, the encoder) are kept.
@@ -214,11 +227,14 @@ impl Status {
         uptime: Duration,
         config: ConfigReport,
         mut device: ProbeReport,
-        webrtc: WebRtcStatus,
-        rtsp: RtspStatus,
-        access: AccessStatus,
-        tls: TlsStatus,
+        services: Services,
     ) -> Self {
+        let Services {
+            webrtc,
+            rtsp,
+            access,
+            tls,
+        } = services;
         device.nodes.retain(|node| node.role.is_some());
         Status {
             version: env!("CARGO_PKG_VERSION"),
@@ -264,10 +280,12 @@ pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Json<Sta
         app.hub.uptime(),
         (*app.config).clone(),
         (*app.hardware).clone(),
-        WebRtcStatus::of(&app.whep),
-        rtsp,
-        AccessStatus::of(&app.access),
-        app.tls.clone(),
+        Services {
+            webrtc: WebRtcStatus::of(&app.whep),
+            rtsp,
+            access: AccessStatus::of(&app.access),
+            tls: app.tls.clone(),
+        },
     ))
 }
 
@@ -360,10 +378,12 @@ mod tests {
             hub.uptime(),
             config,
             device,
-            webrtc,
-            rtsp,
-            access,
-            TlsStatus::off(),
+            Services {
+                webrtc,
+                rtsp,
+                access,
+                tls: TlsStatus::off(),
+            },
         );
         let json = serde_json::to_value(&status).unwrap();
         let paths: Vec<&str> = json["device"]["nodes"]

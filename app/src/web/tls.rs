@@ -18,11 +18,12 @@
 //!   connection place and accept loop as plain HTTP ([`super::connections`]),
 //!   and must finish within [`HANDSHAKE_TIMEOUT`]. rustls with the aws-lc-rs
 //!   provider (ARCHITECTURE.md, Decisions); HTTP/1.1 only (ALPN `http/1.1`).
-//! - **The redirect** ([`redirect`]): with HTTPS on, a request that came over
+//! - **The redirect** ([`plain_http_answer`]): with HTTPS on, a request that came over
 //!   plain HTTP gets `307 Temporary Redirect` to the same path and query on
 //!   `https://` + the request's host name + the HTTPS port, except `/healthz`,
-//!   which health checks keep reaching over plain HTTP. It runs after the request
-//!   guard ([`super::guard`]) has admitted the `Host`, and the `Location` is built
+//!   which health checks keep reaching over plain HTTP. The request guard
+//!   ([`super::guard`]) answers it after admitting the `Host` and before asking
+//!   for a password (never asked in the clear), and the `Location` is built
 //!   from the parsed name, so a name the device does not answer to is never
 //!   reflected. Temporary, not permanent (301/308) and no HSTS: HTTPS falls back
 //!   to plain HTTP when the certificate goes bad or the owner turns it off, and a

@@ -58,6 +58,21 @@ impl Method {
             other => Method::Other(other.to_string()),
         }
     }
+
+    /// The method's name as sent (what a Digest response hashes).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Options => "OPTIONS",
+            Method::Describe => "DESCRIBE",
+            Method::Setup => "SETUP",
+            Method::Play => "PLAY",
+            Method::Pause => "PAUSE",
+            Method::Teardown => "TEARDOWN",
+            Method::GetParameter => "GET_PARAMETER",
+            Method::SetParameter => "SET_PARAMETER",
+            Method::Other(name) => name,
+        }
+    }
 }
 
 /// One request.

@@ -350,6 +350,9 @@ impl Rtsp {
                 // Only now a client of the camera, not a stranger holding a place.
                 requested = true;
                 place.requested();
+                if let Some(scheme) = connection.authorized_with() {
+                    tracing::debug!(%peer, scheme, "RTSP client logged in");
+                }
             }
             self.update_routes(&connection, &inbox_tx, &mut routed);
             if let Err(why) = self.send(&mut writer, outputs).await {

@@ -171,6 +171,8 @@ pub struct Connection {
     access: Arc<Access>,
     /// The server is open, or this connection presented the password.
     authorized: bool,
+    /// How it presented it: `Digest` or `Basic`.
+    scheme: Option<&'static str>,
     /// This connection's Digest nonce, made at its first challenge.
     nonce: Option<String>,
     /// A DESCRIBE waiting for the stream's parameters.
@@ -202,6 +204,7 @@ impl Connection {
         Connection {
             settings,
             authorized: !access.locked(),
+            scheme: None,
             access,
             nonce: None,
             held: None,
@@ -231,6 +234,12 @@ impl Connection {
     /// password, or the client presented it.
     pub fn authorized(&self) -> bool {
         self.authorized
+    }
+
+    /// How the connection presented the password (`Digest` or `Basic`), once it
+    /// did (for the log).
+    pub fn authorized_with(&self) -> Option<&'static str> {
+        self.scheme
     }
 
     /// Whether a DESCRIBE is held until the stream's parameters are known: the
@@ -492,26 +501,27 @@ impl Connection {
         let client = self.peer.ip();
         let presented = request.header("Authorization");
         let attempt = if let Some(basic) = presented.and_then(credentials::basic) {
-            Some(
-                self.access
-                    .attempt(client, &basic.user, &basic.password, now),
-            )
+            let attempt = self
+                .access
+                .attempt(client, &basic.user, &basic.password, now);
+            Some(("Basic", attempt))
         } else if let Some(digest) = presented.and_then(credentials::digest) {
             let nonce = self.nonce(host).to_owned();
-            Some(
+            let attempt =
                 self.access
-                    .attempt_digest(client, request.method.as_str(), &digest, &nonce, now),
-            )
+                    .attempt_digest(client, request.method.as_str(), &digest, &nonce, now);
+            Some(("Digest", attempt))
         } else {
             // No credentials (or none that can be read): not a guess, not counted.
             None
         };
         match attempt {
-            Some(Attempt::Granted) => {
+            Some((scheme, Attempt::Granted)) => {
                 self.authorized = true;
+                self.scheme = Some(scheme);
                 None
             }
-            Some(Attempt::Braked(retry_after)) => {
+            Some((_, Attempt::Braked(retry_after))) => {
                 let seconds = retry_after.as_secs().max(1);
                 Some(text(
                     Response::new(503, Some(cseq))
@@ -522,7 +532,7 @@ impl Connection {
                     ),
                 ))
             }
-            Some(Attempt::Denied) | None => {
+            Some((_, Attempt::Denied)) | None => {
                 let nonce = self.nonce(host).to_owned();
                 let mut response = Response::new(401, Some(cseq)).with("Server", SERVER);
                 for challenge in self.access.challenges(Some(&nonce)) {
@@ -1650,6 +1660,7 @@ mod tests {
         let r = ask(&mut c, &mut host, &describe_with(Some(&right), 3), now);
         assert_eq!(status(&r), 200, "{r}");
         assert!(c.authorized());
+        assert_eq!(c.authorized_with(), Some("Basic"));
         // Authorized from now on: the connection is what presented the password.
         let r = ask(&mut c, &mut host, &describe_with(None, 4), now);
         assert_eq!(status(&r), 200, "{r}");
@@ -1693,6 +1704,7 @@ mod tests {
         let r = ask(&mut c, &mut host, &describe_with(Some(&right), 3), now);
         assert_eq!(status(&r), 200, "{r}");
         assert!(!r.contains(PASSWORD));
+        assert_eq!(c.authorized_with(), Some("Digest"));
         // ffmpeg hashes each request's own method and URI on later requests.
         let setup = digest_authorization(PASSWORD, &nonce, "SETUP", &format!("{URL}/trackID=0"));
         let r = ask(&mut c, &mut host, &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 4\r\nAuthorization: {setup}\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n"), now);
@@ -1740,7 +1752,9 @@ mod tests {
             }
         }
         let r = braked.expect("braked after a few wrong passwords");
-        assert_eq!(header(&r, "CSeq").is_some(), true);
+        // The free typos, the one that starts the wait, then the braked one.
+        let braked_at = crate::access::brake::FREE_FAILURES + 2;
+        assert_eq!(header(&r, "CSeq"), Some(braked_at.to_string().as_str()));
         let seconds: u64 = header(&r, "Retry-After").unwrap().parse().unwrap();
         assert!(seconds >= 1, "{r}");
         assert!(challenges(&r).is_empty(), "{r}");

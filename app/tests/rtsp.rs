@@ -3,7 +3,9 @@
 //! Rust RTSP client, over TCP and UDP), plus raw hostile clients: malformed,
 //! oversized and garbage requests, a thousand SETUPs that never PLAY, a TCP
 //! client that stops reading, a UDP client that vanishes. Meanwhile a good client
-//! (retina) must keep playing without a lost packet.
+//! (retina) must keep playing without a lost packet. With a password
+//! (`[access] password`), the same clients play with it (Digest, or Basic for a
+//! hashed one) and get 401 without it; wrong passwords are braked per address.
 //!
 //! The source is the real Pi recording (`support::pi_sample`), replayed by the
 //! file source: what a client received is compared slice by slice (NAL types 1

@@ -7,7 +7,8 @@
 //! written as [`SESSION`], which is replaced by the real one once SETUP made it.
 //! One input in three meets a server with a password (user `streamer`,
 //! password `pw`): the seeds are then answered 401 until the input carries
-//! `Authorization: Basic c3RyZWFtZXI6cHc=`.
+//! `Authorization: Basic c3RyZWFtZXI6cHc=`, as the seed `ffmpeg-basic-locked.rtsp`
+//! (ffmpeg's requests with that header, first byte 3) does.
 #![no_main]
 
 use std::time::{Duration, Instant};

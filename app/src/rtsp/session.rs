@@ -506,6 +506,9 @@ impl Connection {
                 .attempt(client, &basic.user, &basic.password, now);
             Some(("Basic", attempt))
         } else if let Some(digest) = presented.and_then(credentials::digest) {
+            // Checked with this request's method and the `uri` the client hashed,
+            // as it wrote it (clients differ in the form they hash); the nonce is
+            // this connection's, so a response cannot be replayed from another.
             let nonce = self.nonce(host).to_owned();
             let attempt =
                 self.access

@@ -3,7 +3,9 @@
 //! Rust RTSP client, over TCP and UDP), plus raw hostile clients: malformed,
 //! oversized and garbage requests, a thousand SETUPs that never PLAY, a TCP
 //! client that stops reading, a UDP client that vanishes. Meanwhile a good client
-//! (retina) must keep playing without a lost packet.
+//! (retina) must keep playing without a lost packet. With a password
+//! (`[access] password`), the same clients play with it (Digest, or Basic for a
+//! hashed one) and get 401 without it; wrong passwords are braked per address.
 //!
 //! The source is the real Pi recording (`support::pi_sample`), replayed by the
 //! file source: what a client received is compared slice by slice (NAL types 1
@@ -33,8 +35,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use retina::client::{
-    InitialSequenceNumberPolicy, InitialTimestampPolicy, PlayOptions, SessionGroup, SessionOptions,
-    SetupOptions, TcpTransportOptions, TeardownPolicy, Transport, UdpTransportOptions,
+    Credentials, InitialSequenceNumberPolicy, InitialTimestampPolicy, PlayOptions, SessionGroup,
+    SessionOptions, SetupOptions, TcpTransportOptions, TeardownPolicy, Transport,
+    UdpTransportOptions,
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
 use serde_json::Value;
@@ -355,6 +358,7 @@ fn strict_play() -> PlayOptions {
 /// down when this returns.
 async fn retina_receive(
     url: &str,
+    creds: Option<Credentials>,
     transport: Transport,
     frames: usize,
     sender_reports: usize,
@@ -364,7 +368,8 @@ async fn retina_receive(
     let group = Arc::new(SessionGroup::default());
     let options = SessionOptions::default()
         .session_group(group.clone())
-        .teardown(TeardownPolicy::Always);
+        .teardown(TeardownPolicy::Always)
+        .creds(creds);
     let mut session = retina::client::Session::describe(url, options)
         .await
         .map_err(|e| format!("DESCRIBE: {e}"))?;
@@ -1061,6 +1066,7 @@ fn retina_over_tcp_receives_the_stream() {
         async move {
             retina_receive(
                 &url,
+                None,
                 Transport::Tcp(TcpTransportOptions::default()),
                 150,
                 1,
@@ -1104,6 +1110,7 @@ fn retina_over_udp_receives_the_stream() {
     let got = runtime()
         .block_on(retina_receive(
             &url,
+            None,
             Transport::Udp(UdpTransportOptions::default()),
             150,
             1,
@@ -1891,4 +1898,434 @@ fn setup_udp(raw: &mut Raw, url: &str, rtp: &UdpSocket) -> Response {
     );
     assert_eq!(setup.status, 200, "{setup:?}");
     setup
+}
+
+// ---------------------------------------------------------------------------
+// A password on RTSP ([access] password).
+
+/// The password of the locked servers: distinctive, so that the log can be
+/// searched for it.
+const PASSWORD: &str = "Open-Sesame-4711";
+
+/// Starts the streamer as [`start`] does, with `[access] password` set.
+fn start_locked(password: &str, env: &[(&str, &str)]) -> StreamerProcess {
+    let mut all = vec![("STREAMER_ACCESS__PASSWORD", password)];
+    all.extend_from_slice(env);
+    start(&all)
+}
+
+/// `Authorization: Basic` for `user` and `password`.
+fn basic(user: &str, password: &str) -> String {
+    streamer::access::credentials::basic_header(user, password)
+}
+
+/// Blocking HTTP/1.1 GET with an `Authorization` header: status and body.
+/// (Before the web server asks for the password it ignores the header; after,
+/// it needs it.)
+fn http_get_authorized(address: SocketAddr, path: &str, authorization: &str) -> (u16, String) {
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(2)) else {
+        return (0, String::from("connection refused"));
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::from("write failed"));
+    }
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    support::process::status_and_body(&String::from_utf8_lossy(&response))
+}
+
+/// [`StreamerProcess::wait_live`] for a locked server: `/api/status` asked with
+/// the password, until the video is live.
+fn wait_live_locked(server: &StreamerProcess, password: &str) -> Value {
+    let authorization = basic("streamer", password);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, body) = http_get_authorized(server.address, "/api/status", &authorization);
+        if code == 200 {
+            let status: Value = serde_json::from_str(&body).expect("/api/status is JSON");
+            if status["source"]["state"] == "live"
+                && !status["stream"].is_null()
+                && status["video"]["keyframes"].as_u64().unwrap_or(0) > 0
+            {
+                return status;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no live video within 30 s ({code}: {body})\nlog:\n{}",
+            tail(&server.log(), 40)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `rtsp://HOST:PORT/stream` with `user:password@` in it.
+fn with_credentials(url: &str, user: &str, password: &str) -> String {
+    url.replacen("rtsp://", &format!("rtsp://{user}:{password}@"), 1)
+}
+
+/// Runs ffmpeg on `url` over TCP for one frame; whether it succeeded, and its
+/// stderr.
+fn ffmpeg_one_frame(url: &str) -> (bool, String) {
+    ffmpeg_one_frame_over(url, "tcp")
+}
+
+/// Runs ffmpeg on `url` over `transport` for one frame; whether it succeeded,
+/// and its stderr.
+fn ffmpeg_one_frame_over(url: &str, transport: &str) -> (bool, String) {
+    let (output, finished) = run_for(
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-rtsp_transport", transport])
+            .args(["-i", url, "-frames:v", "1", "-f", "null", "-"]),
+        Duration::from_secs(30),
+        "ffmpeg",
+    );
+    (
+        finished && output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The `WWW-Authenticate` values of a response, in order.
+fn challenges(response: &Response) -> Vec<&str> {
+    response
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("WWW-Authenticate"))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// The schemes the server's log says RTSP clients logged in with.
+fn logins(log: &str) -> Vec<&'static str> {
+    log.lines()
+        .filter(|line| line.contains("RTSP client logged in"))
+        .filter_map(|line| ["Digest", "Basic"].into_iter().find(|s| line.contains(s)))
+        .collect()
+}
+
+/// Panics when the log holds `secret` in any form a client sent it.
+fn assert_not_logged(server: &StreamerProcess, secret: &str) {
+    let log = server.log();
+    for form in [
+        secret.to_string(),
+        basic("streamer", secret)
+            .trim_start_matches("Basic ")
+            .to_string(),
+    ] {
+        assert!(
+            !log.contains(&form),
+            "the log holds the password ({form}):\n{log}"
+        );
+    }
+}
+
+/// With a password: OPTIONS stays open, DESCRIBE without it is 401 with a Digest
+/// then a Basic challenge; ffmpeg without credentials and with a wrong password
+/// fails with 401; with the password in the URL it plays the file's slices over
+/// TCP, logging in with Digest; the password is in no log line.
+#[test]
+fn ffmpeg_with_the_password_plays_over_tcp_and_without_it_gets_401() {
+    let server = start_locked(PASSWORD, &[]);
+    let status = wait_live_locked(&server, PASSWORD);
+    let url = rtsp_url(&status);
+
+    let mut raw = Raw::connect(rtsp_address(&status));
+    let options = raw.request("OPTIONS", &url, 1, &[]);
+    assert_eq!(options.status, 200, "{options:?}");
+    let describe = raw.request("DESCRIBE", &url, 2, &[]);
+    assert_eq!(describe.status, 401, "{describe:?}");
+    let offered = challenges(&describe);
+    assert_eq!(offered.len(), 2, "{describe:?}");
+    assert!(
+        offered[0].starts_with("Digest realm=\"streamer\", nonce=\""),
+        "{offered:?}"
+    );
+    assert!(
+        offered[1].starts_with("Basic realm=\"streamer\""),
+        "{offered:?}"
+    );
+    let setup = raw.request(
+        "SETUP",
+        &format!("{url}/trackID=0"),
+        3,
+        &[("Transport", TCP_TRANSPORT)],
+    );
+    assert_eq!(setup.status, 401, "{setup:?}");
+    assert!(rtsp_viewers(&wait_live_locked(&server, PASSWORD)).is_empty());
+
+    let (played, stderr) = ffmpeg_one_frame(&url);
+    assert!(!played, "ffmpeg played without the password: {stderr}");
+    assert!(
+        stderr.contains("401") || stderr.contains("Unauthorized"),
+        "ffmpeg without credentials: {stderr}"
+    );
+    let (played, stderr) =
+        ffmpeg_one_frame(&with_credentials(&url, "streamer", "Open-Sesame-4712"));
+    assert!(!played, "ffmpeg played with a wrong password: {stderr}");
+    assert!(
+        stderr.contains("401") || stderr.contains("Unauthorized"),
+        "ffmpeg with a wrong password: {stderr}"
+    );
+    assert!(logins(&server.log()).is_empty(), "nobody logged in yet");
+
+    let nals = ffmpeg_receive(&with_credentials(&url, "streamer", PASSWORD), "tcp", 60);
+    let slices: Vec<Vec<u8>> = nals.into_iter().filter(|n| is_slice(n)).collect();
+    assert_contiguous_run(
+        &slices,
+        &source_slices(),
+        60,
+        "ffmpeg over TCP with the password",
+    );
+    assert_eq!(
+        logins(&server.log()),
+        ["Digest"],
+        "ffmpeg logs in with Digest when it is offered"
+    );
+    assert_not_logged(&server, PASSWORD);
+}
+
+/// With a password, ffmpeg over UDP (in a loopback-only namespace) gets 401
+/// without it and plays with it in the URL.
+#[test]
+fn ffmpeg_with_the_password_plays_over_udp() {
+    if !netns::isolated("ffmpeg_with_the_password_plays_over_udp") {
+        return;
+    }
+    let server = start_locked(PASSWORD, &[]);
+    let status = wait_live_locked(&server, PASSWORD);
+    let url = rtsp_url(&status);
+    let (played, stderr) = ffmpeg_one_frame_over(&url, "udp");
+    assert!(!played, "ffmpeg played without the password: {stderr}");
+    assert!(
+        stderr.contains("401") || stderr.contains("Unauthorized"),
+        "ffmpeg over UDP without credentials: {stderr}"
+    );
+    let nals = ffmpeg_receive(&with_credentials(&url, "streamer", PASSWORD), "udp", 60);
+    let slices: Vec<Vec<u8>> = nals.into_iter().filter(|n| is_slice(n)).collect();
+    assert_contiguous_run(
+        &slices,
+        &source_slices(),
+        60,
+        "ffmpeg over UDP with the password",
+    );
+    assert_eq!(logins(&server.log()), ["Digest"]);
+    assert_not_logged(&server, PASSWORD);
+}
+
+/// With the password as an Argon2id hash only Basic is offered (Digest needs the
+/// password itself), and ffmpeg plays with it; neither the password nor the hash
+/// is in the log.
+#[test]
+fn with_a_hashed_password_ffmpeg_plays_with_basic() {
+    let hash = streamer::access::password::hash(PASSWORD).expect("hash the password");
+    let server = start_locked(&hash, &[]);
+    let status = wait_live_locked(&server, PASSWORD);
+    let url = rtsp_url(&status);
+    let mut raw = Raw::connect(rtsp_address(&status));
+    let describe = raw.request("DESCRIBE", &url, 1, &[]);
+    assert_eq!(describe.status, 401, "{describe:?}");
+    let offered = challenges(&describe);
+    assert_eq!(offered.len(), 1, "{describe:?}");
+    assert!(
+        offered[0].starts_with("Basic realm=\"streamer\""),
+        "{offered:?}"
+    );
+
+    let nals = ffmpeg_receive(&with_credentials(&url, "streamer", PASSWORD), "tcp", 30);
+    let slices: Vec<Vec<u8>> = nals.into_iter().filter(|n| is_slice(n)).collect();
+    assert_contiguous_run(&slices, &source_slices(), 30, "ffmpeg with Basic");
+    assert_eq!(logins(&server.log()), ["Basic"]);
+    assert_not_logged(&server, PASSWORD);
+    assert!(!server.log().contains(&hash), "the log holds the hash");
+}
+
+/// With a password, GStreamer's rtspsrc plays with `user-id` and `user-pw`
+/// (and not without them).
+#[test]
+fn gstreamer_plays_with_the_password() {
+    let server = start_locked(PASSWORD, &[]);
+    let status = wait_live_locked(&server, PASSWORD);
+    let url = rtsp_url(&status);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |path: &Path, credentials: &[String]| {
+        Command::new("gst-launch-1.0")
+            .args(["-q", "-e", "rtspsrc"])
+            .arg(format!("location={url}"))
+            .args(credentials)
+            .args(["protocols=tcp", "!", "rtph264depay", "!"])
+            .args(["video/x-h264,stream-format=byte-stream,alignment=au", "!"])
+            .arg("filesink")
+            .arg(format!("location={}", path.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run gst-launch-1.0 ({e}): {}", install_hint("gst")))
+    };
+    let stop = |mut child: std::process::Child| -> String {
+        if child.try_wait().unwrap().is_none() {
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut errors = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            let _ = stderr.read_to_string(&mut errors);
+        }
+        let _ = child.wait();
+        errors
+    };
+
+    // Without credentials rtspsrc gives up (it has nothing to answer 401 with).
+    let refused = dir.path().join("refused.h264");
+    let mut child = run(&refused, &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let errors = stop(child);
+    assert_eq!(
+        std::fs::metadata(&refused).map(|m| m.len()).unwrap_or(0),
+        0,
+        "GStreamer received video without the password: {errors}"
+    );
+
+    let path = dir.path().join("gst.h264");
+    let child = run(
+        &path,
+        &[
+            "user-id=streamer".to_string(),
+            format!("user-pw={PASSWORD}"),
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) < 2_000_000 {
+        if Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let errors = stop(child);
+    let data = std::fs::read(&path).unwrap_or_default();
+    assert!(!data.is_empty(), "GStreamer wrote nothing: {errors}");
+    let (decoded, width, height) = support::ffprobe_frames(&path);
+    assert_eq!((width, height), (1920, 1080));
+    assert!(
+        decoded >= 20,
+        "ffprobe decoded {decoded} frames of GStreamer's"
+    );
+    let slices: Vec<Vec<u8>> = annex_b_nals(&data)
+        .into_iter()
+        .filter(|n| is_slice(n))
+        .collect();
+    assert_contiguous_run(&slices, &source_slices(), 20, "GStreamer with the password");
+    assert_eq!(
+        logins(&server.log()).len(),
+        1,
+        "{}",
+        tail(&server.log(), 40)
+    );
+    assert_not_logged(&server, PASSWORD);
+}
+
+/// With a password, retina plays with `Credentials` (strict about RTP-Info, no
+/// packet lost), and fails to DESCRIBE without them.
+#[test]
+fn retina_plays_with_the_password() {
+    let server = start_locked(PASSWORD, &[]);
+    let status = wait_live_locked(&server, PASSWORD);
+    let url = rtsp_url(&status);
+    let runtime = runtime();
+    let refused = runtime.block_on(retina_receive(
+        &url,
+        None,
+        Transport::Tcp(TcpTransportOptions::default()),
+        1,
+        0,
+        Duration::from_secs(20),
+    ));
+    let error = refused.expect_err("retina played without the password");
+    assert!(error.contains("401"), "{error}");
+    let creds = Credentials {
+        username: "streamer".into(),
+        password: PASSWORD.into(),
+    };
+    let got = runtime
+        .block_on(retina_receive(
+            &url,
+            Some(creds),
+            Transport::Tcp(TcpTransportOptions::default()),
+            60,
+            0,
+            Duration::from_secs(40),
+        ))
+        .unwrap_or_else(|e| {
+            panic!(
+                "retina with the password: {e}\nlog:\n{}",
+                tail(&server.log(), 40)
+            )
+        });
+    assert_retina_good(&got, &status, 60, "retina with the password");
+    assert_eq!(logins(&server.log()), ["Digest"]);
+    assert_not_logged(&server, PASSWORD);
+}
+
+/// Wrong passwords from one address (127.0.0.2) are braked: after a few, that
+/// address gets 503 with `Retry-After` (even for the right password), on a
+/// connection that stays open; the owner on 127.0.0.1 logs in meanwhile.
+#[test]
+fn wrong_passwords_are_braked_for_their_address_only() {
+    let server = start_locked(PASSWORD, &[]);
+    let status = wait_live_locked(&server, PASSWORD);
+    let url = rtsp_url(&status);
+    let address = rtsp_address(&status);
+    let mut guesser = Raw::connect_from(HOSTILE, address, None);
+    let wrong = basic("streamer", "guess");
+    let mut braked = None;
+    for cseq in 1..=30 {
+        let response = guesser.request("DESCRIBE", &url, cseq, &[("Authorization", &wrong)]);
+        match response.status {
+            401 => {}
+            503 => {
+                braked = Some(response);
+                break;
+            }
+            other => panic!("a wrong password answered {other}: {response:?}"),
+        }
+    }
+    let braked = braked.expect("no 503 after 30 wrong passwords");
+    let retry_after: u64 = braked
+        .header("Retry-After")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("503 without a Retry-After in seconds: {braked:?}"));
+    assert!(retry_after >= 1, "{braked:?}");
+    let right = basic("streamer", PASSWORD);
+    let again = guesser.request("DESCRIBE", &url, 40, &[("Authorization", &right)]);
+    assert_eq!(again.status, 503, "braked: {again:?}");
+    assert_eq!(guesser.request("OPTIONS", &url, 41, &[]).status, 200);
+
+    let mut owner = Raw::connect(address);
+    let describe = owner.request("DESCRIBE", &url, 1, &[("Authorization", &right)]);
+    assert_eq!(describe.status, 200, "the owner elsewhere: {describe:?}");
+    setup_and_play_tcp(&mut owner, &url);
+    assert!(
+        owner.interleaved_frame(Duration::from_secs(10)).is_some(),
+        "the owner's session plays"
+    );
+    assert_not_logged(&server, PASSWORD);
 }

@@ -5,12 +5,17 @@
 //! (with frames flowing whenever the client got its session playing). Seeds
 //! (`app/src/rtsp/testdata`) are real clients' requests with the session id
 //! written as [`SESSION`], which is replaced by the real one once SETUP made it.
+//! One input in three meets a server with a password (user `streamer`,
+//! password `pw`): the seeds are then answered 401 until the input carries
+//! `Authorization: Basic c3RyZWFtZXI6cHc=`, as the seed `ffmpeg-basic-locked.rtsp`
+//! (ffmpeg's requests with that header, first byte 3) does.
 #![no_main]
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
+use streamer::access::Access;
 use streamer::h264::Nal;
 use streamer::hub::{Frame, Item, StreamInfo};
 use streamer::rtp::packetizer::Payloads;
@@ -122,12 +127,17 @@ fuzz_target!(|data: &[u8]| {
         full: chunk % 7 == 0,
         next: u64::from(data[0]),
     };
+    let access = match chunk % 3 {
+        0 => Access::with_key("streamer", "pw", [5; 32]).expect("a plain password"),
+        _ => Access::open(),
+    };
     let mut connection = Connection::new(
         Settings {
             session_timeout: Duration::from_secs(60),
             udp_rtp_port: (chunk % 2 == 0).then_some(6970),
             max_payload: 1400,
         },
+        std::sync::Arc::new(access),
         "127.0.0.1:8554".parse().unwrap(),
         "127.0.0.1:40000".parse().unwrap(),
         start,
@@ -138,7 +148,11 @@ fuzz_target!(|data: &[u8]| {
     while at < rest.len() {
         let end = (at + chunk).min(rest.len());
         let now = start + Duration::from_millis(n * 100);
-        for output in connection.receive(&rest[at..end], now, &mut host) {
+        let mut outputs = connection.receive(&rest[at..end], now, &mut host);
+        if connection.waiting_for_video() {
+            outputs.extend(connection.resume(now, &mut host));
+        }
+        for output in outputs {
             if let Output::Write(bytes) = output {
                 assert!(bytes.starts_with(b"RTSP/1.0 "), "a response, whole");
                 assert!(bytes.windows(4).any(|w| w == b"\r\n\r\n"));

@@ -58,6 +58,21 @@ impl Method {
             other => Method::Other(other.to_string()),
         }
     }
+
+    /// The method's name as sent (what a Digest response hashes).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Options => "OPTIONS",
+            Method::Describe => "DESCRIBE",
+            Method::Setup => "SETUP",
+            Method::Play => "PLAY",
+            Method::Pause => "PAUSE",
+            Method::Teardown => "TEARDOWN",
+            Method::GetParameter => "GET_PARAMETER",
+            Method::SetParameter => "SET_PARAMETER",
+            Method::Other(name) => name,
+        }
+    }
 }
 
 /// One request.
@@ -143,6 +158,17 @@ const SHOWN: usize = 60;
 
 fn shown(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).chars().take(SHOWN).collect()
+}
+
+/// A header line for an error: credentials (a broken `Authorization` line) are
+/// not repeated, as the error is answered and logged.
+fn shown_header(line: &str) -> String {
+    let start = line.trim_start().as_bytes();
+    let name = b"authorization";
+    if start.len() >= name.len() && start[..name.len()].eq_ignore_ascii_case(name) {
+        return "Authorization (its value not shown)".to_string();
+    }
+    shown(line.as_bytes())
 }
 
 /// Reads a client's byte stream incrementally.
@@ -285,11 +311,11 @@ fn parse_head(head: &[u8]) -> Result<Head, ReadError> {
     let mut headers = Vec::new();
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
-            return Err(ReadError::BadHeader(shown(line.as_bytes())));
+            return Err(ReadError::BadHeader(shown_header(line)));
         };
         let name = name.trim();
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ReadError::BadHeader(shown(line.as_bytes())));
+            return Err(ReadError::BadHeader(shown_header(line)));
         }
         if headers.len() == MAX_HEADERS {
             return Err(ReadError::HeadTooLarge);
@@ -449,6 +475,26 @@ mod tests {
                 shown(input)
             );
         }
+    }
+
+    #[test]
+    fn a_broken_authorization_line_is_not_repeated_in_the_error() {
+        for line in [
+            "Authorization Basic c3RyZWFtZXI6c2VjcmV0",
+            " authorization\tDigest username=\"streamer\"",
+        ] {
+            let input = format!("DESCRIBE rtsp://x RTSP/1.0\r\nCSeq: 1\r\n{line}\r\n\r\n");
+            let out = read_all(&[input.as_bytes()]);
+            let error = out[0].as_ref().unwrap_err();
+            assert_eq!(error.status(), 400);
+            let text = format!("{error} {error:?}");
+            assert!(
+                !text.contains("c3RyZWFt") && !text.contains("username"),
+                "{text}"
+            );
+        }
+        let out = read_all(&[b"OPTIONS * RTSP/1.0\r\nX-Other no colon\r\n\r\n"]);
+        assert!(format!("{:?}", out[0]).contains("X-Other no colon"));
     }
 
     #[test]

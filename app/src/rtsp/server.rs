@@ -11,6 +11,12 @@
 //! [`WRITE_STALL_TIMEOUT`] ends the connection: a client that stops reading is
 //! skipped to the next keyframe by the hub meanwhile (its queue is bounded), then
 //! dropped.
+//!
+//! With a password ([`Access`]), the session answers who may do what; the shell
+//! gives it the peer's address (the brake's key), counts a connection as having
+//! made its first request (no longer closed to make room) only once it is
+//! authorized, and runs the first check of a hashed password off the async
+//! workers (see [`Rtsp::receive`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -26,6 +32,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
 use super::session::{Connection, Description, Host, Output, Refused, Settings, Transport};
+use crate::access::{Access, PasswordState};
 use crate::config::RtspConfig;
 use crate::hub::{Frame, Hub, Item, Transport as ViewerTransport, Viewer};
 use crate::rtp::packetizer::{Payloads, DEFAULT_MAX_PAYLOAD};
@@ -39,7 +46,7 @@ const READ_CHUNK: usize = 8 * 1024;
 const ITEMS_AT_ONCE: usize = 16;
 /// Most bytes of a datagram read from the UDP ports (RTCP is small).
 const MAX_DATAGRAM: usize = 2048;
-/// How long a new client's first request waits for the stream's parameters
+/// How long a client's first DESCRIBE waits for the stream's parameters
 /// (see [`Rtsp::wait_for_video`]) before DESCRIBE answers 503.
 pub const STREAM_WAIT: Duration = Duration::from_secs(5);
 /// Frames whose RTP payloads are kept for the clients to share.
@@ -100,6 +107,7 @@ pub struct Rtsp {
 
 struct Inner {
     hub: Hub,
+    access: Arc<Access>,
     port: u16,
     settings: Settings,
     udp: Option<UdpPorts>,
@@ -117,12 +125,13 @@ struct UdpPorts {
 
 impl Rtsp {
     /// Binds the TCP port (and the UDP pair) on `bind` and starts serving,
-    /// admitting connections through `admission`.
+    /// admitting connections through `admission`, serving those `access` lets in.
     pub async fn start(
         config: &RtspConfig,
         bind: IpAddr,
         hub: Hub,
         admission: Arc<dyn Admission>,
+        access: Arc<Access>,
     ) -> Result<Rtsp, StartError> {
         let listener = TcpListener::bind((bind, config.port))
             .await
@@ -151,6 +160,7 @@ impl Rtsp {
         let rtsp = Rtsp {
             inner: Arc::new(Inner {
                 hub,
+                access,
                 port,
                 settings,
                 udp: Some(udp),
@@ -266,7 +276,13 @@ impl Rtsp {
     async fn serve(self, stream: TcpStream, peer: SocketAddr, place: Box<dyn Place>) {
         let local = stream.local_addr().unwrap_or(peer);
         let now = Instant::now();
-        let mut connection = Connection::new(self.inner.settings, local, peer, now);
+        let mut connection = Connection::new(
+            self.inner.settings,
+            self.inner.access.clone(),
+            local,
+            peer,
+            now,
+        );
         let mut host = HubHost {
             hub: self.inner.hub.clone(),
             remote: peer,
@@ -290,12 +306,12 @@ impl Rtsp {
                 read = reader.read(&mut buf) => match read {
                     Ok(0) => break "closed by the client",
                     Ok(n) => {
-                        if !requested {
-                            requested = true;
-                            place.requested();
+                        let mut out = self.receive(&mut connection, &buf[..n], &mut host);
+                        if connection.waiting_for_video() {
                             self.wait_for_video(peer).await;
+                            out.extend(connection.resume(Instant::now(), &mut host));
                         }
-                        connection.receive(&buf[..n], Instant::now(), &mut host)
+                        out
                     }
                     Err(_) => break "the connection failed",
                 },
@@ -330,6 +346,14 @@ impl Rtsp {
                     Vec::new()
                 }
             };
+            if !requested && connection.authorized() {
+                // Only now a client of the camera, not a stranger holding a place.
+                requested = true;
+                place.requested();
+                if let Some(scheme) = connection.authorized_with() {
+                    tracing::debug!(%peer, scheme, "RTSP client logged in");
+                }
+            }
             self.update_routes(&connection, &inbox_tx, &mut routed);
             if let Err(why) = self.send(&mut writer, outputs).await {
                 break why;
@@ -343,6 +367,30 @@ impl Rtsp {
         self.update_routes(&connection, &inbox_tx, &mut routed);
         let _ = writer.shutdown().await;
         tracing::debug!(%peer, reason = why, "RTSP connection closed");
+    }
+
+    /// [`Connection::receive`], which on a connection not yet authorized may
+    /// check a hashed password for the first time: Argon2, tens to hundreds of
+    /// milliseconds of CPU on a Pi. On a multi-threaded runtime (the streamer's)
+    /// that runs under [`tokio::task::block_in_place`], so the worker's other
+    /// tasks move to another thread meanwhile; on a current-thread runtime it
+    /// runs in place. A plain password, or a connection already authorized, is
+    /// quick and takes the plain path.
+    fn receive(
+        &self,
+        connection: &mut Connection,
+        bytes: &[u8],
+        host: &mut HubHost,
+    ) -> Vec<Output> {
+        let slow = !connection.authorized()
+            && self.inner.access.password_state() == PasswordState::Hashed
+            && tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::MultiThread;
+        if slow {
+            tokio::task::block_in_place(|| connection.receive(bytes, Instant::now(), host))
+        } else {
+            connection.receive(bytes, Instant::now(), host)
+        }
     }
 
     /// The RTP payloads of `frame`, cut once for every client: the latest few
@@ -365,9 +413,9 @@ impl Rtsp {
         payloads
     }
 
-    /// Before a new client's first request is answered: when the stream's
-    /// parameters are not known yet (a camera that starts on demand, or is
-    /// starting), takes a viewer place for a moment, which starts an on-demand
+    /// While an authorized client's first DESCRIBE is held because the
+    /// stream's parameters are not known yet (a camera that starts on demand, or
+    /// is starting): takes a viewer place for a moment, which starts an on-demand
     /// camera, and waits up to [`STREAM_WAIT`] for them, so that DESCRIBE can
     /// answer. The camera then stays on for its grace time, long enough for the
     /// client's SETUP and PLAY.

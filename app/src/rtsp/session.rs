@@ -15,10 +15,19 @@
 //!   connection, or RTCP) every session timeout; a TCP session that plays lives
 //!   as long as its connection (the kernel's and the shell's write timers end a
 //!   dead one).
+//! - Access: when the server has a password ([`Access::locked`]), every request
+//!   but OPTIONS needs it, Digest (RFC 2617, with this connection's nonce) or
+//!   Basic, else `401` with both challenges; too many wrong passwords from the
+//!   peer's address are `503` with `Retry-After` (RTSP 1.0 has no 429). The
+//!   password authorizes the connection: later requests are not checked again.
+//! - A DESCRIBE before the stream's parameters are known is held
+//!   ([`Connection::waiting_for_video`]) while the shell starts the camera, then
+//!   answered ([`Connection::resume`]): only an authorized client starts it.
 //!
-//! Invariants ([`Connection::check_invariants`]): at most one session; it plays
-//! only while it holds a viewer place; RTP sequence numbers run on without a gap
-//! and timestamps never go back, frame after frame, for as long as it lives.
+//! Invariants ([`Connection::check_invariants`]): at most one session, and only
+//! on an authorized connection; it plays only while it holds a viewer place; RTP
+//! sequence numbers run on without a gap and timestamps never go back, frame
+//! after frame, for as long as it lives.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -28,6 +37,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::message::{Incoming, Method, ReadError, Reader, Request, Response};
 use super::sdp::{self, Presentation};
+use crate::access::{credentials, Access, Attempt};
 use crate::h264::Nal;
 use crate::hub::{Frame, Item, StreamInfo};
 use crate::rtp::clock::{RtpClock, RATE_HZ};
@@ -158,6 +168,17 @@ pub enum End {
 #[derive(Debug)]
 pub struct Connection {
     settings: Settings,
+    access: Arc<Access>,
+    /// The server is open, or this connection presented the password.
+    authorized: bool,
+    /// How it presented it: `Digest` or `Basic`.
+    scheme: Option<&'static str>,
+    /// This connection's Digest nonce, made at its first challenge.
+    nonce: Option<String>,
+    /// A DESCRIBE waiting for the stream's parameters.
+    held: Option<Request>,
+    /// Whether a DESCRIBE was held once already (it is held at most once).
+    waited: bool,
     local: SocketAddr,
     peer: SocketAddr,
     reader: Reader,
@@ -171,10 +192,23 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection from `peer` to the server's `local` address, opened `now`.
-    pub fn new(settings: Settings, local: SocketAddr, peer: SocketAddr, now: Instant) -> Self {
+    /// A connection from `peer` to the server's `local` address, opened `now`,
+    /// under `access`.
+    pub fn new(
+        settings: Settings,
+        access: Arc<Access>,
+        local: SocketAddr,
+        peer: SocketAddr,
+        now: Instant,
+    ) -> Self {
         Connection {
             settings,
+            authorized: !access.locked(),
+            scheme: None,
+            access,
+            nonce: None,
+            held: None,
+            waited: false,
             local,
             peer,
             reader: Reader::new(),
@@ -196,6 +230,37 @@ impl Connection {
         self.session.as_ref().is_some_and(|s| s.playing)
     }
 
+    /// Whether the connection may do more than OPTIONS: the server has no
+    /// password, or the client presented it.
+    pub fn authorized(&self) -> bool {
+        self.authorized
+    }
+
+    /// How the connection presented the password (`Digest` or `Basic`), once it
+    /// did (for the log).
+    pub fn authorized_with(&self) -> Option<&'static str> {
+        self.scheme
+    }
+
+    /// Whether a DESCRIBE is held until the stream's parameters are known: the
+    /// shell waits for them (starting an on-demand camera), then calls
+    /// [`Connection::resume`].
+    pub fn waiting_for_video(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// Answers the held DESCRIBE (with the stream's description, or `503` if
+    /// there still is none) and what the client sent after it.
+    pub fn resume(&mut self, now: Instant, host: &mut dyn Host) -> Vec<Output> {
+        let Some(request) = self.held.take() else {
+            return Vec::new();
+        };
+        let response = self.answer(&request, now, host);
+        let mut out = vec![Output::Write(Bytes::from(response.to_bytes()))];
+        out.extend(self.receive(&[], now, host));
+        out
+    }
+
     /// The session's transport, once SETUP made one.
     pub fn transport(&self) -> Option<Transport> {
         self.session.as_ref().map(|s| s.transport)
@@ -213,12 +278,24 @@ impl Connection {
             return out;
         }
         self.reader.push(bytes);
+        if self.held.is_some() {
+            // Answered in order, after the held DESCRIBE.
+            return out;
+        }
         while let Some(message) = self.reader.next_message() {
             match message {
                 Ok(Incoming::Request(request)) => {
                     self.last_request = now;
                     self.asked = true;
-                    let response = self.answer(&request, now, host);
+                    let response = match self.gate(&request, now, host) {
+                        Some(refusal) => refusal,
+                        None if self.needs_video(&request, host) => {
+                            self.waited = true;
+                            self.held = Some(request);
+                            break;
+                        }
+                        None => self.answer(&request, now, host),
+                    };
                     out.push(Output::Write(Bytes::from(response.to_bytes())));
                 }
                 Ok(Incoming::Interleaved { channel, data }) => {
@@ -388,6 +465,16 @@ impl Connection {
     /// Checks what must always hold; panics with the broken invariant (tests and
     /// fuzzing).
     pub fn check_invariants(&self) {
+        if self.session.is_some() {
+            assert!(
+                self.authorized,
+                "a session only on an authorized connection"
+            );
+        }
+        if self.held.is_some() {
+            assert!(self.authorized, "only an authorized DESCRIBE is held");
+            assert!(self.end.is_none(), "an ended connection holds nothing");
+        }
         if let Some(session) = &self.session {
             assert!(!session.id.is_empty(), "a session has an id");
             if let Transport::Interleaved { rtp, rtcp } = session.transport {
@@ -399,15 +486,94 @@ impl Connection {
         }
     }
 
+    /// The answer to a request that may not be served: without a `CSeq`, or,
+    /// when the server has a password, not OPTIONS and without it.
+    fn gate(&mut self, request: &Request, now: Instant, host: &mut dyn Host) -> Option<Response> {
+        let Some(cseq) = request.cseq() else {
+            return Some(text(
+                Response::new(400, None).with("Server", SERVER),
+                "CSeq missing",
+            ));
+        };
+        if self.authorized || request.method == Method::Options {
+            return None;
+        }
+        let client = self.peer.ip();
+        let presented = request.header("Authorization");
+        let attempt = if let Some(basic) = presented.and_then(credentials::basic) {
+            let attempt = self
+                .access
+                .attempt(client, &basic.user, &basic.password, now);
+            Some(("Basic", attempt))
+        } else if let Some(digest) = presented.and_then(credentials::digest) {
+            // Checked with this request's method and the `uri` the client hashed,
+            // as it wrote it (clients differ in the form they hash); the nonce is
+            // this connection's, so a response cannot be replayed from another.
+            let nonce = self.nonce(host).to_owned();
+            let attempt =
+                self.access
+                    .attempt_digest(client, request.method.as_str(), &digest, &nonce, now);
+            Some(("Digest", attempt))
+        } else {
+            // No credentials (or none that can be read): not a guess, not counted.
+            None
+        };
+        match attempt {
+            Some((scheme, Attempt::Granted)) => {
+                self.authorized = true;
+                self.scheme = Some(scheme);
+                None
+            }
+            Some((_, Attempt::Braked(retry_after))) => {
+                let seconds = retry_after.as_secs().max(1);
+                Some(text(
+                    Response::new(503, Some(cseq))
+                        .with("Server", SERVER)
+                        .with("Retry-After", seconds.to_string()),
+                    &format!(
+                        "too many wrong passwords from this address: try again in {seconds} s"
+                    ),
+                ))
+            }
+            Some((_, Attempt::Denied)) | None => {
+                let nonce = self.nonce(host).to_owned();
+                let mut response = Response::new(401, Some(cseq)).with("Server", SERVER);
+                for challenge in self.access.challenges(Some(&nonce)) {
+                    response = response.with("WWW-Authenticate", challenge);
+                }
+                Some(text(
+                    response,
+                    "this camera needs its user name and password (rtsp://USER:PASSWORD@HOST:PORT/stream)",
+                ))
+            }
+        }
+    }
+
+    /// This connection's Digest nonce, made at first use from the host's
+    /// randomness.
+    fn nonce(&mut self, host: &mut dyn Host) -> &str {
+        if self.nonce.is_none() {
+            let mut random = [0u8; 16];
+            random[..8].copy_from_slice(&host.random().to_be_bytes());
+            random[8..].copy_from_slice(&host.random().to_be_bytes());
+            self.nonce = Some(self.access.digest_nonce(random));
+        }
+        self.nonce.as_deref().unwrap_or_default()
+    }
+
+    /// Whether `request` is the first DESCRIBE of the presentation before the
+    /// stream's parameters are known (it is then held once while the shell
+    /// waits for them).
+    fn needs_video(&self, request: &Request, host: &dyn Host) -> bool {
+        !self.waited
+            && request.method == Method::Describe
+            && target(&request.uri) == Some(Target::Presentation)
+            && host.description().is_none()
+    }
+
     fn answer(&mut self, request: &Request, now: Instant, host: &mut dyn Host) -> Response {
         let cseq = request.cseq();
         let base = Response::new(200, cseq).with("Server", SERVER);
-        if cseq.is_none() {
-            return text(
-                Response::new(400, None).with("Server", SERVER),
-                "CSeq missing",
-            );
-        }
         // A request naming a session must name this connection's.
         let named = request.header("Session").map(session_id_of);
         if let Some(named) = named {
@@ -878,12 +1044,17 @@ mod tests {
     }
 
     fn connection(now: Instant) -> Connection {
+        connection_with(now, Arc::new(Access::open()))
+    }
+
+    fn connection_with(now: Instant, access: Arc<Access>) -> Connection {
         Connection::new(
             Settings {
                 session_timeout: TIMEOUT,
                 udp_rtp_port: Some(6970),
                 max_payload: 1400,
             },
+            access,
             "127.0.0.1:8554".parse().unwrap(),
             "127.0.0.1:40000".parse().unwrap(),
             now,
@@ -1002,6 +1173,26 @@ mod tests {
         let now = Instant::now();
         let (mut c, mut host) = (connection(now), FakeHost::new());
         host.video = false;
+        // The first DESCRIBE before video is held while the shell waits for it;
+        // what follows is answered after it, in order.
+        let out = c.receive(
+            format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 1\r\n\r\n").as_bytes(),
+            now,
+            &mut host,
+        );
+        assert!(out.is_empty() && c.waiting_for_video(), "{out:?}");
+        c.check_invariants();
+        let out = c.receive(b"OPTIONS * RTSP/1.0\r\nCSeq: 2\r\n\r\n", now, &mut host);
+        assert!(out.is_empty(), "{out:?}");
+        let texts = responses(&c.resume(now, &mut host));
+        let seen: Vec<(u16, &str)> = texts
+            .iter()
+            .map(|t| (status(t), header(t, "CSeq").unwrap()))
+            .collect();
+        assert_eq!(seen, [(503, "1"), (200, "2")], "{texts:?}");
+        assert!(header(&texts[0], "Retry-After").is_some());
+        assert!(!c.waiting_for_video());
+        // Held once per connection: then 503 at once.
         let r = ask(
             &mut c,
             &mut host,
@@ -1085,6 +1276,7 @@ mod tests {
                 udp_rtp_port: None,
                 max_payload: 1400,
             },
+            Arc::new(Access::open()),
             "127.0.0.1:8554".parse().unwrap(),
             "127.0.0.1:40000".parse().unwrap(),
             now,
@@ -1335,6 +1527,284 @@ mod tests {
         assert_eq!(c.end(), Some(&End::TimedOut));
         assert_eq!(host.stops, 1);
         c.check_invariants();
+    }
+
+    const PASSWORD: &str = "correct horse";
+
+    fn locked(password: &str) -> Arc<Access> {
+        Arc::new(Access::with_key("streamer", password, [3; 32]).unwrap())
+    }
+
+    fn connection_from(now: Instant, access: Arc<Access>, peer: &str) -> Connection {
+        Connection::new(
+            Settings {
+                session_timeout: TIMEOUT,
+                udp_rtp_port: Some(6970),
+                max_payload: 1400,
+            },
+            access,
+            "127.0.0.1:8554".parse().unwrap(),
+            peer.parse().unwrap(),
+            now,
+        )
+    }
+
+    /// Every `WWW-Authenticate` value of a response.
+    fn challenges(response: &str) -> Vec<&str> {
+        response
+            .split("\r\n")
+            .filter_map(|line| {
+                let (n, v) = line.split_once(':')?;
+                n.eq_ignore_ascii_case("WWW-Authenticate")
+                    .then_some(v.trim())
+            })
+            .collect()
+    }
+
+    /// A quoted parameter of a challenge.
+    fn param<'a>(challenge: &'a str, name: &str) -> &'a str {
+        let start = challenge.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        let len = challenge[start..].find('"').unwrap();
+        &challenge[start..start + len]
+    }
+
+    fn md5_hex(text: &str) -> String {
+        use md5::{Digest as _, Md5};
+        Md5::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// An RFC 2617 Digest `Authorization` (RFC 2069's form, without qop, as the
+    /// challenge offers no qop), computed here independently of `access::digest`.
+    fn digest_authorization(password: &str, nonce: &str, method: &str, uri: &str) -> String {
+        let ha1 = md5_hex(&format!("streamer:streamer:{password}"));
+        let ha2 = md5_hex(&format!("{method}:{uri}"));
+        let response = md5_hex(&format!("{ha1}:{nonce}:{ha2}"));
+        format!(
+            "Digest username=\"streamer\", realm=\"streamer\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5"
+        )
+    }
+
+    fn describe_with(authorization: Option<&str>, cseq: u32) -> String {
+        match authorization {
+            Some(a) => {
+                format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: {cseq}\r\nAuthorization: {a}\r\n\r\n")
+            }
+            None => format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: {cseq}\r\n\r\n"),
+        }
+    }
+
+    #[test]
+    fn a_locked_server_answers_all_but_options_401_with_digest_then_basic() {
+        let now = Instant::now();
+        let access = locked(PASSWORD);
+        let (mut c, mut host) = (connection_with(now, access), FakeHost::new());
+        host.video = false;
+        let r = ask(
+            &mut c,
+            &mut host,
+            "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n",
+            now,
+        );
+        assert_eq!(status(&r), 200, "OPTIONS is open: {r}");
+        let r = ask(&mut c, &mut host, &describe_with(None, 2), now);
+        assert_eq!(status(&r), 401, "{r}");
+        assert!(
+            !c.waiting_for_video(),
+            "a stranger does not start the camera"
+        );
+        assert_eq!(header(&r, "CSeq"), Some("2"));
+        assert!(header(&r, "Server").is_some());
+        let offered = challenges(&r);
+        assert_eq!(offered.len(), 2, "{r}");
+        assert!(offered[0].starts_with("Digest realm=\"streamer\""), "{r}");
+        assert!(offered[1].starts_with("Basic realm=\"streamer\""), "{r}");
+        let nonce = param(offered[0], "nonce").to_string();
+        assert_eq!(nonce.len(), 48);
+        for request in [
+            format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 3\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n"),
+            format!("PLAY {URL} RTSP/1.0\r\nCSeq: 4\r\nSession: 0000000000000001\r\n\r\n"),
+            format!("GET_PARAMETER {URL} RTSP/1.0\r\nCSeq: 5\r\n\r\n"),
+            format!("TEARDOWN {URL} RTSP/1.0\r\nCSeq: 6\r\n\r\n"),
+            format!("FLY {URL} RTSP/1.0\r\nCSeq: 7\r\n\r\n"),
+        ] {
+            let r = ask(&mut c, &mut host, &request, now);
+            assert_eq!(status(&r), 401, "{request}: {r}");
+            assert_eq!(
+                param(challenges(&r)[0], "nonce"),
+                nonce,
+                "one nonce per connection"
+            );
+        }
+        assert!(c.session_id().is_none() && host.plays == 0);
+        let other = connection_with(now, locked(PASSWORD));
+        let mut other_host = FakeHost::new();
+        other_host.next = 99;
+        let mut other = other;
+        let r = ask(&mut other, &mut other_host, &describe_with(None, 1), now);
+        assert_ne!(param(challenges(&r)[0], "nonce"), nonce);
+    }
+
+    #[test]
+    fn basic_with_the_password_authorizes_the_connection_a_wrong_one_is_401() {
+        let now = Instant::now();
+        let access = locked(PASSWORD);
+        let (mut c, mut host) = (connection_with(now, access.clone()), FakeHost::new());
+        let wrong = credentials::basic_header("streamer", "correct horsE");
+        let r = ask(&mut c, &mut host, &describe_with(Some(&wrong), 1), now);
+        assert_eq!(status(&r), 401, "{r}");
+        let user = credentials::basic_header("admin", PASSWORD);
+        let r = ask(&mut c, &mut host, &describe_with(Some(&user), 2), now);
+        assert_eq!(status(&r), 401, "the user counts too: {r}");
+        assert!(!c.authorized());
+        let right = credentials::basic_header("streamer", PASSWORD);
+        let r = ask(&mut c, &mut host, &describe_with(Some(&right), 3), now);
+        assert_eq!(status(&r), 200, "{r}");
+        assert!(c.authorized());
+        assert_eq!(c.authorized_with(), Some("Basic"));
+        // Authorized from now on: the connection is what presented the password.
+        let r = ask(&mut c, &mut host, &describe_with(None, 4), now);
+        assert_eq!(status(&r), 200, "{r}");
+        play_tcp(&mut c, &mut host, now);
+        assert!(c.playing());
+        c.check_invariants();
+        access.check_invariants();
+        assert!(!format!("{c:?}").contains(PASSWORD));
+    }
+
+    #[test]
+    fn digest_computed_per_rfc_2617_authorizes_a_wrong_one_is_401() {
+        let now = Instant::now();
+        let access = locked(PASSWORD);
+        let (mut c, mut host) = (connection_with(now, access.clone()), FakeHost::new());
+        let r = ask(&mut c, &mut host, &describe_with(None, 1), now);
+        let nonce = param(challenges(&r)[0], "nonce").to_string();
+        for (why, authorization) in [
+            (
+                "wrong password",
+                digest_authorization("correct horsE", &nonce, "DESCRIBE", URL),
+            ),
+            (
+                "hashed for another method",
+                digest_authorization(PASSWORD, &nonce, "SETUP", URL),
+            ),
+            (
+                "another connection's nonce",
+                digest_authorization(PASSWORD, &access.digest_nonce([1; 16]), "DESCRIBE", URL),
+            ),
+        ] {
+            let r = ask(
+                &mut c,
+                &mut host,
+                &describe_with(Some(&authorization), 2),
+                now,
+            );
+            assert_eq!(status(&r), 401, "{why}: {r}");
+        }
+        let right = digest_authorization(PASSWORD, &nonce, "DESCRIBE", URL);
+        let r = ask(&mut c, &mut host, &describe_with(Some(&right), 3), now);
+        assert_eq!(status(&r), 200, "{r}");
+        assert!(!r.contains(PASSWORD));
+        assert_eq!(c.authorized_with(), Some("Digest"));
+        // ffmpeg hashes each request's own method and URI on later requests.
+        let setup = digest_authorization(PASSWORD, &nonce, "SETUP", &format!("{URL}/trackID=0"));
+        let r = ask(&mut c, &mut host, &format!("SETUP {URL}/trackID=0 RTSP/1.0\r\nCSeq: 4\r\nAuthorization: {setup}\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n"), now);
+        assert_eq!(status(&r), 200, "{r}");
+        c.check_invariants();
+    }
+
+    #[test]
+    fn a_hashed_password_offers_basic_only() {
+        let now = Instant::now();
+        let hash = crate::access::password::hash(PASSWORD).unwrap();
+        let access = locked(&hash);
+        let (mut c, mut host) = (connection_with(now, access), FakeHost::new());
+        let r = ask(&mut c, &mut host, &describe_with(None, 1), now);
+        assert_eq!(status(&r), 401, "{r}");
+        let offered = challenges(&r);
+        assert_eq!(offered.len(), 1, "{r}");
+        assert!(offered[0].starts_with("Basic "), "{r}");
+        let digest = digest_authorization(PASSWORD, "00", "DESCRIBE", URL);
+        let r = ask(&mut c, &mut host, &describe_with(Some(&digest), 2), now);
+        assert_eq!(status(&r), 401, "Digest cannot check a hash: {r}");
+        let right = credentials::basic_header("streamer", PASSWORD);
+        let r = ask(&mut c, &mut host, &describe_with(Some(&right), 3), now);
+        assert_eq!(status(&r), 200, "{r}");
+        assert!(!r.contains(&hash));
+    }
+
+    #[test]
+    fn wrong_passwords_brake_to_503_with_retry_after_for_that_address_only() {
+        let now = Instant::now();
+        let access = locked(PASSWORD);
+        let mut host = FakeHost::new();
+        let mut c = connection_from(now, access.clone(), "192.0.2.7:40000");
+        let wrong = credentials::basic_header("streamer", "guess");
+        let mut braked = None;
+        for cseq in 1..=20 {
+            let r = ask(&mut c, &mut host, &describe_with(Some(&wrong), cseq), now);
+            match status(&r) {
+                401 => {}
+                503 => {
+                    braked = Some(r);
+                    break;
+                }
+                other => panic!("{other}: {r}"),
+            }
+        }
+        let r = braked.expect("braked after a few wrong passwords");
+        // The free typos, the one that starts the wait, then the braked one.
+        let braked_at = crate::access::brake::FREE_FAILURES + 2;
+        assert_eq!(header(&r, "CSeq"), Some(braked_at.to_string().as_str()));
+        let seconds: u64 = header(&r, "Retry-After").unwrap().parse().unwrap();
+        assert!(seconds >= 1, "{r}");
+        assert!(challenges(&r).is_empty(), "{r}");
+        assert!(c.end().is_none(), "the connection stays open");
+        // Braked: not even the right password is looked at from there...
+        let right = credentials::basic_header("streamer", PASSWORD);
+        let r = ask(&mut c, &mut host, &describe_with(Some(&right), 30), now);
+        assert_eq!(status(&r), 503, "{r}");
+        // ...but the owner elsewhere gets in, and OPTIONS stays open.
+        let r = ask(
+            &mut c,
+            &mut host,
+            "OPTIONS * RTSP/1.0\r\nCSeq: 31\r\n\r\n",
+            now,
+        );
+        assert_eq!(status(&r), 200, "{r}");
+        let mut owner = connection_from(now, access.clone(), "192.0.2.8:40000");
+        let r = ask(&mut owner, &mut host, &describe_with(Some(&right), 1), now);
+        assert_eq!(status(&r), 200, "{r}");
+        // Once the wait is over, the right password works from there too.
+        let later = now + Duration::from_secs(seconds);
+        let r = ask(&mut c, &mut host, &describe_with(Some(&right), 32), later);
+        assert_eq!(status(&r), 200, "{r}");
+        access.check_invariants();
+    }
+
+    #[test]
+    fn an_open_server_ignores_credentials_and_holds_describe_for_video() {
+        let now = Instant::now();
+        let (mut c, mut host) = (connection(now), FakeHost::new());
+        assert!(c.authorized());
+        let wrong = credentials::basic_header("nobody", "nothing");
+        let r = ask(&mut c, &mut host, &describe_with(Some(&wrong), 1), now);
+        assert_eq!(status(&r), 200, "{r}");
+        assert!(challenges(&r).is_empty());
+        // Locked and authorized: a DESCRIBE before video is held like an open
+        // server's.
+        let (mut c, mut host) = (connection_with(now, locked(PASSWORD)), FakeHost::new());
+        host.video = false;
+        let right = credentials::basic_header("streamer", PASSWORD);
+        let out = c.receive(describe_with(Some(&right), 1).as_bytes(), now, &mut host);
+        assert!(out.is_empty() && c.waiting_for_video());
+        c.check_invariants();
+        host.video = true;
+        let texts = responses(&c.resume(now, &mut host));
+        assert_eq!(texts.len(), 1);
+        assert_eq!(status(&texts[0]), 200, "{}", texts[0]);
     }
 
     #[test]

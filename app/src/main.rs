@@ -454,14 +454,13 @@ async fn serve(
     let rtsp = if !config.rtsp.enabled {
         RtspService::Off("RTSP is turned off (rtsp.enabled = false)".into())
     } else {
-        let access = streamer::access::Access::new(&config.access.user, &config.access.password)
-            .context("access")?;
+        // The same policy as the web server's: one brake, one password.
         match Rtsp::start(
             &config.rtsp,
             address.ip(),
             hub.clone(),
             Arc::new(connections.clone()),
-            Arc::new(access),
+            access.clone(),
         )
         .await
         {

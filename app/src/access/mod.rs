@@ -84,6 +84,12 @@ pub struct Access {
     /// A keyed digest of the last password a slow hash accepted, so that the next
     /// check of the same password is quick.
     verified: Mutex<Option<[u8; 32]>>,
+    /// Held while a slow hash is computed: one at a time, so that guesses from
+    /// many addresses at once cannot take 19 MiB of memory each.
+    slow: Mutex<()>,
+    /// Slow hashes running now, and the most seen at once (checked by a test).
+    slow_running: AtomicU64,
+    slow_most: AtomicU64,
     brake: Mutex<Brake>,
     sessions: Mutex<session::Revoked>,
     /// `[access]` could not be read: locked, and no password opens it.
@@ -147,6 +153,9 @@ impl Access {
             key,
             digest_ha1,
             verified: Mutex::new(None),
+            slow: Mutex::new(()),
+            slow_running: AtomicU64::new(0),
+            slow_most: AtomicU64::new(0),
             brake: Mutex::new(Brake::new(brake::CAPACITY)),
             sessions: Mutex::new(session::Revoked::default()),
             closed: false,
@@ -288,16 +297,23 @@ impl Access {
                 self.keyed(password.as_bytes())
                     .ct_eq(&self.keyed(plain.as_bytes())),
             ),
+            Secret::Hashed(_) if self.is_quick(password) => true,
             Secret::Hashed(_) => {
+                // One slow hash at a time; the one before may have verified
+                // this same password meanwhile.
+                let _slow = self.slow.lock().unwrap_or_else(PoisonError::into_inner);
                 if self.is_quick(password) {
-                    true
-                } else if secret.verify(password) {
+                    return user_ok;
+                }
+                let running = self.slow_running.fetch_add(1, Ordering::SeqCst) + 1;
+                self.slow_most.fetch_max(running, Ordering::SeqCst);
+                let right = secret.verify(password);
+                self.slow_running.fetch_sub(1, Ordering::SeqCst);
+                if right {
                     *self.verified.lock().unwrap_or_else(PoisonError::into_inner) =
                         Some(self.keyed(password.as_bytes()));
-                    true
-                } else {
-                    false
                 }
+                right
             }
         };
         user_ok & password_ok
@@ -444,6 +460,26 @@ mod tests {
             Attempt::Granted
         );
         assert_eq!(access.challenges(Some("n")).len(), 1, "Basic only");
+    }
+
+    #[test]
+    fn slow_checks_run_one_at_a_time() {
+        let hash = password::hash("one at a time").unwrap();
+        let access = std::sync::Arc::new(Access::with_key("streamer", &hash, [6; 32]).unwrap());
+        let threads: Vec<_> = (0..4u8)
+            .map(|i| {
+                let access = access.clone();
+                std::thread::spawn(move || {
+                    let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, i));
+                    access.attempt(client, "streamer", &format!("guess {i}"), Instant::now())
+                })
+            })
+            .collect();
+        for thread in threads {
+            assert_eq!(thread.join().unwrap(), Attempt::Denied);
+        }
+        assert_eq!(access.slow_most.load(Ordering::SeqCst), 1);
+        assert!(access.slow.try_lock().is_ok(), "released after the checks");
     }
 
     #[test]

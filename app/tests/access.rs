@@ -7,30 +7,16 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use streamer::access::credentials::basic_header;
 use streamer::config::{AccessConfig, ServerConfig};
 use streamer::hub::Hub;
-use support::{limits, pi_sample_units, repo_root, Publisher, TestServer};
+use support::{header, limits, pi_sample_units, player_root, Headers, Publisher, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 
 const PASSWORD: &str = "correct horse battery staple";
-
-type Headers = Vec<(String, String)>;
-
-fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn player_root() -> PathBuf {
-    repo_root().join("overlay/usr/share/streamer/www")
-}
 
 async fn server(password: &str, allowed_origins: &[&str]) -> (TestServer, Publisher) {
     let hub = Hub::new(limits(20), None);

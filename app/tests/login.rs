@@ -10,22 +10,9 @@ use std::path::PathBuf;
 
 use streamer::config::{AccessConfig, ServerConfig};
 use streamer::hub::Hub;
-use support::{limits, repo_root, TestServer};
-
-type Headers = Vec<(String, String)>;
+use support::{header, limits, player_root, Headers, TestServer};
 
 const PASSWORD: &str = "correct horse battery";
-
-fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn player_root() -> PathBuf {
-    repo_root().join("overlay/usr/share/streamer/www")
-}
 
 async fn server_with(password: &str, web_root: PathBuf) -> TestServer {
     let access = AccessConfig {

@@ -5,26 +5,12 @@
 mod support;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
 
 use streamer::config::ServerConfig;
 use streamer::hub::Hub;
-use support::{limits, repo_root, TestServer};
+use support::{header, limits, player_root, Headers, TestServer};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-
-type Headers = Vec<(String, String)>;
-
-fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn player_root() -> PathBuf {
-    repo_root().join("overlay/usr/share/streamer/www")
-}
 
 async fn server_with(server_config: ServerConfig) -> TestServer {
     TestServer::start_with_server_config(

@@ -65,6 +65,22 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// Response headers as [`TestServer::request`] returns them (lower-case names).
+pub type Headers = Vec<(String, String)>;
+
+/// The first value of header `name` (lower case).
+pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The player's files in this repository (the appliance's web root).
+pub fn player_root() -> PathBuf {
+    repo_root().join("overlay/usr/share/streamer/www")
+}
+
 /// Limits like the real server's for 25 fps, with `max_viewers`.
 pub fn limits(max_viewers: usize) -> HubLimits {
     HubLimits::for_frame_rate(25.0, max_viewers)

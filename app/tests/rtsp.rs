@@ -994,7 +994,7 @@ fn gstreamer_plays_the_stream() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gst.h264");
-    let mut child = Command::new("gst-launch-1.0")
+    let child = Command::new("gst-launch-1.0")
         .args(["-q", "-e", "rtspsrc"])
         .arg(format!("location={url}"))
         .args(["protocols=tcp", "!", "rtph264depay", "!"])
@@ -1013,22 +1013,7 @@ fn gstreamer_plays_the_stream() {
     });
     assert_eq!(playing["rtsp"]["sessions"], 1, "{}", playing["rtsp"]);
     // -e: an interrupt ends the pipeline with an end of stream, flushing the file.
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut errors = String::new();
-    if let Some(mut stderr) = child.stderr.take() {
-        let _ = stderr.read_to_string(&mut errors);
-    }
-    let _ = child.wait();
+    let errors = stop_gst_launch(child);
     let data = std::fs::read(&path).unwrap_or_default();
     assert!(!data.is_empty(), "GStreamer wrote nothing: {errors}");
     let (decoded, width, height) = support::ffprobe_frames(&path);
@@ -1919,50 +1904,34 @@ fn basic(user: &str, password: &str) -> String {
     streamer::access::credentials::basic_header(user, password)
 }
 
-/// Blocking HTTP/1.1 GET with an `Authorization` header: status and body.
-/// (Before the web server asks for the password it ignores the header; after,
-/// it needs it.)
-fn http_get_authorized(address: SocketAddr, path: &str, authorization: &str) -> (u16, String) {
-    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(2)) else {
-        return (0, String::from("connection refused"));
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n"
-    );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return (0, String::from("write failed"));
-    }
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    support::process::status_and_body(&String::from_utf8_lossy(&response))
-}
-
 /// [`StreamerProcess::wait_live`] for a locked server: `/api/status` asked with
 /// the password, until the video is live.
 fn wait_live_locked(server: &StreamerProcess, password: &str) -> Value {
-    let authorization = basic("streamer", password);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (code, body) = http_get_authorized(server.address, "/api/status", &authorization);
-        if code == 200 {
-            let status: Value = serde_json::from_str(&body).expect("/api/status is JSON");
-            if status["source"]["state"] == "live"
-                && !status["stream"].is_null()
-                && status["video"]["keyframes"].as_u64().unwrap_or(0) > 0
-            {
-                return status;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no live video within 30 s ({code}: {body})\nlog:\n{}",
-            tail(&server.log(), 40)
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    server.wait_live_as(Some(&basic("streamer", password)))
+}
+
+/// Stops a `gst-launch-1.0 -e` run with an interrupt (an end of stream, which
+/// flushes its file), killing it after 15 s; its standard error.
+fn stop_gst_launch(mut child: std::process::Child) -> String {
+    if child.try_wait().unwrap().is_none() {
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
     }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut errors = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut errors);
+    }
+    let _ = child.wait();
+    errors
 }
 
 /// `rtsp://HOST:PORT/stream` with `user:password@` in it.
@@ -2169,27 +2138,7 @@ fn gstreamer_plays_with_the_password() {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run gst-launch-1.0 ({e}): {}", install_hint("gst")))
     };
-    let stop = |mut child: std::process::Child| -> String {
-        if child.try_wait().unwrap().is_none() {
-            let _ = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status();
-        }
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let mut errors = String::new();
-        if let Some(mut stderr) = child.stderr.take() {
-            let _ = stderr.read_to_string(&mut errors);
-        }
-        let _ = child.wait();
-        errors
-    };
+    let stop = stop_gst_launch;
 
     // Without credentials rtspsrc gives up (it has nothing to answer 401 with).
     let refused = dir.path().join("refused.h264");

@@ -153,9 +153,25 @@ impl StreamerProcess {
     /// Waits until the source is live and the stream is known (a keyframe was
     /// published), so that a viewer can be answered; the status then.
     pub fn wait_live(&self) -> serde_json::Value {
+        self.wait_live_as(None)
+    }
+
+    /// [`StreamerProcess::wait_live`], asking `/api/status` with this
+    /// `Authorization` value (a server with a password).
+    pub fn wait_live_as(&self, authorization: Option<&str>) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let status = self.status();
+            let status = match authorization {
+                None => self.status(),
+                Some(value) => {
+                    let more = format!("Authorization: {value}\r\n");
+                    let (code, body) = http_get_with(self.address, "/api/status", &more);
+                    match code {
+                        200 => serde_json::from_str(&body).expect("/api/status is JSON"),
+                        _ => serde_json::json!({ "answered": code, "body": body }),
+                    }
+                }
+            };
             if status["source"]["state"] == "live"
                 && !status["stream"].is_null()
                 && status["video"]["keyframes"].as_u64().unwrap_or(0) > 0

@@ -76,6 +76,23 @@ pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// An HTTP/1.1 response's status, headers (lower-case names) and body.
+pub fn parse_response(response: &[u8]) -> (u16, Headers, String) {
+    let text = String::from_utf8_lossy(response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
 /// The player's files in this repository (the appliance's web root).
 pub fn player_root() -> PathBuf {
     repo_root().join("overlay/usr/share/streamer/www")
@@ -211,19 +228,7 @@ impl TestServer {
             .await
             .expect("response within 10 s")
             .expect("read response");
-        let text = String::from_utf8_lossy(&response).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-            .expect("status line");
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        (status, headers, body.to_string())
+        parse_response(&response)
     }
 
     /// Opens a WebSocket whose TCP receive buffer is tiny, so that a client that

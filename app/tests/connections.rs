@@ -227,6 +227,11 @@ fn half_open_connections_from_one_address_do_not_lock_out_others() {
             "{:?}",
             started.elapsed()
         );
+        // The refused ones are closed as fast as they are accepted: on a loaded
+        // machine that may take a moment longer than `settled` waits.
+        while open_files(server.pid()) >= 200 && started.elapsed() < HEADER_TIMEOUT {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert!(
             open_files(server.pid()) < 200,
             "{}",

@@ -215,17 +215,17 @@ impl Access {
     /// With a hashed password this may take a good fraction of a second the first
     /// time (see [`Access::is_quick`]).
     pub fn attempt(&self, client: IpAddr, user: &str, password: &str, now: Instant) -> Attempt {
+        self.through_brake(client, now, || self.check(user, password))
+    }
+
+    /// Runs `check` unless `client` is braked, and counts its outcome in the
+    /// brake and the stats.
+    fn through_brake(&self, client: IpAddr, now: Instant, check: impl FnOnce() -> bool) -> Attempt {
         if let Err(retry_after) = self.brake().allow(client, now) {
             self.stats.braked.fetch_add(1, Ordering::Relaxed);
             return Attempt::Braked(retry_after);
         }
-        let right = self.check(user, password);
-        self.settle(client, right, now)
-    }
-
-    /// Counts the outcome of a checked attempt in the brake.
-    fn settle(&self, client: IpAddr, right: bool, now: Instant) -> Attempt {
-        if right {
+        if check() {
             self.stats.granted.fetch_add(1, Ordering::Relaxed);
             self.brake().succeeded(client);
             Attempt::Granted
@@ -257,11 +257,7 @@ impl Access {
         nonce: &str,
         now: Instant,
     ) -> Attempt {
-        if let Err(retry_after) = self.brake().allow(client, now) {
-            self.stats.braked.fetch_add(1, Ordering::Relaxed);
-            return Attempt::Braked(retry_after);
-        }
-        let right = match &self.digest_ha1 {
+        self.through_brake(client, now, || match &self.digest_ha1 {
             Some(ha1) => {
                 let user_ok = bool::from(response.username.as_bytes().ct_eq(self.user.as_bytes()));
                 let realm_ok = response.realm == REALM;
@@ -270,8 +266,7 @@ impl Access {
                 user_ok & realm_ok & nonce_ok & response_ok
             }
             None => false,
-        };
-        self.settle(client, right, now)
+        })
     }
 
     /// Whether Digest can be offered (the password is in plain text).

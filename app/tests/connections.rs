@@ -290,18 +290,31 @@ fn half_open_connections_from_many_places_make_room_for_a_real_client() {
             "the attack holds the places it may: {open}"
         );
         // Past the total, each newcomer closed an idle one, or was refused while
-        // those were still closing (some may still wait in the kernel's queue).
-        let evicted = metric("127.0.0.3", address, "streamer_connections_evicted_total").await;
-        let refused = metric(
-            "127.0.0.3",
-            address,
-            "streamer_connections_refused_full_total",
-        )
-        .await;
+        // those were still closing. The server's file count stays level while it
+        // does so, and on a loaded machine some of the attack still waits in the
+        // kernel's queue (or for a SYN retry) when `settled` returns: the counts
+        // are awaited within the attack's life.
+        let past_total = || async {
+            let evicted = metric("127.0.0.3", address, "streamer_connections_evicted_total").await;
+            let refused = metric(
+                "127.0.0.3",
+                address,
+                "streamer_connections_refused_full_total",
+            )
+            .await;
+            (evicted, refused)
+        };
+        let wanted = ((HALF_OPEN - 480) / 2) as f64;
+        let (mut evicted, mut refused) = past_total().await;
+        while evicted + refused < wanted && started.elapsed() < HEADER_TIMEOUT {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            (evicted, refused) = past_total().await;
+        }
         assert!(evicted > 0.0, "{evicted}");
         assert!(
-            evicted + refused >= ((HALF_OPEN - 480) / 2) as f64,
-            "{evicted} + {refused}"
+            evicted + refused >= wanted,
+            "{evicted} + {refused} after {:?}",
+            started.elapsed()
         );
         drop(attack);
     });

@@ -40,11 +40,13 @@ FUZZ_TARGETS := split access_units sps websocket driver_answers config whep rtsp
 # loopback-only network namespace every WebRTC/UDP test runs in; GStreamer's rtspsrc
 # (tools and plugins-good) is an RTSP client of the RTSP tests (Debian's VLC cannot
 # play RTSP: it is built without live555); curl is the HTTPS tests' TLS client and
-# openssl makes the browser test's certificate.
+# openssl makes the browser test's certificate and the update tests' signing keys;
+# RAUC (rauc, with dbus-daemon for its service) judges the update bundles and runs
+# an install through our backend, mksquashfs makes the test root file systems.
 DEBIAN_NEEDS := ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium shellcheck:shellcheck node:nodejs npm:npm \
 	systemd-analyze:systemd unshare:util-linux ip:iproute2 \
 	gst-launch-1.0:gstreamer1.0-tools gst-launch-1.0:gstreamer1.0-plugins-good \
-	curl:curl openssl:openssl
+	curl:curl openssl:openssl rauc:rauc dbus-daemon:dbus mksquashfs:squashfs-tools
 
 .PHONY: test-boot cross cross-deps cross-test help run test lint doc-links lint-workflows fmt check-msrv check-units shellcheck test-rust test-browser check-player-types bench bench-rust bench-browser soak fuzz web deps clean
 
@@ -81,7 +83,7 @@ check-units:
 	.ci/check-units
 
 shellcheck:
-	shellcheck -x -P SCRIPTDIR $(filter-out .ci/check-msrv .ci/image.mk .ci/test-boot .ci/stand-ins,$(wildcard .ci/*)) $(wildcard .ci/test-boot/*) $(wildcard $(BROWSER_DIR)/*.sh) $(wildcard app/tests/fixtures/fake-*)
+	shellcheck -x -P SCRIPTDIR $(filter-out .ci/check-msrv .ci/image.mk .ci/test-boot .ci/stand-ins,$(wildcard .ci/*)) $(wildcard .ci/test-boot/*) $(wildcard $(BROWSER_DIR)/*.sh) $(wildcard app/tests/fixtures/fake-*) $(wildcard overlay/usr/libexec/streamer/*)
 
 test-rust:
 	$(CARGO) test --workspace --locked

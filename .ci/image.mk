@@ -39,7 +39,7 @@ BOARDS = $(shell .ci/list-boards --names)
 BOARD ?=
 IMAGE_OUT := $(CURDIR)/output/$(BOARD)
 # genimage and its helpers for check-image (mkfs.vfat is in /usr/sbin).
-IMAGE_NEEDS := genimage:genimage mcopy:mtools mkfs.vfat:dosfstools xz:xz-utils rsync:rsync
+IMAGE_NEEDS := genimage:genimage mcopy:mtools mkfs.vfat:dosfstools xz:xz-utils rsync:rsync sfdisk:fdisk
 DEBIAN_NEEDS += $(IMAGE_NEEDS)
 export PATH := $(PATH):/usr/sbin:/sbin
 

@@ -167,8 +167,9 @@ slot_cmdline() {
 }
 
 # Fills slot folder $3 (absolute) for slot $2 from a slot's boot files in $1:
-# the kernel (Image or zImage), the device trees, overlays/ and the
-# cmdline.txt template. The folder is built beside and then swapped in, so a
+# the kernel (Image or zImage), an initrd.img when there is one (the emulated
+# boot's kernel needs its initramfs; config.txt's `initramfs` line would name
+# it), the device trees, overlays/ and the cmdline.txt template. The folder is built beside and then swapped in, so a
 # half-copied folder is never the slot's; its overlays/README makes the
 # firmware load overlays from the slot too (os_prefix rules).
 install_boot_files() {
@@ -180,7 +181,7 @@ install_boot_files() {
     ls "$src"/*.dtb > /dev/null 2>&1 || slots_die "no device trees (*.dtb) in $src"
     rm -rf "$dest.new" "$dest.old"
     mkdir -p "$dest.new" || slots_die "cannot make $dest.new"
-    for file in "$src"/Image "$src"/zImage "$src"/*.dtb; do
+    for file in "$src"/Image "$src"/zImage "$src"/initrd.img "$src"/*.dtb; do
         [ -e "$file" ] || continue
         cp "$file" "$dest.new/" || slots_die "cannot copy $file"
     done

@@ -34,7 +34,7 @@ rm -f "$TARGET_DIR/usr/share/streamer/www/vendor/.installed"
 boot_files=$TARGET_DIR/usr/lib/streamer/boot
 rm -rf "$boot_files"
 mkdir -p "$boot_files"
-for path in "$BINARIES_DIR"/zImage "$BINARIES_DIR"/Image "$BINARIES_DIR"/*.dtb \
+for path in "$BINARIES_DIR"/zImage "$BINARIES_DIR"/Image "$BINARIES_DIR"/initrd.img "$BINARIES_DIR"/*.dtb \
     "$BINARIES_DIR/rpi-firmware/cmdline.txt"; do
     [ -e "$path" ] && cp "$path" "$boot_files/"
 done

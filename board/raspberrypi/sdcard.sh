@@ -45,7 +45,7 @@ done
 # Slot A's boot files, as a slot's root file system carries them.
 slot_src=$stage/slot-src
 mkdir -p "$slot_src"
-for path in "$BINARIES_DIR"/zImage "$BINARIES_DIR"/Image "$BINARIES_DIR"/*.dtb "$firmware/cmdline.txt"; do
+for path in "$BINARIES_DIR"/zImage "$BINARIES_DIR"/Image "$BINARIES_DIR"/initrd.img "$BINARIES_DIR"/*.dtb "$firmware/cmdline.txt"; do
     [ -e "$path" ] && cp "$path" "$slot_src/"
 done
 [ ! -d "$firmware/overlays" ] || cp -r "$firmware/overlays" "$slot_src/"

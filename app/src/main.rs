@@ -62,6 +62,14 @@ enum Command {
     /// terminal), never from the command line, where other users and the shell's
     /// history would see it.
     HashPassword,
+    /// Ask the running streamer (on this machine, at the configuration's port)
+    /// whether video flows: exits 0 when its `/healthz` answers 200, 1 otherwise,
+    /// printing its answer. The update check commits a new system only then.
+    Health {
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
     /// Write the network's runtime files (hostname, systemd-networkd units,
     /// wpa_supplicant configuration) under /run from the [network] section; run at
     /// every start by streamer-setup.service, before the network. Problems in the
@@ -91,6 +99,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { path } => check_config(path.as_deref().unwrap_or(&cli.config)),
         Command::Probe { json } => probe(&cli.config, json),
         Command::HashPassword => hash_password(),
+        Command::Health { timeout } => health(&cli.config, Duration::from_secs(timeout)),
         Command::Setup { root, no_hostname } => setup(&cli.config, &root, !no_hostname),
         Command::Run => match run(&cli.config) {
             Ok(()) => ExitCode::SUCCESS,
@@ -101,6 +110,60 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// `streamer health`: GET /healthz from the server this configuration runs,
+/// at its `server.bind` address (loopback for a wildcard one) or, when that
+/// does not answer (the server fell back to the wildcard address), at
+/// 127.0.0.1.
+fn health(config_path: &Path, timeout: Duration) -> ExitCode {
+    let loaded = config::load_or_defaults(config_path);
+    let port = loaded.config.server.port;
+    let mut addresses = Vec::new();
+    let bind = loaded.config.server.bind;
+    if !bind.is_unspecified() {
+        addresses.push(SocketAddr::new(bind, port));
+    }
+    addresses.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    let mut last = String::new();
+    for address in addresses {
+        match healthz(address, timeout) {
+            Ok((200, body)) => {
+                print!("{body}");
+                return ExitCode::SUCCESS;
+            }
+            Ok((status, body)) => {
+                println!("{status} {}", body.trim_end());
+                return ExitCode::FAILURE;
+            }
+            Err(error) => last = format!("http://{address}/healthz: {error}"),
+        }
+    }
+    println!("no answer: {last}");
+    ExitCode::FAILURE
+}
+
+/// One `GET /healthz` over HTTP/1.0: the status code and the body.
+fn healthz(address: SocketAddr, timeout: Duration) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let host = match address.ip() {
+        IpAddr::V6(ip) => format!("[{ip}]:{}", address.port()),
+        IpAddr::V4(ip) => format!("{ip}:{}", address.port()),
+    };
+    write!(stream, "GET /healthz HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut response = Vec::new();
+    stream.take(64 * 1024).read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidData, "not an HTTP answer"))?;
+    Ok((status, body.to_owned()))
 }
 
 fn check_config(path: &Path) -> ExitCode {

@@ -556,3 +556,52 @@ fn a_mistake_in_access_lets_nobody_in_and_says_why() {
         server.log()
     );
 }
+
+/// `streamer health` with the configuration's port set to `port`.
+fn health(port: u16) -> std::process::Output {
+    std::process::Command::new(binary())
+        .args([
+            "--config",
+            "/nonexistent/streamer.toml",
+            "health",
+            "--timeout",
+            "5",
+        ])
+        .env("STREAMER_SERVER__PORT", port.to_string())
+        .env("STREAMER_SERVER__BIND", "127.0.0.1")
+        .output()
+        .expect("streamer health runs")
+}
+
+#[test]
+fn health_says_whether_video_flows_on_the_configured_port() {
+    let sample = support::pi_sample();
+    let env = file_source(sample.to_str().unwrap());
+    let server = StreamerProcess::start(&binary(), &no_config(), &env_refs(&env));
+    server.wait_live();
+    let out = health(server.address.port());
+    assert!(out.status.success(), "{out:?}\nlog:\n{}", server.log());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+
+    // A source without video: the answer is 503 and its reason.
+    let env = file_source("/nonexistent/video.h264");
+    let offline = StreamerProcess::start(&binary(), &no_config(), &env_refs(&env));
+    let out = health(offline.address.port());
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("503 "), "{said}");
+    assert!(said.contains("no video"), "{said}");
+
+    // Nobody listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = health(port);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("no answer: "),
+        "{out:?}"
+    );
+}

@@ -9,6 +9,8 @@
 #
 #   make image BOARD=<board>       output/<board>/sdcard.img and sdcard.img.xz
 #   make image-source BOARD=...    download everything first (then builds offline)
+#   make bundle BOARD=<board>      output/<board>/streamer-<board>-<version>.raucb: the
+#                                  signed update bundle of that build (docs/updates.md)
 #   make menuconfig BOARD=...      Buildroot's menuconfig on output/<board>
 #   make image-clean [BOARD=...]   remove output/<board> (all boards without BOARD)
 #   make list-boards               the boards
@@ -18,7 +20,7 @@
 #                                  the streamer package's source copy and vendoring,
 #                                  the checksum check of the Buildroot download
 
-.PHONY: image image-source menuconfig image-clean list-boards lint-image check-image image-deps buildroot-tree
+.PHONY: image bundle image-source menuconfig image-clean list-boards lint-image check-image image-deps buildroot-tree
 
 # Buildroot's long-term release, pinned: the tarball is checked against
 # buildroot-external/buildroot.sha256.
@@ -63,6 +65,11 @@ image:
 	@$(BUILDROOT_ENV) .ci/buildroot "$(BOARD)"
 	ln -f $(IMAGE_OUT)/images/sdcard.img $(IMAGE_OUT)/images/sdcard.img.xz $(IMAGE_OUT)/
 	@echo "image: $(IMAGE_OUT)/sdcard.img (flash it) and $(IMAGE_OUT)/sdcard.img.xz"
+
+# The update bundle of the last `make image BOARD=...` (.ci/board-bundle): signed
+# with the key that image trusts (.ci/signing-key).
+bundle:
+	@.ci/board-bundle "$(BOARD)"
 
 # Everything the build downloads, crates included (vendored with this machine's
 # cargo), so that `make image` then works offline.

@@ -785,3 +785,53 @@ fn a_real_rauc_service_installs_through_our_backend_and_handlers() {
     let shown = String::from_utf8_lossy(&status.stdout);
     assert!(shown.contains("Activated: rootfs.1 (B)"), "{shown}");
 }
+
+#[test]
+fn make_bundle_signs_the_built_image_with_the_key_it_trusts() {
+    let card = Card::fresh();
+    let key = signing_key(&card.path().join("keys"));
+    let other = signing_key(&card.path().join("other-keys"));
+    // What `make image BOARD=rpi4` leaves behind, in miniature.
+    let out = card.path().join("output-rpi4");
+    fs::create_dir_all(out.join("images")).unwrap();
+    fs::create_dir_all(out.join("target/usr/lib")).unwrap();
+    fs::create_dir_all(out.join("target/etc/rauc")).unwrap();
+    fs::copy(squashfs_of(&card, "B"), out.join("images/rootfs.squashfs")).unwrap();
+    fs::write(
+        out.join("target/usr/lib/os-release"),
+        "NAME=Buildroot\nIMAGE_VERSION=v1.4.0-2-gabcdef0\n",
+    )
+    .unwrap();
+    let make_bundle = |trusted: &Path| {
+        fs::copy(trusted, out.join("target/etc/rauc/keyring.pem")).unwrap();
+        Command::new(support::repo_root().join(".ci/board-bundle"))
+            .arg("rpi4")
+            .env("BOARD_OUTPUT", &out)
+            .env("STREAMER_SIGNING_KEY", &key.0)
+            .env("STREAMER_SIGNING_CERT", &key.1)
+            .output()
+            .expect(".ci/board-bundle runs")
+    };
+    let run = make_bundle(&key.1);
+    assert!(run.status.success(), "{}", text(&run));
+    let raucb = out.join("streamer-rpi4-v1.4.0-2-gabcdef0.raucb");
+    let info = rauc(&[
+        "info",
+        &format!("--keyring={}", key.1.display()),
+        raucb.to_str().unwrap(),
+    ]);
+    assert!(info.status.success(), "{}", text(&info));
+    let shown = String::from_utf8_lossy(&info.stdout);
+    assert!(shown.contains("'streamer-rpi4'"), "{shown}");
+    assert!(shown.contains("'v1.4.0-2-gabcdef0'"), "{shown}");
+    // An image that trusts another key would refuse it: no bundle.
+    fs::remove_file(&raucb).unwrap();
+    let run = make_bundle(&other.1);
+    assert!(!run.status.success(), "{}", text(&run));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("trusts another key"),
+        "{}",
+        text(&run)
+    );
+    assert!(!raucb.exists());
+}

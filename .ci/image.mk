@@ -14,13 +14,16 @@
 #   make menuconfig BOARD=...      Buildroot's menuconfig on output/<board>
 #   make image-clean [BOARD=...]   remove output/<board> (all boards without BOARD)
 #   make list-boards               the boards
+#   make defconfigs                rewrite buildroot-external/configs/*_defconfig
+#                                  from the fragments (after editing one)
 #   make lint-image                check-package + every defconfig loads with nothing
 #                                  dropped (needs BUILDROOT_DIR: a 2026.02.x tree)
-#   make check-image               offline: shellcheck, genimage on dummy files,
+#   make check-image               offline: the defconfigs in step with their
+#                                  fragments, shellcheck, genimage on dummy files,
 #                                  the streamer package's source copy and vendoring,
 #                                  the checksum check of the Buildroot download
 
-.PHONY: image bundle image-source menuconfig image-clean list-boards lint-image check-image image-deps buildroot-tree
+.PHONY: image bundle image-source menuconfig image-clean list-boards defconfigs lint-image check-image image-deps buildroot-tree
 
 # Buildroot's long-term release, pinned: the tarball is checked against
 # buildroot-external/buildroot.sha256.
@@ -52,15 +55,20 @@ BUILDROOT_ENV = BR_TREE="$(BR_TREE)" BUILDROOT_DIR="$(BUILDROOT_DIR)" IMAGE_CACH
 list-boards:
 	@.ci/list-boards
 
+# Each board's complete defconfig (what Buildroot lists and loads alone), from
+# configs/streamer_<board>.fragment and configs/streamer_common.fragment.
+defconfigs:
+	@.ci/defconfigs
+
 # BUILDROOT_DIR checked, or the pinned Buildroot downloaded once, checksum
 # verified and unpacked (.ci/check-buildroot-download checks this offline).
 buildroot-tree:
 	@$(BUILDROOT_ENV) .ci/buildroot-tree
 
-# .ci/buildroot BOARD [TARGET]: BOARD checked, the Buildroot tree, the board's
-# configuration (the shared fragment, then the board's defconfig; reloaded only
-# when either file changes, so `make menuconfig` changes last until then), then
-# Buildroot's make TARGET in output/<board>.
+# .ci/buildroot BOARD [TARGET]: BOARD checked, the defconfigs in step with the
+# fragments, the Buildroot tree, the board's defconfig loaded (again only when
+# it changes, so `make menuconfig` changes last until then), then Buildroot's
+# make TARGET in output/<board>.
 image:
 	@$(BUILDROOT_ENV) .ci/buildroot "$(BOARD)"
 	ln -f $(IMAGE_OUT)/images/sdcard.img $(IMAGE_OUT)/images/sdcard.img.xz $(IMAGE_OUT)/
@@ -79,15 +87,16 @@ image-source:
 
 menuconfig:
 	@$(BUILDROOT_ENV) .ci/buildroot "$(BOARD)" menuconfig
-	@echo "saved in $(IMAGE_OUT)/.config; to keep it, copy the options into $(BR_CONFIGS)/streamer_$(BOARD)_defconfig"
+	@echo "saved in $(IMAGE_OUT)/.config; to keep it, copy the options into $(BR_CONFIGS)/streamer_$(BOARD).fragment (or streamer_common.fragment), then make defconfigs"
 
 image-clean:
 	rm -rf $(if $(BOARD),$(IMAGE_OUT),$(addprefix $(CURDIR)/output/,$(BOARDS)))
 
 # Needs BUILDROOT_DIR (a Buildroot tree of the pinned release, outside this
-# repository): Buildroot's own lint on the external tree, then every board's
-# configuration loaded in a scratch output dir and compared with what was
-# asked for. Kconfig silently drops an option whose dependencies are unmet.
+# repository): Buildroot's own lint on the external tree, the defconfigs
+# Buildroot lists are the boards', then each loaded alone in a scratch output
+# dir and compared with what was asked for. Kconfig silently drops an option
+# whose dependencies are unmet.
 LINT_OUT := $(or $(TMPDIR),/tmp)/streamer-lint-image
 lint-image:
 	@test -n "$(BUILDROOT_DIR)" || { echo "lint-image needs BUILDROOT_DIR=<a Buildroot $(BUILDROOT_VERSION) tree>"; exit 1; }
@@ -99,6 +108,9 @@ image-deps:
 	@.ci/deps $(IMAGE_NEEDS)
 
 check-image: image-deps
+	@# The defconfigs are what make defconfigs writes (and the check of that
+	@# fails on a scratch copy put out of step).
+	.ci/check-defconfigs $(CURDIR)/target/check-defconfigs
 	@# shellcheck on the board scripts, config.txt commented, cmdline.txt one line,
 	@# the partition layout through the real post-image.sh for a 32- and a 64-bit board.
 	.ci/check-board-files $(CHECK_IMAGE_DIR)

@@ -604,4 +604,51 @@ fn health_says_whether_video_flows_on_the_configured_port() {
         String::from_utf8_lossy(&out.stdout).starts_with("no answer: "),
         "{out:?}"
     );
+
+/// OpenH264's own messages go through the streamer's log, never straight to the
+/// console: its warning that frame skipping is off (by design: one access unit
+/// per picture), which the library printed to stderr as `[OpenH264] ...` when the
+/// encoder started, is a debug line of the log (target `openh264`), and no line
+/// of stdout or stderr comes from the library itself.
+#[test]
+fn the_software_encoder_prints_nothing_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("streamer.toml");
+    std::fs::write(&config, "").unwrap();
+    let server = StreamerProcess::start(
+        &binary(),
+        &config,
+        &[
+            ("STREAMER_CAMERA__SOURCE", "test"),
+            ("STREAMER_CAMERA__WIDTH", "320"),
+            ("STREAMER_CAMERA__HEIGHT", "240"),
+            ("STREAMER_LOG__LEVEL", "debug"),
+        ],
+    );
+    // Live video: the encoder was made and has encoded.
+    server.wait_live();
+    // Its warning is written while it is made; wait until it is in the log in
+    // whatever form, then look at that form.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !server.log().contains("bEnableFrameSkip") {
+        assert!(
+            Instant::now() < deadline,
+            "OpenH264's frame-skip warning is not in the debug log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = server.log();
+    for line in log.lines() {
+        assert!(
+            !line.starts_with("[OpenH264]"),
+            "OpenH264 printed a line of its own: {line:?}\nlog:\n{log}"
+        );
+        if line.contains("bEnableFrameSkip") {
+            assert!(
+                line.contains("DEBUG") && line.contains("openh264"),
+                "the frame-skip warning is not a debug line of the log: {line:?}"
+            );
+        }
+    }
 }

@@ -4,13 +4,26 @@
 //! out per picture in, an IDR picture every `intra_period` frames and whenever one
 //! is asked for ([`SoftwareEncoder::force_keyframe`], which restarts the count),
 //! each with SPS and PPS in front.
+//!
+//! OpenH264 is driven through its C API (`openh264-sys2`, [`RawEncoder`]) rather
+//! than the `openh264` crate's `Encoder`: that one sets the library's log level
+//! only after initialising it, so the library's own warning about the settings
+//! (`[OpenH264] ... bEnableFrameSkip ...`) went straight to stderr at every start.
+//! Here the library's log goes to `tracing` from the moment the encoder exists
+//! ([`openh264_log`]).
 
-use openh264::encoder::{
-    BitRate, Complexity, EncodedBitStream, Encoder, EncoderConfig, IntraFramePeriod, Profile,
-    RateControlMode, SpsPpsStrategy, UsageType,
-};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ptr::null_mut;
+
 use openh264::formats::YUVSource;
-use openh264::{OpenH264API, Timestamp};
+use openh264::OpenH264API;
+use openh264_sys2::{
+    videoFormatI420, ISVCEncoder, SEncParamExt, SFrameBSInfo, SSourcePicture, WelsTraceCallback,
+    API, CAMERA_VIDEO_REAL_TIME, CONSTANT_ID, DEBLOCKING_IDC_0, ENCODER_OPTION_DATAFORMAT,
+    ENCODER_OPTION_TRACE_CALLBACK, ENCODER_OPTION_TRACE_LEVEL, LOW_COMPLEXITY, PRO_BASELINE,
+    RC_BITRATE_MODE, SM_SINGLE_SLICE, WELS_LOG_DEBUG, WELS_LOG_ERROR, WELS_LOG_INFO,
+    WELS_LOG_WARNING,
+};
 
 use crate::h264::nal::START_CODE;
 use crate::h264::NalType;
@@ -77,7 +90,7 @@ impl SoftwareSettings {
 
 /// An OpenH264 encoder and what it needs between pictures.
 pub struct SoftwareEncoder {
-    encoder: Encoder,
+    encoder: RawEncoder,
     settings: SoftwareSettings,
     out: Vec<u8>,
     parameter_sets: ParameterSets,
@@ -100,23 +113,7 @@ impl SoftwareEncoder {
     /// An encoder for `settings`; the error says why not in plain words.
     pub fn new(settings: SoftwareSettings) -> Result<Self, String> {
         settings.validate()?;
-        let s = &settings;
-        let config = EncoderConfig::new()
-            .bitrate(BitRate::from_bps(s.bitrate))
-            .max_frame_rate(openh264::encoder::FrameRate::from_hz(s.framerate as f32))
-            .rate_control_mode(RateControlMode::Bitrate)
-            // One access unit out per picture in, always.
-            .skip_frames(false)
-            .usage_type(UsageType::CameraVideoRealTime)
-            .profile(Profile::Baseline)
-            .complexity(Complexity::Low)
-            .sps_pps_strategy(SpsPpsStrategy::ConstantId)
-            // IDR pictures come exactly every intra_period frames, forced below.
-            .scene_change_detect(false)
-            .intra_frame_period(IntraFramePeriod::from_num_frames(0))
-            .num_threads(1);
-        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
-            .map_err(|e| format!("cannot create the OpenH264 encoder: {e}"))?;
+        let encoder = RawEncoder::new(&settings)?;
         Ok(SoftwareEncoder {
             encoder,
             settings,
@@ -155,15 +152,15 @@ impl SoftwareEncoder {
         self.keyframe_wanted = false;
         let ms = frame * 1000 / u64::from(self.settings.framerate);
         let stream = encoder
-            .encode_at(picture, Timestamp::from_millis(ms))
-            .map_err(|e| format!("OpenH264 could not encode frame {frame}: {e}"))?;
-        let frame_type = stream.frame_type();
+            .encode(picture, ms)
+            .map_err(|code| format!("OpenH264 could not encode frame {frame} (error {code})"))?;
+        let frame_type = stream.eFrameType;
         self.out.clear();
         let mut has_idr = false;
         let mut has_sps = false;
         let mut has_pps = false;
         let sets = &mut self.parameter_sets;
-        for_each_nal(&stream, |nal| {
+        for_each_nal(stream, |nal| {
             match nal.first().map(|h| NalType::from_u8(*h)) {
                 Some(NalType::IdrSlice) => has_idr = true,
                 Some(NalType::Sps) => {
@@ -195,10 +192,10 @@ impl SoftwareEncoder {
             }
         }
         let out = &mut self.out;
-        for_each_nal(&stream, |nal| push_nal(out, nal));
+        for_each_nal(stream, |nal| push_nal(out, nal));
         if first && !has_idr {
             return Err(format!(
-                "OpenH264's first picture is not an IDR picture ({frame_type:?})"
+                "OpenH264's first picture is not an IDR picture (frame type {frame_type})"
             ));
         }
         if has_idr {
@@ -211,18 +208,226 @@ impl SoftwareEncoder {
 }
 
 /// Calls `f` with every non-empty NAL unit of `stream`, without start code.
-fn for_each_nal(stream: &EncodedBitStream<'_>, mut f: impl FnMut(&[u8])) {
-    for l in 0..stream.num_layers() {
-        let Some(layer) = stream.layer(l) else {
+fn for_each_nal(stream: &SFrameBSInfo, mut f: impl FnMut(&[u8])) {
+    let layers = usize::try_from(stream.iLayerNum).unwrap_or(0);
+    for layer in stream.sLayerInfo.iter().take(layers) {
+        let count = usize::try_from(layer.iNalCount).unwrap_or(0);
+        if count == 0 || layer.pNalLengthInByte.is_null() || layer.pBsBuf.is_null() {
             continue;
-        };
-        for n in 0..layer.nal_count() {
-            if let Some(nal) = layer.nal_unit(n).map(strip_start_code) {
-                if !nal.is_empty() {
-                    f(nal);
-                }
+        }
+        // SAFETY: OpenH264 fills iNalCount lengths, and the layer's NAL units lie
+        // one after the other in pBsBuf; both stay valid until the next
+        // EncodeFrame, which needs `&mut` of the encoder this borrows from.
+        let lengths = unsafe { std::slice::from_raw_parts(layer.pNalLengthInByte, count) };
+        let total = lengths
+            .iter()
+            .map(|&l| usize::try_from(l).unwrap_or(0))
+            .sum();
+        let buffer = unsafe { std::slice::from_raw_parts(layer.pBsBuf, total) };
+        let mut at = 0;
+        for &length in lengths {
+            let length = usize::try_from(length).unwrap_or(0);
+            let nal = strip_start_code(&buffer[at..at + length]);
+            at += length;
+            if !nal.is_empty() {
+                f(nal);
             }
         }
+    }
+}
+
+/// OpenH264's encoder object through its C API: created with the library's log
+/// going to [`openh264_log`], initialised with the settings, destroyed on drop.
+struct RawEncoder {
+    api: OpenH264API,
+    encoder: *mut ISVCEncoder,
+    /// The picture size it was initialised with.
+    size: (c_int, c_int),
+    /// The last picture's bitstream (OpenH264 fills it; its buffers are the
+    /// encoder's own).
+    info: SFrameBSInfo,
+}
+
+// SAFETY: the encoder object is used from one thread at a time (every call takes
+// `&mut self` or happens in drop); OpenH264 keeps no thread-local state for it.
+unsafe impl Send for RawEncoder {}
+
+/// Calls a function of the encoder's vtable (a C++ object: its first word
+/// points at the table of its methods).
+macro_rules! call {
+    ($encoder:expr, $method:ident $(, $arg:expr)*) => {{
+        let encoder: *mut ISVCEncoder = $encoder;
+        // SAFETY: `encoder` came from WelsCreateSVCEncoder and is not destroyed
+        // yet; every method OpenH264 builds is in the table.
+        unsafe {
+            match (**encoder).$method {
+                Some(method) => method(encoder $(, $arg)*),
+                None => -1,
+            }
+        }
+    }};
+}
+
+impl RawEncoder {
+    /// Creates and initialises the encoder; the error says why not.
+    fn new(s: &SoftwareSettings) -> Result<Self, String> {
+        let api = OpenH264API::from_source();
+        let mut encoder: *mut ISVCEncoder = null_mut();
+        // SAFETY: WelsCreateSVCEncoder writes the new object's pointer.
+        let created = unsafe { api.WelsCreateSVCEncoder(&mut encoder) };
+        if created != 0 || encoder.is_null() {
+            return Err(format!(
+                "cannot create the OpenH264 encoder (error {created})"
+            ));
+        }
+        let mut raw = RawEncoder {
+            api,
+            encoder,
+            size: (s.width as c_int, s.height as c_int),
+            info: SFrameBSInfo::default(),
+        };
+        // The log first, so that initialising already reports to tracing. Both
+        // options are accepted before initialisation.
+        let mut callback: WelsTraceCallback = Some(openh264_log);
+        let mut level: c_int = WELS_LOG_WARNING as c_int;
+        raw.option(ENCODER_OPTION_TRACE_CALLBACK, (&raw mut callback).cast())?;
+        raw.option(ENCODER_OPTION_TRACE_LEVEL, (&raw mut level).cast())?;
+
+        let mut params = SEncParamExt::default();
+        let got = call!(raw.encoder, GetDefaultParams, &raw mut params);
+        if got != 0 {
+            return Err(format!("OpenH264 has no default parameters (error {got})"));
+        }
+        let bitrate = c_int::try_from(s.bitrate).map_err(|_| "the bit rate is too high")?;
+        params.iPicWidth = s.width as c_int;
+        params.iPicHeight = s.height as c_int;
+        params.iRCMode = RC_BITRATE_MODE;
+        // One access unit out per picture in, always.
+        params.bEnableFrameSkip = false;
+        params.iTargetBitrate = bitrate;
+        params.bEnableDenoise = false;
+        params.fMaxFrameRate = s.framerate as f32;
+        params.eSpsPpsIdStrategy = CONSTANT_ID;
+        params.iMultipleThreadIdc = 1;
+        params.iUsageType = CAMERA_VIDEO_REAL_TIME;
+        // IDR pictures come exactly every intra_period frames, forced by encode.
+        params.bEnableSceneChangeDetect = false;
+        params.bEnableAdaptiveQuant = true;
+        params.bEnableBackgroundDetection = true;
+        params.bEnableLongTermReference = false;
+        params.iComplexityMode = LOW_COMPLEXITY;
+        params.uiIntraPeriod = 0;
+        params.iLoopFilterDisableIdc = DEBLOCKING_IDC_0 as c_int;
+        params.iMinQp = 0;
+        params.iMaxQp = 51;
+        params.iSpatialLayerNum = 1;
+        params.iTemporalLayerNum = 1;
+        params.iLtrMarkPeriod = 30;
+        let layer = &mut params.sSpatialLayers[0];
+        layer.uiProfileIdc = PRO_BASELINE;
+        layer.iMaxSpatialBitrate = bitrate;
+        layer.iSpatialBitrate = bitrate;
+        layer.fFrameRate = s.framerate as f32;
+        layer.iVideoWidth = s.width as c_int;
+        layer.iVideoHeight = s.height as c_int;
+        layer.sSliceArgument.uiSliceMode = SM_SINGLE_SLICE;
+        layer.sSliceArgument.uiSliceNum = 1;
+        let initialised = call!(raw.encoder, InitializeExt, &raw const params);
+        if initialised != 0 {
+            return Err(format!(
+                "OpenH264 refused the settings {}x{} at {} fps, {} bit/s (error {initialised})",
+                s.width, s.height, s.framerate, s.bitrate
+            ));
+        }
+        let mut format: c_int = videoFormatI420 as c_int;
+        raw.option(ENCODER_OPTION_DATAFORMAT, (&raw mut format).cast())?;
+        Ok(raw)
+    }
+
+    /// SetOption, its error in words.
+    fn option(
+        &mut self,
+        option: openh264_sys2::ENCODER_OPTION,
+        value: *mut c_void,
+    ) -> Result<(), String> {
+        match call!(self.encoder, SetOption, option, value) {
+            0 => Ok(()),
+            code => Err(format!("OpenH264 refused option {option} (error {code})")),
+        }
+    }
+
+    /// Makes the next picture an IDR picture.
+    fn force_intra_frame(&mut self) {
+        call!(self.encoder, ForceIntraFrame, true);
+    }
+
+    /// Encodes `picture` with timestamp `ms`; the error is OpenH264's code. The
+    /// picture must have the size the encoder was made for.
+    fn encode(&mut self, picture: &impl YUVSource, ms: u64) -> Result<&SFrameBSInfo, c_int> {
+        let (width, height) = picture.dimensions_i32();
+        if (width, height) != self.size {
+            // OpenH264's own code for a wrong parameter (cmInitParaError).
+            return Err(2);
+        }
+        let strides = picture.strides_i32();
+        let source = SSourcePicture {
+            iColorFormat: videoFormatI420 as c_int,
+            iStride: [strides.0, strides.1, strides.2, 0],
+            // OpenH264 only reads the planes.
+            pData: [
+                picture.y().as_ptr().cast_mut(),
+                picture.u().as_ptr().cast_mut(),
+                picture.v().as_ptr().cast_mut(),
+                null_mut(),
+            ],
+            iPicWidth: width,
+            iPicHeight: height,
+            uiTimeStamp: i64::try_from(ms).unwrap_or(i64::MAX),
+            bPsnrY: false,
+            bPsnrU: false,
+            bPsnrV: false,
+        };
+        match call!(
+            self.encoder,
+            EncodeFrame,
+            &raw const source,
+            &raw mut self.info
+        ) {
+            0 => Ok(&self.info),
+            code => Err(code),
+        }
+    }
+}
+
+impl Drop for RawEncoder {
+    fn drop(&mut self) {
+        call!(self.encoder, Uninitialize);
+        // SAFETY: made by this api's WelsCreateSVCEncoder, used no more.
+        unsafe { self.api.WelsDestroySVCEncoder(self.encoder) };
+    }
+}
+
+/// OpenH264's log, into `tracing` (target `openh264`). Errors stay errors; the
+/// warning that frame skipping is off ("bitrate can't be controlled ... without
+/// enabling skip frame") is by design (one access unit per picture: the bit
+/// rate is held by the quantiser alone) and goes to debug, as does anything
+/// less than a warning. Called by OpenH264 on the encoding thread.
+unsafe extern "C" fn openh264_log(_context: *mut c_void, level: c_int, text: *const c_char) {
+    if text.is_null() {
+        return;
+    }
+    // SAFETY: OpenH264 passes a NUL-terminated message it owns for the call.
+    let text = unsafe { CStr::from_ptr(text) }.to_string_lossy();
+    let text = without_prefix(text.trim_end());
+    let level = if level < 0 { WELS_LOG_DEBUG } else { level };
+    if level <= WELS_LOG_ERROR {
+        tracing::error!(target: "openh264", "{text}");
+    } else if level <= WELS_LOG_WARNING && !text.contains("bEnableFrameSkip") {
+        tracing::warn!(target: "openh264", "{text}");
+    } else if level <= WELS_LOG_INFO {
+        tracing::debug!(target: "openh264", "{text}");
+    } else {
+        tracing::trace!(target: "openh264", "{text}");
     }
 }
 
@@ -249,9 +454,28 @@ fn strip_start_code(nal: &[u8]) -> &[u8] {
     }
 }
 
+/// An OpenH264 log message without the library's prefix (`[OpenH264] this =
+/// 0x..., Warning:`): the object's address and the level, which the log line
+/// has of its own.
+fn without_prefix(text: &str) -> &str {
+    text.strip_prefix("[OpenH264] this = ")
+        .and_then(|rest| rest.split_once(", "))
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .map_or(text, |(_, message)| message.trim_start())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_library_prefix_is_left_out_of_log_messages() {
+        assert_eq!(
+            without_prefix("[OpenH264] this = 0x0x7f00, Warning:bEnableFrameSkip = 0,bitrate"),
+            "bEnableFrameSkip = 0,bitrate"
+        );
+        assert_eq!(without_prefix("no prefix: here"), "no prefix: here");
+    }
 
     #[test]
     fn start_codes_are_stripped() {

@@ -604,6 +604,7 @@ fn health_says_whether_video_flows_on_the_configured_port() {
         String::from_utf8_lossy(&out.stdout).starts_with("no answer: "),
         "{out:?}"
     );
+}
 
 /// OpenH264's own messages go through the streamer's log, never straight to the
 /// console: its warning that frame skipping is off (by design: one access unit

@@ -642,6 +642,13 @@ struct RaucService {
 impl RaucService {
     fn start(card: &Card, conf: &Path) -> RaucService {
         use std::io::{BufRead, BufReader};
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        assert!(
+            root,
+            "this test runs RAUC's service as it runs on the camera, as root (a mount \
+             namespace for /proc/cmdline, loop devices for the slots): run it as root, as CI does"
+        );
         let mut bus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
             .stdout(Stdio::piped())

@@ -948,7 +948,7 @@ impl Checks {
     }
 
     /// The outcomes in the order of their numbers (they run in the order the
-    /// two boots allow).
+    /// boots allow).
     fn summary(&self) -> String {
         let number = |name: &str| {
             name.split('.')

@@ -167,7 +167,8 @@ TEST_BOOT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/streamer-test-boot
 TEST_BOOT_DIR := $(CURDIR)/target/test-boot
 TEST_BOOT_NEEDS := qemu-system-aarch64:qemu-system-arm mmdebstrap:mmdebstrap arch-test:arch-test qemu-aarch64-static:qemu-user-static \
 	genimage:genimage mcopy:mtools mkfs.vfat:dosfstools mkfs.ext4:e2fsprogs rsync:rsync \
-	systemd-sysusers:systemd ffprobe:ffmpeg ssh:openssh-client ssh-keygen:openssh-client
+	systemd-sysusers:systemd ffprobe:ffmpeg ssh:openssh-client ssh-keygen:openssh-client \
+	dtc:device-tree-compiler mksquashfs:squashfs-tools unsquashfs:squashfs-tools rauc:rauc openssl:openssl
 DEBIAN_NEEDS += $(TEST_BOOT_NEEDS)
 test-boot: web cross-deps
 	@.ci/deps $(TEST_BOOT_NEEDS)

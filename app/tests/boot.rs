@@ -1,8 +1,15 @@
 //! The appliance boots (`make test-boot`): the disk `.ci/test-boot/assemble` made
 //! (a Debian arm64 stand-in base, this repository's overlay and units, the
-//! aarch64 streamer, an SD-card layout with `streamer.toml` on the FAT boot
-//! partition) boots in `qemu-system-aarch64 -M virt` under software emulation,
-//! with user-mode networking and ports forwarded to 127.0.0.1.
+//! aarch64 streamer, the SD card's A/B layout with `streamer.toml` on the FAT
+//! boot partition) boots in `qemu-system-aarch64 -M virt` under software
+//! emulation, with user-mode networking and ports forwarded to 127.0.0.1.
+//!
+//! qemu has no Raspberry Pi firmware: [`firmware`] plays its part before each
+//! start (docs/testing.md, "The stand-in firmware"): it reads config.txt, or
+//! tryboot.txt after a `0 tryboot` restart, from the card's boot partition,
+//! and starts the slot folder's kernel, initramfs, device tree and command
+//! line. qemu runs with -no-reboot: a restart ends qemu and the harness powers
+//! on again; a power cut is qemu killed.
 //!
 //! Each check is named and says what went wrong; all are run and the test
 //! fails listing those that failed:
@@ -12,7 +19,8 @@
 //!    camera probe results, a WebSocket viewer receives H.264 that ffprobe decodes;
 //! 3. hostname, static address, DNS, mDNS and the non-default port of
 //!    streamer.toml took effect;
-//! 4. the root is mounted read-only and its partition is bit-for-bit unchanged
+//! 4. the root is slot A (partition 2), mounted read-only as squashfs, the
+//!    kernel wrote no sector to its partition, which is bit-for-bit unchanged
 //!    after the run;
 //! 5. a streamer.toml with errors still boots to a working stream (on the
 //!    defaults: port 80), with the errors in `/api/status`;
@@ -37,7 +45,20 @@
 //!     "ok", and the viewer of check 5 streams with it (Basic).
 //!     (Check 5 boots that file.)
 //!
-//! The whole test (qemu and every client) runs in a loopback-only network
+//!
+//! The updates (`the_appliance_updates_itself`, with bundles made here by
+//! `.ci/bundle` from slot A's image, on a read-only second disk):
+//! 13. slot A installs a good bundle: the device restarts by itself into slot
+//!     B's trial (tryboot.txt), the trial check commits it (config.txt says
+//!     slot-b/, last-update.txt "updated", RAUC booted B), a plain restart
+//!     stays on B, video flows;
+//! 14. a bundle whose streamer never becomes ready is tried in slot A, given up
+//!     after the trial's limit, and the device restarts by itself into slot B,
+//!     streaming; last-update.txt says "rolled-back";
+//! 15. (run before 14) the power cut while RAUC writes slot A leaves
+//!     config.txt and tryboot.txt on slot B, which the next start boots.
+//!
+//! Each test (qemu and every client) runs in a loopback-only network
 //! namespace (`support::netns`): nothing reaches or announces another address.
 //!
 //! The guest is asked about itself through a test-only root shell on a virtio
@@ -137,10 +158,17 @@ const BOOT_PASSWORD: &str = "boot test passphrase";
 
 /// boot.env, as `.ci/test-boot/assemble` wrote it.
 struct BootEnv {
-    kernel: PathBuf,
-    initrd: PathBuf,
+    /// The SD card: boot partition, slot A, slot B (empty).
     disk: PathBuf,
-    cmdline: String,
+    /// Slot A's root file system image (squashfs), which the update checks
+    /// make bundles of.
+    rootfs: PathBuf,
+    /// The throwaway key that signs the update checks' bundles, and its
+    /// certificate (the image's RAUC keyring).
+    signing_key: PathBuf,
+    signing_cert: PathBuf,
+    /// RAUC's compatible of the test system (streamer-test).
+    compatible: String,
 }
 
 impl BootEnv {
@@ -160,12 +188,159 @@ impl BootEnv {
                 .to_string()
         };
         BootEnv {
-            kernel: get("KERNEL").into(),
-            initrd: get("INITRD").into(),
             disk: get("DISK").into(),
-            cmdline: get("CMDLINE").trim_matches('"').to_owned(),
+            rootfs: get("ROOTFS").into(),
+            signing_key: get("SIGNING_KEY").into(),
+            signing_cert: get("SIGNING_CERT").into(),
+            compatible: get("COMPATIBLE"),
         }
     }
+}
+
+/// The kernel's console line when it restarts with the argument systemd took
+/// from /run/systemd/reboot-param, which the update backend writes: on the Pi
+/// the firmware driver turns "tryboot" into the firmware's one-shot flag.
+const TRYBOOT_LINE: &str = "reboot: Restarting system with command '0 tryboot'";
+
+/// What the stand-in firmware read and loaded for one start of the machine.
+#[derive(Clone, Debug)]
+struct Loaded {
+    /// config.txt, or tryboot.txt after a tryboot restart.
+    file: &'static str,
+    /// Its `os_prefix`: the slot folder (slot-a/, slot-b/).
+    os_prefix: String,
+    kernel: PathBuf,
+    initrd: Option<PathBuf>,
+    dtb: PathBuf,
+    /// The slot's cmdline.txt, mapped to the virt machine ([`virt_cmdline`]).
+    cmdline: String,
+}
+
+/// The `mtools` name of the disk's boot partition (FAT, partition 1).
+fn boot_partition(disk: &Path) -> String {
+    format!("{}@@{}", disk.display(), partition(disk, 1).0)
+}
+
+/// A file of the boot partition (`slot-a/Image`), read with mtools.
+fn read_boot_file(disk: &Path, name: &str) -> Result<Vec<u8>, String> {
+    let output = Command::new("mcopy")
+        .args(["-n", "-i", &boot_partition(disk)])
+        .arg(format!("::{name}"))
+        .arg("-")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("mcopy (mtools): {e}"))?;
+    expect(output.status.success(), || {
+        format!(
+            "no {name} on the boot partition: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+    })?;
+    Ok(output.stdout)
+}
+
+/// The `os_prefix` line of a firmware file on the disk's boot partition.
+fn os_prefix_on(disk: &Path, file: &str) -> String {
+    read_boot_file(disk, file)
+        .map(|text| {
+            firmware_settings(&String::from_utf8_lossy(&text))
+                .remove("os_prefix")
+                .unwrap_or_default()
+        })
+        .unwrap_or_else(|why| why)
+}
+
+/// The settings of config.txt (or tryboot.txt) for the board the stand-in
+/// plays, a 64-bit Pi 4: lines under `[all]` and `[pi4]` (and before any
+/// section), `key=value`, the last one of a key winning; comments skipped.
+fn firmware_settings(text: &str) -> HashMap<String, String> {
+    let mut settings = HashMap::new();
+    let mut applies = true;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(filter) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            applies = matches!(filter, "all" | "pi4");
+        } else if let (true, Some((key, value))) = (applies, line.split_once('=')) {
+            settings.insert(key.trim().to_owned(), value.trim().to_owned());
+        }
+    }
+    settings
+}
+
+/// A slot's cmdline.txt as this machine needs it: the Pi's card partitions
+/// (root=/dev/mmcblk0pN) are the virtio disk's /dev/vdaN, its consoles
+/// (serial0, tty1) the virt machine's ttyAMA0, and a panic ends the machine at
+/// once (panic=-1: the harness sees it; the Pi's watchdog would restart it).
+/// Everything else (rootfstype=squashfs, ro, rauc.slot=) as the slot has it.
+fn virt_cmdline(pi: &str) -> String {
+    let mut words: Vec<String> = pi
+        .split_whitespace()
+        .filter(|word| !word.starts_with("console="))
+        .map(|word| match word.strip_prefix("root=/dev/mmcblk0p") {
+            Some(number) => format!("root=/dev/vda{number}"),
+            None => word.to_owned(),
+        })
+        .collect();
+    words.extend(["console=ttyAMA0".to_owned(), "panic=-1".to_owned()]);
+    words.join(" ")
+}
+
+/// The stand-in for the Raspberry Pi firmware (docs/testing.md): reads the
+/// disk's boot partition as the firmware would before each start: config.txt,
+/// or tryboot.txt when the machine's last run ended in a tryboot restart; takes
+/// its `os_prefix` and `kernel` (`cmdline` too); copies `${os_prefix}` + the
+/// kernel, `initrd.img` (the Debian kernel's initramfs; the Pi's kernel has
+/// none), the slot's device tree (the one `.dtb`: qemu's virt machine) and
+/// cmdline.txt from the partition into `dir`.
+fn firmware(disk: &Path, dir: &Path, tryboot: bool) -> Result<Loaded, String> {
+    let file = if tryboot { "tryboot.txt" } else { "config.txt" };
+    let settings = firmware_settings(&String::from_utf8_lossy(&read_boot_file(disk, file)?));
+    let os_prefix = settings.get("os_prefix").cloned().unwrap_or_default();
+    let kernel_name = settings
+        .get("kernel")
+        .ok_or_else(|| format!("{file} names no kernel for a Pi 4"))?;
+    let cmdline_name = settings
+        .get("cmdline")
+        .map_or("cmdline.txt", String::as_str);
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let fetch = |name: &str, to: &str| -> Result<PathBuf, String> {
+        let path = dir.join(to);
+        std::fs::write(&path, read_boot_file(disk, &format!("{os_prefix}{name}"))?)
+            .map_err(|e| e.to_string())?;
+        Ok(path)
+    };
+    let kernel = fetch(kernel_name, "Image")?;
+    let initrd = fetch("initrd.img", "initrd.img").ok();
+    let listing = Command::new("mdir")
+        .args(["-b", "-i", &boot_partition(disk)])
+        .arg(format!("::{os_prefix}"))
+        .output()
+        .map_err(|e| format!("mdir (mtools): {e}"))?;
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let dtbs: Vec<&str> = listing
+        .lines()
+        .filter(|line| line.ends_with(".dtb"))
+        .filter_map(|line| line.rsplit('/').next())
+        .collect();
+    let [dtb_name] = dtbs.as_slice() else {
+        return Err(format!("{os_prefix} has not one device tree but {dtbs:?}"));
+    };
+    let dtb = fetch(dtb_name, dtb_name)?;
+    let cmdline = String::from_utf8_lossy(&read_boot_file(
+        disk,
+        &format!("{os_prefix}{cmdline_name}"),
+    )?)
+    .into_owned();
+    Ok(Loaded {
+        file,
+        os_prefix,
+        kernel,
+        initrd,
+        dtb,
+        cmdline: virt_cmdline(&cmdline),
+    })
 }
 
 /// A free TCP port on 127.0.0.1 (for qemu's forwards).
@@ -217,7 +392,9 @@ fn sha256_of_range(path: &Path, (offset, length): (u64, u64)) -> String {
         .to_owned()
 }
 
-/// One boot of the test system.
+/// One run of the test system, from power-on (the stand-in firmware's start of
+/// qemu) to qemu's end (power-off, reboot: qemu runs with -no-reboot) or a
+/// power cut (qemu killed).
 struct Machine {
     qemu: Child,
     /// Numbers the commands, so a late answer is never taken for a newer one's.
@@ -233,18 +410,29 @@ struct Machine {
     port_rtsp: u16,
     powered_on: Instant,
     console: PathBuf,
+    /// What the stand-in firmware started.
+    loaded: Loaded,
+    /// The machine: its name, disk, bundle disk and how many runs it had
+    /// (for the next power-on).
+    work: PathBuf,
+    name: String,
+    disk: PathBuf,
+    bundles: Option<PathBuf>,
+    run: u32,
 }
 
 impl Machine {
     /// Copies the disk, writes `toml` (given the host's UDP port forwarded to the
     /// guest's WebRTC port) as the boot partition's streamer.toml (and
-    /// `authorized_keys` as its authorized_keys, when given) and starts qemu.
+    /// `authorized_keys` as its authorized_keys, when given) and powers on,
+    /// with `bundles` as a second (read-only) disk when given.
     fn boot(
         env: &BootEnv,
         work: &Path,
         name: &str,
         toml: impl FnOnce(u16) -> String,
         authorized_keys: Option<&Path>,
+        bundles: Option<&Path>,
     ) -> (Machine, PathBuf) {
         let port_webrtc = free_udp_port();
         let toml = toml(port_webrtc);
@@ -258,7 +446,7 @@ impl Machine {
         assert!(status.success(), "copy {}", env.disk.display());
         let toml_path = work.join(format!("{name}.toml"));
         std::fs::write(&toml_path, toml).unwrap();
-        let boot_partition = format!("{}@@{}", disk.display(), partition(&disk, 1).0);
+        let boot_partition = boot_partition(&disk);
         let mut files = vec![(toml_path.as_path(), "::streamer.toml")];
         files.extend(authorized_keys.map(|keys| (keys, "::authorized_keys")));
         for (file, target) in files {
@@ -270,13 +458,36 @@ impl Machine {
                 .expect("mcopy (mtools)");
             assert!(status.success(), "write {target} onto the boot partition");
         }
+        let machine = Machine::power_on(work, name, &disk, bundles, 1, false, port_webrtc);
+        (machine, disk)
+    }
 
-        let socket = work.join(format!("{name}.control"));
+    /// The stand-in firmware's start of run `run` of machine `name`: it reads
+    /// config.txt (tryboot.txt when `tryboot`) and the slot's files from the
+    /// disk ([`firmware`]) and starts qemu with them.
+    fn power_on(
+        work: &Path,
+        name: &str,
+        disk: &Path,
+        bundles: Option<&Path>,
+        run: u32,
+        tryboot: bool,
+        port_webrtc: u16,
+    ) -> Machine {
+        let run_name = if run == 1 {
+            name.to_owned()
+        } else {
+            format!("{name}-{run}")
+        };
+        let loaded = firmware(disk, &work.join(format!("{run_name}.firmware")), tryboot)
+            .unwrap_or_else(|why| panic!("the stand-in firmware cannot start {run_name}: {why}"));
+        let socket = work.join(format!("{run_name}.control"));
         let _ = std::fs::remove_file(&socket);
-        let console = work.join(format!("{name}.console.log"));
+        let console = work.join(format!("{run_name}.console.log"));
         let (port_8080, port_80, port_22) = (free_port(), free_port(), free_port());
         let port_rtsp = free_port();
         let mut command = Command::new("qemu-system-aarch64");
+        // The machine options assemble dumped virt.dtb with (dumpdtb).
         command
             .args([
                 "-M",
@@ -291,12 +502,24 @@ impl Machine {
             .args(["-accel", "tcg,thread=multi"])
             .args(["-display", "none", "-monitor", "none", "-no-reboot"])
             .arg("-kernel")
-            .arg(&env.kernel)
-            .arg("-initrd")
-            .arg(&env.initrd)
-            .args(["-append", &env.cmdline])
+            .arg(&loaded.kernel)
+            .arg("-dtb")
+            .arg(&loaded.dtb)
+            .args(["-append", &loaded.cmdline]);
+        if let Some(initrd) = &loaded.initrd {
+            command.arg("-initrd").arg(initrd);
+        }
+        // The card first: it is /dev/vda.
+        command
             .arg("-drive")
-            .arg(format!("file={},format=raw,if=virtio", disk.display()))
+            .arg(format!("file={},format=raw,if=virtio", disk.display()));
+        if let Some(bundles) = bundles {
+            command.arg("-drive").arg(format!(
+                "file={},format=raw,if=virtio,readonly=on",
+                bundles.display()
+            ));
+        }
+        command
             .arg("-netdev")
             .arg(format!(
                 "user,id=net,hostfwd=tcp:127.0.0.1:{port_8080}-{GUEST_ADDRESS}:8080,\
@@ -339,23 +562,84 @@ impl Machine {
             std::thread::sleep(Duration::from_millis(100));
         };
         println!(
-            "boot {name}: qemu started; console in {}",
+            "boot {run_name}: the stand-in firmware read {} (os_prefix={}) and started qemu; console in {}",
+            loaded.file,
+            loaded.os_prefix,
             console.display()
         );
-        (
-            Machine {
-                qemu,
-                commands: 0,
-                control: BufReader::new(stream),
-                port_8080,
-                port_80,
-                port_22,
-                port_webrtc,
-                port_rtsp,
-                powered_on,
-                console,
-            },
-            disk,
+        Machine {
+            qemu,
+            commands: 0,
+            control: BufReader::new(stream),
+            port_8080,
+            port_80,
+            port_22,
+            port_webrtc,
+            port_rtsp,
+            powered_on,
+            console,
+            loaded,
+            work: work.to_owned(),
+            name: name.to_owned(),
+            disk: disk.to_owned(),
+            bundles: bundles.map(Path::to_owned),
+            run,
+        }
+    }
+
+    /// Waits up to `within` for the guest to end this run by restarting (qemu
+    /// exits: -no-reboot), then powers on again as the Pi restarts: the stand-in
+    /// firmware reads tryboot.txt when the kernel restarted with "0 tryboot"
+    /// ([`TRYBOOT_LINE`]), config.txt otherwise. A power-off is an error.
+    fn restart(&mut self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        while !matches!(self.qemu.try_wait(), Ok(Some(_))) {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the guest did not restart within {within:?}; console:\n{}",
+                    self.console_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let console = std::fs::read_to_string(&self.console).unwrap_or_default();
+        expect(!console.contains("reboot: Power down"), || {
+            format!(
+                "the guest powered off instead of restarting:\n{}",
+                self.console_tail()
+            )
+        })?;
+        let tryboot = console.contains(TRYBOOT_LINE);
+        self.next_run(tryboot);
+        Ok(())
+    }
+
+    /// Pulls the power: qemu is killed wherever the guest is, and the machine
+    /// powers on again (the firmware reads config.txt: the tryboot flag never
+    /// outlives a power cut).
+    fn power_cut(&mut self) {
+        let _ = self.qemu.kill();
+        let _ = self.qemu.wait();
+        self.next_run(false);
+    }
+
+    /// Powers on again (this run's qemu has ended or been killed).
+    fn next_run(&mut self, tryboot: bool) {
+        let (work, name, disk, bundles) = (
+            self.work.clone(),
+            self.name.clone(),
+            self.disk.clone(),
+            self.bundles.clone(),
+        );
+        let (run, port_webrtc) = (self.run + 1, self.port_webrtc);
+        *self = Machine::power_on(
+            &work,
+            &name,
+            &disk,
+            bundles.as_deref(),
+            run,
+            tryboot,
+            port_webrtc,
         )
     }
 
@@ -664,7 +948,7 @@ impl Checks {
     }
 
     /// The outcomes in the order of their numbers (they run in the order the
-    /// two boots allow).
+    /// boots allow).
     fn summary(&self) -> String {
         let number = |name: &str| {
             name.split('.')
@@ -768,6 +1052,7 @@ fn the_appliance_boots_into_the_streamer() {
         "good",
         |udp| network_toml() + GOOD_TOML + &webrtc_toml(udp),
         Some(&key.with_extension("pub")),
+        None,
     );
     let root_range = partition(&disk, 2);
     let root_before = sha256_of_range(&disk, root_range);
@@ -941,11 +1226,13 @@ fn the_appliance_boots_into_the_streamer() {
         ),
     );
 
-    let (_, root_options) = machine.run("findmnt -no OPTIONS /");
+    let (_, root_mount) = machine.run("findmnt -no SOURCE,FSTYPE,OPTIONS /");
     let (touch_status, touch) = machine.run("touch /streamer-test-write");
     let (_, var) = machine.run("findmnt -no FSTYPE /var");
     let (_, boot) = machine.run("findmnt -no FSTYPE,OPTIONS /boot");
-    let (_, written_before) = machine.run("cat /sys/fs/ext4/vda2/lifetime_write_kbytes");
+    // Sectors written to slot A's partition since the kernel started.
+    let root_writes = "awk '$3 == \"vda2\" { print $10 }' /proc/diskstats";
+    let (_, written_before) = machine.run(root_writes);
 
     // Check 6 before powering off: a killed streamer, then a stalled one.
     let pid = streamer.get("MainPID").cloned().unwrap_or_default();
@@ -994,15 +1281,21 @@ fn the_appliance_boots_into_the_streamer() {
         killed.map(|_| ()).and(stalled),
     );
 
-    let (_, written_after) = machine.run("cat /sys/fs/ext4/vda2/lifetime_write_kbytes");
+    let (_, written_after) = machine.run(root_writes);
     machine.power_off();
     let root_after = sha256_of_range(&disk, root_range);
     checks.check(
-        "4. the root file system is read-only and nothing wrote to it",
+        "4. the root file system is read-only (slot A, squashfs) and nothing wrote to it",
         (|| {
-            expect(root_options.split(',').next() == Some("ro"), || {
-                format!("/ is mounted {root_options}")
-            })?;
+            // The slot the stand-in firmware started, as squashfs, read-only.
+            let mut fields = root_mount.split_whitespace();
+            let (source, fstype, options) = (fields.next(), fields.next(), fields.next());
+            expect(
+                source == Some("/dev/vda2")
+                    && fstype == Some("squashfs")
+                    && options.and_then(|o| o.split(',').next()) == Some("ro"),
+                || format!("/ is mounted {root_mount} (not slot A's /dev/vda2, squashfs, ro)"),
+            )?;
             expect(
                 touch_status != 0 && touch.contains("Read-only file system"),
                 || format!("root could write to /: {touch}"),
@@ -1011,9 +1304,10 @@ fn the_appliance_boots_into_the_streamer() {
             expect(boot.starts_with("vfat") && boot.contains("ro,"), || {
                 format!("/boot is {boot}")
             })?;
-            expect(written_before == written_after, || {
-                format!("the kernel wrote to the root: {written_before} -> {written_after} kB")
-            })?;
+            expect(
+                written_before.trim() == "0" && written_after.trim() == "0",
+                || format!("the kernel wrote to the root's partition: {written_before:?} then {written_after:?} sectors"),
+            )?;
             expect(root_before == root_after, || {
                 "the root partition's bytes changed during the run".to_string()
             })
@@ -1026,6 +1320,7 @@ fn the_appliance_boots_into_the_streamer() {
         &work,
         "broken",
         |_| network_toml() + BROKEN_TOML,
+        None,
         None,
     );
     let viewer = machine.address(machine.port_80);
@@ -1127,6 +1422,415 @@ fn the_appliance_boots_into_the_streamer() {
     assert!(
         checks.failed.is_empty(),
         "{} boot check(s) failed:\n{}",
+        checks.failed.len(),
+        checks.failed.join("\n")
+    );
+}
+
+/// A signed update bundle of root file system `image` (`.ci/bundle`, as `make
+/// bundle` makes them), for the test system's compatible, with the test key.
+fn make_bundle(env: &BootEnv, image: &Path, version: &str, out: &Path) {
+    let status = Command::new(support::repo_root().join(".ci/bundle"))
+        .arg(image)
+        .arg(&env.compatible)
+        .arg(version)
+        .arg(&env.signing_key)
+        .arg(&env.signing_cert)
+        .arg(out)
+        .status()
+        .expect(".ci/bundle runs");
+    assert!(status.success(), ".ci/bundle {} failed", out.display());
+}
+
+/// Slot A's image with a streamer that never becomes ready: it says so and
+/// exits (systemd restarts it every RestartSec, for ever).
+fn broken_image(env: &BootEnv, work: &Path) -> PathBuf {
+    let root = work.join("broken-root");
+    let _ = std::fs::remove_dir_all(&root);
+    let status = Command::new("unsquashfs")
+        .args(["-q", "-n", "-d"])
+        .arg(&root)
+        .arg(&env.rootfs)
+        .stdout(Stdio::null())
+        .status()
+        .expect("unsquashfs (squashfs-tools)");
+    assert!(status.success(), "unsquashfs {}", env.rootfs.display());
+    let streamer = root.join("usr/bin/streamer");
+    std::fs::write(
+        &streamer,
+        "#!/bin/sh\necho 'streamer: a broken build (make test-boot): never ready' >&2\nexit 1\n",
+    )
+    .unwrap();
+    let status = Command::new("chmod")
+        .arg("0755")
+        .arg(&streamer)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let image = work.join("broken.squashfs");
+    let status = Command::new("mksquashfs")
+        .arg(&root)
+        .arg(&image)
+        .args(["-noappend", "-quiet", "-no-progress"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("mksquashfs (squashfs-tools)");
+    assert!(status.success(), "mksquashfs {}", image.display());
+    let _ = std::fs::remove_dir_all(&root);
+    image
+}
+
+/// The bundles on a disk of their own (ext4, attached read-only), as a USB
+/// stick would bring them: qemu's serial and network paths would carry a few
+/// hundred megabytes slowly, and the guest's /run is too small to hold them.
+fn bundle_disk(dir: &Path, out: &Path) {
+    let bytes: u64 = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .sum();
+    let megabytes = bytes / (1 << 20) + 64;
+    let status = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "bundles", "-E", "root_owner=0:0", "-d"])
+        .arg(dir)
+        .arg(out)
+        .arg(format!("{megabytes}M"))
+        .status()
+        .expect("mkfs.ext4 (e2fsprogs)");
+    assert!(status.success(), "mkfs.ext4 {}", out.display());
+}
+
+/// Mounts the bundle disk (the second virtio disk) at /run/bundles.
+fn mount_bundles(machine: &mut Machine) -> Result<(), String> {
+    let (status, out) = machine.run(
+        "mountpoint -q /run/bundles || { mkdir -p /run/bundles && mount -o ro /dev/vdb /run/bundles; }",
+    );
+    expect(status == 0, || {
+        format!("cannot mount the bundle disk: {out}")
+    })
+}
+
+/// `rauc install` of a bundle on the bundle disk, to the end.
+fn install(machine: &mut Machine, bundle: &str) -> Result<(), String> {
+    mount_bundles(machine)?;
+    let (status, out) = machine
+        .try_run(
+            &format!("rauc install /run/bundles/{bundle}"),
+            Duration::from_secs(900),
+        )
+        .ok_or_else(|| format!("rauc install {bundle} did not end within 900 s"))?;
+    expect(status == 0, || {
+        format!("rauc install {bundle} failed: {out}")
+    })?;
+    println!(
+        "    rauc install {bundle}: {}",
+        out.lines().last().unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// Waits for streamer-update-check.service to end its work at this boot
+/// (active: RemainAfterExit; or failed), within `within`.
+fn trial_ended(machine: &mut Machine, within: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let unit = machine.unit("streamer-update-check.service");
+        match unit.get("ActiveState").map(String::as_str) {
+            Some("active") => return Ok(()),
+            Some("failed") => return Err(format!("streamer-update-check failed: {unit:?}")),
+            _ if Instant::now() > deadline => {
+                return Err(format!(
+                    "streamer-update-check did not end within {within:?}: {unit:?}"
+                ));
+            }
+            _ => std::thread::sleep(Duration::from_secs(2)),
+        }
+    }
+}
+
+/// The slot state as the guest sees it: the command line's slot, the firmware
+/// files' os_prefix lines, the update record and `rauc status`.
+struct Slots {
+    cmdline: String,
+    config: String,
+    tryboot: String,
+    record: String,
+    rauc: String,
+}
+
+impl Slots {
+    fn read(machine: &mut Machine) -> Slots {
+        let mut read = |command: &str| machine.run(command).1;
+        Slots {
+            cmdline: read("cat /proc/cmdline"),
+            config: read("grep '^os_prefix=' /boot/config.txt"),
+            tryboot: read("grep '^os_prefix=' /boot/tryboot.txt"),
+            record: read("cat /boot/last-update.txt"),
+            rauc: read("rauc status"),
+        }
+    }
+
+    /// Running slot `slot` (its command line, RAUC agreeing) with config.txt
+    /// and tryboot.txt both naming it (no trial pending).
+    fn committed(&self, slot: &str) -> Result<(), String> {
+        let prefix = format!("os_prefix=slot-{}/", slot.to_lowercase());
+        let root = if slot == "A" { "vda2" } else { "vda3" };
+        expect(
+            self.cmdline.contains(&format!("rauc.slot={slot}"))
+                && self.cmdline.contains(&format!("root=/dev/{root}"))
+                && self.rauc.contains(&format!(
+                    "Booted from: rootfs.{} ({slot})",
+                    if slot == "A" { 0 } else { 1 }
+                ))
+                && self.config.trim() == prefix
+                && self.tryboot.trim() == prefix,
+            || format!("not running and committed to slot {slot}: {self}"),
+        )
+    }
+}
+
+impl std::fmt::Display for Slots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "/proc/cmdline: {}; config.txt: {}; tryboot.txt: {}; last-update.txt:\n{}\nrauc status:\n{}",
+            self.cmdline.trim(),
+            self.config.trim(),
+            self.tryboot.trim(),
+            self.record.trim(),
+            self.rauc.trim()
+        )
+    }
+}
+
+/// Waits for the first frame of a (re)started machine and its command
+/// channel, then 10 more frames that ffprobe decodes.
+fn streams_again(machine: &mut Machine, work: &Path, name: &str) -> Result<(), String> {
+    let viewer = machine.address(machine.port_8080);
+    first_frame(
+        viewer,
+        machine.powered_on + BOOT_TIMEOUT,
+        &work.join(format!("{name}-first.h264")),
+        None,
+    )
+    .ok_or_else(|| format!("no frame within {BOOT_TIMEOUT:?} of power-on"))?;
+    machine.wait_for_control();
+    watch(
+        viewer,
+        10,
+        Duration::from_secs(120),
+        &work.join(format!("{name}.h264")),
+        None,
+    )
+    .map(|_| ())
+}
+
+/// The trial's time limit in the test system (assemble's drop-in).
+const TRIAL_TIMEOUT: Duration = Duration::from_secs(90);
+
+#[test]
+#[ignore = "needs the assembled disk and qemu-system-aarch64; run by `make test-boot`"]
+fn the_appliance_updates_itself() {
+    if !support::netns::isolated("the_appliance_updates_itself") {
+        return;
+    }
+    let env = BootEnv::read();
+    let work = env.disk.parent().unwrap().join("run-update");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(work.join("bundles")).unwrap();
+    let mut checks = Checks::default();
+
+    // The bundles, made here from the assembled root: slot A's own image
+    // (good), and one whose streamer never becomes ready (bad).
+    let made = Instant::now();
+    make_bundle(
+        &env,
+        &env.rootfs,
+        "boot-test-2",
+        &work.join("bundles/good.raucb"),
+    );
+    let broken = broken_image(&env, &work);
+    make_bundle(
+        &env,
+        &broken,
+        "boot-test-3-broken",
+        &work.join("bundles/bad.raucb"),
+    );
+    let _ = std::fs::remove_file(&broken);
+    let bundles = work.join("bundles.img");
+    bundle_disk(&work.join("bundles"), &bundles);
+    std::fs::remove_dir_all(work.join("bundles")).unwrap();
+    println!("update: bundles made in {:.0?}", made.elapsed());
+
+    let (mut machine, disk) = Machine::boot(
+        &env,
+        &work,
+        "update",
+        |udp| network_toml() + GOOD_TOML + &webrtc_toml(udp),
+        None,
+        Some(&bundles),
+    );
+
+    // ---- 13: slot A installs a good bundle into B, tries it, keeps it.
+    let good = (|| {
+        streams_again(&mut machine, &work, "update-a")?;
+        Slots::read(&mut machine).committed("A")?;
+        let started = Instant::now();
+        install(&mut machine, "good.raucb")?;
+        println!("    installed in {:.0?}", started.elapsed());
+        // The post-install handler restarts the device by itself.
+        machine.restart(Duration::from_secs(120))?;
+        let trial = machine.loaded.clone();
+        expect(
+            trial.file == "tryboot.txt" && trial.os_prefix == "slot-b/",
+            || {
+                format!(
+                    "after the install the firmware started {trial:?}, not tryboot.txt's slot-b/"
+                )
+            },
+        )?;
+        streams_again(&mut machine, &work, "update-b")?;
+        trial_ended(&mut machine, TRIAL_TIMEOUT + Duration::from_secs(60))?;
+        let slots = Slots::read(&mut machine);
+        slots.committed("B")?;
+        expect(
+            slots.record.contains("result=updated")
+                && slots.record.contains("version=boot-test-2")
+                && slots.record.contains("slot=B"),
+            || format!("last-update.txt does not say boot-test-2 updated slot B: {slots}"),
+        )?;
+        // A plain restart stays on B (config.txt).
+        // The channel may go before it answers.
+        let _ = machine.try_run("systemctl --no-block reboot", Duration::from_secs(10));
+        machine.restart(Duration::from_secs(120))?;
+        let plain = machine.loaded.clone();
+        expect(
+            plain.file == "config.txt" && plain.os_prefix == "slot-b/",
+            || format!("a plain restart started {plain:?}, not config.txt's slot-b/"),
+        )?;
+        streams_again(&mut machine, &work, "update-b-again")?;
+        Slots::read(&mut machine).committed("B")
+    })();
+    let good_ok = good.is_ok();
+    checks.check(
+        "13. update: slot A installs a signed bundle; the device restarts by itself into slot B's trial \
+         (tryboot.txt), commits it (config.txt slot-b/, last-update.txt updated, rauc booted B), \
+         stays on B after a plain restart and streams",
+        good,
+    );
+
+    // ---- 15: the power goes while RAUC writes slot A; B stays the one.
+    let power_cut = (|| {
+        expect(good_ok, || {
+            "check 13 did not leave the device on slot B".to_owned()
+        })?;
+        mount_bundles(&mut machine)?;
+        let sectors = "awk '$3 == \"vda2\" { print $10 }' /proc/diskstats";
+        let before: u64 = machine.run(sectors).1.trim().parse().unwrap_or(0);
+        // In the background (setsid -f), off the command channel.
+        let (status, out) = machine
+            .run("setsid -f rauc install /run/bundles/bad.raucb > /run/cut.log 2>&1 < /dev/null");
+        expect(status == 0, || format!("cannot start rauc install: {out}"))?;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let progress =
+            "busctl get-property de.pengutronix.rauc / de.pengutronix.rauc.Installer Progress";
+        // Cut once RAUC says it copies the image into slot A (rootfs.0) and
+        // 8 MiB of it reached the partition.
+        let at_cut = loop {
+            let (_, now) = machine.run(&format!("{progress}; {sectors}"));
+            let written = now
+                .lines()
+                .last()
+                .and_then(|l| l.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+                .saturating_sub(before);
+            // The step's own message (its end adds " done.").
+            if now.contains("\"Copying image to rootfs.0\"") && written >= 16384 {
+                break format!(
+                    "{} ({} MiB written)",
+                    now.lines().next().unwrap_or_default(),
+                    written / 2048
+                );
+            }
+            if Instant::now() > deadline {
+                let (_, log) = machine.run("cat /run/cut.log");
+                return Err(format!(
+                    "RAUC was not seen writing slot A within 300 s: {now}; {log}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        machine.power_cut();
+        println!("    power cut while RAUC reported {at_cut}");
+        let (config, tryboot) = (
+            os_prefix_on(&disk, "config.txt"),
+            os_prefix_on(&disk, "tryboot.txt"),
+        );
+        expect(config == "slot-b/" && tryboot == "slot-b/", || {
+            format!("after the cut config.txt says {config}, tryboot.txt {tryboot}: the half-written slot A could be started")
+        })?;
+        let loaded = machine.loaded.clone();
+        expect(
+            loaded.file == "config.txt" && loaded.os_prefix == "slot-b/",
+            || format!("after the cut the firmware started {loaded:?}"),
+        )?;
+        streams_again(&mut machine, &work, "update-after-cut")?;
+        trial_ended(&mut machine, TRIAL_TIMEOUT)?;
+        Slots::read(&mut machine).committed("B")
+    })();
+    let cut_ok = power_cut.is_ok();
+    checks.check(
+        "15. update: the power cut while RAUC writes slot A leaves config.txt and tryboot.txt on slot B, \
+         which the next start boots and streams",
+        power_cut,
+    );
+
+    // ---- 14: a bundle whose streamer never becomes ready goes back by itself.
+    let bad = (|| {
+        expect(cut_ok, || {
+            "check 15 did not leave the device on slot B".to_owned()
+        })?;
+        install(&mut machine, "bad.raucb")?;
+        machine.restart(Duration::from_secs(120))?;
+        let trial = machine.loaded.clone();
+        expect(
+            trial.file == "tryboot.txt" && trial.os_prefix == "slot-a/",
+            || {
+                format!(
+                    "after the install the firmware started {trial:?}, not tryboot.txt's slot-a/"
+                )
+            },
+        )?;
+        // The trial gives up after TRIAL_TIMEOUT and restarts plainly.
+        machine.restart(BOOT_TIMEOUT + TRIAL_TIMEOUT + Duration::from_secs(120))?;
+        let back = machine.loaded.clone();
+        expect(
+            back.file == "config.txt" && back.os_prefix == "slot-b/",
+            || {
+                format!("after the failed trial the firmware started {back:?}, not config.txt's slot-b/")
+            },
+        )?;
+        streams_again(&mut machine, &work, "update-rolled-back")?;
+        trial_ended(&mut machine, TRIAL_TIMEOUT)?;
+        let slots = Slots::read(&mut machine);
+        slots.committed("B")?;
+        expect(
+            slots.record.contains("result=rolled-back")
+                && slots.record.contains("version=boot-test-3-broken")
+                && slots.record.contains("slot=A"),
+            || format!("last-update.txt does not say the broken version was rolled back: {slots}"),
+        )
+    })();
+    checks.check(
+        "14. update: a bundle whose streamer never becomes ready is tried (tryboot.txt, slot A), \
+         given up after TRIAL_TIMEOUT, and the device restarts by itself into slot B, streaming; \
+         last-update.txt says rolled-back",
+        bad,
+    );
+    machine.power_off();
+    println!("summary:\n{}", checks.summary());
+    assert!(
+        checks.failed.is_empty(),
+        "{} update check(s) failed:\n{}",
         checks.failed.len(),
         checks.failed.join("\n")
     );

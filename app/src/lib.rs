@@ -19,6 +19,7 @@ pub mod service;
 pub mod setup;
 pub mod snapshot;
 pub mod source;
+pub mod update;
 pub mod v4l2;
 pub mod web;
 pub mod webrtc;

@@ -534,6 +534,10 @@ async fn serve(
             }
         }
     };
+    let updates = streamer::update::Updates::on_dbus(
+        &report.path.clone(),
+        config.update.allow_without_password,
+    );
     let state = web::AppState {
         hub: hub.clone(),
         config: Arc::new(report),
@@ -543,6 +547,7 @@ async fn serve(
         whep,
         rtsp: rtsp.clone(),
         tls,
+        updates,
     };
     let listeners = std::iter::once(web::connections::Listener::plain(listener))
         .chain(https)

@@ -451,8 +451,8 @@ fn default_toml_documents_every_key() {
             keys += 1;
         }
     }
-    // network, server, webrtc, rtsp, camera, encoder, image, gpio, log
-    assert_eq!(keys, 8 + 11 + 3 + 3 + 4 + 7 + 5 + 13 + 1 + 1);
+    // network, server, access, webrtc, rtsp, camera, encoder, image, gpio, update, log
+    assert_eq!(keys, 8 + 11 + 3 + 3 + 4 + 7 + 5 + 13 + 1 + 1 + 1);
     // The optional key is shown, commented out, with an example that works.
     assert!(text.contains("\n# file = \"/boot/video.h264\"\n"));
     let uncommented = text.replace("\n# file = ", "\nfile = ");

@@ -29,6 +29,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("service", 4),
     ("setup", 4),
     ("snapshot", 4),
+    // Updates through RAUC: the [update] section, and the password's state.
+    ("update", 4),
     // WebRTC: a consumer of the hub that speaks the WebSocket protocol's JSON
     // messages on its data channel.
     ("webrtc", 5),

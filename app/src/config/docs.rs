@@ -319,7 +319,7 @@ mod tests {
             names,
             [
                 "network", "server", "access", "webrtc", "rtsp", "camera", "encoder", "image",
-                "gpio", "log"
+                "gpio", "update", "log"
             ]
         );
         let camera: Vec<_> = schema

@@ -89,6 +89,10 @@ pub struct Config {
     pub image: ImageConfig,
     /// Raspberry Pi GPIO pins.
     pub gpio: GpioConfig,
+    /// Updates: a signed update bundle (.raucb) installed from the update page
+    /// (/update.html) or `POST /api/update`, into the other half of the card; the
+    /// device restarts into it and goes back by itself if it does not come up.
+    pub update: UpdateConfig,
     /// What the streamer writes to its log (the journal, or standard error).
     pub log: LogConfig,
 }
@@ -728,6 +732,17 @@ pub struct GpioConfig {
     /// at least one viewer watches. Not set: no LED.
     #[schemars(example = &17)]
     pub privacy_led: Option<u8>,
+}
+
+/// Updates through the web server (`crate::update`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdateConfig {
+    /// Allow installing updates from the web page without a password. Without
+    /// one (access.password empty), anyone on the network could replace the
+    /// device's software, so updates are refused until a password is set, unless
+    /// this is true. With a password, only who knows it may update.
+    pub allow_without_password: bool,
 }
 
 /// Logging.

@@ -16,6 +16,7 @@ use crate::hub::{
 };
 use crate::probe::ProbeReport;
 use crate::rtsp::RtspService;
+use crate::update::UpdateSummary;
 use crate::webrtc::whep::Whep;
 
 /// Video older than this makes `/healthz` unhealthy.
@@ -45,6 +46,10 @@ pub struct Status {
     /// HTTPS: whether it is served, on which port, until when the certificate
     /// is valid, and why not when `server.tls_cert` is set but HTTPS is not served.
     pub tls: TlsStatus,
+    /// Updates: whether they can be installed here, the slot running now (`A`
+    /// or `B`), the image's version, and the last update's result
+    /// (`last-update.txt`).
+    pub update: UpdateSummary,
     /// How the configuration file was read, and its errors.
     pub config: ConfigReport,
     /// The hardware: Raspberry Pi model, hardware encoder, cameras, notes, and the
@@ -217,6 +222,8 @@ pub struct Services {
     pub access: AccessStatus,
     /// HTTPS.
     pub tls: TlsStatus,
+    /// Updates.
+    pub update: UpdateSummary,
 }
 
 impl Status {
@@ -234,6 +241,7 @@ impl Status {
             rtsp,
             access,
             tls,
+            update,
         } = services;
         device.nodes.retain(|node| node.role.is_some());
         Status {
@@ -260,6 +268,7 @@ impl Status {
             rtsp,
             access,
             tls,
+            update,
             config,
             device,
         }
@@ -285,6 +294,7 @@ pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Json<Sta
             rtsp,
             access: AccessStatus::of(&app.access),
             tls: app.tls.clone(),
+            update: app.updates.summary().await,
         },
     ))
 }
@@ -383,6 +393,7 @@ mod tests {
                 rtsp,
                 access,
                 tls: TlsStatus::off(),
+                update: UpdateSummary::default(),
             },
         );
         let json = serde_json::to_value(&status).unwrap();

@@ -16,7 +16,8 @@
 //! - **Timers**: a request's head must arrive within [`HEADER_TIMEOUT`] of the
 //!   connection's start or of the previous response (hyper's header-read timer,
 //!   which is also the keep-alive idle timer), in at most [`MAX_HEAD_BYTES`]; a
-//!   request body is limited to [`MAX_BODY_BYTES`]; a client that accepts no data
+//!   request body is limited to [`MAX_BODY_BYTES`] (but an update bundle's, which
+//!   its endpoint bounds); a client that accepts no data
 //!   for [`WRITE_STALL_TIMEOUT`] is closed; and the kernel drops a connection
 //!   whose peer has not acknowledged data for [`TCP_USER_TIMEOUT`] (a half-open
 //!   one). After the WebSocket upgrade the header timer no longer applies (a
@@ -62,8 +63,9 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// with 431 and the connection closed. Browsers send 1-2 KiB here (this device
 /// sets no cookies).
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// Most bytes of a request body; more is answered with 413. No endpoint takes a
-/// body.
+/// Most bytes of a request body; more is answered with 413. Only
+/// `POST /api/update` takes more (an update bundle): it bounds its body itself
+/// (`crate::update::http`).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// A client that accepts no data for this long is closed (an HTTP response it
 /// stopped reading; a WebSocket viewer is closed sooner by its session).
@@ -662,9 +664,17 @@ async fn serve_connection<I>(
 {
     let io = TokioIo::new(io);
     let requests = slot.clone();
-    let app = RequestBodyLimit::new(app, MAX_BODY_BYTES);
+    let limited = RequestBodyLimit::new(app.clone(), MAX_BODY_BYTES);
+    // The update bundle's endpoint bounds its body by the free space itself (a
+    // path spelled otherwise gets the small limit).
+    let unlimited = RequestBodyLimit::new(app, usize::MAX);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         requests.requested();
+        let app = if request.uri().path() == crate::update::http::PATH {
+            &unlimited
+        } else {
+            &limited
+        };
         request.extensions_mut().insert(ConnectInfo(remote));
         request.extensions_mut().insert(scheme);
         // The router is always ready (axum's documentation), so calling it

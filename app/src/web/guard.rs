@@ -7,8 +7,9 @@
 //!   answers to ([`Guard::answers_to`]), else 421 Misdirected Request naming
 //!   `server.allowed_hosts`. A web page that points a name of its own at the device
 //!   is then turned away, so it cannot read `/api/status` or the stream.
-//! - **Origin**: a WebSocket upgrade from a browser page (an `Origin` header) must
-//!   come from a page under one of those names, else 403. Clients that are not
+//! - **Origin**: a WebSocket upgrade, a WHEP request, a login and an update
+//!   (`POST /api/update`) from a browser page (an `Origin` header) must come from
+//!   a page under one of those names, else 403. Clients that are not
 //!   browsers send no `Origin` and pass.
 //! - **Paths**: no dotfiles (a segment starting with `.`, percent-encoded or not,
 //!   is 404) and no empty segments (`//js` is served as `/js`), so a redirect can
@@ -161,7 +162,7 @@ impl Guard {
     /// Checks a request, and may rewrite its path (repeated slashes made one).
     fn admit(&self, request: &mut Request) -> Result<(), Refusal> {
         self.check_host(request)?;
-        self.check_origin(request.uri().path(), request.headers())?;
+        self.check_origin(request.method(), request.uri().path(), request.headers())?;
         let path = request.uri().path();
         if has_dot_segment(path) {
             return Err(Refusal::NotFound);
@@ -202,11 +203,19 @@ impl Guard {
     /// a page elsewhere could send without a CORS preflight) that names the page
     /// it comes from must come from a page of a name the device answers to (any
     /// port).
-    fn check_origin(&self, path: &str, headers: &HeaderMap) -> Result<(), Refusal> {
+    fn check_origin(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<(), Refusal> {
         let whep = path == "/whep" || path.starts_with("/whep/");
         // Login and logout from a page elsewhere (login CSRF) are refused too.
         let login = path == "/login" || path == "/logout";
-        if !is_websocket_upgrade(headers) && !whep && !login {
+        // And an update: a page elsewhere must never make the device install
+        // software (a form can post any body without a CORS preflight).
+        let update = path == crate::update::http::PATH && method != Method::GET;
+        if !is_websocket_upgrade(headers) && !whep && !login && !update {
             return Ok(());
         }
         let Some(origin) = headers.get(header::ORIGIN) else {

@@ -6,6 +6,7 @@
 //! - `POST /whep`, `/whep/<id>`: [`crate::webrtc::whep`], WebRTC viewers.
 //! - `GET /snapshot.jpg`: [`crate::snapshot::http`], the current picture as a JPEG.
 //! - [`api`]: `GET /api/status` and `GET /healthz`.
+//! - `GET`/`POST /api/update`: [`crate::update::http`], updates through RAUC.
 //! - [`login`]: the browser's login page, `POST /login` and `POST /logout`.
 //! - [`metrics`]: `GET /metrics`, Prometheus text format.
 //! - [`static_files`]: the player from `server.web_root`.
@@ -56,6 +57,20 @@ pub struct AppState {
     pub rtsp: crate::rtsp::RtspService,
     /// HTTPS: served or not, and why.
     pub tls: tls::TlsStatus,
+    /// Updates through RAUC (`/api/update`).
+    pub updates: crate::update::Updates,
+}
+
+impl FromRef<AppState> for crate::update::Updates {
+    fn from_ref(state: &AppState) -> crate::update::Updates {
+        state.updates.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<crate::access::Access> {
+    fn from_ref(state: &AppState) -> Arc<crate::access::Access> {
+        state.access.clone()
+    }
 }
 
 impl FromRef<AppState> for crate::webrtc::whep::Whep {
@@ -97,6 +112,10 @@ pub fn router(state: AppState, web_root: PathBuf) -> Router {
         )
         .route("/whep/{id}", any(crate::webrtc::whep::resource))
         .route("/api/status", get(api::status))
+        .route(
+            crate::update::http::PATH,
+            get(crate::update::http::get).post(crate::update::http::post),
+        )
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::metrics))
         .route("/snapshot.jpg", get(crate::snapshot::http::get))

@@ -169,6 +169,16 @@ impl TestServer {
             whep: streamer::webrtc::whep::Whep::Off("no WebRTC in these tests".into()),
             rtsp: streamer::rtsp::RtspService::Off("no RTSP in these tests".into()),
             tls: web::tls::TlsStatus::off(),
+            updates: streamer::update::Updates::new(
+                Box::new(streamer::update::rauc::NoRauc(
+                    "no RAUC in these tests".into(),
+                )),
+                streamer::update::Paths::new(
+                    std::path::Path::new("/nonexistent/streamer.toml"),
+                    |_| None,
+                ),
+                false,
+            ),
         };
         // Many viewers come from this one address: no per-address limit here.
         let connections = Connections::new(ConnectionLimits {

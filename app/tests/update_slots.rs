@@ -510,6 +510,15 @@ fn bundle(rootfs: &Path, compatible: &str, version: &str, key: &(PathBuf, PathBu
     assert!(run.status.success(), "{}", text(&run));
 }
 
+/// `rauc info` on `bundle`, its signature checked against `keyring`.
+fn rauc_info(keyring: &Path, bundle: &Path) -> Output {
+    rauc(&[
+        "info",
+        &format!("--keyring={}", keyring.display()),
+        bundle.to_str().unwrap(),
+    ])
+}
+
 fn rauc(args: &[&str]) -> Output {
     Command::new("rauc")
         .args(args)
@@ -566,11 +575,7 @@ fn rauc_accepts_our_bundles_and_system_conf_and_refuses_another_key() {
     let raucb = card.path().join("update.raucb");
     bundle(&rootfs, "streamer-test", "3.1.4", &key, &raucb);
 
-    let info = rauc(&[
-        "info",
-        &format!("--keyring={}", key.1.display()),
-        raucb.to_str().unwrap(),
-    ]);
+    let info = rauc_info(&key.1, &raucb);
     assert!(info.status.success(), "{}", text(&info));
     let shown = String::from_utf8_lossy(&info.stdout);
     assert!(shown.contains("'streamer-test'"), "{shown}");
@@ -578,11 +583,7 @@ fn rauc_accepts_our_bundles_and_system_conf_and_refuses_another_key() {
     assert!(shown.contains("verity"), "{shown}");
     assert!(shown.contains("NOT FOR RELEASE"), "{shown}");
 
-    let refused = rauc(&[
-        "info",
-        &format!("--keyring={}", other.1.display()),
-        raucb.to_str().unwrap(),
-    ]);
+    let refused = rauc_info(&other.1, &raucb);
     assert!(
         !refused.status.success(),
         "another key's keyring accepted it: {}",
@@ -822,11 +823,7 @@ fn make_bundle_signs_the_built_image_with_the_key_it_trusts() {
     let run = make_bundle(&key.1);
     assert!(run.status.success(), "{}", text(&run));
     let raucb = out.join("streamer-rpi4-v1.4.0-2-gabcdef0.raucb");
-    let info = rauc(&[
-        "info",
-        &format!("--keyring={}", key.1.display()),
-        raucb.to_str().unwrap(),
-    ]);
+    let info = rauc_info(&key.1, &raucb);
     assert!(info.status.success(), "{}", text(&info));
     let shown = String::from_utf8_lossy(&info.stdout);
     assert!(shown.contains("'streamer-rpi4'"), "{shown}");

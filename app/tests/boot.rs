@@ -47,11 +47,15 @@
 //!
 //!
 //! The updates (`the_appliance_updates_itself`, with bundles made here by
-//! `.ci/bundle` from slot A's image, on a read-only second disk):
-//! 13. slot A installs a good bundle: the device restarts by itself into slot
-//!     B's trial (tryboot.txt), the trial check commits it (config.txt says
-//!     slot-b/, last-update.txt "updated", RAUC booted B), a plain restart
-//!     stays on B, video flows;
+//! `.ci/bundle` from slot A's image: the good one uploaded over HTTP, the bad
+//! one on a read-only second disk, as a USB stick would bring it):
+//! 13. the owner uploads a good bundle to slot A's streamer (curl, `POST
+//!     /api/update` with the password, through qemu's forward) while a viewer
+//!     keeps getting frames, through the upload and RAUC's install; the device
+//!     restarts by itself into slot B's trial (tryboot.txt), the trial check
+//!     commits it (config.txt says slot-b/, last-update.txt "updated", RAUC
+//!     booted B, `/api/status` says so), a plain restart stays on B, video
+//!     flows;
 //! 14. a bundle whose streamer never becomes ready is tried in slot A, given up
 //!     after the trial's limit, and the device restarts by itself into slot B,
 //!     streaming; last-update.txt says "rolled-back";
@@ -1480,9 +1484,9 @@ fn broken_image(env: &BootEnv, work: &Path) -> PathBuf {
     image
 }
 
-/// The bundles on a disk of their own (ext4, attached read-only), as a USB
-/// stick would bring them: qemu's serial and network paths would carry a few
-/// hundred megabytes slowly, and the guest's /run is too small to hold them.
+/// The bundles installed with `rauc install` on a disk of their own (ext4,
+/// attached read-only), as a USB stick would bring them (check 13's comes
+/// over HTTP instead).
 fn bundle_disk(dir: &Path, out: &Path) {
     let bytes: u64 = std::fs::read_dir(dir)
         .unwrap()
@@ -1604,13 +1608,18 @@ impl std::fmt::Display for Slots {
 
 /// Waits for the first frame of a (re)started machine and its command
 /// channel, then 10 more frames that ffprobe decodes.
-fn streams_again(machine: &mut Machine, work: &Path, name: &str) -> Result<(), String> {
+fn streams_again(
+    machine: &mut Machine,
+    work: &Path,
+    name: &str,
+    authorization: Option<&str>,
+) -> Result<(), String> {
     let viewer = machine.address(machine.port_8080);
     first_frame(
         viewer,
         machine.powered_on + BOOT_TIMEOUT,
         &work.join(format!("{name}-first.h264")),
-        None,
+        authorization,
     )
     .ok_or_else(|| format!("no frame within {BOOT_TIMEOUT:?} of power-on"))?;
     machine.wait_for_control();
@@ -1619,9 +1628,121 @@ fn streams_again(machine: &mut Machine, work: &Path, name: &str) -> Result<(), S
         10,
         Duration::from_secs(120),
         &work.join(format!("{name}.h264")),
-        None,
+        authorization,
     )
     .map(|_| ())
+}
+
+/// The owner's password on the updating machine: `POST /api/update` needs one.
+const UPDATE_PASSWORD: &str = "update test passphrase";
+
+fn update_access_toml() -> String {
+    format!("\n[access]\npassword = \"{UPDATE_PASSWORD}\"\n")
+}
+
+/// A JSON answer of the streamer's on the forwarded port 8080, with `basic`.
+fn api_json(machine: &Machine, path: &str, basic: &str) -> Result<serde_json::Value, String> {
+    let (code, body) = http_get_with(
+        machine.address(machine.port_8080),
+        path,
+        &format!("Authorization: {basic}\r\n"),
+    );
+    expect(code == 200, || {
+        format!("GET {path} answered {code}: {body}")
+    })?;
+    serde_json::from_str(&body).map_err(|e| format!("GET {path}: not JSON ({e}): {body}"))
+}
+
+/// The owner's way: curl (a client nobody here wrote) sends `bundle` to
+/// `POST /api/update` through qemu's forward, with the password, while a
+/// viewer keeps watching; then `GET /api/update` is followed until RAUC's
+/// install ended well, the viewer still getting frames. The device restarts
+/// by itself afterwards (the post-install handler).
+fn upload(machine: &mut Machine, work: &Path, bundle: &Path, basic: &str) -> Result<(), String> {
+    let viewer = machine.address(machine.port_8080);
+    let (_, free) = machine.run("df -k --output=avail /run/streamer-update | tail -n 1");
+    let size = std::fs::metadata(bundle).map_err(|e| e.to_string())?.len();
+    println!(
+        "    bundle {} MiB; the guest's /run/streamer-update has {} MiB free",
+        size >> 20,
+        free.trim().parse::<u64>().unwrap_or(0) >> 10
+    );
+    let curl = Command::new("curl")
+        .args(["-sS", "--max-time", "900", "-X", "POST"])
+        .args(["-H", &format!("Authorization: {basic}")])
+        .args([
+            "-H",
+            "Content-Type: application/octet-stream",
+            "-H",
+            "Expect:",
+        ])
+        .arg("--upload-file")
+        .arg(bundle)
+        .args(["-o", "-", "-w", "\n%{http_code}"])
+        .arg(format!("http://{viewer}/api/update"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run curl: {e}"))?;
+    // Video flows while the bundle arrives.
+    let during = watch(
+        viewer,
+        20,
+        Duration::from_secs(180),
+        &work.join("update-during-upload.h264"),
+        Some(basic),
+    );
+    let output = curl.wait_with_output().map_err(|e| e.to_string())?;
+    during.map_err(|e| format!("the viewer stalled during the upload: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let (body, code) = text.trim_end().rsplit_once('\n').unwrap_or(("", &text));
+    expect(output.status.success() && code == "202", || {
+        format!(
+            "POST /api/update answered {code}: {body} {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    // RAUC installs; the viewer goes on.
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let mut watched = false;
+    loop {
+        let report = match api_json(machine, "/api/update", basic) {
+            Ok(report) => report,
+            // The handler restarts the device 5 s after a good install: the
+            // answer may be gone before it was read. The restart into slot
+            // B's trial, checked next, says how it ended.
+            Err(error) if watched => {
+                println!("    the device went to restart before the result was read ({error})");
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        let upload = &report["upload"];
+        if upload["phase"] == "finished" {
+            expect(upload["ok"] == true, || {
+                format!("RAUC did not install the uploaded bundle: {report}")
+            })?;
+            expect(watched, || {
+                "the install ended before the viewer's frames were counted".to_owned()
+            })?;
+            return Ok(());
+        }
+        expect(Instant::now() < deadline, || {
+            format!("the install did not end within 900 s: {report}")
+        })?;
+        if !watched && upload["phase"] == "installing" {
+            watch(
+                viewer,
+                10,
+                Duration::from_secs(180),
+                &work.join("update-during-install.h264"),
+                Some(basic),
+            )
+            .map_err(|e| format!("the viewer stalled while RAUC installed: {e}"))?;
+            watched = true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// The trial's time limit in the test system (assemble's drop-in).
@@ -1642,12 +1763,10 @@ fn the_appliance_updates_itself() {
     // The bundles, made here from the assembled root: slot A's own image
     // (good), and one whose streamer never becomes ready (bad).
     let made = Instant::now();
-    make_bundle(
-        &env,
-        &env.rootfs,
-        "boot-test-2",
-        &work.join("bundles/good.raucb"),
-    );
+    // The good one is uploaded from here (check 13); the bad one is
+    // installed from the bundle disk.
+    let good_bundle = work.join("good.raucb");
+    make_bundle(&env, &env.rootfs, "boot-test-2", &good_bundle);
     let broken = broken_image(&env, &work);
     make_bundle(
         &env,
@@ -1665,18 +1784,20 @@ fn the_appliance_updates_itself() {
         &env,
         &work,
         "update",
-        |udp| network_toml() + GOOD_TOML + &webrtc_toml(udp),
+        |udp| network_toml() + GOOD_TOML + &webrtc_toml(udp) + &update_access_toml(),
         None,
         Some(&bundles),
     );
+    let basic = streamer::access::credentials::basic_header("streamer", UPDATE_PASSWORD);
+    let auth = Some(basic.as_str());
 
     // ---- 13: slot A installs a good bundle into B, tries it, keeps it.
     let good = (|| {
-        streams_again(&mut machine, &work, "update-a")?;
+        streams_again(&mut machine, &work, "update-a", auth)?;
         Slots::read(&mut machine).committed("A")?;
         let started = Instant::now();
-        install(&mut machine, "good.raucb")?;
-        println!("    installed in {:.0?}", started.elapsed());
+        upload(&mut machine, &work, &good_bundle, &basic)?;
+        println!("    uploaded and installed in {:.0?}", started.elapsed());
         // The post-install handler restarts the device by itself.
         machine.restart(Duration::from_secs(120))?;
         let trial = machine.loaded.clone();
@@ -1688,7 +1809,7 @@ fn the_appliance_updates_itself() {
                 )
             },
         )?;
-        streams_again(&mut machine, &work, "update-b")?;
+        streams_again(&mut machine, &work, "update-b", auth)?;
         trial_ended(&mut machine, TRIAL_TIMEOUT + Duration::from_secs(60))?;
         let slots = Slots::read(&mut machine);
         slots.committed("B")?;
@@ -1697,6 +1818,15 @@ fn the_appliance_updates_itself() {
                 && slots.record.contains("version=boot-test-2")
                 && slots.record.contains("slot=B"),
             || format!("last-update.txt does not say boot-test-2 updated slot B: {slots}"),
+        )?;
+        // The streamer says so too.
+        let status = api_json(&machine, "/api/status", &basic)?;
+        let update = &status["update"];
+        expect(
+            update["slot"] == "B"
+                && update["last"]["result"] == "updated"
+                && update["last"]["version"] == "boot-test-2",
+            || format!("/api/status update does not say slot B, boot-test-2 updated: {update}"),
         )?;
         // A plain restart stays on B (config.txt).
         // The channel may go before it answers.
@@ -1707,13 +1837,13 @@ fn the_appliance_updates_itself() {
             plain.file == "config.txt" && plain.os_prefix == "slot-b/",
             || format!("a plain restart started {plain:?}, not config.txt's slot-b/"),
         )?;
-        streams_again(&mut machine, &work, "update-b-again")?;
+        streams_again(&mut machine, &work, "update-b-again", auth)?;
         Slots::read(&mut machine).committed("B")
     })();
     let good_ok = good.is_ok();
     checks.check(
-        "13. update: slot A installs a signed bundle; the device restarts by itself into slot B's trial \
-         (tryboot.txt), commits it (config.txt slot-b/, last-update.txt updated, rauc booted B), \
+        "13. update: a signed bundle uploaded to slot A's POST /api/update installs while video flows; \
+         the device restarts by itself into slot B's trial (tryboot.txt), commits it (config.txt slot-b/, last-update.txt updated, rauc booted B), \
          stays on B after a plain restart and streams",
         good,
     );
@@ -1773,7 +1903,7 @@ fn the_appliance_updates_itself() {
             loaded.file == "config.txt" && loaded.os_prefix == "slot-b/",
             || format!("after the cut the firmware started {loaded:?}"),
         )?;
-        streams_again(&mut machine, &work, "update-after-cut")?;
+        streams_again(&mut machine, &work, "update-after-cut", auth)?;
         trial_ended(&mut machine, TRIAL_TIMEOUT)?;
         Slots::read(&mut machine).committed("B")
     })();
@@ -1809,7 +1939,7 @@ fn the_appliance_updates_itself() {
                 format!("after the failed trial the firmware started {back:?}, not config.txt's slot-b/")
             },
         )?;
-        streams_again(&mut machine, &work, "update-rolled-back")?;
+        streams_again(&mut machine, &work, "update-rolled-back", auth)?;
         trial_ended(&mut machine, TRIAL_TIMEOUT)?;
         let slots = Slots::read(&mut machine);
         slots.committed("B")?;

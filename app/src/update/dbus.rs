@@ -269,9 +269,14 @@ fn classify(error: &zbus::Error, bus: &str) -> RaucError {
     match name.as_deref() {
         Some(
             "org.freedesktop.DBus.Error.ServiceUnknown"
-            | "org.freedesktop.DBus.Error.NameHasNoOwner"
-            | "org.freedesktop.DBus.Error.AccessDenied",
+            | "org.freedesktop.DBus.Error.NameHasNoOwner",
         ) => RaucError::Unavailable(format!("RAUC is not running on the D-Bus {bus} bus")),
+        // The bus's policy, not RAUC: the image's is
+        // /etc/dbus-1/system.d/streamer-rauc.conf.
+        Some("org.freedesktop.DBus.Error.AccessDenied") => RaucError::Unavailable(format!(
+            "the D-Bus {bus} bus does not let this user talk to RAUC \
+             (its policy: /etc/dbus-1/system.d/streamer-rauc.conf)"
+        )),
         Some(_) => match error {
             zbus::Error::MethodError(_, Some(message), _) => RaucError::Refused(message.clone()),
             zbus::Error::FDO(fdo) => RaucError::Refused(fdo.to_string()),
@@ -367,5 +372,34 @@ mod tests {
         );
         let wrong = OwnedValue::try_from(Value::from("x")).unwrap();
         assert_eq!(progress(&wrong), Progress::default());
+    }
+
+    #[test]
+    fn a_refusal_by_the_bus_policy_is_not_called_rauc_missing() {
+        let error = |name: &'static str| {
+            zbus::Error::MethodError(
+                zbus::names::OwnedErrorName::try_from(name).unwrap(),
+                Some("nope".into()),
+                zbus::message::Message::method_call("/", "Ping")
+                    .unwrap()
+                    .build(&())
+                    .unwrap(),
+            )
+        };
+        let denied = classify(&error("org.freedesktop.DBus.Error.AccessDenied"), "system");
+        assert!(
+            matches!(&denied, RaucError::Unavailable(m) if m.contains("streamer-rauc.conf")),
+            "{denied:?}"
+        );
+        let missing = classify(
+            &error("org.freedesktop.DBus.Error.ServiceUnknown"),
+            "system",
+        );
+        assert!(
+            matches!(&missing, RaucError::Unavailable(m) if m.contains("not running")),
+            "{missing:?}"
+        );
+        let refused = classify(&error("de.pengutronix.rauc.Error.Failed"), "system");
+        assert_eq!(refused, RaucError::Refused("nope".into()));
     }
 }

@@ -118,9 +118,9 @@ pub fn size_limit(free: u64) -> u64 {
 /// A bundle larger than there is room for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the bundle is too large: {} {} but there is room for {} (the update is kept in memory \
+    "the bundle is too large: {}{} but there is room for {} (the update is kept in memory \
      until it is installed; at most {} in any case)",
-    if *.at_least { "at least" } else { "" },
+    if *.at_least { "at least " } else { "" },
     megabytes(.size),
     megabytes(.limit),
     megabytes(&MAX_BUNDLE_BYTES)
@@ -248,6 +248,10 @@ mod tests {
         let text = error.to_string();
         assert!(text.contains("at least 6.0 MB"), "{text}");
         assert!(text.contains("room for 5.0 MB"), "{text}");
+        let text = check_size(6_000_000, false, 5_000_000)
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("too large: 6.0 MB but"), "{text}");
     }
 
     #[test]

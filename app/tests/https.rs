@@ -89,18 +89,13 @@ fn start(cert: &Path, key: &Path, env: &[(&str, &str)]) -> StreamerProcess {
     let key = key.to_str().unwrap();
     let web_root = support::repo_root().join("overlay/usr/share/streamer/www");
     let web_root = web_root.to_str().unwrap().to_owned();
-    let mut all = vec![
-        ("STREAMER_CAMERA__SOURCE", "test"),
-        ("STREAMER_CAMERA__WIDTH", "320"),
-        ("STREAMER_CAMERA__HEIGHT", "240"),
-        ("STREAMER_CAMERA__FRAMERATE", "15"),
-        ("STREAMER_RTSP__ENABLED", "false"),
-        ("STREAMER_WEBRTC__UDP_PORT", "0"),
+    let mut all = support::process::SMALL_TEST_PATTERN.to_vec();
+    all.extend([
         ("STREAMER_SERVER__TLS_CERT", cert),
         ("STREAMER_SERVER__TLS_KEY", key),
         ("STREAMER_SERVER__TLS_PORT", "0"),
         ("STREAMER_SERVER__WEB_ROOT", &web_root),
-    ];
+    ]);
     all.extend_from_slice(env);
     StreamerProcess::start(&binary(), Path::new("/nonexistent/streamer.toml"), &all)
 }

@@ -12,6 +12,18 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// The variables of a small, quick streamer for tests of its HTTP side: the
+/// test pattern at 320x240 and 15 fps, no RTSP, WebRTC on a UDP port of the
+/// system's choice. A test's own variables go after these (later ones win).
+pub const SMALL_TEST_PATTERN: [(&str, &str); 6] = [
+    ("STREAMER_CAMERA__SOURCE", "test"),
+    ("STREAMER_CAMERA__WIDTH", "320"),
+    ("STREAMER_CAMERA__HEIGHT", "240"),
+    ("STREAMER_CAMERA__FRAMERATE", "15"),
+    ("STREAMER_RTSP__ENABLED", "false"),
+    ("STREAMER_WEBRTC__UDP_PORT", "0"),
+];
+
 /// A running `streamer` process.
 pub struct StreamerProcess {
     child: Child,

@@ -5,11 +5,17 @@
 #
 #   ./loopback-only.sh node --test --test-concurrency=1
 #
-# Uses an unprivileged user namespace (unshare -r), so it works as root and, where the
-# kernel allows user namespaces, as anyone else.
+# As real root (CI) it makes only the network namespace (unshare --net): the
+# command stays real root, so the update test's `rauc service` can use loop
+# devices and mount bundles, which a user namespace forbids. As anyone else it
+# makes an unprivileged user namespace too (unshare --map-root-user), which works
+# where the kernel allows user namespaces.
 set -eu
 if [ "$#" -eq 0 ]; then
 	echo "usage: $0 COMMAND [ARG...]" >&2
 	exit 2
+fi
+if [ "$(id -u)" -eq 0 ]; then
+	exec unshare --net sh -c 'ip link set lo up && exec "$@"' loopback-only "$@"
 fi
 exec unshare --map-root-user --net sh -c 'ip link set lo up && exec "$@"' loopback-only "$@"

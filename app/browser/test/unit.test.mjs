@@ -9,6 +9,7 @@ import { backoffDelay, wsUrl } from '../../../overlay/usr/share/streamer/www/js/
 import { isKeyframe, nalUnits } from '../../../overlay/usr/share/streamer/www/js/h264.js';
 import { retrySeconds, safeNext, waitMessage } from '../../../overlay/usr/share/streamer/www/js/login.js';
 import { snapshotDate, snapshotName } from '../../../overlay/usr/share/streamer/www/js/ui.js';
+import { describe, errorMessage } from '../../../overlay/usr/share/streamer/www/js/update.js';
 import { capturedUsOf, sessionUrl, whepUrl } from '../../../overlay/usr/share/streamer/www/js/webrtc.js';
 
 const at = (href) => {
@@ -186,4 +187,22 @@ test("the login page's next stays on this server, and the brake's wait is whole 
   assert.equal(retrySeconds(-1), 0);
   assert.equal(retrySeconds(null), 0);
   assert.equal(waitMessage(12), 'Too many wrong passwords: try again in 12 s.');
+});
+
+test('the update page describes the running system and the last update, and a refusal in the server\'s words', () => {
+  const last = { result: 'updated', version: 'v2', slot: 'B', time: '2026-01-02T00:00:00Z', message: 'ok' };
+  assert.deepEqual(describe({ available: true, version: 'v2', rauc: { boot_slot: 'B' }, last }), {
+    running: 'v2, slot B',
+    last: 'updated · v2 · slot B · 2026-01-02T00:00:00Z · ok',
+  });
+  // Without RAUC the version is still known (os-release); the reason is said elsewhere.
+  assert.deepEqual(describe({ available: false, reason: 'updates are not available here: x', version: 'v1', last: null }), {
+    running: 'v1',
+    last: 'none',
+  });
+  assert.deepEqual(describe({ available: false }), { running: 'unknown', last: 'none' });
+  assert.deepEqual(describe({ last: { result: 'rolled-back' } }).last, 'rolled-back');
+  assert.equal(errorMessage(403, '{"error":"updates need a password"}'), 'updates need a password');
+  assert.equal(errorMessage(502, 'Bad Gateway\n'), 'Bad Gateway');
+  assert.equal(errorMessage(500, ''), 'the device answered 500');
 });

@@ -2,7 +2,11 @@
 // The update page (update.html): sends a RAUC bundle to POST /api/update with
 // the upload's progress, follows RAUC's install with GET /api/update, says
 // "restarting" while the device reboots into the new system, waits for it to
-// answer again and shows the last update's result (docs/protocol.md).
+// answer again and shows the last update's result (docs/protocol.md). A restart
+// ends every login session: a 401 sends to the login page, which comes back here,
+// and the page then says the device is back and how the update went.
+
+import { loginUrl } from './access.js';
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -15,9 +19,7 @@ const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 export function describe(report) {
   const slot = report?.rauc?.boot_slot ? `slot ${report.rauc.boot_slot}` : '';
   const version = report?.version ?? '';
-  const running = report?.available
-    ? [version, slot].filter(Boolean).join(', ') || 'unknown'
-    : (report?.reason ?? 'updates are not available here');
+  const running = [version, slot].filter(Boolean).join(', ') || 'unknown';
   const last = report?.last
     ? [report.last.result, report.last.version, report.last.slot && `slot ${report.last.slot}`,
       report.last.time, report.last.message].filter(Boolean).join(' · ')
@@ -38,9 +40,28 @@ export function errorMessage(status, text) {
   return text.trim() || `the device answered ${status}`;
 }
 
+/** The server answered 401: a password is set and this browser's session is gone. */
+export class LoginNeeded extends Error {
+  constructor() {
+    super('log in again');
+  }
+}
+
+/**
+ * Set (in this tab's sessionStorage) while the page goes to the login page after
+ * the device restarted: back here, the page says so.
+ */
+const RESTARTED_KEY = 'streamer-update-restarted';
+
+/** To the login page, which comes back to this page. */
+function logIn() {
+  location.replace(loginUrl(location));
+}
+
 /** @returns {Promise<any>} */
 async function report() {
-  const response = await fetch('api/update', { cache: 'no-store' });
+  const response = await fetch('api/update', { cache: 'no-store', headers: { Accept: 'application/json' } });
+  if (response.status === 401) throw new LoginNeeded();
   if (!response.ok) throw new Error(errorMessage(response.status, await response.text()));
   return response.json();
 }
@@ -52,11 +73,10 @@ function show(/** @type {any} */ r) {
   const { running, last } = describe(r);
   $('update-running').textContent = running;
   $('update-last').textContent = last;
-  if (r.needs_password) {
-    $('update-error').textContent = 'Updates need a password: set access.password in streamer.toml first.';
-  } else if (!r.available) {
-    $('update-error').textContent = r.reason ?? 'Updates are not available here.';
-  }
+  const problems = [];
+  if (r.needs_password) problems.push('Updates need a password: set access.password in streamer.toml first.');
+  if (!r.available) problems.push(r.reason ?? 'updates are not available here');
+  $('update-error').textContent = problems.join(' ');
 }
 
 /**
@@ -94,7 +114,14 @@ async function waitForRestart() {
         state.textContent = `Back: ${describe(r).last}`;
         return;
       }
-    } catch {
+    } catch (error) {
+      if (error instanceof LoginNeeded) {
+        // The session this page had is gone: the streamer restarted.
+        state.textContent = 'Back. Log in again to see the result…';
+        sessionStorage.setItem(RESTARTED_KEY, '1');
+        logIn();
+        return;
+      }
       wentAway = true;
       state.textContent = 'Restarting… (the page waits for the device to come back)';
     }
@@ -120,6 +147,7 @@ async function install(/** @type {SubmitEvent} */ event) {
       bar.value = Math.round(f * 100);
       state.textContent = `Uploading… ${Math.round(f * 100)} %`;
     });
+    if (answer.status === 401) throw new LoginNeeded();
     if (answer.status !== 202) throw new Error(errorMessage(answer.status, answer.text));
     bar.value = 0;
     for (;;) {
@@ -137,6 +165,10 @@ async function install(/** @type {SubmitEvent} */ event) {
     }
     await waitForRestart();
   } catch (error) {
+    if (error instanceof LoginNeeded) {
+      logIn();
+      return;
+    }
     $('update-error').textContent = error instanceof Error ? error.message : String(error);
     state.textContent = '';
     bar.hidden = true;
@@ -147,7 +179,19 @@ async function install(/** @type {SubmitEvent} */ event) {
 
 if (typeof document !== 'undefined' && document.getElementById('update-form')) {
   $('update-form').addEventListener('submit', (event) => install(/** @type {SubmitEvent} */ (event)));
-  report().then(show).catch((error) => {
-    $('update-error').textContent = error instanceof Error ? error.message : String(error);
-  });
+  const restarted = sessionStorage.getItem(RESTARTED_KEY) !== null;
+  sessionStorage.removeItem(RESTARTED_KEY);
+  report()
+    .then((r) => {
+      show(r);
+      if (restarted) $('update-state').textContent = `Back: ${describe(r).last}`;
+    })
+    .catch((error) => {
+      if (error instanceof LoginNeeded) {
+        if (restarted) sessionStorage.setItem(RESTARTED_KEY, '1');
+        logIn();
+        return;
+      }
+      $('update-error').textContent = error instanceof Error ? error.message : String(error);
+    });
 }

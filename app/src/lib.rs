@@ -10,6 +10,7 @@ pub mod config;
 pub mod encode;
 pub mod h264;
 pub mod hub;
+pub mod listen;
 pub mod netif;
 pub mod privacy_led;
 pub mod probe;

@@ -12,6 +12,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("access", 0),
     ("config", 1),
     ("netif", 0),
+    // What the accept loops of HTTP and RTSP share.
+    ("listen", 0),
     // RTP for H.264: packetization, timestamps, RTCP (RTSP and WebRTC send it).
     ("rtp", 1),
     // The hardware boundary (its test fakes make H.264 with `h264`).

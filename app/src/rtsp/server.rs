@@ -35,6 +35,7 @@ use super::session::{Connection, Description, Host, Output, Refused, Settings, T
 use crate::access::{Access, PasswordState};
 use crate::config::RtspConfig;
 use crate::hub::{Frame, Hub, Item, Transport as ViewerTransport, Viewer};
+use crate::listen::{out_of_resources, RateLimitedLog, ACCEPT_ERROR_PAUSE};
 use crate::rtp::packetizer::{Payloads, DEFAULT_MAX_PAYLOAD};
 use crate::rtp::rtcp::SENDER_REPORT_INTERVAL;
 
@@ -51,8 +52,6 @@ const MAX_DATAGRAM: usize = 2048;
 pub const STREAM_WAIT: Duration = Duration::from_secs(5);
 /// Frames whose RTP payloads are kept for the clients to share.
 const PAYLOAD_CACHE_FRAMES: usize = 8;
-/// Pause after `accept` failed for lack of a resource (files, memory).
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// A connection's place among all the server's connections (the web server's
 /// budget of files and per-address places, shared with RTSP).
@@ -207,6 +206,7 @@ impl Rtsp {
 
     async fn accept_loop(self, listener: TcpListener, admission: Arc<dyn Admission>) {
         let mut stop = self.inner.stop.subscribe();
+        let mut accept_errors = RateLimitedLog::new();
         loop {
             let accepted = tokio::select! {
                 biased;
@@ -215,13 +215,10 @@ impl Rtsp {
             };
             let (stream, peer) = match accepted {
                 Ok(pair) => pair,
-                Err(error)
-                    if matches!(
-                        error.raw_os_error(),
-                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                    ) =>
-                {
-                    tracing::warn!(%error, "cannot accept RTSP connections; retrying");
+                Err(error) if out_of_resources(&error) => {
+                    if let Some(held_back) = accept_errors.due() {
+                        tracing::warn!(%error, held_back, "cannot accept RTSP connections; retrying");
+                    }
                     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                     continue;
                 }

@@ -54,7 +54,7 @@ use tokio_rustls::TlsAcceptor;
 use tower_http::limit::RequestBodyLimit;
 use tower_service::Service;
 
-use super::RateLimitedLog;
+use crate::listen::{out_of_resources, RateLimitedLog, ACCEPT_ERROR_PAUSE};
 
 /// Time a client has to send a request's head: from the connection's start, and
 /// between requests on a kept-alive connection.
@@ -86,8 +86,6 @@ pub const FILES_PER_CONNECTION: u64 = 2;
 /// Connections over the total allowed while those closed to make room for them
 /// are still closing (part of [`RESERVED_FILES`]).
 const EVICTION_SLACK: usize = 16;
-/// Pause after `accept` failed for lack of a resource (files, memory).
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// How many connections the server takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -508,15 +506,6 @@ async fn accept_any(
         Poll::Pending
     })
     .await
-}
-
-/// Whether `accept` failed for lack of a resource of the whole process (so the
-/// next call would fail too), not because of one connection.
-fn out_of_resources(error: &io::Error) -> bool {
-    matches!(
-        error.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }
 
 /// Accepts connections on `listeners` (plain HTTP, and HTTPS when there is a

@@ -54,10 +54,10 @@ pub struct Guard {
     /// can be said in it.
     frame_options: Option<HeaderValue>,
     local: LocalNames,
-    /// Refusals are logged as warnings at most once per [`super::LOG_INTERVAL`].
-    refusals: Mutex<super::RateLimitedLog>,
+    /// Refusals are logged as warnings at most once per [`crate::listen::LOG_INTERVAL`].
+    refusals: Mutex<crate::listen::RateLimitedLog>,
     /// Wrong passwords, likewise.
-    logins: Mutex<super::RateLimitedLog>,
+    logins: Mutex<crate::listen::RateLimitedLog>,
 }
 
 impl Guard {
@@ -105,14 +105,14 @@ impl Guard {
                     read_at: None,
                 }),
             },
-            refusals: Mutex::new(super::RateLimitedLog::new()),
-            logins: Mutex::new(super::RateLimitedLog::new()),
+            refusals: Mutex::new(crate::listen::RateLimitedLog::new()),
+            logins: Mutex::new(crate::listen::RateLimitedLog::new()),
         }
     }
 
     /// A refusal in the log: a misdirected or cross-site request is most often a
     /// reverse proxy or a dashboard that needs a setting, so it is a warning (at
-    /// most one per [`super::LOG_INTERVAL`], with how many were held back); a
+    /// most one per [`crate::listen::LOG_INTERVAL`], with how many were held back); a
     /// dotfile or a malformed request is only noise from a scanner.
     fn log(&self, refusal: &Refusal) {
         if matches!(refusal, Refusal::WrongPassword(..) | Refusal::Braked(..)) {

@@ -22,8 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::{AppState, RateLimitedLog};
+use super::AppState;
 use crate::access::{credentials, session, Access, Attempt, REALM};
+use crate::listen::RateLimitedLog;
 
 /// The largest login form body read: the form's three fields, with room to spare.
 pub const MAX_FORM_BYTES: usize = 4096;
@@ -37,7 +38,7 @@ pub const PAGE_FILE: &str = "login.html";
 /// What the JSON answer says to a wrong user name or password.
 pub const WRONG_MESSAGE: &str = "Wrong user name or password.";
 
-/// Failed logins are logged at most once per [`super::LOG_INTERVAL`] (a guesser
+/// Failed logins are logged at most once per [`crate::listen::LOG_INTERVAL`] (a guesser
 /// can make them as often as it likes).
 static FAILED_LOGINS: Mutex<RateLimitedLog> = Mutex::new(RateLimitedLog::new());
 

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::dbus::PrivateBus;
 use support::process::{http_get_with, status_and_body, StreamerProcess};
 
 const PASSWORD: &str = "update test password";
@@ -161,17 +162,15 @@ fn a_cross_site_update_is_refused_and_a_same_site_one_passes_the_guard() {
 /// A private D-Bus session bus and a real `rauc service` on it.
 struct Rauc {
     dir: PathBuf,
-    bus: Child,
     service: Child,
-    address: String,
+    /// Dropped after the service is killed.
+    bus: PrivateBus,
 }
 
 impl Drop for Rauc {
     fn drop(&mut self) {
         let _ = self.service.kill();
         let _ = self.service.wait();
-        let _ = self.bus.kill();
-        let _ = self.bus.wait();
     }
 }
 
@@ -278,35 +277,20 @@ impl Rauc {
             ),
         )
         .unwrap();
-        let mut bus = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .arg(format!("--address=unix:path={d}/bus"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        let mut stdout = bus.stdout.take().unwrap();
-        let mut byte = [0u8; 1];
-        while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
-            line.push(byte[0] as char);
-        }
-        let address = line.trim().to_owned();
-        assert!(address.starts_with("unix:"), "dbus-daemon said {address:?}");
+        let bus = PrivateBus::start(dir);
         let service = Command::new("rauc")
             .arg("service")
             .arg(format!("--conf={d}/system.conf"))
             .arg("--override-boot-slot=A")
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .env("DBUS_STARTER_BUS_TYPE", "session")
+            .envs(bus.env())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("rauc.log")).unwrap())
             .spawn()
             .unwrap();
         Rauc {
             dir: dir.to_owned(),
-            bus,
             service,
-            address,
+            bus,
         }
     }
 
@@ -351,11 +335,7 @@ fn a_bundle_installs_with_a_real_rauc_service() {
     )
     .unwrap();
     let config = format!("[access]\npassword = \"{PASSWORD}\"\n");
-    let env = [
-        ("DBUS_STARTER_BUS_TYPE", "session"),
-        ("DBUS_SESSION_BUS_ADDRESS", rauc.address.as_str()),
-    ];
-    let server = streamer(dir.path(), &config, &env);
+    let server = streamer(dir.path(), &config, &rauc.bus.env());
     let report = wait_report(&server, |r| r["available"] == true);
     assert_eq!(report["rauc"]["boot_slot"], "A", "{report}");
     assert_eq!(report["rauc"]["compatible"], "streamer-test");

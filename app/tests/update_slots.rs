@@ -16,8 +16,10 @@
 mod support;
 
 use std::fs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use support::dbus::PrivateBus;
 
 fn scripts() -> PathBuf {
     support::repo_root().join("overlay/usr/libexec/streamer")
@@ -634,15 +636,14 @@ fn rauc_accepts_our_bundles_and_system_conf_and_refuses_another_key() {
 /// its environment, which RAUC passes on to our backend and handlers. Killed
 /// with its bus on drop.
 struct RaucService {
-    bus: std::process::Child,
     service: std::process::Child,
-    address: String,
+    /// Dropped after the service is killed.
+    bus: PrivateBus,
     log: PathBuf,
 }
 
 impl RaucService {
     fn start(card: &Card, conf: &Path) -> RaucService {
-        use std::io::{BufRead, BufReader};
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
         assert!(
@@ -650,17 +651,7 @@ impl RaucService {
             "this test runs RAUC's service as it runs on the camera, as root (a mount \
              namespace for /proc/cmdline, loop devices for the slots): run it as root, as CI does"
         );
-        let mut bus = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("dbus-daemon runs");
-        let mut address = String::new();
-        BufReader::new(bus.stdout.take().unwrap())
-            .read_line(&mut address)
-            .unwrap();
-        let address = address.trim().to_owned();
-        assert!(address.starts_with("unix:"), "{address:?}");
+        let bus = PrivateBus::start(card.path());
         let log = card.path().join("rauc-service.log");
         let script = format!(
             "mount --bind '{}' /proc/cmdline && exec rauc --conf='{}' service",
@@ -670,18 +661,12 @@ impl RaucService {
         let service = card
             .command(Path::new("unshare"))
             .args(["-m", "sh", "-c", &script])
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .env("DBUS_STARTER_BUS_TYPE", "session")
+            .envs(bus.env())
             .stdout(fs::File::create(&log).unwrap())
             .stderr(fs::File::options().append(true).open(&log).unwrap())
             .spawn()
             .expect("unshare runs");
-        let service = RaucService {
-            bus,
-            service,
-            address,
-            log,
-        };
+        let service = RaucService { service, bus, log };
         for _ in 0..100 {
             if service.client(&["status"]).status.success() {
                 return service;
@@ -694,8 +679,7 @@ impl RaucService {
     fn client(&self, args: &[&str]) -> Output {
         Command::new("rauc")
             .args(args)
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
-            .env("DBUS_STARTER_BUS_TYPE", "session")
+            .envs(self.bus.env())
             .stdin(Stdio::null())
             .output()
             .expect("rauc runs")
@@ -710,8 +694,6 @@ impl Drop for RaucService {
     fn drop(&mut self) {
         let _ = self.service.kill();
         let _ = self.service.wait();
-        let _ = self.bus.kill();
-        let _ = self.bus.wait();
     }
 }
 

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod dbus;
 pub mod netns;
 pub mod process;
 pub mod whep_client;

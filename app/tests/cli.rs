@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -111,15 +111,7 @@ fn invalid_config_file_runs_on_defaults_and_reports_the_errors() {
         "[server]\nport = \"eighty\"\n[camera]\nsource = \"test\"\ncolour = \"blue\"\n",
     )
     .unwrap();
-    let server = StreamerProcess::start(
-        &binary(),
-        &config,
-        &[
-            ("STREAMER_CAMERA__SOURCE", "test"),
-            ("STREAMER_CAMERA__WIDTH", "320"),
-            ("STREAMER_CAMERA__HEIGHT", "240"),
-        ],
-    );
+    let server = test_pattern(&config, &[]);
     // The device does not go dark: the test pattern streams.
     server.wait_for_ok("/healthz", Duration::from_secs(10));
     let status: serde_json::Value =
@@ -193,13 +185,9 @@ fn tells_systemd_ready_watchdog_and_stopping() {
     socket
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut server = StreamerProcess::start(
-        &binary(),
+    let mut server = test_pattern(
         &no_config(),
         &[
-            ("STREAMER_CAMERA__SOURCE", "test"),
-            ("STREAMER_CAMERA__WIDTH", "320"),
-            ("STREAMER_CAMERA__HEIGHT", "240"),
             ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
             ("WATCHDOG_USEC", "400000"),
         ],
@@ -283,16 +271,7 @@ fn a_second_signal_exits_at_once_while_viewers_drain() {
 
 #[test]
 fn on_demand_the_camera_starts_when_a_viewer_comes() {
-    let server = StreamerProcess::start(
-        &binary(),
-        &no_config(),
-        &[
-            ("STREAMER_CAMERA__SOURCE", "test"),
-            ("STREAMER_CAMERA__WIDTH", "320"),
-            ("STREAMER_CAMERA__HEIGHT", "240"),
-            ("STREAMER_CAMERA__ON_DEMAND", "true"),
-        ],
-    );
+    let server = test_pattern(&no_config(), &[("STREAMER_CAMERA__ON_DEMAND", "true")]);
     let body = server.wait_for_ok("/healthz", Duration::from_secs(10));
     assert!(body.starts_with("idle"), "{body}");
     let status: serde_json::Value =
@@ -425,6 +404,17 @@ fn probe_reports_the_hardware_and_the_chosen_source() {
 }
 
 /// `streamer hash-password` with `password` on standard input: its stdout.
+/// The streamer on the 320x240 test pattern with `config`, plus `more`.
+fn test_pattern(config: &Path, more: &[(&str, &str)]) -> StreamerProcess {
+    let mut env = vec![
+        ("STREAMER_CAMERA__SOURCE", "test"),
+        ("STREAMER_CAMERA__WIDTH", "320"),
+        ("STREAMER_CAMERA__HEIGHT", "240"),
+    ];
+    env.extend_from_slice(more);
+    StreamerProcess::start(&binary(), config, &env)
+}
+
 fn hash_password(password: &str) -> String {
     use std::io::Write;
     let mut child = std::process::Command::new(binary())
@@ -475,16 +465,7 @@ fn the_password_is_in_no_log_line_response_or_check_config_output() {
             "{printed}"
         );
 
-        let server = StreamerProcess::start(
-            &binary(),
-            &config,
-            &[
-                ("STREAMER_CAMERA__SOURCE", "test"),
-                ("STREAMER_CAMERA__WIDTH", "320"),
-                ("STREAMER_CAMERA__HEIGHT", "240"),
-                ("STREAMER_LOG__LEVEL", "debug"),
-            ],
-        );
+        let server = test_pattern(&config, &[("STREAMER_LOG__LEVEL", "debug")]);
         server.wait_for_ok("/healthz", Duration::from_secs(10));
         let wrong_password = "wrong horse battery staple";
         let basic = |p: &str| {
@@ -527,15 +508,7 @@ fn a_mistake_in_access_lets_nobody_in_and_says_why() {
     assert!(!check.status.success());
     assert!(printed.contains("access.password"), "{printed}");
     assert!(!printed.contains("half-a-hash"), "{printed}");
-    let server = StreamerProcess::start(
-        &binary(),
-        &config,
-        &[
-            ("STREAMER_CAMERA__SOURCE", "test"),
-            ("STREAMER_CAMERA__WIDTH", "320"),
-            ("STREAMER_CAMERA__HEIGHT", "240"),
-        ],
-    );
+    let server = test_pattern(&config, &[]);
     server.wait_for_ok("/healthz", Duration::from_secs(10));
     for password in ["", "$argon2id$half-a-hash"] {
         let authorization = format!(
@@ -616,16 +589,7 @@ fn the_software_encoder_prints_nothing_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("streamer.toml");
     std::fs::write(&config, "").unwrap();
-    let server = StreamerProcess::start(
-        &binary(),
-        &config,
-        &[
-            ("STREAMER_CAMERA__SOURCE", "test"),
-            ("STREAMER_CAMERA__WIDTH", "320"),
-            ("STREAMER_CAMERA__HEIGHT", "240"),
-            ("STREAMER_LOG__LEVEL", "debug"),
-        ],
-    );
+    let server = test_pattern(&config, &[("STREAMER_LOG__LEVEL", "debug")]);
     // Live video: the encoder was made and has encoded.
     server.wait_live();
     // Its warning is written while it is made; wait until it is in the log in

@@ -30,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use crate::access::origin::AllowedOrigin;
 use crate::access::{credentials, session, Access, Attempt};
 use crate::config::{AccessConfig, ServerConfig};
+use crate::listen::RateLimitedLog;
 
 /// The shortest time between two readings of the device's names, when a request
 /// names an address or name not seen before (a new DHCP address, a renamed host).
@@ -55,9 +56,9 @@ pub struct Guard {
     frame_options: Option<HeaderValue>,
     local: LocalNames,
     /// Refusals are logged as warnings at most once per [`crate::listen::LOG_INTERVAL`].
-    refusals: Mutex<crate::listen::RateLimitedLog>,
+    refusals: Mutex<RateLimitedLog>,
     /// Wrong passwords, likewise.
-    logins: Mutex<crate::listen::RateLimitedLog>,
+    logins: Mutex<RateLimitedLog>,
 }
 
 impl Guard {
@@ -105,8 +106,8 @@ impl Guard {
                     read_at: None,
                 }),
             },
-            refusals: Mutex::new(crate::listen::RateLimitedLog::new()),
-            logins: Mutex::new(crate::listen::RateLimitedLog::new()),
+            refusals: Mutex::new(RateLimitedLog::new()),
+            logins: Mutex::new(RateLimitedLog::new()),
         }
     }
 

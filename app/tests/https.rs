@@ -128,6 +128,18 @@ fn raw(address: SocketAddr, request: &str) -> String {
     String::from_utf8_lossy(&response).into_owned()
 }
 
+/// `streamer_connections` of `/metrics` over HTTPS (this request included),
+/// asked by curl from 127.0.0.2, an address whose places are its own.
+fn open_connections_from_elsewhere(ca: &Path, https: SocketAddr) -> Option<u64> {
+    let url = format!("https://127.0.0.1:{}/metrics", https.port());
+    let (status, body) = curl(ca, &["--interface", "127.0.0.2", &url]);
+    if status != 200 {
+        return None;
+    }
+    body.lines()
+        .find_map(|line| line.strip_prefix("streamer_connections ")?.parse().ok())
+}
+
 /// A header's value in a whole response (name in any case).
 fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
     let head = response.split("\r\n\r\n").next()?;
@@ -410,12 +422,33 @@ fn tls_connections_take_places_and_a_bad_handshake_costs_only_its_own() {
     let response = raw(https, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert!(!response.starts_with("HTTP/1.1 200"), "{response}");
     // Its place is given back once its task ends, just after the client saw it
-    // close.
-    std::thread::sleep(Duration::from_millis(500));
+    // close (on a loaded machine, a while after: then `first` would take the
+    // last place, `second` be refused and each probe below served). Asked from
+    // another address, whose places are its own: only the asking connection open.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open_connections_from_elsewhere(&certs.ca, https) != Some(1) {
+        assert!(
+            Instant::now() < deadline,
+            "the plain HTTP connection to the HTTPS port still holds its place\n{}",
+            streamer.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // Two silent connections to the HTTPS port hold this address's two places ...
     let first = TcpStream::connect(https).unwrap();
     let second = TcpStream::connect(https).unwrap();
     let connected = Instant::now();
+    // The HTTPS and plain HTTP ports have their own accept loops: on a loaded
+    // machine a probe could be taken before both silent connections are.
+    // Probing starts once they are open (with the asking one: three).
+    while open_connections_from_elsewhere(&certs.ca, https) != Some(3) {
+        assert!(
+            connected.elapsed() < Duration::from_secs(4),
+            "the two silent TLS connections were not both taken\n{}",
+            streamer.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // A refused connection is answered at once, before it sends anything (so
     // the answer is not lost to a reset when a request arrives after the close).
     let refused = || {

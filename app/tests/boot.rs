@@ -54,8 +54,8 @@
 //!     keeps getting frames, through the upload and RAUC's install; the device
 //!     restarts by itself into slot B's trial (tryboot.txt), the trial check
 //!     commits it (config.txt says slot-b/, last-update.txt "updated", RAUC
-//!     booted B, `/api/status` says so), a plain restart stays on B, video
-//!     flows;
+//!     booted B, `/api/status` says so, `GET /api/update`'s `boot_id` is the
+//!     guest kernel's and a new one), a plain restart stays on B, video flows;
 //! 14. a bundle whose streamer never becomes ready is tried in slot A, given up
 //!     after the trial's limit, and the device restarts by itself into slot B,
 //!     streaming; last-update.txt says "rolled-back";
@@ -1745,6 +1745,17 @@ fn upload(machine: &mut Machine, work: &Path, bundle: &Path, basic: &str) -> Res
     }
 }
 
+/// `GET /api/update`'s `boot_id`, which must be the guest kernel's.
+fn boot_id(machine: &mut Machine, basic: &str) -> Result<String, String> {
+    let report = api_json(machine, "/api/update", basic)?;
+    let said = report["boot_id"].as_str().unwrap_or_default().to_owned();
+    let (_, kernel) = machine.run("cat /proc/sys/kernel/random/boot_id");
+    expect(!said.is_empty() && said == kernel.trim(), || {
+        format!("GET /api/update's boot_id {said:?} is not the kernel's {kernel:?}")
+    })?;
+    Ok(said)
+}
+
 /// The trial's time limit in the test system (assemble's drop-in).
 const TRIAL_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -1795,6 +1806,7 @@ fn the_appliance_updates_itself() {
     let good = (|| {
         streams_again(&mut machine, &work, "update-a", auth)?;
         Slots::read(&mut machine).committed("A")?;
+        let boot_before = boot_id(&mut machine, &basic)?;
         let started = Instant::now();
         upload(&mut machine, &work, &good_bundle, &basic)?;
         println!("    uploaded and installed in {:.0?}", started.elapsed());
@@ -1828,6 +1840,11 @@ fn the_appliance_updates_itself() {
                 && update["last"]["version"] == "boot-test-2",
             || format!("/api/status update does not say slot B, boot-test-2 updated: {update}"),
         )?;
+        // The update page tells the restart by the boot id.
+        let boot_after = boot_id(&mut machine, &basic)?;
+        expect(boot_after != boot_before, || {
+            format!("GET /api/update's boot_id is {boot_after} before and after the restart")
+        })?;
         // A plain restart stays on B (config.txt).
         // The channel may go before it answers.
         let _ = machine.try_run("systemctl --no-block reboot", Duration::from_secs(10));

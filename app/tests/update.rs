@@ -110,6 +110,9 @@ fn an_update_is_refused_without_a_password_and_rauc_absent_is_said_plainly() {
         .unwrap()
         .contains("updates are not available here"));
     assert_eq!(report["version"], "test-1");
+    // The kernel's id of this boot, which the update page watches to see the restart.
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_eq!(report["boot_id"], boot_id.trim(), "{report}");
     let status = server.status();
     assert_eq!(status["update"]["available"], false, "{status}");
     assert_eq!(status["update"]["version"], "test-1");

@@ -9,7 +9,7 @@ import { backoffDelay, wsUrl } from '../../../overlay/usr/share/streamer/www/js/
 import { isKeyframe, nalUnits } from '../../../overlay/usr/share/streamer/www/js/h264.js';
 import { retrySeconds, safeNext, waitMessage } from '../../../overlay/usr/share/streamer/www/js/login.js';
 import { snapshotDate, snapshotName } from '../../../overlay/usr/share/streamer/www/js/ui.js';
-import { describe, errorMessage } from '../../../overlay/usr/share/streamer/www/js/update.js';
+import { describe, errorMessage, restartState } from '../../../overlay/usr/share/streamer/www/js/update.js';
 import { capturedUsOf, sessionUrl, whepUrl } from '../../../overlay/usr/share/streamer/www/js/webrtc.js';
 
 const at = (href) => {
@@ -205,4 +205,23 @@ test('the update page describes the running system and the last update, and a re
   assert.equal(errorMessage(403, '{"error":"updates need a password"}'), 'updates need a password');
   assert.equal(errorMessage(502, 'Bad Gateway\n'), 'Bad Gateway');
   assert.equal(errorMessage(500, ''), 'the device answered 500');
+});
+
+test('after an install the update page tells the restart by the boot id, then waits out the trial', () => {
+  const updated = { result: 'updated', version: 'v2', slot: 'B' };
+  const installed = { result: 'installed', version: 'v2', slot: 'B' };
+  // The same boot: still waiting, even when the answer already says "updated" (an
+  // earlier update's record) or the device blinked (went away: a streamer restart
+  // is not a reboot).
+  assert.equal(restartState({ boot_id: 'a', last: updated }, 'a', false), 'waiting');
+  assert.equal(restartState({ boot_id: 'a', last: updated }, 'a', true), 'waiting');
+  // A new boot: on trial while the record says "installed", then the verdict.
+  assert.equal(restartState({ boot_id: 'b', last: installed }, 'a', false), 'trial');
+  assert.equal(restartState({ boot_id: 'b', last: updated }, 'a', false), 'done');
+  assert.equal(restartState({ boot_id: 'b', last: { result: 'rolled-back' } }, 'a', false), 'done');
+  assert.equal(restartState({ boot_id: 'b', last: null }, 'a', false), 'done');
+  // A server that does not say its boot id: having gone away is the sign.
+  assert.equal(restartState({ last: updated }, null, false), 'waiting');
+  assert.equal(restartState({ last: updated }, null, true), 'done');
+  assert.equal(restartState({ boot_id: 'b', last: installed }, null, true), 'trial');
 });

@@ -2,10 +2,10 @@
 // D-Bus address nobody listens on), it says why and shows the running version,
 // and a refused upload shows the server's message; with a REAL `rauc service` on a
 // private session bus (rauc-fixture.mjs; needs real root and loop devices, else
-// the test says SKIP and why), a bundle signed by a wrong key is refused by RAUC,
-// the good one installs into slot B, and after the device's restart (the streamer
-// restarted on the same port: the session is gone, so via the login page) the page
-// shows how the update went.
+// the test fails saying why), a bundle signed by a wrong key is refused by RAUC,
+// the good one installs into slot B, and the page follows the device's restart
+// (the streamer restarted on the same port with a new boot id: the session is
+// gone, so via the login page) and the new system's trial to the verdict.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,9 +52,14 @@ function writeOsRelease(dir, version) {
   writeFileSync(path.join(dir, 'os-release'), `NAME=test\nIMAGE_VERSION="${version}"\n`);
 }
 
+/** Writes the kernel's boot id the streamer reports (a new one plays a reboot). */
+function writeBootId(dir, id) {
+  writeFileSync(path.join(dir, 'boot_id'), `${id}\n`);
+}
+
 /**
  * The streamer with its configuration file in `dir` (last-update.txt is read beside
- * it), its spool in `dir/spool` and `dir/os-release`; `password` sets one.
+ * it), its spool in `dir/spool`, `dir/os-release` and `dir/boot_id`; `password` sets one.
  */
 function startUpdateStreamer(dir, { port, password, env = {} } = {}) {
   const config = path.join(dir, 'streamer.toml');
@@ -65,6 +70,7 @@ function startUpdateStreamer(dir, { port, password, env = {} } = {}) {
     env: {
       STREAMER_UPDATE_SPOOL: path.join(dir, 'spool'),
       STREAMER_UPDATE_OS_RELEASE: path.join(dir, 'os-release'),
+      STREAMER_UPDATE_BOOT_ID: path.join(dir, 'boot_id'),
       STREAMER_RTSP__ENABLED: 'false',
       ...(password ? { STREAMER_ACCESS__PASSWORD: password } : {}),
       ...env,
@@ -231,6 +237,7 @@ test('with a real rauc service: a wrongly signed bundle is refused, the good one
     keyPair(dir, 'wrong');
     const wrong = bundle(dir, 'wrong', image, 'wrong.raucb');
     writeOsRelease(dir, 'test-1');
+    writeBootId(dir, 'boot-1');
     writeFileSync(
       path.join(dir, 'last-update.txt'),
       'result=updated\nversion=test-1\nslot=A\ntime=2026-01-01T00:00:00Z\nmessage=ok\n',
@@ -303,24 +310,45 @@ test('with a real rauc service: a wrongly signed bundle is refused, the good one
     assert.deepEqual(readFileSync(path.join(dir, 'slotB.img')).subarray(0, image.length), image, 'slot B holds the image');
     assert.match(readFileSync(path.join(dir, 'boot/calls'), 'utf8'), /^set-primary B$/m);
 
+    // The post-install handler's record (rauc-post-install), before the reboot.
+    writeFileSync(
+      path.join(dir, 'last-update.txt'),
+      'result=installed\nversion=test-2\nslot=B\ntime=2026-01-02T00:00:00Z\nmessage=installed into slot B; restarting to try it\n',
+    );
+    // The streamer alone restarts (the same boot): the session is gone, so the page
+    // goes to the login page and comes back, but this is not the reboot it waits for.
+    await server.stop();
+    server = await startUpdateStreamer(dir, { port, password: PASSWORD, env: rauc.env });
+    await page.waitForURL((url) => url.pathname === '/login', { timeout: LONG });
+    assert.equal(new URL(page.url()).searchParams.get('next'), '/update.html');
+    await logIn(page, `${server.url}update.html`);
+    await waitText(page, 'update-running', 'test-1, slot A');
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.equal(await text(page, 'update-state'), 'Installed. Restarting into the new system…', 'the same boot is no restart');
+    assert.equal(await page.$eval('#update-submit', (e) => e.disabled), true, 'no second install while it waits');
+
     // The device restarts: the streamer goes away...
     await server.stop();
     await waitText(page, 'update-state', /^Restarting…/);
-    // ...and comes back on the same port as the new system, from slot B, with the result.
+    // ...and comes back on the same port from a new boot, as the new system in slot B, on trial.
     writeOsRelease(dir, 'test-2');
-    writeFileSync(
-      path.join(dir, 'last-update.txt'),
-      'result=updated\nversion=test-2\nslot=B\ntime=2026-01-02T00:00:00Z\nmessage=the new system is running\n',
-    );
+    writeBootId(dir, 'boot-2');
     await rauc.reboot('B');
     server = await startUpdateStreamer(dir, { port, password: PASSWORD, env: rauc.env });
     // A restart ends the session: the page goes to the login page, which comes back to it.
     await page.waitForURL((url) => url.pathname === '/login', { timeout: LONG });
     assert.equal(new URL(page.url()).searchParams.get('next'), '/update.html');
     await logIn(page, `${server.url}update.html`);
-    await waitText(page, 'update-state', 'Back: updated · test-2 · slot B · 2026-01-02T00:00:00Z · the new system is running');
+    await waitText(page, 'update-state', /^Back in the new system: checking that it streams/);
     await waitText(page, 'update-running', 'test-2, slot B');
+    // The trial ends well (update-check commits the slot and says so).
+    writeFileSync(
+      path.join(dir, 'last-update.txt'),
+      'result=updated\nversion=test-2\nslot=B\ntime=2026-01-02T00:01:00Z\nmessage=the new system is running\n',
+    );
+    await waitText(page, 'update-state', 'Back: updated · test-2 · slot B · 2026-01-02T00:01:00Z · the new system is running');
     assert.equal(await text(page, 'update-error'), '');
+    assert.equal(await page.$eval('#update-submit', (e) => e.disabled), false, 'installs allowed again');
     // The news is told once: a reload shows the last update, not "Back".
     await page.reload();
     await waitText(page, 'update-running', 'test-2, slot B');

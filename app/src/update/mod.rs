@@ -40,6 +40,11 @@ pub const SPOOL_DIR_ENV: &str = "STREAMER_UPDATE_SPOOL";
 pub const OS_RELEASE: &str = "/etc/os-release";
 /// Overrides [`OS_RELEASE`] (tests).
 pub const OS_RELEASE_ENV: &str = "STREAMER_UPDATE_OS_RELEASE";
+/// The kernel's id of this boot (a random UUID made at each boot): the update
+/// page tells by it that the device restarted.
+pub const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+/// Overrides [`BOOT_ID`] (tests: a restart is played by writing a new one).
+pub const BOOT_ID_ENV: &str = "STREAMER_UPDATE_BOOT_ID";
 /// The last update's result, beside the configuration file (`/boot`).
 pub const LAST_UPDATE_FILE: &str = "last-update.txt";
 /// The file name of the bundle in the spool directory.
@@ -58,6 +63,8 @@ pub struct Paths {
     pub last_update: PathBuf,
     /// `os-release`.
     pub os_release: PathBuf,
+    /// The kernel's boot id.
+    pub boot_id: PathBuf,
 }
 
 impl Paths {
@@ -69,6 +76,7 @@ impl Paths {
             spool: get(SPOOL_DIR_ENV).map_or_else(|| SPOOL_DIR.into(), PathBuf::from),
             last_update: directory.join(LAST_UPDATE_FILE),
             os_release: get(OS_RELEASE_ENV).map_or_else(|| OS_RELEASE.into(), PathBuf::from),
+            boot_id: get(BOOT_ID_ENV).map_or_else(|| BOOT_ID.into(), PathBuf::from),
         }
     }
 
@@ -136,6 +144,8 @@ pub struct UpdateReport {
     pub version: Option<String>,
     /// `last-update.txt`.
     pub last: Option<LastUpdate>,
+    /// The kernel's id of this boot: a different one means the device restarted.
+    pub boot_id: Option<String>,
 }
 
 impl Updates {
@@ -238,6 +248,7 @@ impl Updates {
             rauc: status.ok(),
             version: self.version().await,
             last: self.last_update().await,
+            boot_id: self.boot_id().await,
         }
     }
 
@@ -246,6 +257,14 @@ impl Updates {
         read_small(&self.inner.paths.os_release)
             .await
             .and_then(|text| record::image_version(&text))
+    }
+
+    /// The kernel's boot id (its first line, when not empty).
+    pub async fn boot_id(&self) -> Option<String> {
+        read_small(&self.inner.paths.boot_id)
+            .await
+            .and_then(|text| text.lines().next().map(|line| line.trim().to_owned()))
+            .filter(|id| !id.is_empty())
     }
 
     /// `last-update.txt`.
@@ -279,6 +298,7 @@ mod tests {
         assert_eq!(paths.spool, Path::new("/run/streamer-update"));
         assert_eq!(paths.last_update, Path::new("/boot/last-update.txt"));
         assert_eq!(paths.os_release, Path::new("/etc/os-release"));
+        assert_eq!(paths.boot_id, Path::new("/proc/sys/kernel/random/boot_id"));
         assert_eq!(
             paths.spool_file(),
             Path::new("/run/streamer-update/upload.raucb")
@@ -291,6 +311,7 @@ mod tests {
             paths.os_release,
             Path::new("/over/STREAMER_UPDATE_OS_RELEASE")
         );
+        assert_eq!(paths.boot_id, Path::new("/over/STREAMER_UPDATE_BOOT_ID"));
         assert_eq!(paths.last_update, Path::new("/tmp/x/last-update.txt"));
     }
 }

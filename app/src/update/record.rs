@@ -14,8 +14,8 @@ const MAX_VALUE_CHARS: usize = 200;
 /// field is optional: a damaged or partly written file still shows what it has.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LastUpdate {
-    /// `installing`, `updated`, `rolled-back` or `failed` (another word is kept
-    /// as written).
+    /// `installed` (restarting to try it), `updated` (tried and committed) or
+    /// `rolled-back` (another word is kept as written).
     pub result: Option<String>,
     /// The bundle's version (its manifest's).
     pub version: Option<String>,

@@ -2,9 +2,10 @@
 // The update page (update.html): sends a RAUC bundle to POST /api/update with
 // the upload's progress, follows RAUC's install with GET /api/update, says
 // "restarting" while the device reboots into the new system, waits for it to
-// answer again and shows the last update's result (docs/protocol.md). A restart
+// answer from a new boot (its `boot_id` changed), follows the new system's trial
+// and shows its verdict: updated, or rolled back (docs/protocol.md). A restart
 // ends every login session: a 401 sends to the login page, which comes back here,
-// and the page then says the device is back and how the update went.
+// and the page goes on following from where it was.
 
 import { loginUrl } from './access.js';
 
@@ -48,10 +49,28 @@ export class LoginNeeded extends Error {
 }
 
 /**
- * Set (in this tab's sessionStorage) while the page goes to the login page after
- * the device restarted: back here, the page says so.
+ * Set (in this tab's sessionStorage) from the end of an install until the verdict
+ * is shown: `{before, wentAway}` (see followRestart). It carries the wait over a
+ * trip to the login page; a reload after the verdict shows no news.
  */
-const RESTARTED_KEY = 'streamer-update-restarted';
+const WAITING_KEY = 'streamer-update-waiting';
+
+/** How long the page follows a restart: a reboot, the 5-minute trial, maybe a reboot back. */
+const FOLLOW_MS = 15 * 60 * 1000;
+
+/**
+ * Where the device is after an install, from one GET /api/update answer.
+ * @param {any} report the answer
+ * @param {string | null} before the boot id when the install ended (null: the server did not say)
+ * @param {boolean} wentAway whether the device stopped answering (or forgot the session) since
+ * @returns {'waiting' | 'trial' | 'done'} still the old boot; the new system on trial; a verdict
+ */
+export function restartState(report, before, wentAway) {
+  const id = report?.boot_id ?? null;
+  const restarted = id !== null && before !== null ? id !== before : wentAway;
+  if (!restarted) return 'waiting';
+  return report?.last?.result === 'installed' ? 'trial' : 'done';
+}
 
 /** To the login page, which comes back to this page. */
 function logIn() {
@@ -99,34 +118,72 @@ function upload(file, onProgress) {
   });
 }
 
-/** Waits for the device to go away and come back, then shows the result. */
-async function waitForRestart() {
+/**
+ * Follows the device from the end of an install to the verdict: it restarts into
+ * the new system (a new `boot_id`), tries it (`last.result` is `installed`) and
+ * commits it (`updated`) or rolls back (`rolled-back`). Without a boot id (an
+ * older server) the device having gone away is the sign of the restart.
+ * @param {string | null} before the boot id when the install ended
+ * @param {boolean} wentAway
+ */
+async function followRestart(before, wentAway) {
   const state = $('update-state');
-  state.textContent = 'Installed. Restarting into the new system…';
-  const deadline = Date.now() + 10 * 60 * 1000;
-  let wentAway = false;
+  const submit = /** @type {HTMLButtonElement} */ ($('update-submit'));
+  submit.disabled = true;
+  if (!state.textContent) state.textContent = 'Installed. Restarting into the new system…';
+  const remember = () => sessionStorage.setItem(WAITING_KEY, JSON.stringify({ before, wentAway }));
+  remember();
+  const deadline = Date.now() + FOLLOW_MS;
+  let tried = false;
   while (Date.now() < deadline) {
-    await sleep(2000);
+    let r;
     try {
-      const r = await report();
-      if (wentAway) {
-        show(r);
-        state.textContent = `Back: ${describe(r).last}`;
-        return;
-      }
+      r = await report();
     } catch (error) {
+      wentAway = true;
+      remember();
       if (error instanceof LoginNeeded) {
-        // The session this page had is gone: the streamer restarted.
+        // The session this page had is gone: the streamer restarted. The login
+        // page comes back here, and the wait goes on.
         state.textContent = 'Back. Log in again to see the result…';
-        sessionStorage.setItem(RESTARTED_KEY, '1');
         logIn();
         return;
       }
-      wentAway = true;
-      state.textContent = 'Restarting… (the page waits for the device to come back)';
+      state.textContent = tried
+        ? 'Restarting again… (the page waits for the device to come back)'
+        : 'Restarting… (the page waits for the device to come back)';
+      await sleep(2000);
+      continue;
     }
+    const where = restartState(r, before, wentAway);
+    if (where === 'done') {
+      sessionStorage.removeItem(WAITING_KEY);
+      show(r);
+      state.textContent = `Back: ${describe(r).last}`;
+      submit.disabled = false;
+      return;
+    }
+    if (where === 'trial') {
+      tried = true;
+      show(r);
+      state.textContent = 'Back in the new system: checking that it streams (up to 5 minutes)…';
+    }
+    await sleep(2000);
   }
+  sessionStorage.removeItem(WAITING_KEY);
   state.textContent = 'The device has not come back yet; reload this page later.';
+  submit.disabled = false;
+}
+
+/** The wait an earlier visit of this tab left (WAITING_KEY), if any. */
+function leftWaiting() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(WAITING_KEY) ?? 'null');
+    if (saved && typeof saved === 'object') {
+      return { before: typeof saved.before === 'string' ? saved.before : null, wentAway: saved.wentAway === true };
+    }
+  } catch { /* not ours */ }
+  return null;
 }
 
 async function install(/** @type {SubmitEvent} */ event) {
@@ -150,6 +207,7 @@ async function install(/** @type {SubmitEvent} */ event) {
     if (answer.status === 401) throw new LoginNeeded();
     if (answer.status !== 202) throw new Error(errorMessage(answer.status, answer.text));
     bar.value = 0;
+    let bootId = null;
     for (;;) {
       await sleep(1000);
       const r = await report();
@@ -160,10 +218,14 @@ async function install(/** @type {SubmitEvent} */ event) {
       }
       if (r.upload?.phase === 'finished') {
         if (!r.upload.ok) throw new Error(r.upload.message);
+        bootId = r.boot_id ?? null;
         break;
       }
     }
-    await waitForRestart();
+    state.textContent = 'Installed. Restarting into the new system…';
+    await sleep(2000);
+    await followRestart(bootId, false);
+    return;
   } catch (error) {
     if (error instanceof LoginNeeded) {
       logIn();
@@ -179,16 +241,14 @@ async function install(/** @type {SubmitEvent} */ event) {
 
 if (typeof document !== 'undefined' && document.getElementById('update-form')) {
   $('update-form').addEventListener('submit', (event) => install(/** @type {SubmitEvent} */ (event)));
-  const restarted = sessionStorage.getItem(RESTARTED_KEY) !== null;
-  sessionStorage.removeItem(RESTARTED_KEY);
+  const waiting = leftWaiting();
   report()
     .then((r) => {
       show(r);
-      if (restarted) $('update-state').textContent = `Back: ${describe(r).last}`;
+      if (waiting) followRestart(waiting.before, waiting.wentAway);
     })
     .catch((error) => {
       if (error instanceof LoginNeeded) {
-        if (restarted) sessionStorage.setItem(RESTARTED_KEY, '1');
         logIn();
         return;
       }

@@ -50,8 +50,8 @@ export class LoginNeeded extends Error {
 
 /**
  * Set (in this tab's sessionStorage) from the end of an install until the verdict
- * is shown: `{before, wentAway}` (see followRestart). It carries the wait over a
- * trip to the login page; a reload after the verdict shows no news.
+ * is shown: `{before, wentAway, since}` (see followRestart). It carries the wait
+ * over a trip to the login page; a reload after the verdict shows no news.
  */
 const WAITING_KEY = 'streamer-update-waiting';
 
@@ -125,15 +125,16 @@ function upload(file, onProgress) {
  * older server) the device having gone away is the sign of the restart.
  * @param {string | null} before the boot id when the install ended
  * @param {boolean} wentAway
+ * @param {number} since when the install ended (Date.now()): the wait ends FOLLOW_MS after
  */
-async function followRestart(before, wentAway) {
+async function followRestart(before, wentAway, since) {
   const state = $('update-state');
   const submit = /** @type {HTMLButtonElement} */ ($('update-submit'));
   submit.disabled = true;
   if (!state.textContent) state.textContent = 'Installed. Restarting into the new system…';
-  const remember = () => sessionStorage.setItem(WAITING_KEY, JSON.stringify({ before, wentAway }));
+  const remember = () => sessionStorage.setItem(WAITING_KEY, JSON.stringify({ before, wentAway, since }));
   remember();
-  const deadline = Date.now() + FOLLOW_MS;
+  const deadline = since + FOLLOW_MS;
   let tried = false;
   while (Date.now() < deadline) {
     let r;
@@ -180,7 +181,11 @@ function leftWaiting() {
   try {
     const saved = JSON.parse(sessionStorage.getItem(WAITING_KEY) ?? 'null');
     if (saved && typeof saved === 'object') {
-      return { before: typeof saved.before === 'string' ? saved.before : null, wentAway: saved.wentAway === true };
+      return {
+        before: typeof saved.before === 'string' ? saved.before : null,
+        wentAway: saved.wentAway === true,
+        since: typeof saved.since === 'number' ? saved.since : Date.now(),
+      };
     }
   } catch { /* not ours */ }
   return null;
@@ -224,7 +229,7 @@ async function install(/** @type {SubmitEvent} */ event) {
     }
     state.textContent = 'Installed. Restarting into the new system…';
     await sleep(2000);
-    await followRestart(bootId, false);
+    await followRestart(bootId, false, Date.now());
     return;
   } catch (error) {
     if (error instanceof LoginNeeded) {
@@ -245,7 +250,7 @@ if (typeof document !== 'undefined' && document.getElementById('update-form')) {
   report()
     .then((r) => {
       show(r);
-      if (waiting) followRestart(waiting.before, waiting.wentAway);
+      if (waiting) followRestart(waiting.before, waiting.wentAway, waiting.since);
     })
     .catch((error) => {
       if (error instanceof LoginNeeded) {

@@ -162,9 +162,7 @@ async fn metric(source: &str, server: SocketAddr, name: &str) -> f64 {
         assert_eq!(status, 200, "/metrics: {body}");
         break body;
     };
-    body.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
+    support::metric_value(&body, name).unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
 }
 
 /// Opens `count` connections from `source`, each sending `head` and nothing more.

@@ -95,11 +95,7 @@ async fn metrics_are_prometheus_text() {
             "{name} missing:\n{body}"
         );
     }
-    let frames: f64 = body
-        .lines()
-        .find_map(|l| l.strip_prefix("streamer_frames_total "))
-        .and_then(|v| v.parse().ok())
-        .expect("frames value");
+    let frames = support::metric_value(&body, "streamer_frames_total").expect("frames value");
     assert!(frames >= 3.0);
     assert!(body.lines().any(|l| l == "streamer_config_errors 1"));
     server.stop().await;

@@ -130,14 +130,13 @@ fn raw(address: SocketAddr, request: &str) -> String {
 
 /// `streamer_connections` of `/metrics` over HTTPS (this request included),
 /// asked by curl from 127.0.0.2, an address whose places are its own.
-fn open_connections_from_elsewhere(ca: &Path, https: SocketAddr) -> Option<u64> {
+fn open_connections_from_elsewhere(ca: &Path, https: SocketAddr) -> Option<f64> {
     let url = format!("https://127.0.0.1:{}/metrics", https.port());
     let (status, body) = curl(ca, &["--interface", "127.0.0.2", &url]);
     if status != 200 {
         return None;
     }
-    body.lines()
-        .find_map(|line| line.strip_prefix("streamer_connections ")?.parse().ok())
+    support::metric_value(&body, "streamer_connections")
 }
 
 /// A header's value in a whole response (name in any case).
@@ -426,7 +425,7 @@ fn tls_connections_take_places_and_a_bad_handshake_costs_only_its_own() {
     // last place, `second` be refused and each probe below served). Asked from
     // another address, whose places are its own: only the asking connection open.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while open_connections_from_elsewhere(&certs.ca, https) != Some(1) {
+    while open_connections_from_elsewhere(&certs.ca, https) != Some(1.0) {
         assert!(
             Instant::now() < deadline,
             "the plain HTTP connection to the HTTPS port still holds its place\n{}",
@@ -441,7 +440,7 @@ fn tls_connections_take_places_and_a_bad_handshake_costs_only_its_own() {
     // The HTTPS and plain HTTP ports have their own accept loops: on a loaded
     // machine a probe could be taken before both silent connections are.
     // Probing starts once they are open (with the asking one: three).
-    while open_connections_from_elsewhere(&certs.ca, https) != Some(3) {
+    while open_connections_from_elsewhere(&certs.ca, https) != Some(3.0) {
         assert!(
             connected.elapsed() < Duration::from_secs(4),
             "the two silent TLS connections were not both taken\n{}",

@@ -118,9 +118,7 @@ fn first_snapshot(server: &StreamerProcess) -> Response {
 /// A counter of `/metrics`.
 fn metric(server: &StreamerProcess, name: &str) -> f64 {
     let body = server.wait_for_ok("/metrics", Duration::from_secs(10));
-    body.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.parse().ok())
+    support::metric_value(&body, name)
         .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{body}"))
 }
 

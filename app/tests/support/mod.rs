@@ -94,6 +94,12 @@ pub fn parse_response(response: &[u8]) -> (u16, Headers, String) {
     (status, headers, body.to_string())
 }
 
+/// A sample's value in a `/metrics` body (Prometheus text, `name value` lines).
+pub fn metric_value(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// The player's files in this repository (the appliance's web root).
 pub fn player_root() -> PathBuf {
     repo_root().join("overlay/usr/share/streamer/www")
